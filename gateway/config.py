@@ -1,0 +1,340 @@
+"""Typed, frozen settings read once from config.toml (architecture.md, house style 9).
+
+The whole file is parsed and validated at start-up into one `Settings` object that
+is passed down; nothing reads the file again. A bad file is refused with a message
+that names the key (`agency.latin_code`) and what is wrong, in Thai and English.
+
+Secrets never live in the file: keys ending in `_env` name the environment
+variable that holds the secret, and `secret()` reads it when it is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from gateway.errors import ConfigError
+
+BOOK_CODES: tuple[str, ...] = ("receive", "send", "circular", "order")
+"""The agency-level register books of the regulation (domain.md §3)."""
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_SECRET_KEYS = re.compile(r"(^|_)(password|passphrase|secret|token)$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"ไม่ใช่ที่อยู่อีเมล (not an e-mail address): {value!r}")
+    return value.lower()
+
+
+def _check_env_name(value: str) -> str:
+    if value and not _ENV_NAME.match(value):
+        raise ValueError(
+            "ต้องเป็นชื่อตัวแปรสภาพแวดล้อม เช่น SARABAN_IMAP_PASSWORD "
+            f"(must be an environment variable name such as SARABAN_IMAP_PASSWORD): {value!r}"
+        )
+    return value
+
+
+EnvVar = Annotated[str, AfterValidator(_check_env_name)]
+Email = Annotated[str, AfterValidator(_check_email)]
+
+
+class Agency(_Model):
+    name_th: str = Field(min_length=1)
+    letter_code: str = Field(min_length=1, description="Thai letter code, e.g. 'ศธ 04183'")
+    latin_code: str = Field(min_length=1, description="ASCII code for file names, e.g. 'OBEC04183'")
+    central_addresses: tuple[Email, ...] = Field(min_length=1)
+    unit_name_th: str = ""
+    contact: str = ""
+    thai_digits: bool = Field(
+        default=True, description="write Thai digits in letters and the receive stamp"
+    )
+
+    @field_validator("latin_code")
+    @classmethod
+    def _latin(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", v):
+            raise ValueError(
+                "ต้องเป็นอักษรละตินหรือตัวเลขเท่านั้น ใช้ตั้งชื่อไฟล์ "
+                f"(only Latin letters and digits, it is used in file names): {v!r}"
+            )
+        return v
+
+    @field_validator("letter_code")
+    @classmethod
+    def _thai_code(cls, v: str) -> str:
+        if not re.search(r"[\u0E01-\u0E2E]", v):
+            raise ValueError(
+                f"ต้องมีรหัสพยัญชนะไทย เช่น 'ศธ 04183' (must hold a Thai code such as 'ศธ 04183'): {v!r}"
+            )
+        return v
+
+
+class Storage(_Model):
+    data_dir: Path = Path("data")
+    database_url: str = Field(
+        default="",
+        description="empty: SQLite file <data_dir>/saraban.sqlite3; or postgresql+psycopg://…",
+    )
+    database_password_env: EnvVar = ""
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("sqlite+aiosqlite://", "postgresql+psycopg://")):
+            raise ValueError(
+                "รองรับเฉพาะ sqlite+aiosqlite:// หรือ postgresql+psycopg:// "
+                f"(only sqlite+aiosqlite:// or postgresql+psycopg:// URLs): {v!r}"
+            )
+        if "@" in v and re.search(r"://[^/@]*:[^/@]*@", v):
+            raise ValueError(
+                "ห้ามใส่รหัสผ่านใน URL ให้ใช้ database_password_env "
+                "(no password in the URL: use database_password_env)"
+            )
+        return v
+
+
+class SmtpListener(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=2525, ge=0, le=65535)
+    hostname: str = "saraban-gateway.localhost"
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+
+
+class Imap(_Model):
+    name: str = Field(min_length=1)
+    host: str = Field(min_length=1)
+    port: int = Field(default=993, ge=1, le=65535)
+    user: str = Field(min_length=1)
+    password_env: EnvVar = Field(min_length=1)
+    mailbox: str = "INBOX"
+    ca_file: Path | None = None
+    poll_seconds: int = Field(default=60, ge=1)
+    enabled: bool = True
+
+
+class Relay(_Model):
+    mode: Literal["outbox-folder", "smtp"] = "outbox-folder"
+    outbox_dir: Path = Path("outbox")
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username: str = ""
+    password_env: EnvVar = ""
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _smtp_needs_host(self) -> Relay:
+        if self.mode == "smtp" and not self.host:
+            raise ValueError(
+                "mode = \"smtp\" ต้องระบุ host (mode = \"smtp\" needs relay.host)"
+            )
+        return self
+
+
+class BookStart(_Model):
+    book: str
+    year: int = Field(ge=2400, le=2800, description="Buddhist-era year")
+    first_number: int = Field(ge=1)
+
+    @field_validator("book")
+    @classmethod
+    def _book(cls, v: str) -> str:
+        if v not in BOOK_CODES:
+            raise ValueError(
+                f"ไม่รู้จักทะเบียน {v!r} ต้องเป็นหนึ่งใน {', '.join(BOOK_CODES)} "
+                f"(unknown book {v!r}; one of {', '.join(BOOK_CODES)})"
+            )
+        return v
+
+
+class Books(_Model):
+    start: tuple[BookStart, ...] = ()
+    reservation_days: int = Field(default=30, ge=1, description="unused reservations expire")
+
+    @model_validator(mode="after")
+    def _unique(self) -> Books:
+        seen: set[tuple[str, int]] = set()
+        for s in self.start:
+            if (s.book, s.year) in seen:
+                raise ValueError(
+                    f"กำหนดเลขเริ่มต้นซ้ำ {s.book} {s.year} (start number given twice)"
+                )
+            seen.add((s.book, s.year))
+        return self
+
+    def first_number(self, book: str, year: int) -> int:
+        for s in self.start:
+            if s.book == book and s.year == year:
+                return s.first_number
+        return 1
+
+
+class Unit(_Model):
+    code: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name_th: str = Field(min_length=1)
+    emails: tuple[Email, ...] = Field(min_length=1)
+    aliases: tuple[str, ...] = ()
+    own_register: bool = False
+    parent: str = ""
+
+
+class Directory(_Model):
+    file: Path | None = None
+
+
+class Settings(_Model):
+    agency: Agency
+    storage: Storage = Storage()
+    smtp_listener: SmtpListener = SmtpListener()
+    imap: tuple[Imap, ...] = ()
+    relay: Relay = Relay()
+    books: Books = Books()
+    units: tuple[Unit, ...] = ()
+    directory: Directory = Directory()
+
+    # Where the file was read from: relative paths are taken from its folder.
+    base_dir: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        codes = [u.code for u in self.units]
+        dup = {c for c in codes if codes.count(c) > 1}
+        if dup:
+            raise ValueError(f"รหัสหน่วยงานซ้ำ (duplicate unit code): {', '.join(sorted(dup))}")
+        for u in self.units:
+            if u.parent and u.parent not in codes:
+                raise ValueError(
+                    f"units[{u.code}].parent: ไม่มีหน่วยงาน {u.parent!r} (no such unit)"
+                )
+        names = [m.name for m in self.imap]
+        if len(set(names)) != len(names):
+            raise ValueError("imap: ชื่อกล่องจดหมายซ้ำ (duplicate mailbox name)")
+        return self
+
+    # Derived paths -----------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        return (self.base_dir / self.storage.data_dir).resolve()
+
+    @property
+    def blob_path(self) -> Path:
+        return self.data_path / "blobs"
+
+    @property
+    def outbox_path(self) -> Path:
+        return (self.data_path / self.relay.outbox_dir).resolve()
+
+    @property
+    def database_url(self) -> str:
+        if self.storage.database_url:
+            return self.storage.database_url
+        return f"sqlite+aiosqlite:///{self.data_path / 'saraban.sqlite3'}"
+
+    def unit(self, code: str) -> Unit | None:
+        return next((u for u in self.units if u.code == code), None)
+
+
+def secret(env_name: str, *, what: str) -> str:
+    """Read a secret from the environment at the moment it is needed."""
+    value = os.environ.get(env_name)
+    if not value:
+        raise ConfigError(
+            f"ไม่พบตัวแปรสภาพแวดล้อม {env_name} สำหรับ{what}",
+            f"environment variable {env_name} for {what} is not set",
+        )
+    return value
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(root)"
+
+
+def _reject_inline_secrets(data: object, path: str = "") -> None:
+    """Secrets in the file are refused: they belong in the environment."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            key = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str) and _SECRET_KEYS.search(k) and not k.endswith("_env"):
+                raise ConfigError(
+                    f"config.toml: {key}: ห้ามเก็บรหัสลับในไฟล์ ให้ใช้ {k}_env ระบุชื่อตัวแปรสภาพแวดล้อม",
+                    f"config.toml: {key}: secrets are not allowed in the file; use {k}_env "
+                    "to name an environment variable",
+                )
+            _reject_inline_secrets(v, key)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _reject_inline_secrets(v, f"{path}[{i}]")
+
+
+def parse_settings(data: dict[str, object], *, base_dir: Path, source: str = "config.toml") -> Settings:
+    _reject_inline_secrets(data)
+    try:
+        return Settings.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as exc:
+        lines_th: list[str] = []
+        lines_en: list[str] = []
+        for err in exc.errors():
+            key = _loc(err["loc"])
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                lines_th.append(f"{source}: {key}: ไม่รู้จักคีย์นี้")
+                lines_en.append(f"{source}: {key}: unknown key")
+            elif err["type"] == "missing":
+                lines_th.append(f"{source}: {key}: ต้องระบุ")
+                lines_en.append(f"{source}: {key}: required")
+            else:
+                lines_th.append(f"{source}: {key}: {msg}")
+                lines_en.append(f"{source}: {key}: {msg}")
+        raise ConfigError(
+            "การตั้งค่าไม่ถูกต้อง:\n  " + "\n  ".join(lines_th),
+            "invalid configuration:\n  " + "\n  ".join(lines_en),
+        ) from None
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"อ่านไฟล์การตั้งค่า {path} ไม่ได้: {exc.strerror}",
+            f"cannot read config file {path}: {exc.strerror}",
+        ) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path}: ไฟล์ต้องเข้ารหัส UTF-8", f"{path}: the file must be UTF-8"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path}: รูปแบบ TOML ไม่ถูกต้อง: {exc}", f"{path}: invalid TOML: {exc}"
+        ) from None
+    return parse_settings(data, base_dir=path.resolve().parent, source=path.name)

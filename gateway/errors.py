@@ -1,0 +1,35 @@
+"""One exception tree for the whole gateway (architecture.md, house style 5).
+
+Adapters translate library errors into these at the boundary. `Transient` means
+"try again later" (network down, database busy); `Permanent` means retrying will
+not help (bad input, refused by policy).  `UserError` is a permanent error caused
+by what an operator typed or configured: the command line prints its Thai and
+English message and exits non-zero without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class Transient(GatewayError):
+    """A failure that may go away if the same step is tried again later."""
+
+
+class Permanent(GatewayError):
+    """A failure that will not go away by retrying the same step."""
+
+
+class UserError(Permanent):
+    """Bad operator input or configuration: reported in Thai and English, changes nothing."""
+
+    def __init__(self, message_th: str, message_en: str) -> None:
+        super().__init__(f"{message_th} ({message_en})")
+        self.message_th = message_th
+        self.message_en = message_en
+
+
+class ConfigError(UserError):
+    """config.toml is missing, unreadable or invalid; names the key at fault."""

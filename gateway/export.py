@@ -1,0 +1,168 @@
+"""Register exports (`registers export`): the stable JSON format, CSV for spreadsheets, a table.
+
+The JSON format is a contract other systems and auditors read; its keys and
+their meaning are documented in README.md ("Register export format") and must
+not change. Pure: entries in, text or bytes out.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.thai import BANGKOK, format_short_date, format_time
+
+JSON_KEYS = (
+    "book",
+    "year",
+    "number",
+    "status",
+    "registered_at",
+    "letter_no",
+    "letter_date",
+    "sender",
+    "recipient",
+    "subject",
+    "action",
+    "remarks",
+    "speed",
+    "secrecy",
+    "channel",
+    "letter_id",
+)
+
+# Column heads of the official registers (domain.md §3), in their order, then ours.
+TABLE_HEADS_TH = (
+    "วันที่ลงทะเบียน",
+    "เลขทะเบียน",
+    "ที่",
+    "ลงวันที่",
+    "จาก",
+    "ถึง",
+    "เรื่อง",
+    "การปฏิบัติ",
+    "หมายเหตุ",
+    "เวลา",
+    "ชั้นความเร็ว",
+    "ชั้นความลับ",
+    "ช่องทาง",
+    "สถานะ",
+)
+
+STATUS_TH = {"registered": "ลงทะเบียน", "reserved": "สำรอง", "cancelled": "ยกเลิก"}
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    book: str
+    year: int
+    number: int
+    status: str
+    registered_at: dt.datetime
+    letter_no: str
+    letter_date: dt.date | None
+    sender: str
+    recipient: str
+    subject: str
+    action: str
+    remarks: str
+    speed: str
+    secrecy: str
+    channel: str
+    letter_id: int | None
+    cancel_reason: str = ""
+
+
+def to_record(r: ExportRow) -> dict[str, Any]:
+    remarks = r.remarks
+    if r.status == "cancelled" and r.cancel_reason:
+        remarks = f"ยกเลิก: {r.cancel_reason}" + (f" — {remarks}" if remarks else "")
+    return {
+        "book": r.book,
+        "year": r.year,
+        "number": r.number,
+        "status": r.status,
+        "registered_at": r.registered_at.astimezone(BANGKOK).isoformat(timespec="seconds"),
+        "letter_no": r.letter_no,
+        "letter_date": r.letter_date.isoformat() if r.letter_date else None,
+        "sender": r.sender,
+        "recipient": r.recipient,
+        "subject": r.subject,
+        "action": r.action,
+        "remarks": remarks,
+        "speed": r.speed,
+        "secrecy": r.secrecy,
+        "channel": r.channel,
+        "letter_id": r.letter_id,
+    }
+
+
+def to_json(rows: Iterable[ExportRow]) -> str:
+    return json.dumps([to_record(r) for r in rows], ensure_ascii=False, indent=2) + "\n"
+
+
+def _table_cells(r: ExportRow) -> list[str]:
+    rec = to_record(r)
+    local = r.registered_at.astimezone(BANGKOK)
+    return [
+        format_short_date(local.date()),
+        str(r.number),
+        r.letter_no,
+        format_short_date(r.letter_date) if r.letter_date else "",
+        r.sender,
+        r.recipient,
+        r.subject,
+        r.action,
+        rec["remarks"],
+        format_time(local),
+        r.speed,
+        r.secrecy,
+        r.channel,
+        STATUS_TH.get(r.status, r.status),
+    ]
+
+
+def to_csv(rows: Iterable[ExportRow]) -> bytes:
+    """UTF-8 with BOM and CRLF, so Excel opens Thai text correctly by double-click."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(TABLE_HEADS_TH)
+    for r in rows:
+        w.writerow(_table_cells(r))
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def display_width(s: str) -> int:
+    """Terminal columns: Thai vowels and tone marks above/below take no column."""
+    return sum(0 if unicodedata.combining(ch) or unicodedata.category(ch) == "Mn" else 1 for ch in s)
+
+
+def _fit(s: str, width: int) -> str:
+    out, w = "", 0
+    for ch in s:
+        cw = 0 if unicodedata.category(ch) == "Mn" else 1
+        if w + cw > width:
+            return out[:-1] + "…" if out else "…"
+        out += ch
+        w += cw
+    return out + " " * (width - w)
+
+
+def to_table(rows: Sequence[ExportRow], *, max_col: int = 40) -> str:
+    cells = [list(TABLE_HEADS_TH[:9]) + [TABLE_HEADS_TH[13]]]
+    for r in rows:
+        c = _table_cells(r)
+        cells.append(c[:9] + [c[13]])
+    widths = [min(max_col, max(display_width(row[i]) for row in cells)) for i in range(len(cells[0]))]
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append(" | ".join(_fit(v.replace("\n", " "), widths[i]) for i, v in enumerate(row)).rstrip())
+        if n == 0:
+            lines.append("-+-".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"

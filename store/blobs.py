@@ -1,0 +1,70 @@
+"""Content-addressed files on disk: raw messages, letters, stamped copies, composed mails.
+
+A blob's name is the sha256 of its bytes, so it can never be altered without
+changing its name, and storing the same bytes twice is a no-op. Writes go
+tmp → fsync → rename → fsync(dir) (architecture.md, durability rule 1): after
+`put` returns, the bytes survive a power cut. Paths are made only from the hex
+digest, never from a name someone sent us.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, digest: str) -> Path:
+        if not _HEX64.match(digest):
+            raise ValueError(f"not a sha256 hex digest: {digest!r}")
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def put(self, data: bytes) -> str:
+        """Store `data` durably and return its sha256; idempotent."""
+        digest = sha256_hex(data)
+        final = self.path(digest)
+        if final.is_file() and final.stat().st_size == len(data):
+            return digest
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=final.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o440)  # never altered after it is written
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(final.parent)
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        data = self.path(digest).read_bytes()
+        if sha256_hex(data) != digest:
+            raise OSError(f"blob {digest} is corrupt on disk (content does not match its name)")
+        return data
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

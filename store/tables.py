@@ -1,0 +1,269 @@
+"""Every table of the store, as typed SQLAlchemy 2 rows in one module.
+
+The schema itself is created and changed only by Alembic migrations
+(store/migrations); these classes must match them (a test compares the two).
+Times are stored in UTC and come back timezone-aware; clerks see them in
+Asia/Bangkok through gateway.thai.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (no tz support) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware datetime")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Blob(Base):
+    """A file kept content-addressed on disk (store/blobs.py); this row says it exists."""
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime]
+
+
+class RawMessage(Base):
+    """The exact bytes of one message as it reached us, keyed by where it came from."""
+
+    __tablename__ = "raw_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))  # imap | smtp | submission | cli
+    # Natural key of the transport (architecture.md, durability rule 2):
+    # imap:<mailbox>:<uidvalidity>:<uid>  or  smtp:<sha256>  …
+    source_key: Mapped[str] = mapped_column(String(300), unique=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[dt.datetime]
+    envelope_from: Mapped[str] = mapped_column(String(500), default="")
+    envelope_to: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Letter(Base):
+    """One official letter, incoming or outgoing, and where it is in the flow."""
+
+    __tablename__ = "letters"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    source_key: Mapped[str] = mapped_column(String(300), unique=True)
+    raw_message_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))
+    channel: Mapped[str] = mapped_column(String(20), default="")
+    letter_no: Mapped[str] = mapped_column(String(200), default="")
+    letter_no_norm: Mapped[str] = mapped_column(String(200), default="", index=True)
+    letter_date: Mapped[dt.date | None] = mapped_column(Date)
+    sender: Mapped[str] = mapped_column(Text, default="")
+    sender_address: Mapped[str] = mapped_column(String(500), default="")
+    recipient: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    salutation: Mapped[str] = mapped_column(Text, default="")
+    speed: Mapped[str] = mapped_column(String(100), default="")
+    secrecy: Mapped[str] = mapped_column(String(50), default="")
+    field_sources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    problems: Mapped[list[Any]] = mapped_column(default=list)
+    review_reason: Mapped[str] = mapped_column(Text, default="")
+    # sender + letter number + date + PDF hash: the same letter by two channels.
+    dedupe_key: Mapped[str | None] = mapped_column(String(100), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class LetterFile(Base):
+    __tablename__ = "letter_files"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))  # main | enclosure | xml | stamped | signed
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    filename: Mapped[str] = mapped_column(Text, default="")  # as sent; never used as a path
+    safe_name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class RegisterBook(Base):
+    """A register (ทะเบียน): the agency's receive/send/circular/order books, or a unit's own."""
+
+    __tablename__ = "register_books"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    name_th: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))  # receive | send
+    unit_code: Mapped[str | None] = mapped_column(String(60))
+
+
+class Counter(Base):
+    """Last number given out per book and Buddhist-era year (gapless: see store/registers.py)."""
+
+    __tablename__ = "counters"
+    book_id: Mapped[int] = mapped_column(ForeignKey("register_books.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Reservation(Base):
+    """สำรองเลข: a run of numbers held for a unit until its letters are signed."""
+
+    __tablename__ = "reservations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("register_books.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    unit_code: Mapped[str] = mapped_column(String(60), default="")
+    first_number: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed
+
+
+class RegisterEntry(Base):
+    """One line of a register, with the columns of the official forms (domain.md §3)."""
+
+    __tablename__ = "register_entries"
+    __table_args__ = (UniqueConstraint("book_id", "year", "number", name="uq_entry_number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("register_books.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))  # registered | reserved | cancelled
+    registered_at: Mapped[dt.datetime]
+    letter_no: Mapped[str] = mapped_column(String(200), default="")
+    letter_date: Mapped[dt.date | None] = mapped_column(Date)
+    sender: Mapped[str] = mapped_column(Text, default="")
+    recipient: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    action: Mapped[str] = mapped_column(Text, default="")  # การปฏิบัติ
+    remarks: Mapped[str] = mapped_column(Text, default="")  # หมายเหตุ
+    speed: Mapped[str] = mapped_column(String(100), default="")
+    secrecy: Mapped[str] = mapped_column(String(50), default="")
+    channel: Mapped[str] = mapped_column(String(20), default="")
+    unit_code: Mapped[str] = mapped_column(String(60), default="")
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
+    reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"))
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")
+    cancelled_at: Mapped[dt.datetime | None]
+
+
+class Unit(Base):
+    """An internal unit (กลุ่ม / กอง / ฝ่าย), synchronised from config.toml at start-up."""
+
+    __tablename__ = "units"
+    code: Mapped[str] = mapped_column(String(60), primary_key=True)
+    name_th: Mapped[str] = mapped_column(String(300))
+    emails: Mapped[list[Any]] = mapped_column(default=list)
+    aliases: Mapped[list[Any]] = mapped_column(default=list)
+    own_register: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_code: Mapped[str] = mapped_column(String(60), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Agency(Base):
+    """The directory of agencies' central addresses (importable from CSV)."""
+
+    __tablename__ = "agencies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thai_name: Mapped[str] = mapped_column(String(300))
+    thai_code: Mapped[str] = mapped_column(String(60), default="")
+    latin_code: Mapped[str] = mapped_column(String(60), default="")
+    central_email: Mapped[str] = mapped_column(String(300), unique=True)
+    ministry: Mapped[str] = mapped_column(String(300), default="")
+    updated_at: Mapped[dt.datetime]
+
+
+class OutboxItem(Base):
+    """A mail to send, written in the transaction that caused it (durability rule 4)."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))  # ack | notice | forward | letter | reply | alarm …
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
+    recipient: Mapped[str] = mapped_column(String(500))
+    # One row per (cause, recipient): re-running a step never mails twice.
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    message_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent | parked
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained log: each row's hash covers its content and the previous hash."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    subject_type: Mapped[str] = mapped_column(String(30), default="")
+    subject_id: Mapped[str] = mapped_column(String(100), default="")
+    details: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON, hashed as stored
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+Index("ix_audit_subject", AuditEntry.subject_type, AuditEntry.subject_id)
+
+
+class AuditHead(Base):
+    """The chain's tip, one row; locking it serialises appends so the chain never forks."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class MailboxLease(Base):
+    """One worker per mailbox at a time (durability rule 6)."""
+
+    __tablename__ = "mailbox_leases"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime]
