@@ -84,12 +84,10 @@ async def registers_list(store: Store) -> int:
                     .where(RegisterEntry.year == year)
                     .group_by(RegisterEntry.book_id)
                 )
-            ).tuples().all()
+            ).all()
         )
         lasts = dict(
-            (await s.execute(select(Counter.book_id, Counter.last).where(Counter.year == year)))
-            .tuples()
-            .all()
+            (await s.execute(select(Counter.book_id, Counter.last).where(Counter.year == year))).all()
         )
     print(f"ทะเบียนปี พ.ศ. {year} (registers, year {year})")
     print(f"{'รหัส (code)':<18} {'เลขล่าสุด':>9} {'รายการ':>7}  ชื่อทะเบียน")
@@ -207,7 +205,7 @@ async def reservations(args: argparse.Namespace, settings: Settings) -> int:
                         .where(Reservation.status == "open")
                         .order_by(Reservation.id)
                     )
-                ).tuples().all()
+                ).all()
             if not rows:
                 print("ไม่มีเลขสำรองที่ค้างอยู่ (no open reservations)")
             for r, code in rows:

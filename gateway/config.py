@@ -222,11 +222,11 @@ class Settings(_Model):
         codes = [u.code for u in self.units]
         dup = {c for c in codes if codes.count(c) > 1}
         if dup:
-            raise ValueError(f"รหัสหน่วยงานซ้ำ (duplicate unit code): {', '.join(sorted(dup))}")
-        for u in self.units:
+            raise ValueError(f"units: รหัสหน่วยงานซ้ำ (duplicate unit code): {', '.join(sorted(dup))}")
+        for i, u in enumerate(self.units):
             if u.parent and u.parent not in codes:
                 raise ValueError(
-                    f"units[{u.code}].parent: ไม่มีหน่วยงาน {u.parent!r} (no such unit)"
+                    f"units[{i}].parent: ไม่มีหน่วยงาน {u.parent!r} (no such unit)"
                 )
         names = [m.name for m in self.imap]
         if len(set(names)) != len(names):
@@ -310,6 +310,9 @@ def parse_settings(data: dict[str, object], *, base_dir: Path, source: str = "co
             elif err["type"] == "missing":
                 lines_th.append(f"{source}: {key}: ต้องระบุ")
                 lines_en.append(f"{source}: {key}: required")
+            elif not err["loc"]:  # whole-file cross-checks name their own key
+                lines_th.append(f"{source}: {msg}")
+                lines_en.append(f"{source}: {msg}")
             else:
                 lines_th.append(f"{source}: {key}: {msg}")
                 lines_en.append(f"{source}: {key}: {msg}")

@@ -1,0 +1,72 @@
+"""SMTP listener for agencies whose mail servers deliver straight to the gateway.
+
+Not a relay: only the configured central addresses are accepted as recipients
+(550 for anything else). The size limit is enforced by aiosmtpd (552). The
+reply 250 is sent only after the raw message is on disk and its row committed
+(durability rule 1); a store failure answers 451 so the sender tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway.errors import Transient
+
+log = logging.getLogger(__name__)
+
+# Called with (raw bytes, envelope sender, recipients); returns the letter id once committed.
+Accept = Callable[[bytes, str, list[str]], Awaitable[int]]
+
+
+class CentralMailboxHandler:
+    def __init__(self, central_addresses: tuple[str, ...], accept: Accept) -> None:
+        self.central = {a.lower() for a in central_addresses}
+        self.accept = accept
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address.lower() not in self.central:
+            log.info("refused recipient %s from %s", address, session.peer)
+            return f"550 5.7.1 <{address}>: not a mailbox of this gateway (relaying denied)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.original_content or b""
+        if isinstance(data, str):  # aiosmtpd gives bytes unless decode_data=True; be strict
+            data = data.encode("utf-8", "surrogateescape")
+        try:
+            letter_id = await self.accept(data, envelope.mail_from or "", list(envelope.rcpt_tos))
+        except (Transient, OSError, asyncio.TimeoutError) as exc:
+            log.warning("could not store message from %s: %s", envelope.mail_from, exc)
+            return "451 4.3.0 Temporary failure storing the message, try again later"
+        return f"250 2.0.0 OK stored as letter {letter_id}"
+
+
+def smtp_factory(handler: Any, *, hostname: str, data_size_limit: int) -> Callable[[], SMTP]:
+    def make() -> SMTP:
+        return SMTP(
+            handler,
+            hostname=hostname,
+            ident="saraban-gateway",
+            data_size_limit=data_size_limit,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+        )
+
+    return make
+
+
+async def start_listener(
+    handler: CentralMailboxHandler, *, host: str, port: int, hostname: str, data_size_limit: int
+) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        smtp_factory(handler, hostname=hostname, data_size_limit=data_size_limit), host, port
+    )

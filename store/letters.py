@@ -1,0 +1,94 @@
+"""Letters in the store: the first durable record of a message, and its state from then on."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store import audit
+from store.blobs import BlobStore
+from store.tables import Blob, Letter, RawMessage
+
+
+@dataclass(frozen=True)
+class Recorded:
+    letter_id: int
+    raw_message_id: int
+    sha256: str
+    created: bool  # False: this source key was seen before (a re-delivery)
+
+
+async def ensure_blob(session: AsyncSession, blobs: BlobStore, data: bytes, now: dt.datetime) -> str:
+    """Write the bytes durably to disk, then make sure the store knows the blob."""
+    digest = await asyncio.to_thread(blobs.put, data)
+    if await session.get(Blob, digest) is None:
+        session.add(Blob(sha256=digest, size=len(data), created_at=now))
+        await session.flush()
+    return digest
+
+
+async def record_raw(
+    session: AsyncSession,
+    blobs: BlobStore,
+    *,
+    channel: str,
+    source_key: str,
+    data: bytes,
+    now: dt.datetime,
+    envelope_from: str = "",
+    envelope_to: Sequence[str] = (),
+) -> Recorded:
+    """Keep the exact bytes and open a letter for them, idempotently on the transport's key.
+
+    The caller commits, and only then acknowledges the transport (SMTP 250, IMAP move):
+    durability rule 1.
+    """
+    existing = (
+        await session.execute(
+            select(Letter.id, RawMessage.id, RawMessage.sha256)
+            .join(RawMessage, Letter.raw_message_id == RawMessage.id)
+            .where(RawMessage.source_key == source_key)
+        )
+    ).first()
+    if existing is not None:
+        return Recorded(existing[0], existing[1], existing[2], created=False)
+    digest = await ensure_blob(session, blobs, data, now)
+    raw = RawMessage(
+        channel=channel,
+        source_key=source_key,
+        sha256=digest,
+        size=len(data),
+        received_at=now,
+        envelope_from=envelope_from,
+        envelope_to=list(envelope_to),
+    )
+    session.add(raw)
+    await session.flush()
+    letter = Letter(
+        direction="in",
+        state="received",
+        source_key=source_key,
+        raw_message_id=raw.id,
+        channel=channel,
+        sender_address=envelope_from,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(letter)
+    await session.flush()
+    await audit.append(
+        session,
+        now=now,
+        actor=f"intake:{channel}",
+        action="letter.received",
+        subject_type="letter",
+        subject_id=letter.id,
+        details={"channel": channel, "source": source_key, "sha256": digest, "size": len(data),
+                 "from": envelope_from},
+    )
+    return Recorded(letter.id, raw.id, digest, created=True)

@@ -1,0 +1,75 @@
+"""Shared fixtures: a migrated store on SQLite and on a real PostgreSQL (tests/servers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.config import Settings, parse_settings
+
+pytest_plugins = ["tests.servers.plugin"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_settings(tmp: Path, database_url: str = "", **overrides: object) -> Settings:
+    data: dict[str, object] = {
+        "agency": {
+            "name_th": "สำนักงานทดสอบ",
+            "letter_code": "ศธ 04183",
+            "latin_code": "TEST04183",
+            "central_addresses": ["saraban@agency.test"],
+        },
+        "storage": {"data_dir": str(tmp / "data"), "database_url": database_url},
+        "smtp_listener": {"port": 0},
+        "units": [
+            {"code": "admin", "name_th": "กลุ่มอำนวยการ", "emails": ["admin@agency.test"]},
+            {"code": "hr", "name_th": "กลุ่มบริหารงานบุคคล", "emails": ["hr@agency.test"],
+             "own_register": True},
+        ],
+    }
+    data.update(overrides)
+    return parse_settings(data, base_dir=tmp)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same store tests run on both databases."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+class FakeClock:
+    """A clock a test can move; the store never reads the real time itself."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += dt.timedelta(**kw)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc))
+
+
+@pytest.fixture
+async def store(tmp_path: Path, db_url: str, clock: FakeClock) -> AsyncIterator[object]:
+    from gateway.app import open_store
+
+    s = await open_store(make_settings(tmp_path, db_url), upgrade=True, clock=clock)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+SettingsFactory = Callable[..., Settings]
