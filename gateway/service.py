@@ -61,8 +61,9 @@ def banner(settings: Settings, port: int) -> str:
     return "\n".join(lines)
 
 
-async def serve(settings: Settings, *, ready: asyncio.Event | None = None,
+async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
                 stop: asyncio.Event | None = None) -> int:
+    """Run until `stop` is set (or a signal); `ready` gets the SMTP listener's bound port."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
     stop = stop or asyncio.Event()
@@ -74,6 +75,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None,
             pass
     store = await open_store(settings, upgrade=True)
     servers: list[asyncio.Server] = []
+    port = 0
     try:
         if settings.smtp_listener.enabled:
             handler = CentralMailboxHandler(
@@ -89,7 +91,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None,
             port = server.sockets[0].getsockname()[1]
             print(banner(settings, port), flush=True)
         if ready is not None:
-            ready.set()
+            ready.set_result(port)
         await stop.wait()
         log.info("stopping")
         return 0

@@ -1,0 +1,117 @@
+"""Benchmark: register number allocation rate on SQLite and PostgreSQL.
+
+Run: .venv/bin/python bench/bench_registers.py [--n 2000] [--workers 8]
+
+For each database, in the same run:
+  baseline  the bare pattern from infrastructure.md: counter upsert + entry insert, SQLAlchemy Core
+  gateway   store.registers.allocate: the same plus the ORM entry and a hash-chained audit entry
+Both use 8 concurrent workers and one transaction per number; the output gives numbers per
+second and the gateway/baseline ratio. PostgreSQL runs as the tests start it (fsync off), SQLite
+as the gateway runs it (WAL, synchronous=FULL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import insert as core_insert  # noqa: E402
+from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: E402
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: E402
+
+from gateway.app import open_store  # noqa: E402
+from store import registers  # noqa: E402
+from store.registers import EntryFields  # noqa: E402
+from store.tables import Counter, RegisterEntry  # noqa: E402
+from tests.conftest import FakeClock, make_settings  # noqa: E402
+
+NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)
+
+
+async def _run(workers: int, n: int, one) -> float:  # type: ignore[no-untyped-def]
+    left = n
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await one()
+
+    t = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return n / (time.perf_counter() - t)
+
+
+async def measure(url: str, n: int, workers: int) -> tuple[float, float]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-reg-"))
+    store = await open_store(make_settings(tmp, url), upgrade=True, clock=FakeClock(NOW))
+    try:
+        async with store.sessions() as s:
+            book = await registers.get_book(s, "send")
+        insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
+
+        async def bare() -> None:
+            async with store.engine.begin() as conn:
+                last = (
+                    await conn.execute(
+                        insert(Counter)
+                        .values(book_id=book.id, year=2569, last=1)
+                        .on_conflict_do_update(
+                            index_elements=[Counter.book_id, Counter.year],
+                            set_={"last": Counter.last + 1},
+                        )
+                        .returning(Counter.last)
+                    )
+                ).scalar_one()
+                await conn.execute(
+                    core_insert(RegisterEntry).values(
+                        book_id=book.id, year=2569, number=last, status="registered",
+                        registered_at=NOW, letter_no="", sender="", recipient="", subject="bench",
+                        action="", remarks="", speed="", secrecy="", channel="", unit_code="",
+                        cancel_reason="",
+                    )
+                )
+
+        async def gateway() -> None:
+            async with store.sessions.begin() as s:
+                await registers.allocate(
+                    s, book_code="receive", now=NOW, fields=EntryFields(subject="bench")
+                )
+
+        base = await _run(workers, n, bare)
+        ours = await _run(workers, n, gateway)
+        async with store.sessions() as s:
+            _, rows = await registers.entries(s, book_code="receive", year=2569)
+        assert [e.number for e in rows] == list(range(1, n + 1)), "gap or duplicate!"
+        return base, ours
+    finally:
+        await store.close()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=8)
+    args = ap.parse_args()
+    from tests.servers.postgres import PostgresServer
+
+    results = {}
+    with tempfile.TemporaryDirectory() as d:
+        results["sqlite"] = await measure(f"sqlite+aiosqlite:///{d}/bench.sqlite3", args.n, args.workers)
+    with PostgresServer() as pg:
+        results["postgresql"] = await measure(pg.create_database("bench"), args.n, args.workers)
+    print(f"allocation rate, {args.workers} workers, {args.n} numbers, one transaction each")
+    print(f"{'database':<12} {'baseline/s':>11} {'gateway/s':>10} {'ratio':>6}")
+    for name, (base, ours) in results.items():
+        print(f"{name:<12} {base:>11.0f} {ours:>10.0f} {ours / base:>6.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
