@@ -1,0 +1,98 @@
+"""Composing the mails the gateway sends, from the Jinja2 templates in templates/mail: pure.
+
+Every text a clerk or a sender reads comes from a template (house style 12);
+this module only fills them in and builds the MIME message. It takes `now`
+and the template environment as arguments and returns bytes.
+
+Auto-Submitted: auto-replied (RFC 3834 §5) marks every automatic mail, so
+well-behaved auto-responders do not answer it and loops cannot start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import Any
+
+import jinja2
+
+from gateway.resources import resource_dir
+
+
+def template_env() -> jinja2.Environment:
+    """Built once by the composition root and passed down."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(resource_dir("templates")),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html"]),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+    )
+
+
+@dataclass(frozen=True)
+class FileToAttach:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Mail:
+    template: str  # "ack", "notice", … : templates/mail/<name>.subject.j2 and .txt.j2
+    context: Mapping[str, Any]
+    from_addr: str
+    from_name: str
+    to: Sequence[str]
+    key: str  # what makes this mail unique: its Message-ID is derived from it
+    in_reply_to: str | None = None
+    references: Sequence[str] = ()
+    attachments: Sequence[FileToAttach] = field(default_factory=tuple)
+    attach_messages: Sequence[bytes] = field(default_factory=tuple)
+    auto: bool = True
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def message_id(key: str, domain: str) -> str:
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def render(env: jinja2.Environment, template: str, context: Mapping[str, Any]) -> tuple[str, str]:
+    subject = env.get_template(f"mail/{template}.subject.j2").render(context)
+    body = env.get_template(f"mail/{template}.txt.j2").render(context)
+    return " ".join(subject.split()), body
+
+
+def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime) -> bytes:
+    subject, body = render(env, mail.template, mail.context)
+    msg = EmailMessage()
+    local, _, domain = mail.from_addr.partition("@")
+    msg["From"] = Address(display_name=mail.from_name, username=local, domain=domain)
+    msg["To"] = ", ".join(mail.to)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now.astimezone(dt.timezone(dt.timedelta(hours=7))))
+    msg["Message-ID"] = message_id(mail.key, domain or "saraban.invalid")
+    if mail.in_reply_to:
+        msg["In-Reply-To"] = mail.in_reply_to
+    refs = [*mail.references, *([mail.in_reply_to] if mail.in_reply_to else [])]
+    if refs:
+        msg["References"] = " ".join(dict.fromkeys(refs))
+    if mail.auto:
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"  # Exchange/Outlook: no out-of-office back
+    for k, v in mail.extra_headers.items():
+        msg[k] = v
+    msg.set_content(body, charset="utf-8", cte="base64" if not body.isascii() else "7bit")
+    for a in mail.attachments:
+        maintype, _, subtype = a.content_type.partition("/")
+        msg.add_attachment(a.data, maintype=maintype, subtype=subtype or "octet-stream",
+                           filename=a.filename)
+    for raw in mail.attach_messages:
+        msg.add_attachment(raw, maintype="message", subtype="rfc822", filename="original.eml")
+    return msg.as_bytes(policy=SMTP)
