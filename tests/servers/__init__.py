@@ -27,14 +27,14 @@ __all__ = [
     "INSTALL_HINT",
     "ServerBinaryMissing",
     "ServerStartError",
-    "free_port",
-    "wait_for_port",
     "Watchdog",
-    "register",
-    "unregister",
-    "stop_all",
-    "process_tree",
+    "free_port",
     "kill_tree",
+    "process_tree",
+    "register",
+    "stop_all",
+    "unregister",
+    "wait_for_port",
 ]
 
 INSTALL_HINT = "run scripts/install-system-deps.sh (as root, or with sudo) to install it"

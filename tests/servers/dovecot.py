@@ -39,14 +39,16 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Self
 
 from . import (
     INSTALL_HINT,
     ServerBinaryMissing,
     ServerStartError,
     Watchdog,
+    alive,
     free_port,
     kill_tree,
     process_tree,
@@ -58,7 +60,7 @@ from . import (
 )
 from .tls import TestPKI, client_ssl_context, make_test_pki
 
-__all__ = ["DovecotServer", "find_dovecot", "mutf7_encode", "mutf7_decode"]
+__all__ = ["DovecotServer", "find_dovecot", "mutf7_decode", "mutf7_encode"]
 
 
 # --------------------------------------------------------------------------- modified UTF-7
@@ -220,7 +222,7 @@ class DovecotServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def __enter__(self) -> DovecotServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -233,7 +235,7 @@ class DovecotServer:
             f"lmtp={self.lmtp_port} base={self.base_dir} running={self.running}>"
         )
 
-    def start(self) -> DovecotServer:
+    def start(self) -> Self:
         if self.running:
             return self
         t0 = time.monotonic()
@@ -247,9 +249,7 @@ class DovecotServer:
         self.key_file = self._pki.key_file
 
         if os.geteuid() == 0:
-            self.mail_user_name, self.mail_uid, self.mail_gid = _mail_account(
-                self._mail_user_pref
-            )
+            self.mail_user_name, self.mail_uid, self.mail_gid = _mail_account(self._mail_user_pref)
         for d in (self.state_dir, self.mail_root):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.mail_root, 0o700)
@@ -259,19 +259,22 @@ class DovecotServer:
         self._write_passwd()
 
         last_error: Exception | None = None
-        for _attempt in range(4):  # free ports can be taken by someone else in between
-            self.imap_port, self.imaps_port, self.lmtp_port = self._pick_ports()
-            self._write_conf()
-            try:
-                self._spawn()
-                break
-            except ServerStartError as exc:
-                last_error = exc
-                self._reap()
-                if "in use" not in str(exc):
+        try:
+            for _attempt in range(4):  # free ports can be taken by someone else in between
+                self.imap_port, self.imaps_port, self.lmtp_port = self._pick_ports()
+                self._write_conf()
+                try:
+                    self._spawn()
                     break
-        else:  # pragma: no cover - retries exhausted
-            pass
+                except ServerStartError as exc:
+                    last_error = exc
+                    self._reap()
+                    if "in use" not in str(exc):
+                        break
+        except BaseException:  # also Ctrl-C while waiting: leave nothing running
+            self._reap()
+            self._cleanup_dir()
+            raise
         if not self.running:
             self._cleanup_dir()
             raise last_error or ServerStartError("dovecot did not start")
@@ -306,17 +309,30 @@ class DovecotServer:
         proc = self._proc
         try:
             for port in (self.imap_port, self.imaps_port, self.lmtp_port):
-                wait_for_port(self.host, port, self.startup_timeout, alive=lambda: proc.poll() is None)
+                wait_for_port(
+                    self.host, port, self.startup_timeout, alive=lambda: proc.poll() is None
+                )
         except ServerStartError as exc:
             with contextlib.suppress(Exception):
                 proc.wait(timeout=1)
             raise ServerStartError(f"dovecot failed to start: {exc}\n{self.log_tail()}") from None
+
+    @property
+    def master_pid(self) -> int | None:
+        """The pid in ``<run_dir>/master.pid`` (the ``dovecot -F`` child), if running."""
+        try:
+            return int((self.run_dir / "master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def _reap(self) -> None:
         proc = self._proc
         if proc is None:
             return
         tree = process_tree(proc.pid) if proc.poll() is None else []
+        master = self.master_pid
+        if master is not None and master != proc.pid and alive(master):  # never seen; be safe
+            tree += process_tree(master)
         if proc.poll() is None:
             # SIGTERM to the master alone takes ~1.1 s (it waits for its services); signalling
             # the whole tree at once takes ~5 ms.  It is a throwaway server: no data to keep.
@@ -533,6 +549,7 @@ protocol lmtp {{
             errors="replace",
             timeout=timeout,
             cwd=self.base_dir,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise RuntimeError(
@@ -541,7 +558,9 @@ protocol lmtp {{
             )
         return proc
 
-    def mailbox_status(self, user: str, mailbox: str = "INBOX", fields: str = "messages unseen") -> dict[str, int]:
+    def mailbox_status(
+        self, user: str, mailbox: str = "INBOX", fields: str = "messages unseen"
+    ) -> dict[str, int]:
         """``doveadm mailbox status`` as a dict, e.g. {"messages": 3, "unseen": 1}.
 
         ``mailbox`` is the UTF-8 name (doveadm converts to mUTF-7 itself)."""
@@ -556,7 +575,9 @@ protocol lmtp {{
     def message_count(self, user: str, mailbox: str = "INBOX") -> int:
         return self.mailbox_status(user, mailbox, "messages")["messages"]
 
-    def wait_for_count(self, user: str, count: int, mailbox: str = "INBOX", timeout: float = 5.0) -> int:
+    def wait_for_count(
+        self, user: str, count: int, mailbox: str = "INBOX", timeout: float = 5.0
+    ) -> int:
         """Poll until ``mailbox`` holds at least ``count`` messages; returns the count."""
         deadline = time.monotonic() + timeout
         while True:

@@ -26,25 +26,26 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from typing import Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import NamedTuple, TypeVar
 
 import pytest
 
-from . import ServerBinaryMissing, ServerStartError, stop_all
+from . import ServerBinaryMissing, ServerStartError
 from .dovecot import DovecotServer
 from .postgres import PostgresServer
 from .tls import TestPKI, make_test_pki
 
 __all__ = [
     "DOVECOT_USERS",
-    "THAI_USER",
     "THAI_PASSWORD",
+    "THAI_USER",
     "MailAccount",
-    "tls_pki",
     "dovecot",
     "dovecot_user",
-    "postgres_server",
     "pg_url",
+    "postgres_server",
+    "tls_pki",
 ]
 
 THAI_USER = "thai@agency.test"
@@ -70,12 +71,31 @@ def _keep_dirs() -> bool:
     return os.environ.get("SARABAN_TEST_KEEP_SERVER_DIRS", "") not in ("", "0", "no", "false")
 
 
-def _fail_missing(exc: Exception) -> None:
-    pytest.fail(
-        f"{exc}\n(integration servers are required, not optional: run "
-        "scripts/install-system-deps.sh, then re-run the tests)",
-        pytrace=False,
-    )
+_S = TypeVar("_S", DovecotServer, PostgresServer)
+
+
+def _missing(name: str, exc: Exception) -> str:
+    return f"{name}: {exc} (integration tests need real servers; they are never skipped)"
+
+
+def _create(name: str, factory: Callable[[], _S]) -> _S:
+    """Create a server object; pytest.fail (never skip) if its binaries are missing."""
+    try:
+        return factory()
+    except ServerBinaryMissing as exc:
+        message = _missing(name, exc)
+    pytest.fail(message, pytrace=False)  # outside the except: no chained traceback
+
+
+def _start_server(name: str, server: _S) -> None:
+    try:
+        server.start()
+        return
+    except ServerBinaryMissing as exc:
+        message = _missing(name, exc)
+    except ServerStartError as exc:
+        message = f"{name} did not start: {exc}"
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -85,15 +105,12 @@ def tls_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
 
 @pytest.fixture(scope="session")
 def dovecot(request: pytest.FixtureRequest, tls_pki: TestPKI) -> Iterator[DovecotServer]:
-    try:
-        server = DovecotServer(DOVECOT_USERS, pki=tls_pki, keep_base_dir=_keep_dirs())
-    except ServerBinaryMissing as exc:
-        _fail_missing(exc)
+    server = _create(
+        "dovecot",
+        lambda: DovecotServer(DOVECOT_USERS, pki=tls_pki, keep_base_dir=_keep_dirs()),
+    )
     request.addfinalizer(server.stop)  # runs even if start() fails half-way
-    try:
-        server.start()
-    except ServerStartError as exc:
-        pytest.fail(f"dovecot did not start: {exc}", pytrace=False)
+    _start_server("dovecot", server)
     _timings["dovecot"] = f"{server.startup_seconds:.3f}s"
     yield server
 
@@ -106,20 +123,10 @@ def dovecot_user(dovecot: DovecotServer) -> Iterator[MailAccount]:
 
 @pytest.fixture(scope="session")
 def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
-    try:
-        server = PostgresServer(keep_base_dir=_keep_dirs())
-    except ServerBinaryMissing as exc:
-        _fail_missing(exc)
+    server = _create("postgres", lambda: PostgresServer(keep_base_dir=_keep_dirs()))
     request.addfinalizer(server.stop)
-    try:
-        server.start()
-    except ServerBinaryMissing as exc:
-        _fail_missing(exc)
-    except ServerStartError as exc:
-        pytest.fail(f"postgres did not start: {exc}", pytrace=False)
-    _timings["postgres"] = (
-        f"{server.startup_seconds:.3f}s (initdb {server.initdb_seconds:.3f}s)"
-    )
+    _start_server("postgres", server)
+    _timings["postgres"] = f"{server.startup_seconds:.3f}s (initdb {server.initdb_seconds:.3f}s)"
     yield server
 
 
@@ -135,12 +142,6 @@ def pg_url(request: pytest.FixtureRequest, postgres_server: PostgresServer) -> I
     yield url
     if postgres_server.running:
         postgres_server.drop_database(name)
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    # Fixture finalizers normally stopped everything already; this catches servers created
-    # outside fixtures (e.g. DovecotServer(...).start() in a test without stop()).
-    stop_all()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]

@@ -25,8 +25,9 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Self
 
 from . import (
     INSTALL_HINT,
@@ -40,6 +41,7 @@ from . import (
 )
 
 __all__ = ["PostgresServer", "find_pg_bin_dir"]
+
 
 _DB_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -129,13 +131,16 @@ class PostgresServer:
             return [runuser, "-u", self.user, "--", *argv]
         return argv
 
-    def _run(self, *args: str | os.PathLike[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, *args: str | os.PathLike[str], timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             self._cmd(*args),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=timeout,
+            check=False,
             cwd=self.base_dir,  # runuser'd tools complain if they cannot read the cwd
         )
         return proc
@@ -146,7 +151,7 @@ class PostgresServer:
     def running(self) -> bool:
         return self._started
 
-    def __enter__(self) -> PostgresServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -156,7 +161,7 @@ class PostgresServer:
     def __repr__(self) -> str:
         return f"<PostgresServer {self.version} {self.host}:{self.port} base={self.base_dir} running={self.running}>"
 
-    def start(self) -> PostgresServer:
+    def start(self) -> Self:
         if self._started:
             return self
         t0 = time.monotonic()
@@ -175,7 +180,10 @@ class PostgresServer:
             self._initdb()
             self.initdb_seconds = time.monotonic() - t0
             self._start_server()
-        except BaseException:
+        except BaseException:  # also Ctrl-C while waiting: leave nothing running
+            if self._proc is not None:
+                self._terminate(self._proc)
+                self._proc = None
             self._cleanup_dir()
             raise
         assert self._proc is not None
@@ -191,21 +199,23 @@ class PostgresServer:
         self.startup_seconds = time.monotonic() - t0
         return self
 
-    def _initdb(self) -> None:
-        if (self.data_dir / "PG_VERSION").exists():
-            return
-        proc = self._run(
-            self.bin_dir / "initdb",
-            "-D", self.data_dir,
-            "-U", self.user,
-            "--auth=trust",
-            "-E", "UTF8",
-            "--locale=C.UTF-8",
-            "--no-sync",
-            "--no-instructions",
-        )  # fmt: skip
+    _INITDB_ARGS = (
+        "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
+        "--no-sync", "--no-instructions",
+    )  # fmt: skip
+
+    def _initdb_into(self, data_dir: Path) -> None:
+        proc = self._run(self.bin_dir / "initdb", "-D", data_dir, *self._INITDB_ARGS)
         if proc.returncode != 0:
-            raise ServerStartError(f"initdb failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise ServerStartError(
+                f"initdb failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
+
+    def _initdb(self) -> None:
+        # (Copying a cached pristine cluster with ``cp -a`` was measured at 0.2-1.2 s against
+        # 0.8-1.0 s for initdb on this machine: not worth a persistent cache.)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb_into(self.data_dir)
         lines = [
             "\n# added by tests/servers/postgres.py",
             f"listen_addresses = '{self.host}'",
@@ -236,7 +246,13 @@ class PostgresServer:
                 self.port = free_port(self.host)
             with open(self.log_file, "ab") as log:
                 proc = subprocess.Popen(
-                    [os.fspath(self.bin_dir / "postgres"), "-D", os.fspath(self.data_dir), "-p", str(self.port)],
+                    [
+                        os.fspath(self.bin_dir / "postgres"),
+                        "-D",
+                        os.fspath(self.data_dir),
+                        "-p",
+                        str(self.port),
+                    ],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -263,7 +279,11 @@ class PostgresServer:
                 return False
             with contextlib.suppress(OSError):
                 lines = pidfile.read_text().split("\n")
-                if len(lines) > 7 and lines[0].strip() == str(proc.pid) and lines[7].strip() == "ready":
+                if (
+                    len(lines) > 7
+                    and lines[0].strip() == str(proc.pid)
+                    and lines[7].strip() == "ready"
+                ):
                     return True
             time.sleep(0.01)
         return False
@@ -282,7 +302,18 @@ class PostgresServer:
         try:
             proc = self._proc
             if proc is not None and proc.poll() is None:
-                self._run(self.bin_dir / "pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "-t", "30", "stop", timeout=60)
+                self._run(
+                    self.bin_dir / "pg_ctl",
+                    "-D",
+                    self.data_dir,
+                    "-m",
+                    "fast",
+                    "-w",
+                    "-t",
+                    "30",
+                    "stop",
+                    timeout=60,
+                )
                 self._terminate(proc)  # waits; escalates only if pg_ctl did not stop it
             self._proc = None
             self._started = False
@@ -308,7 +339,9 @@ class PostgresServer:
         """libpq connection string for ``psycopg.connect``."""
         return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
 
-    def execute(self, sql: str, params: Any = None, dbname: str = "postgres") -> list[tuple[Any, ...]]:
+    def execute(
+        self, sql: str, params: Any = None, dbname: str = "postgres"
+    ) -> list[tuple[Any, ...]]:
         """Run one statement in autocommit mode; returns the rows (if any)."""
         import psycopg
 
@@ -340,5 +373,3 @@ class PostgresServer:
 
     def log_tail(self, lines: int = 40) -> str:
         return tail(self.log_file, lines)
-
-

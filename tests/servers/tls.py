@@ -14,16 +14,16 @@ import datetime as _dt
 import ipaddress
 import os
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["TestPKI", "make_test_pki", "client_ssl_context", "server_ssl_context"]
+__all__ = ["TestPKI", "client_ssl_context", "make_test_pki", "server_ssl_context"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def make_test_pki(
     d.mkdir(parents=True, exist_ok=True)
     hostnames = tuple(hostnames)
     ip_addresses = tuple(ip_addresses)
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     not_before = now - _dt.timedelta(days=1)
     not_after = now + _dt.timedelta(days=days)
 
