@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     sub.add_parser("run", help="เริ่มทำงานต่อเนื่อง (start the gateway and keep running)")
+    ing = sub.add_parser(
+        "ingest", help="รับหนังสือที่รออยู่ทั้งหมดแล้วจบ (process everything waiting, then exit)"
+    )
+    ing.add_argument("--once", action="store_true", required=True,
+                     help="ทำรอบเดียวแล้วจบพร้อมสรุป (one sweep, then a summary; for cron)")
     sub.add_parser(
         "check", help="ตรวจการตั้งค่าและทดลองเชื่อมต่อทุกระบบ (validate config, try each connection)"
     )
@@ -131,6 +136,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     table: dict[str, Handler] = {
         "run": commands.run,
         "check": commands.check,
+        "ingest": commands.ingest,
         "db": commands.db,
         "registers": commands.registers_cmd,
         "reserve": commands.reserve,

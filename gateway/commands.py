@@ -41,6 +41,30 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     return await serve(settings)
 
 
+STATE_TH = {
+    "registered": "ลงทะเบียนรับ (registered)",
+    "duplicate": "ซ้ำกับที่ลงรับแล้ว (duplicate)",
+    "review": "รอตรวจสอบ (review)",
+    "restricted": "รอตรวจสอบ ชั้นความลับ (restricted review)",
+    "rejected": "ไม่รับ (rejected)",
+    "not_letter": "ไม่ใช่หนังสือ (not a letter)",
+    "received": "ยังไม่เสร็จ (unfinished)",
+}
+
+
+async def ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.service import ingest_once
+
+    summary = await ingest_once(settings)
+    sent = summary.pop("sent", 0)
+    print("สรุปการรับหนังสือ (ingest summary):")
+    for state, n in sorted(summary.items()):
+        if n:
+            print(f"  {STATE_TH.get(state, state)}: {n:+d}")
+    print(f"  ส่งอีเมลออก (mail sent): {sent}")
+    return 0
+
+
 async def check(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.check import run_checks
 

@@ -200,6 +200,41 @@ class Unit(_Model):
     parent: str = ""
 
 
+class Folders(_Model):
+    """Folder names in the central mailbox: the clerk's view of the register (Thai by default)."""
+
+    registered: str = "ลงรับแล้ว"
+    review: str = "รอตรวจสอบ"
+    restricted: str = "รอตรวจสอบ (ลับ)"
+    rejected: str = "ไม่รับ"
+    other: str = "อื่น ๆ"
+
+    def all(self) -> tuple[str, ...]:
+        return (self.registered, self.review, self.restricted, self.rejected, self.other)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Folders:
+        names = self.all()
+        if len(set(names)) != len(names):
+            raise ValueError("ชื่อโฟลเดอร์ต้องไม่ซ้ำกัน (folder names must differ)")
+        return self
+
+
+class Intake(_Model):
+    ack_disabled_domains: tuple[str, ...] = Field(
+        default=(), description="no acknowledgement to senders in these domains (e.g. our units)"
+    )
+    folders: Folders = Folders()
+    alarm_after_minutes: int = Field(default=30, ge=1)
+    max_attempts: int = Field(default=5, ge=1, description="a letter failing this often goes to review")
+    stamp_corner: Literal["top-right", "top-left", "bottom-right", "bottom-left"] = "top-right"
+    stamp_margin: float = Field(default=28.0, ge=0)
+    stamp_font: Path | None = None
+    trust_roots_dir: Path | None = Field(
+        default=None, description="folder of CA certificates (PEM/DER) for signature checks"
+    )
+
+
 class Directory(_Model):
     file: Path | None = None
 
@@ -211,6 +246,7 @@ class Settings(_Model):
     imap: tuple[Imap, ...] = ()
     relay: Relay = Relay()
     books: Books = Books()
+    intake: Intake = Intake()
     units: tuple[Unit, ...] = ()
     directory: Directory = Directory()
 

@@ -1,24 +1,35 @@
-"""`saraban-gateway run`: the long-lived service and its task group.
+"""`saraban-gateway run` and `ingest --once`: the long-lived service and the one-shot sweep.
 
-Starts the store (migrating an embedded SQLite on first run), the SMTP listener
-and the background loops, tells the operator where to send mail, and stops
-cleanly on SIGINT/SIGTERM: signals only set the stop event (house style 11).
+`run` starts the store (migrating an embedded SQLite on first run), finishes any
+letter left half-way by a crash, and runs under one task group: the SMTP
+listener, one watcher per IMAP mailbox, the letter worker, the outbox sender,
+and the housekeeping loop (mailbox alarm, reservation expiry). Signals only set
+the stop event (house style 11).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import signal
+from collections import Counter
+from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
 
 from gateway.app import Store, open_store
 from gateway.config import Settings
+from gateway.effects.compose import Mail, compose, template_env
+from gateway.effects.send import make_transport, send_due, sender_loop
 from gateway.errors import Transient
+from gateway.intake.imap import MailboxHealth, Watcher
 from gateway.intake.smtp import CentralMailboxHandler, start_listener
-from store.letters import record_raw
+from gateway.pipeline import Pipeline
+from gateway.thai import BANGKOK, format_short_date, format_time
+from store import outbox, registers
 from store.blobs import sha256_hex
+from store.letters import record_raw
 
 log = logging.getLogger("saraban-gateway")
 
@@ -45,15 +56,21 @@ async def accept_smtp(store: Store, data: bytes, mail_from: str, rcpts: list[str
 def banner(settings: Settings, port: int) -> str:
     s = settings.smtp_listener
     to = ", ".join(settings.agency.central_addresses)
-    lines = [
-        f"saraban-gateway พร้อมทำงาน — {settings.agency.name_th}",
-        f"  ส่งหนังสือทางอีเมลถึง {to} ผ่านเซิร์ฟเวอร์ SMTP {s.host} พอร์ต {port}",
-        f"  Send letters by e-mail to {to} through SMTP server {s.host} port {port}",
-        f"  เช่น / e.g.: swaks --server {s.host}:{port} --to {settings.agency.central_addresses[0]} "
-        "--attach @letter.pdf",
+    lines = [f"saraban-gateway พร้อมทำงาน — {settings.agency.name_th}"]
+    if s.enabled:
+        lines += [
+            f"  ส่งหนังสือทางอีเมลถึง {to} ผ่านเซิร์ฟเวอร์ SMTP {s.host} พอร์ต {port}",
+            f"  Send letters by e-mail to {to} through SMTP server {s.host} port {port}",
+            f"  เช่น / e.g.: swaks --server {s.host}:{port} --to {settings.agency.central_addresses[0]} "
+            "--attach @letter.pdf",
+        ]
+    for m in settings.imap:
+        if m.enabled:
+            lines.append(f"  เฝ้ากล่องจดหมาย (watching) {m.user} ที่ {m.host}:{m.port}/{m.mailbox}")
+    lines += [
         f"  ฐานข้อมูล (database): {settings.database_url.split('://')[0]}  "
         f"โฟลเดอร์ข้อมูล (data): {settings.data_path}",
-        f"  จดหมายขาออก (outgoing mail): "
+        "  จดหมายขาออก (outgoing mail): "
         + (f"{settings.outbox_path} (.eml)" if settings.relay.mode == "outbox-folder"
            else f"{settings.relay.host}:{settings.relay.port}"),
         "  กด Ctrl+C เพื่อหยุด (Ctrl+C to stop)",
@@ -61,8 +78,84 @@ def banner(settings: Settings, port: int) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Alarm:
+    """Raises the alarm once per outage when a mailbox has not been checked for too long."""
+
+    pipeline: Pipeline
+    health: MailboxHealth
+    started: dt.datetime
+    raised: dict[str, dt.datetime]
+
+    async def check(self) -> list[str]:
+        store = self.pipeline.store
+        s = store.settings
+        now = store.clock()
+        limit = dt.timedelta(minutes=s.intake.alarm_after_minutes)
+        fired: list[str] = []
+        for m in s.imap:
+            if not m.enabled:
+                continue
+            last = self.health.last_ok.get(m.name, self.started)
+            if now - last < limit:
+                self.raised.pop(m.name, None)
+                continue
+            if m.name in self.raised:
+                continue
+            self.raised[m.name] = now
+            minutes = int((now - last).total_seconds() // 60)
+            error = self.health.last_error.get(m.name, "")
+            log.error("ALARM: mailbox %s not checked for %d minutes (%s)", m.name, minutes, error)
+            local = last.astimezone(BANGKOK)
+            a = s.agency
+            mail = Mail(
+                template="alarm",
+                context={"mailbox": m.name, "host": m.host, "minutes": minutes, "error": error,
+                         "since": f"{format_short_date(local.date())} {format_time(local)}"},
+                from_addr=a.central_addresses[0], from_name=a.name_th,
+                to=[a.central_addresses[0]], key=f"alarm:{m.name}:{last.isoformat()}",
+            )
+            data = compose(self.pipeline.templates, mail, now=now)
+            async with store.sessions.begin() as sess:
+                await outbox.enqueue(sess, store.blobs, kind="alarm", recipient=a.central_addresses[0],
+                                     dedupe_key=mail.key, message=data, now=now)
+            fired.append(m.name)
+        if fired and self.pipeline.wake_sender is not None:
+            self.pipeline.wake_sender.set()
+        return fired
+
+
+async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event) -> None:
+    store = pipeline.store
+    while not stop.is_set():
+        try:
+            await alarm.check()
+            async with store.sessions.begin() as s:
+                expired = await registers.expire_reservations(s, now=store.clock())
+            if expired:
+                log.info("expired reservations: %s", expired)
+        except Exception:  # noqa: BLE001 - top-level task guard
+            log.exception("housekeeping failed")
+        try:
+            await asyncio.wait_for(stop.wait(), 60)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def _letter_worker(pipeline: Pipeline, queue: asyncio.Queue[int], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            letter_id = await asyncio.wait_for(queue.get(), 1.0)
+        except asyncio.TimeoutError:
+            continue
+        try:
+            await pipeline.process(letter_id)
+        except Exception:  # noqa: BLE001 - top-level task guard: the letter stays "received"
+            log.exception("letter %s failed; it will be retried on restart", letter_id)
+
+
 async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
-                stop: asyncio.Event | None = None) -> int:
+                stop: asyncio.Event | None = None, store: Store | None = None) -> int:
     """Run until `stop` is set (or a signal); `ready` gets the SMTP listener's bound port."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
@@ -71,32 +164,94 @@ async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
             pass
-    store = await open_store(settings, upgrade=True)
+    own_store = store is None
+    store = store or await open_store(settings, upgrade=True)
+    wake_sender = asyncio.Event()
+    pipeline = Pipeline.build(store, template_env())
+    pipeline.wake_sender = wake_sender
+    health = MailboxHealth()
+    queue: asyncio.Queue[int] = asyncio.Queue()
     servers: list[asyncio.Server] = []
     port = 0
     try:
+        await pipeline.resume()
+
+        async def accept(data: bytes, frm: str, rcpts: list[str]) -> int:
+            letter_id = await accept_smtp(store, data, frm, rcpts)
+            queue.put_nowait(letter_id)
+            return letter_id
+
         if settings.smtp_listener.enabled:
-            handler = CentralMailboxHandler(
-                settings.agency.central_addresses,
-                lambda data, frm, rcpts: accept_smtp(store, data, frm, rcpts),
-            )
-            l = settings.smtp_listener
+            lst = settings.smtp_listener
             server = await start_listener(
-                handler, host=l.host, port=l.port, hostname=l.hostname,
-                data_size_limit=l.max_message_bytes,
+                CentralMailboxHandler(settings.agency.central_addresses, accept),
+                host=lst.host, port=lst.port, hostname=lst.hostname,
+                data_size_limit=lst.max_message_bytes,
             )
             servers.append(server)
             port = server.sockets[0].getsockname()[1]
-            print(banner(settings, port), flush=True)
-        if ready is not None:
-            ready.set_result(port)
-        await stop.wait()
-        log.info("stopping")
+        print(banner(settings, port), flush=True)
+        alarm = Alarm(pipeline, health, store.clock(), {})
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(sender_loop(store, make_transport(store), stop=stop, wake=wake_sender))
+            tg.create_task(_letter_worker(pipeline, queue, stop))
+            tg.create_task(_housekeeping(pipeline, alarm, stop))
+            for m in settings.imap:
+                if m.enabled:
+                    tg.create_task(Watcher(m, pipeline, health).run(stop))
+            if ready is not None:
+                ready.set_result(port)
+            await stop.wait()
+            log.info("stopping")
         return 0
     finally:
         for srv in servers:
             srv.close()
             await srv.wait_closed()
-        await store.close()
+        if own_store:
+            await store.close()
+
+
+async def ingest_once(settings: Settings, *, store: Store | None = None) -> dict[str, int]:
+    """Process everything waiting (SMTP-received letters, every IMAP mailbox), send due mail."""
+    own_store = store is None
+    store = store or await open_store(settings)
+    try:
+        pipeline = Pipeline.build(store, template_env())
+        before = await _state_counts(store)
+        await pipeline.resume()
+        health = MailboxHealth()
+        for m in settings.imap:
+            if not m.enabled:
+                continue
+            watcher = Watcher(m, pipeline, health)
+            client = watcher.client_factory()
+            try:
+                await client.connect()
+                await client.ensure_folders(store.settings.intake.folders.all())
+                await watcher.one_round(client)
+            finally:
+                await client.close()
+        transport = make_transport(store)
+        sent = 0
+        while (n := await send_due(store, transport)):
+            sent += n
+        after = await _state_counts(store)
+        summary = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        summary["sent"] = sent
+        return summary
+    finally:
+        if own_store:
+            await store.close()
+
+
+async def _state_counts(store: Store) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from store.tables import Letter
+
+    async with store.sessions() as s:
+        rows = (await s.execute(select(Letter.state, func.count()).group_by(Letter.state))).all()
+    return dict(Counter({state: n for state, n in rows}))

@@ -105,6 +105,10 @@ class Letter(Base):
     review_reason: Mapped[str] = mapped_column(Text, default="")
     # sender + letter number + date + PDF hash: the same letter by two channels.
     dedupe_key: Mapped[str | None] = mapped_column(String(100), index=True)
+    # A re-sent or second-channel copy points at the registration it duplicates.
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))
+    # Effects done after the decision (stamped, filed, copy appended …): each runs once.
+    effects: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
@@ -258,6 +262,24 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ImapMessage(Base):
+    """Where a message sits in an IMAP mailbox, so the gateway knows its own from the clerk's moves."""
+
+    __tablename__ = "imap_messages"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", name="uq_imap_location"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(200))  # the [[imap]] name in config
+    folder: Mapped[str] = mapped_column(String(300))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # original | copy | unknown
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    seen_at: Mapped[dt.datetime]
 
 
 class MailboxLease(Base):

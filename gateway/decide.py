@@ -1,0 +1,178 @@
+"""Validate and decide: what happens to one incoming message. Pure: data in, a Decision out.
+
+`validate` lists the problems a clerk would see (Thai first); `decide` turns a
+reading and its problems into a Decision value: register, review (restricted
+for secret letters), reject with a notice, or set aside as not a letter; and
+whether the sender is acknowledged. The rules are tables, not ladders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem, Secrecy
+
+
+class Outcome(StrEnum):
+    REGISTER = "registered"
+    REVIEW = "review"
+    RESTRICTED = "restricted"  # secret letters: restricted review, never forwarded automatically
+    REJECT = "rejected"
+    NOT_LETTER = "not_letter"
+
+
+@dataclass(frozen=True)
+class SignatureFact:
+    summary_th: str
+    intact: bool
+    modified_after_signing: bool
+    trusted: bool
+
+
+@dataclass(frozen=True)
+class PdfFacts:
+    readable: bool
+    reason_th: str = ""
+    reason_en: str = ""
+    page1_text: str = ""
+    signatures: tuple[SignatureFact, ...] = ()
+
+
+@dataclass(frozen=True)
+class XmlFacts:
+    readable: bool
+    valid: bool
+    reason_th: str = ""
+    reason_en: str = ""
+    errors: tuple[str, ...] = ()
+    carries_letter: bool = False  # MainLetterBinaryObject present: the file is the letter
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Everything read from one message, before any decision."""
+
+    message: ParsedMessage
+    main: Attachment | None
+    enclosures: tuple[Attachment, ...]
+    xml_attachment: Attachment | None
+    pdf: PdfFacts | None
+    xml: XmlFacts | None
+    fields: LetterFields
+
+
+@dataclass(frozen=True)
+class Policy:
+    central_addresses: tuple[str, ...]
+    ack_disabled_domains: tuple[str, ...] = ()
+    reject_codes: frozenset[str] = frozenset({"empty_message"})
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    problems: tuple[Problem, ...] = ()
+    acknowledge_to: str | None = None  # ack (registered) or notice (rejected) goes here
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def reason_th(self) -> str:
+        return "; ".join(p.reason_th for p in self.problems)
+
+
+MISSING_FIELD = {
+    "letter_no": ("missing_letter_no", "อ่านเลขที่หนังสือไม่ได้", "letter number (ที่) not found"),
+    "letter_date": ("missing_letter_date", "อ่านวันที่ของหนังสือไม่ได้", "letter date not found"),
+    "sender": ("missing_sender", "ไม่ทราบส่วนราชการเจ้าของหนังสือ", "sender not found"),
+    "subject": ("missing_subject", "ไม่พบเรื่องของหนังสือ", "subject not found"),
+}
+
+SECRECY_TH = {Secrecy.CONFIDENTIAL: "ลับ", Secrecy.SECRET: "ลับมาก", Secrecy.TOP_SECRET: "ลับที่สุด"}
+
+
+def validate(r: Reading) -> tuple[Problem, ...]:
+    out: list[Problem] = []
+    m = r.message
+    if not m.attachments and not m.body_text.strip() and not m.subject.strip():
+        out.append(Problem("empty_message", "อีเมลว่าง ไม่มีเนื้อหาและไม่มีไฟล์แนบ",
+                           "empty message: no text and no attachment"))
+        return tuple(out)
+    carried = r.xml is not None and r.xml.carries_letter
+    if r.main is None and not carried:
+        out.append(Problem("no_letter_file", "ไม่พบไฟล์หนังสือ (PDF)", "no letter file (PDF) found"))
+    elif r.pdf is not None and not r.pdf.readable:
+        out.append(Problem("pdf_unreadable", f"เปิดไฟล์หนังสือไม่ได้: {r.pdf.reason_th}",
+                           f"the letter PDF cannot be read: {r.pdf.reason_en}"))
+    if r.xml is not None and not r.xml.readable:
+        out.append(Problem("xml_unreadable", f"อ่านไฟล์ XML ไม่ได้: {r.xml.reason_th}",
+                           f"the XML file cannot be read: {r.xml.reason_en}"))
+    elif r.xml is not None and not r.xml.valid:
+        detail = "; ".join(r.xml.errors[:3])
+        out.append(Problem("xml_invalid", f"ไฟล์ XML ไม่ถูกต้องตามแบบมาตรฐาน ({detail})",
+                           f"the XML does not validate ({detail})"))
+    for name in r.fields.missing_required():
+        code, th, en = MISSING_FIELD[name]
+        out.append(Problem(code, th, en))
+    if r.pdf is not None:
+        for s in r.pdf.signatures:
+            if not s.intact or s.modified_after_signing:
+                out.append(Problem("signature_broken",
+                                   f"ลายมือชื่อดิจิทัลในไฟล์หนังสือไม่ถูกต้อง: {s.summary_th}",
+                                   "a digital signature in the letter is broken or the file was "
+                                   "modified after signing"))
+                break
+    xml_no = [f for n, f in r.fields.alternatives if n == "letter_no" and f.source == "pdf"]
+    if r.fields.letter_no is not None and r.fields.letter_no.source == "xml" and xml_no:
+        out.append(Problem("letter_no_mismatch",
+                           f"เลขที่หนังสือใน XML ({r.fields.letter_no.value}) ไม่ตรงกับในไฟล์ PDF "
+                           f"({xml_no[0].value})",
+                           "the letter number in the XML differs from the PDF's"))
+    if r.fields.secrecy is not None and r.fields.secrecy.value.rank > 0:
+        level = SECRECY_TH.get(r.fields.secrecy.value, str(r.fields.secrecy.value))
+        out.append(Problem("secret", f"หนังสือชั้นความลับ ({level}) ต้องให้เจ้าหน้าที่ผู้ได้รับอนุญาตตรวจสอบ",
+                           f"classified letter ({level}): restricted review"))
+    return tuple(out)
+
+
+_NO_ACK_LOCAL = re.compile(
+    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|root|daemon)([+.\-].*)?$", re.I
+)
+
+
+def ack_address(m: ParsedMessage, policy: Policy, envelope_from: str = "") -> str | None:
+    """Where an acknowledgement may go, or None: never to bounces, auto-replies or ourselves."""
+    if m.is_auto_reply or m.is_spam_flagged:
+        return None
+    if envelope_from == "<>":
+        return None
+    addr = (m.reply_to_addrs[0] if m.reply_to_addrs else m.from_addr) or ""
+    addr = addr.lower()
+    local, _, domain = addr.partition("@")
+    if not local or not domain or _NO_ACK_LOCAL.match(local):
+        return None
+    if addr in policy.central_addresses:
+        return None
+    if any(domain == d or domain.endswith("." + d) for d in policy.ack_disabled_domains):
+        return None
+    return addr
+
+
+def decide(r: Reading, problems: Sequence[Problem], policy: Policy, *,
+           envelope_from: str = "") -> Decision:
+    m = r.message
+    if m.is_auto_reply or m.is_spam_flagged:
+        why = m.auto_reply_reason or ("spam" if m.is_spam_flagged else "auto-reply")
+        return Decision(Outcome.NOT_LETTER, notes=(why,))
+    probs = tuple(problems)
+    to = ack_address(m, policy, envelope_from)
+    codes = {p.code for p in probs}
+    if "secret" in codes:
+        return Decision(Outcome.RESTRICTED, probs)
+    if codes & policy.reject_codes:
+        return Decision(Outcome.REJECT, probs, acknowledge_to=to)
+    if probs:
+        return Decision(Outcome.REVIEW, probs)
+    return Decision(Outcome.REGISTER, (), acknowledge_to=to)

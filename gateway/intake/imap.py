@@ -1,0 +1,410 @@
+"""IMAP watcher: takes in the central mailbox's backlog, then waits with IDLE (or polls).
+
+Identity of a message is (mailbox, UIDVALIDITY, UID). A message is moved out of
+INBOX into its folder (ลงรับแล้ว, รอตรวจสอบ, ไม่รับ, อื่น ๆ) only after its letter
+is committed (durability rule 1), so a crash leaves it in INBOX and the next
+round finds its existing letter instead of numbering it again. One worker per
+mailbox at a time, by a lease in the store. The clerk works by moving messages:
+a message the clerk moves from review into ลงรับแล้ว is registered, into ไม่รับ
+is rejected — the watcher notices on its next round, exactly once.
+
+aioimaplib traps (infrastructure.md): implicit TLS only; arguments are sent
+verbatim (mailbox names are encoded and quoted here); fetch one message per
+command (big responses recurse); every call has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import os
+import re
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aioimaplib import aioimaplib
+from sqlalchemy import select
+
+from gateway.config import Imap, secret
+from gateway.intake.mutf7 import decode_mutf7, encode_mailbox
+from store import leases
+from store.letters import record_raw
+from store.tables import ImapMessage, Letter, RawMessage
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 30.0
+IDLE_MAX_SECONDS = 25 * 60  # re-IDLE well before the 29 minutes of RFC 2177
+LEASE_TTL = dt.timedelta(minutes=3)
+
+
+class ImapFailure(Exception):
+    """The server said NO/BAD or the connection broke; the watcher reconnects."""
+
+
+_UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
+_COPYUID = re.compile(rb"COPYUID (\d+) [\d:,]+ (\d+)")
+_APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)")
+_LIST = re.compile(rb'^\(.*?\) (?:"."|NIL) (.+)$')
+
+
+def _lines(resp: Any) -> list[bytes]:
+    return [bytes(x) for x in resp.lines]
+
+
+class ImapClient:
+    """A thin, timed wrapper over aioimaplib for the few commands the gateway needs."""
+
+    def __init__(self, cfg: Imap, password: str, ssl_context: ssl.SSLContext,
+                 timeout: float = TIMEOUT) -> None:
+        self.cfg = cfg
+        self.password = password
+        self.ssl_context = ssl_context
+        self.timeout = timeout
+        self.client: Any = None
+        self.selected: str | None = None
+
+    async def _call(self, coro: Any, what: str) -> Any:
+        try:
+            resp = await asyncio.wait_for(coro, self.timeout)
+        except (asyncio.TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
+            raise ImapFailure(f"{what}: {exc!r}") from exc
+        if resp.result != "OK":
+            raise ImapFailure(f"{what}: {resp.result} {_lines(resp)[-1:]!r}")
+        return resp
+
+    async def connect(self) -> None:
+        self.client = aioimaplib.IMAP4_SSL(host=self.cfg.host, port=self.cfg.port,
+                                           ssl_context=self.ssl_context, timeout=self.timeout)
+        try:
+            await asyncio.wait_for(self.client.wait_hello_from_server(), self.timeout)
+        except (asyncio.TimeoutError, OSError) as exc:
+            raise ImapFailure(f"connect {self.cfg.host}:{self.cfg.port}: {exc!r}") from exc
+        await self._call(self.client.login(self.cfg.user, self.password), "LOGIN")
+
+    def has(self, capability: str) -> bool:
+        return bool(self.client and self.client.has_capability(capability))
+
+    async def close(self) -> None:
+        if self.client is None:
+            return
+        try:
+            await asyncio.wait_for(self.client.logout(), 5)
+        except Exception:  # noqa: BLE001 - closing a connection that may already be dead
+            pass
+        self.client = None
+
+    async def folders(self) -> set[str]:
+        resp = await self._call(self.client.list('""', "*"), "LIST")
+        out: set[str] = set()
+        for line in _lines(resp):
+            m = _LIST.match(line)
+            if m:
+                out.add(decode_mutf7(m.group(1).decode("ascii", "replace").strip('"')))
+        return out
+
+    async def ensure_folders(self, names: tuple[str, ...]) -> None:
+        have = await self.folders()
+        for name in names:
+            if name not in have:
+                resp = await asyncio.wait_for(self.client.create(encode_mailbox(name)), self.timeout)
+                if resp.result != "OK" and b"exists" not in b" ".join(_lines(resp)).lower():
+                    raise ImapFailure(f"CREATE {name}: {_lines(resp)!r}")
+
+    async def select(self, folder: str) -> int:
+        resp = await self._call(self.client.select(encode_mailbox(folder)), f"SELECT {folder}")
+        self.selected = folder
+        for line in _lines(resp):
+            m = _UIDVALIDITY.search(line)
+            if m:
+                return int(m.group(1))
+        raise ImapFailure(f"SELECT {folder}: no UIDVALIDITY")
+
+    async def uids(self, criteria: str = "ALL") -> list[int]:
+        resp = await self._call(self.client.uid_search(criteria), "UID SEARCH")
+        first = _lines(resp)[0] if resp.lines else b""
+        return sorted(int(x) for x in first.split() if x.isdigit())
+
+    async def fetch(self, uid: int) -> bytes | None:
+        resp = await self._call(self.client.uid("fetch", str(uid), "(BODY.PEEK[])"), "UID FETCH")
+        for line in resp.lines:
+            if isinstance(line, bytearray):
+                return bytes(line)
+        return None  # expunged meanwhile
+
+    async def move(self, uid: int, folder: str) -> tuple[int, int] | None:
+        """Move a message; returns (destination UIDVALIDITY, new UID) when the server says."""
+        if self.has("MOVE"):
+            resp = await self._call(self.client.uid("move", str(uid), encode_mailbox(folder)),
+                                    "UID MOVE")
+        else:
+            resp = await self._call(self.client.uid("copy", str(uid), encode_mailbox(folder)),
+                                    "UID COPY")
+            await self._call(self.client.uid("store", str(uid), r"+FLAGS.SILENT (\Deleted)"),
+                             "UID STORE")
+            await self._call(self.client.uid("expunge", str(uid)), "UID EXPUNGE")
+        for line in _lines(resp):
+            m = _COPYUID.search(line)
+            if m:
+                return int(m.group(1)), int(m.group(2))
+        return None
+
+    async def append(self, folder: str, data: bytes, flags: str = r"(\Seen)") -> tuple[int, int] | None:
+        resp = await self._call(self.client.append(data, mailbox=encode_mailbox(folder), flags=flags),
+                                "APPEND")
+        for line in _lines(resp):
+            m = _APPENDUID.search(line)
+            if m:
+                return int(m.group(1)), int(m.group(2))
+        return None
+
+    async def idle(self, seconds: float, stop: asyncio.Event) -> bool:
+        """Wait in IDLE for new mail; True if the server announced some."""
+        task = await asyncio.wait_for(self.client.idle_start(timeout=min(seconds, IDLE_MAX_SECONDS)),
+                                      self.timeout)
+        got = False
+        try:
+            deadline = asyncio.get_running_loop().time() + seconds
+            while not stop.is_set():
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                try:
+                    push = await asyncio.wait_for(self.client.wait_server_push(), min(left, 1.0))
+                except asyncio.TimeoutError:
+                    continue
+                if push == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                    break
+                lines = [bytes(x) for x in push] if isinstance(push, list) else [bytes(push)]
+                if any(line.endswith((b"EXISTS", b"RECENT")) for line in lines):
+                    got = True
+                    break
+        finally:
+            self.client.idle_done()
+            try:
+                await asyncio.wait_for(task, self.timeout)
+            except asyncio.TimeoutError as exc:
+                raise ImapFailure("IDLE did not end") from exc
+        return got
+
+
+def client_ssl_context(cfg: Imap, base_dir: os.PathLike[str] | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if cfg.ca_file is not None:
+        ctx.load_verify_locations(cafile=str(cfg.ca_file))
+    return ctx
+
+
+@dataclass
+class MailboxHealth:
+    """When each mailbox was last checked successfully; read by the alarm task."""
+
+    last_ok: dict[str, dt.datetime] = field(default_factory=dict)
+    last_error: dict[str, str] = field(default_factory=dict)
+
+
+class Watcher:
+    """One [[imap]] mailbox: backlog, IDLE/poll, filing, clerk moves, reconnect with backoff."""
+
+    def __init__(self, cfg: Imap, pipeline: Any, health: MailboxHealth, *,
+                 client_factory: Callable[[], ImapClient] | None = None,
+                 wake: asyncio.Event | None = None) -> None:
+        self.cfg = cfg
+        self.pipeline = pipeline
+        self.store = pipeline.store
+        self.folders = self.store.settings.intake.folders
+        self.health = health
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self.wake = wake or asyncio.Event()
+        self.client_factory = client_factory or self._default_client
+        self.rounds = 0
+
+    def _default_client(self) -> ImapClient:
+        password = secret(self.cfg.password_env, what=f"รหัสผ่าน IMAP {self.cfg.name}")
+        return ImapClient(self.cfg, password, client_ssl_context(self.cfg))
+
+    def folder_for(self, state: str) -> str | None:
+        f = self.folders
+        return {
+            "registered": f.registered,
+            "duplicate": f.registered,
+            "review": f.review,
+            "restricted": f.restricted,
+            "rejected": f.rejected,
+            "not_letter": f.other,
+        }.get(state)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 1.0
+        while not stop.is_set():
+            client = self.client_factory()
+            try:
+                await client.connect()
+                backoff = 1.0
+                await self._session(client, stop)
+            except (ImapFailure, OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+                self.health.last_error[self.cfg.name] = repr(exc)
+                log.warning("IMAP %s: %s; reconnecting in %.0f s", self.cfg.name, exc, backoff)
+            finally:
+                await client.close()
+            if stop.is_set():
+                break
+            await _sleep(stop, backoff)
+            backoff = min(backoff * 2, 60.0)
+
+    async def _session(self, client: ImapClient, stop: asyncio.Event) -> None:
+        await client.ensure_folders(self.folders.all())
+        while not stop.is_set():
+            async with self.store.sessions.begin() as s:
+                mine = await leases.acquire(s, name=f"imap:{self.cfg.name}", holder=self.holder,
+                                            now=self.store.clock(), ttl=LEASE_TTL)
+            if not mine:
+                log.info("IMAP %s is being worked by another process; waiting", self.cfg.name)
+                await _sleep(stop, 10)
+                continue
+            await self.one_round(client)
+            if stop.is_set():
+                break
+            await client.select(self.cfg.mailbox)
+            if client.has("IDLE"):
+                await client.idle(min(self.cfg.poll_seconds * 10, IDLE_MAX_SECONDS, 120), stop)
+            else:
+                self.wake.clear()
+                await _sleep(stop, self.cfg.poll_seconds, self.wake)
+        async with self.store.sessions.begin() as s:
+            await leases.release(s, name=f"imap:{self.cfg.name}", holder=self.holder)
+
+    async def one_round(self, client: ImapClient) -> int:
+        """Take in everything waiting in the watched mailbox and handle the clerk's moves."""
+        handled = 0
+        validity = await client.select(self.cfg.mailbox)
+        for uid in await client.uids("ALL"):
+            await self._take_in(client, validity, uid)
+            handled += 1
+        await self._file_other_channels(client)
+        await self._clerk_moves(client, self.folders.registered, "register")
+        await self._clerk_moves(client, self.folders.rejected, "reject")
+        self.health.last_ok[self.cfg.name] = self.store.clock()
+        self.health.last_error.pop(self.cfg.name, None)
+        self.rounds += 1
+        return handled
+
+    async def _take_in(self, client: ImapClient, validity: int, uid: int) -> None:
+        raw = await client.fetch(uid)
+        if raw is None:
+            return
+        key = f"imap:{self.cfg.name}:{validity}:{uid}"
+        async with self.store.sessions.begin() as s:
+            rec = await record_raw(s, self.store.blobs, channel="imap", source_key=key, data=raw,
+                                   now=self.store.clock(), envelope_to=[self.cfg.user])
+        state = await self.pipeline.process(rec.letter_id)
+        folder = self.folder_for(state)
+        if folder is None:  # not decided (e.g. a transient read failure): stays in INBOX
+            return
+        if client.selected != self.cfg.mailbox:
+            await client.select(self.cfg.mailbox)
+        moved = await client.move(uid, folder)
+        await self._remember(folder, moved, rec.letter_id, "original", rec.sha256)
+        await self._after_filing(client, rec.letter_id, state)
+
+    async def _remember(self, folder: str, where: tuple[int, int] | None, letter_id: int | None,
+                        kind: str, sha: str) -> None:
+        async with self.store.sessions.begin() as s:
+            if where is not None:
+                exists = (await s.execute(select(ImapMessage.id).where(
+                    ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
+                    ImapMessage.uidvalidity == where[0], ImapMessage.uid == where[1]))).first()
+                if exists is None:
+                    s.add(ImapMessage(mailbox=self.cfg.name, folder=folder, uidvalidity=where[0],
+                                      uid=where[1], letter_id=letter_id, kind=kind, sha256=sha,
+                                      seen_at=self.store.clock()))
+            if letter_id is not None and kind == "original":
+                letter = await s.get(Letter, letter_id, with_for_update=True)
+                if letter is not None:
+                    letter.effects = {**letter.effects, "filed": folder}
+
+    async def _after_filing(self, client: ImapClient, letter_id: int, state: str) -> None:
+        if state != "registered":
+            return
+        async with self.store.sessions() as s:
+            letter = await s.get(Letter, letter_id)
+            done = letter is not None and letter.effects.get("copy_appended")
+        if done:
+            return
+        copy = await self.pipeline.registered_copy(letter_id)
+        if copy is None:
+            return
+        where = await client.append(self.folders.registered, copy)
+        await self._remember(self.folders.registered, where, letter_id, "copy",
+                             hashlib.sha256(copy).hexdigest())
+        async with self.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            if letter is not None:
+                letter.effects = {**letter.effects, "copy_appended": True}
+
+    async def _file_other_channels(self, client: ImapClient) -> None:
+        """Letters that came by SMTP appear in the clerk's folders too (original bytes, appended)."""
+        if self.cfg.name != self.store.settings.imap[0].name:
+            return  # the first mailbox is the clerk's view
+        async with self.store.sessions() as s:
+            rows = (await s.execute(
+                select(Letter.id, Letter.state, Letter.effects, RawMessage.sha256)
+                .join(RawMessage, RawMessage.id == Letter.raw_message_id)
+                .where(Letter.channel == "smtp", Letter.state != "received")
+                .order_by(Letter.id)
+            )).all()
+        for letter_id, state, effects, sha in rows:
+            folder = self.folder_for(state)
+            if folder is None or (effects or {}).get("filed"):
+                continue
+            raw = await asyncio.to_thread(self.store.blobs.get, sha)
+            where = await client.append(folder, raw)
+            await self._remember(folder, where, letter_id, "original", sha)
+            await self._after_filing(client, letter_id, state)
+
+    async def _clerk_moves(self, client: ImapClient, folder: str, action: str) -> None:
+        validity = await client.select(folder)
+        uids = await client.uids("ALL")
+        async with self.store.sessions() as s:
+            known = set((await s.execute(select(ImapMessage.uid).where(
+                ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
+                ImapMessage.uidvalidity == validity))).scalars())
+        for uid in uids:
+            if uid in known:
+                continue
+            raw = await client.fetch(uid)
+            if raw is None:
+                continue
+            sha = hashlib.sha256(raw).hexdigest()
+            async with self.store.sessions() as s:
+                letter_id = (await s.execute(
+                    select(Letter.id).join(RawMessage, RawMessage.id == Letter.raw_message_id)
+                    .where(RawMessage.sha256 == sha).order_by(Letter.id).limit(1)
+                )).scalar_one_or_none()
+            kind = "original" if letter_id is not None else "unknown"
+            if letter_id is not None:
+                if action == "register":
+                    state = await self.pipeline.clerk_register(letter_id, actor=f"clerk:imap:{self.cfg.name}")
+                else:
+                    state = await self.pipeline.clerk_reject(letter_id, actor=f"clerk:imap:{self.cfg.name}")
+                log.info("clerk moved letter %s into %s: now %s", letter_id, folder, state)
+            await self._remember(folder, (validity, uid), letter_id, kind, sha)
+            if letter_id is not None and action == "register":
+                await self._after_filing(client, letter_id, "registered")
+                await client.select(folder)
+
+
+async def _sleep(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    waits = [asyncio.create_task(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.create_task(wake.wait()))
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

@@ -1,0 +1,642 @@
+"""Sequences one incoming letter through the flow, and resumes by state after a crash.
+
+    received → read (parse, PDF, XML, fields) → validate → decide
+             → record: number + register entry + files + outbox rows + audit, one transaction
+             → effects: receive stamp on a copy of the PDF (then IMAP filing, done by the adapter)
+
+Each step is idempotent on the letter's state: `process` on a letter that is
+already decided does nothing but its missing effects, so a restart after
+`kill -9` anywhere finishes what was unfinished and never numbers twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.app import Store
+from gateway.decide import (
+    Decision,
+    Outcome,
+    PdfFacts,
+    Policy,
+    Reading,
+    SignatureFact,
+    XmlFacts,
+    decide,
+    validate,
+)
+from gateway.effects.compose import FileToAttach, Mail, compose
+from gateway.effects.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
+from gateway.errors import Permanent
+from gateway.extract import choose_main_letter, extract_fields
+from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem
+from gateway.parse import parse_message
+from gateway.pdfcheck import PdfUnreadable, inspect_pdf
+from gateway.thai import (
+    BANGKOK,
+    format_letter_date,
+    format_short_date,
+    format_time,
+    normalize_for_match,
+    parse_letter_number,
+)
+from gateway.xmlletter import ReadStatus, XmlResources, default_resources, read_letter_xml
+from store import audit, outbox, registers
+from store.letters import ensure_blob
+from store.registers import EntryFields
+from store.tables import Letter, LetterFile, RawMessage
+
+log = logging.getLogger(__name__)
+
+FINAL_STATES = {o.value for o in Outcome} | {"duplicate"}
+
+# Where a field was read, as the clerk reads it (domain.md §5.5).
+SOURCE_TH = {"xml": "จาก XML", "pdf": "จากไฟล์หนังสือ", "subject": "จากหัวเรื่องอีเมล",
+             "body": "จากเนื้อความอีเมล", "filename": "จากชื่อไฟล์", "email": "จากผู้ส่งอีเมล"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: CPU work on bytes, run in a thread; no database, no clock of its own.
+# ---------------------------------------------------------------------------------------------
+
+def _xml_fields(result: Any) -> dict[str, Any] | None:
+    letter = result.letter
+    if letter is None:
+        return None
+    sender = letter.sender
+    receiver = letter.receiver
+    return {
+        "letter_no": letter.letter_id,
+        "letter_date": letter.correspondence_date,
+        "subject": letter.subject,
+        "sender": (sender.department_name or sender.department_id or "") if sender else "",
+        "recipient": (receiver.department_name or receiver.department_id or "") if receiver else "",
+        "speed": letter.speed.code if letter.speed else None,
+        "secrecy": letter.secrecy.code if letter.secrecy else None,
+    }
+
+
+def _xml_main_attachment(result: Any) -> Attachment | None:
+    letter = result.letter
+    if letter is None or letter.main_letter is None or not letter.main_letter.data:
+        return None
+    data = letter.main_letter.data
+    mime = (letter.main_letter.mime_code or "application/pdf").lower()
+    ext = ".pdf" if "pdf" in mime else ".bin"
+    return Attachment(
+        filename=None,
+        safe_name=f"letter-from-xml{ext}",
+        content_type=mime,
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        inline=False,
+        content_id=None,
+        origin="xml",
+    )
+
+
+def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequence[bytes],
+                 now: dt.datetime) -> Reading:
+    """Everything the gateway can read from one message's bytes."""
+    msg = parse_message(raw)
+    main, enclosures, xml_att = choose_main_letter(msg.attachments)
+    xml_facts: XmlFacts | None = None
+    xml_fields: dict[str, Any] | None = None
+    if xml_att is not None:
+        result = read_letter_xml(xml_att.data, resources=xml_resources)
+        if result.status is ReadStatus.REFUSED or result.letter is None:
+            refusal = result.refusal
+            xml_facts = XmlFacts(
+                readable=False,
+                valid=False,
+                reason_th=refusal.reason_th if refusal else "ไม่ใช่ไฟล์หนังสือราชการ",
+                reason_en=refusal.reason_en if refusal else "not a CorrespondenceLetter",
+            )
+        else:
+            xml_fields = _xml_fields(result)
+            carried = _xml_main_attachment(result)
+            if main is None and carried is not None:
+                main = carried
+            xml_facts = XmlFacts(
+                readable=True,
+                valid=result.valid,
+                errors=tuple(f"{i.path}: {i.message_th or i.message_en}"
+                             for i in result.validation.issues),
+                carries_letter=carried is not None,
+            )
+    pdf: PdfFacts | None = None
+    if main is not None:
+        report = inspect_pdf(main.data, trust_roots=trust_roots, now=now)
+        pdf = PdfFacts(
+            readable=report.readable,
+            reason_th=report.reason_th,
+            reason_en=report.reason_en,
+            page1_text=report.first_page_text,
+            signatures=tuple(
+                SignatureFact(s.summary_th, s.intact and s.valid,
+                              s.changed_beyond_allowed, s.trusted)
+                for s in report.signatures
+            ),
+        )
+    fields = extract_fields(xml_fields, pdf.page1_text if pdf else None, msg,
+                            main.filename if main else None)
+    return Reading(msg, main, enclosures, xml_att, pdf, xml_facts, fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording: one transaction per decision.
+# ---------------------------------------------------------------------------------------------
+
+def _value(f: Any) -> Any:
+    return None if f is None else f.value
+
+
+def _text(f: Any) -> str:
+    v = _value(f)
+    return "" if v is None else str(v)
+
+
+@dataclass(frozen=True)
+class StampSettings:
+    style: StampStyle
+    agency: str
+    thai_digits: bool
+
+
+@dataclass
+class Pipeline:
+    store: Store
+    templates: jinja2.Environment
+    xml_resources: XmlResources
+    trust_roots: tuple[bytes, ...]
+    stamp: StampSettings
+    policy: Policy
+    wake_sender: asyncio.Event | None = None
+
+    @classmethod
+    def build(cls, store: Store, templates: jinja2.Environment) -> Pipeline:
+        s = store.settings
+        roots: list[bytes] = []
+        if s.intake.trust_roots_dir is not None:
+            folder = (s.base_dir / s.intake.trust_roots_dir).resolve()
+            roots = [p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()]
+        style = StampStyle(
+            corner=Corner(s.intake.stamp_corner),
+            margin_x=s.intake.stamp_margin,
+            margin_y=s.intake.stamp_margin,
+            font_path=str(s.intake.stamp_font) if s.intake.stamp_font else None,
+        )
+        return cls(
+            store=store,
+            templates=templates,
+            xml_resources=default_resources(),
+            trust_roots=tuple(roots),
+            stamp=StampSettings(style, s.agency.name_th, s.agency.thai_digits),
+            policy=Policy(
+                central_addresses=s.agency.central_addresses,
+                ack_disabled_domains=tuple(d.lower() for d in s.intake.ack_disabled_domains),
+            ),
+        )
+
+    # -- the flow ---------------------------------------------------------------------------
+
+    async def process(self, letter_id: int) -> str:
+        """Take one letter as far as it can go; returns its state."""
+        async with self.store.sessions() as s:
+            letter = await s.get(Letter, letter_id)
+            if letter is None:
+                raise Permanent(f"no letter {letter_id}")
+            state = letter.state
+            raw_row = await s.get(RawMessage, letter.raw_message_id) if letter.raw_message_id else None
+        if state == "received" and raw_row is not None:
+            state = await self._decide_and_record(letter_id, raw_row)
+        if state == Outcome.REGISTER.value:
+            await self.stamp_letter(letter_id)
+        return state
+
+    async def _decide_and_record(self, letter_id: int, raw_row: RawMessage) -> str:
+        now = self.store.clock()
+        try:
+            raw = await asyncio.to_thread(self.store.blobs.get, raw_row.sha256)
+            reading = await asyncio.to_thread(
+                read_message, raw, xml_resources=self.xml_resources,
+                trust_roots=self.trust_roots, now=now,
+            )
+        except Exception as exc:  # noqa: BLE001 - task guard: a poison letter is parked, not looped
+            log.exception("letter %s could not be read", letter_id)
+            return await self._count_failure(letter_id, exc)
+        problems = validate(reading)
+        decision = decide(reading, problems, self.policy, envelope_from=raw_row.envelope_from)
+        async with self.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            assert letter is not None
+            if letter.state != "received":  # another worker got here first
+                return letter.state
+            state = await self._record(s, letter, raw_row, reading, decision, now)
+        if self.wake_sender is not None:
+            self.wake_sender.set()
+        return state
+
+    async def _count_failure(self, letter_id: int, exc: Exception) -> str:
+        now = self.store.clock()
+        async with self.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            assert letter is not None
+            letter.attempts += 1
+            letter.updated_at = now
+            if letter.attempts < self.store.settings.intake.max_attempts:
+                return letter.state
+            letter.state = Outcome.REVIEW.value
+            letter.review_reason = f"ระบบอ่านอีเมลนี้ไม่สำเร็จ {letter.attempts} ครั้ง ({type(exc).__name__})"
+            letter.problems = [{"code": "unreadable", "th": letter.review_reason, "en": repr(exc)}]
+            await audit.append(s, now=now, actor="pipeline", action="letter.parked",
+                               subject_type="letter", subject_id=letter_id,
+                               details={"error": repr(exc)[:500], "attempts": letter.attempts})
+            return letter.state
+
+    async def _store_files(self, s: AsyncSession, letter: Letter, reading: Reading,
+                           now: dt.datetime) -> None:
+        have = (await s.execute(select(LetterFile.id).where(LetterFile.letter_id == letter.id))).first()
+        if have is not None:
+            return
+        files: list[tuple[str, Attachment]] = []
+        if reading.main is not None:
+            files.append(("main", reading.main))
+        files.extend(("enclosure", a) for a in reading.enclosures)
+        if reading.xml_attachment is not None:
+            files.append(("xml", reading.xml_attachment))
+        for pos, (role, a) in enumerate(files):
+            digest = await ensure_blob(s, self.store.blobs, a.data, now)
+            s.add(LetterFile(letter_id=letter.id, role=role, position=pos,
+                             filename=a.filename or "", safe_name=a.safe_name,
+                             media_type=a.content_type, sha256=digest, size=a.size))
+        await s.flush()
+
+    def _apply_fields(self, letter: Letter, fields: LetterFields, msg: ParsedMessage) -> None:
+        letter.letter_no = _text(fields.letter_no)
+        parsed = parse_letter_number(letter.letter_no) if letter.letter_no else None
+        letter.letter_no_norm = parsed.normalized if parsed else normalize_for_match(letter.letter_no)
+        letter.letter_date = _value(fields.letter_date)
+        letter.sender = _text(fields.sender)
+        letter.recipient = _text(fields.recipient)
+        letter.subject = _text(fields.subject) or msg.subject
+        letter.salutation = _text(fields.salutation)
+        letter.speed = _text(fields.speed)
+        letter.secrecy = _text(fields.secrecy)
+        letter.field_sources = {
+            name: str(getattr(fields, name).source)
+            for name in ("letter_no", "letter_date", "sender", "recipient", "subject",
+                         "salutation", "speed", "secrecy")
+            if getattr(fields, name) is not None
+        }
+        if not letter.sender_address:
+            letter.sender_address = msg.from_addr or ""
+
+    async def _find_duplicate(self, s: AsyncSession, letter: Letter, reading: Reading) -> Letter | None:
+        """The same letter again: same main file, or same letter number and date."""
+        registered = (Outcome.REGISTER.value,)
+        if reading.main is not None:
+            hit = (
+                await s.execute(
+                    select(Letter)
+                    .join(LetterFile, LetterFile.letter_id == Letter.id)
+                    .where(LetterFile.role == "main", LetterFile.sha256 == reading.main.sha256,
+                           Letter.id != letter.id, Letter.state.in_(registered))
+                    .order_by(Letter.id).limit(1)
+                )
+            ).scalar_one_or_none()
+            if hit is not None:
+                return hit
+        if letter.letter_no_norm and letter.letter_date is not None:
+            return (
+                await s.execute(
+                    select(Letter)
+                    .where(Letter.letter_no_norm == letter.letter_no_norm,
+                           Letter.letter_date == letter.letter_date,
+                           Letter.id != letter.id, Letter.state.in_(registered))
+                    .order_by(Letter.id).limit(1)
+                )
+            ).scalar_one_or_none()
+        return None
+
+    async def _record(self, s: AsyncSession, letter: Letter, raw_row: RawMessage,
+                      reading: Reading, decision: Decision, now: dt.datetime) -> str:
+        self._apply_fields(letter, reading.fields, reading.message)
+        letter.problems = [{"code": p.code, "th": p.reason_th, "en": p.reason_en}
+                           for p in decision.problems]
+        letter.review_reason = decision.reason_th
+        letter.updated_at = now
+        await self._store_files(s, letter, reading, now)
+        outcome = decision.outcome
+        if outcome in (Outcome.REGISTER, Outcome.REVIEW):
+            first = await self._find_duplicate(s, letter, reading)
+            if first is not None:
+                letter.state = "duplicate"
+                letter.duplicate_of = first.id
+                await audit.append(s, now=now, actor="pipeline", action="letter.duplicate",
+                                   subject_type="letter", subject_id=letter.id,
+                                   details={"duplicate_of": first.id})
+                return letter.state
+        letter.state = outcome.value
+        await audit.append(s, now=now, actor="pipeline", action="letter.decided",
+                           subject_type="letter", subject_id=letter.id,
+                           details={"outcome": outcome.value,
+                                    "problems": [p.code for p in decision.problems],
+                                    "sources": letter.field_sources})
+        if outcome is Outcome.REGISTER:
+            await self._register(s, letter, reading, decision.acknowledge_to, now, actor="pipeline")
+        elif outcome is Outcome.REJECT and decision.acknowledge_to:
+            await self._enqueue_notice(s, letter, reading.message, decision.acknowledge_to,
+                                       [p.reason_th for p in decision.problems], now)
+        return letter.state
+
+    def _signature_remarks(self, reading: Reading | None) -> str:
+        if reading is None or reading.pdf is None:
+            return ""
+        return " / ".join(sig.summary_th for sig in reading.pdf.signatures)
+
+    async def _register(self, s: AsyncSession, letter: Letter, reading: Reading | None,
+                        ack_to: str | None, now: dt.datetime, *, actor: str,
+                        remarks: str = "") -> int:
+        year_first = self.store.settings.books.first_number
+        from gateway.thai import be_year_of
+
+        notes = [n for n in (self._signature_remarks(reading), remarks) if n]
+        entry = await registers.allocate(
+            s,
+            book_code="receive",
+            now=now,
+            fields=EntryFields(
+                letter_no=letter.letter_no,
+                letter_date=letter.letter_date,
+                sender=letter.sender,
+                recipient=letter.recipient,
+                subject=letter.subject,
+                remarks=" / ".join(notes),
+                speed=letter.speed,
+                secrecy=letter.secrecy,
+                channel=letter.channel,
+            ),
+            first_number=year_first("receive", be_year_of(now)),
+            letter_id=letter.id,
+            actor=actor,
+        )
+        letter.state = Outcome.REGISTER.value
+        letter.effects = {**letter.effects, "receive_number": entry.number, "receive_year": entry.year}
+        if ack_to:
+            await self._enqueue_ack(s, letter, reading.message if reading else None, ack_to,
+                                    entry.number, entry.year, now)
+        return entry.number
+
+    def _agency_context(self) -> dict[str, str]:
+        a = self.store.settings.agency
+        return {"agency": a.name_th, "unit": a.unit_name_th, "contact": a.contact,
+                "central_address": a.central_addresses[0]}
+
+    def _date_th(self, d: dt.date | None) -> str:
+        if d is None:
+            return ""
+        return format_letter_date(d, thai_digits=self.store.settings.agency.thai_digits)
+
+    async def _enqueue_ack(self, s: AsyncSession, letter: Letter, msg: ParsedMessage | None,
+                           to: str, number: int, year: int, now: dt.datetime) -> None:
+        local = now.astimezone(BANGKOK)
+        ctx = {
+            **self._agency_context(),
+            "addressee": letter.sender or (msg.from_name if msg else "") or "ผู้ส่ง",
+            "letter_no": letter.letter_no,
+            "letter_date": self._date_th(letter.letter_date),
+            "subject": letter.subject,
+            "number": number,
+            "year": year,
+            "received_date": format_short_date(local.date()),
+            "received_time": format_time(local),
+        }
+        await self._enqueue(s, "ack", letter, msg, to, ctx, now)
+
+    async def _enqueue_notice(self, s: AsyncSession, letter: Letter, msg: ParsedMessage | None,
+                              to: str, reasons: list[str], now: dt.datetime) -> None:
+        local = now.astimezone(BANGKOK)
+        ctx = {
+            **self._agency_context(),
+            "addressee": (msg.from_name if msg else "") or "ผู้ส่ง",
+            "email_subject": msg.subject if msg else letter.subject,
+            "subject": letter.subject,
+            "reasons": reasons or ["ไม่ใช่หนังสือราชการที่ลงทะเบียนรับได้"],
+            "received_date": format_short_date(local.date()),
+            "received_time": format_time(local),
+        }
+        await self._enqueue(s, "notice", letter, msg, to, ctx, now)
+
+    async def _enqueue(self, s: AsyncSession, kind: str, letter: Letter, msg: ParsedMessage | None,
+                       to: str, ctx: dict[str, Any], now: dt.datetime) -> None:
+        a = self.store.settings.agency
+        key = f"{kind}:{letter.id}"
+        mail = Mail(
+            template=kind, context=ctx, from_addr=a.central_addresses[0], from_name=a.name_th,
+            to=[to], key=key, in_reply_to=msg.message_id if msg else None,
+            references=msg.references if msg else (),
+        )
+        data = compose(self.templates, mail, now=now)
+        q = await outbox.enqueue(s, self.store.blobs, kind=kind, recipient=to, dedupe_key=key,
+                                 message=data, now=now, letter_id=letter.id)
+        if q.created:
+            await audit.append(s, now=now, actor="pipeline", action=f"outbox.{kind}",
+                               subject_type="letter", subject_id=letter.id,
+                               details={"to": to, "outbox_id": q.item_id})
+
+    # -- clerk decisions (from the e-mail client or the command line) -----------------------
+
+    async def clerk_register(self, letter_id: int, *, actor: str) -> str:
+        now = self.store.clock()
+        async with self.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            if letter is None or letter.state not in (Outcome.REVIEW.value, Outcome.RESTRICTED.value):
+                return letter.state if letter else "missing"
+            msg = await self._message_of(letter)
+            ack_to = decide_ack(msg, self.policy)
+            await audit.append(s, now=now, actor=actor, action="letter.clerk_register",
+                               subject_type="letter", subject_id=letter.id, details={})
+            await self._register(s, letter, None, ack_to, now, actor=actor,
+                                 remarks="ลงทะเบียนโดยเจ้าหน้าที่หลังตรวจสอบ")
+            letter.updated_at = now
+        if self.wake_sender is not None:
+            self.wake_sender.set()
+        await self.stamp_letter(letter_id)
+        return Outcome.REGISTER.value
+
+    async def clerk_reject(self, letter_id: int, *, actor: str, reason: str = "") -> str:
+        now = self.store.clock()
+        async with self.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            if letter is None or letter.state not in (Outcome.REVIEW.value, Outcome.RESTRICTED.value):
+                return letter.state if letter else "missing"
+            msg = await self._message_of(letter)
+            letter.state = Outcome.REJECT.value
+            letter.updated_at = now
+            reasons = [reason] if reason else [p.get("th", "") for p in letter.problems if p.get("th")]
+            await audit.append(s, now=now, actor=actor, action="letter.clerk_reject",
+                               subject_type="letter", subject_id=letter.id,
+                               details={"reasons": reasons})
+            to = decide_ack(msg, self.policy)
+            if to:
+                await self._enqueue_notice(s, letter, msg, to, reasons, now)
+        if self.wake_sender is not None:
+            self.wake_sender.set()
+        return Outcome.REJECT.value
+
+    async def _message_of(self, letter: Letter) -> ParsedMessage | None:
+        if letter.raw_message_id is None:
+            return None
+        async with self.store.sessions() as s:
+            raw_row = await s.get(RawMessage, letter.raw_message_id)
+        if raw_row is None:
+            return None
+        raw = await asyncio.to_thread(self.store.blobs.get, raw_row.sha256)
+        return await asyncio.to_thread(parse_message, raw)
+
+    # -- effects ------------------------------------------------------------------------------
+
+    async def stamp_letter(self, letter_id: int) -> bool:
+        """Put the receive stamp on a copy of the main PDF; once per letter."""
+        async with self.store.sessions() as s:
+            letter = await s.get(Letter, letter_id)
+            if letter is None or letter.state != Outcome.REGISTER.value or letter.effects.get("stamped"):
+                return False
+            main = (await s.execute(select(LetterFile).where(
+                LetterFile.letter_id == letter_id, LetterFile.role == "main"))).scalar_one_or_none()
+            number = letter.effects.get("receive_number")
+            entry_time = await _registered_at(s, letter_id)
+        now = self.store.clock()
+        outcome: dict[str, Any] = {"stamped": True}
+        if main is not None and number is not None and entry_time is not None:
+            original = await asyncio.to_thread(self.store.blobs.get, main.sha256)
+            stamp = ReceiptStamp(self.stamp.agency, number, entry_time, self.stamp.thai_digits)
+            try:
+                stamped = await asyncio.to_thread(stamp_receipt, original, stamp, self.stamp.style)
+            except PdfUnreadable as exc:
+                outcome = {"stamped": True, "stamp_error": exc.reason_th}
+                stamped = None
+            if stamped is not None:
+                outcome["stamped_sha256"] = await asyncio.to_thread(self.store.blobs.put, stamped)
+        else:
+            outcome["stamp_error"] = "ไม่มีไฟล์ PDF ให้ประทับตรารับ"
+        async with self.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            assert letter is not None
+            if letter.effects.get("stamped"):
+                return False
+            digest = outcome.get("stamped_sha256")
+            if digest and main is not None:
+                await ensure_blob(s, self.store.blobs, await asyncio.to_thread(self.store.blobs.get, digest), now)
+                stem = Path(main.safe_name).stem or "letter"
+                s.add(LetterFile(letter_id=letter_id, role="stamped", position=0,
+                                 filename="", safe_name=f"{stem}-ตรารับ.pdf",
+                                 media_type="application/pdf", sha256=digest,
+                                 size=main.size))
+            letter.effects = {**letter.effects, **outcome}
+            await audit.append(s, now=now, actor="pipeline", action="letter.stamped",
+                               subject_type="letter", subject_id=letter_id,
+                               details={k: v for k, v in outcome.items() if k != "stamped"})
+        return True
+
+    async def registered_copy(self, letter_id: int) -> bytes | None:
+        """The copy filed next to the original in ลงรับแล้ว: subject `[รับ n/ปี] เรื่อง`, the
+        stamped PDF and the original message attached; the original's bytes are never altered."""
+        async with self.store.sessions() as s:
+            letter = await s.get(Letter, letter_id)
+            if letter is None or letter.state != Outcome.REGISTER.value:
+                return None
+            files = list((await s.execute(select(LetterFile).where(
+                LetterFile.letter_id == letter_id).order_by(LetterFile.position))).scalars())
+            raw_row = await s.get(RawMessage, letter.raw_message_id) if letter.raw_message_id else None
+            entry_time = await _registered_at(s, letter_id)
+        number = letter.effects.get("receive_number")
+        year = letter.effects.get("receive_year")
+        if number is None or entry_time is None:
+            return None
+        local = entry_time.astimezone(BANGKOK)
+        stamped = next((f for f in files if f.role == "stamped"), None)
+        main = next((f for f in files if f.role == "main"), None)
+        attach: list[FileToAttach] = []
+        shown = stamped or main
+        if shown is not None:
+            data = await asyncio.to_thread(self.store.blobs.get, shown.sha256)
+            attach.append(FileToAttach(shown.safe_name, "application/pdf", data))
+        originals: list[bytes] = []
+        if raw_row is not None:
+            originals.append(await asyncio.to_thread(self.store.blobs.get, raw_row.sha256))
+        sig_remarks = ""
+        async with self.store.sessions() as s:
+            from store.tables import RegisterEntry
+
+            sig_remarks = (await s.execute(select(RegisterEntry.remarks).where(
+                RegisterEntry.letter_id == letter_id).limit(1))).scalar_one_or_none() or ""
+        a = self.store.settings.agency
+        ctx = {
+            "number": number, "year": year, "subject": letter.subject,
+            "received_date": format_short_date(local.date()), "received_time": format_time(local),
+            "channel": letter.channel, "letter_no": letter.letter_no,
+            "letter_date": self._date_th(letter.letter_date), "sender": letter.sender,
+            "recipient": letter.recipient, "salutation": letter.salutation,
+            "speed": letter.speed, "secrecy": letter.secrecy,
+            "sources": {k: SOURCE_TH.get(v, v) for k, v in letter.field_sources.items()},
+            "signatures": [x for x in sig_remarks.split(" / ") if x.startswith("ลายมือชื่อ")
+                           or "ลงนาม" in x],
+            "remarks": letter.effects.get("stamp_error", ""),
+            "sha256": raw_row.sha256 if raw_row else "",
+        }
+        mail = Mail(
+            template="registered-copy", context=ctx, from_addr=a.central_addresses[0],
+            from_name=a.name_th, to=[a.central_addresses[0]], key=f"copy:{letter_id}",
+            attachments=attach, attach_messages=originals, auto=False,
+            extra_headers={"X-Saraban-Letter": str(letter_id),
+                           "X-Saraban-Receive-Number": f"{number}/{year}"},
+        )
+        return compose(self.templates, mail, now=entry_time)
+
+    async def resume(self) -> int:
+        """After a restart: finish every letter left half-way. Returns how many were touched."""
+        async with self.store.sessions() as s:
+            pending = list((await s.execute(select(Letter.id).where(Letter.state == "received")
+                                            .order_by(Letter.id))).scalars())
+            registered = [
+                lid for lid, eff in (await s.execute(
+                    select(Letter.id, Letter.effects).where(Letter.state == Outcome.REGISTER.value)
+                )).all() if not (eff or {}).get("stamped")
+            ]
+        for lid in pending:
+            await self.process(lid)
+        for lid in registered:
+            await self.stamp_letter(lid)
+        return len(pending) + len(registered)
+
+
+async def _registered_at(s: AsyncSession, letter_id: int) -> dt.datetime | None:
+    from store.tables import RegisterEntry
+
+    return (await s.execute(select(RegisterEntry.registered_at).where(
+        RegisterEntry.letter_id == letter_id, RegisterEntry.status == "registered"
+    ).order_by(RegisterEntry.id).limit(1))).scalar_one_or_none()
+
+
+def decide_ack(msg: ParsedMessage | None, policy: Policy) -> str | None:
+    from gateway.decide import ack_address
+
+    return ack_address(msg, policy) if msg is not None else None
+
+
+def problems_of(letter: Letter) -> list[Problem]:
+    return [Problem(p.get("code", ""), p.get("th", ""), p.get("en", "")) for p in letter.problems]
+

@@ -1,0 +1,1 @@
+"""Realistic inbound mail built at test time: letters as agencies' mail systems send them."""
