@@ -10,7 +10,7 @@ import pytest
 
 from gateway.config import Settings, parse_settings
 
-pytest_plugins = ["tests.servers.plugin"]
+pytest_plugins = ["tests.servers.plugin", "tests.pdfgen.fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 

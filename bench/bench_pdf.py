@@ -1,0 +1,99 @@
+"""PDF effects benchmark: receive stamp, signing and validation on a 10-page, ~1.3 MB
+scanned letter, each against the same run's baseline of a bare pyHanko incremental
+update of the same file (open, touch the catalog, write).
+
+    .venv/bin/python bench/bench_pdf.py [--rounds N]
+
+Prints the median and best of N rounds, the ratio to the baseline, and peak memory
+(Python heap per operation via tracemalloc, and the process's max RSS). The issue's
+target is a stamp within 3x the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+from gateway.effects.sign import SignerConfig, VisibleSignature, sign_pdf
+from gateway.effects.stamp import ReceiptStamp, stamp_receipt
+from gateway.pdfcheck import inspect_pdf
+from tests.pdfgen.documents import PdfSpec, make_pdf
+from tests.pdfgen.pki import make_pki
+
+
+def baseline(pdf: bytes) -> bytes:
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    writer.update_root()  # one object, so a real revision (xref, trailer) is written
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def measure(fn: Callable[[], object], rounds: int) -> tuple[float, float, int]:
+    fn()  # warm-up: imports, font caches, first-use costs
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    tracemalloc.start()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return statistics.median(times), min(times), peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+
+    pdf = make_pdf(PdfSpec(pages=10, content="scan", scan_noise=True))
+    pki = make_pki()
+    now = dt.datetime.now(dt.UTC)
+    stamp = ReceiptStamp("สำนักงานเขตพื้นที่การศึกษาทดสอบ", 1234, now)
+    signer = SignerConfig(pki.agency_p12, pki.passphrase)
+    visible = SignerConfig(
+        pki.agency_p12, pki.passphrase, visible=VisibleSignature("นายสมชาย รักราชการ", "ผู้อำนวยการ")
+    )
+    signed = sign_pdf(pdf, signer)
+    roots = [pki.ca_pem]
+
+    cases: list[tuple[str, Callable[[], object]]] = [
+        ("baseline: open + empty incremental write", lambda: baseline(pdf)),
+        ("stamp_receipt", lambda: stamp_receipt(pdf, stamp)),
+        ("sign_pdf PAdES B-B, invisible", lambda: sign_pdf(pdf, signer)),
+        ("sign_pdf PAdES B-B, visible Thai box", lambda: sign_pdf(pdf, visible)),
+        (
+            "inspect_pdf, signed (validate + page-1 text)",
+            lambda: inspect_pdf(signed, trust_roots=roots, now=now),
+        ),
+        ("inspect_pdf, unsigned", lambda: inspect_pdf(pdf, now=now)),
+    ]
+    print(f"input: {len(pdf) / 1e6:.2f} MB, 10 pages; {args.rounds} rounds, median (best)")
+    base = None
+    for name, fn in cases:
+        median, best, peak = measure(fn, args.rounds)
+        base = base or median
+        print(
+            f"  {name:46s} {median * 1e3:7.1f} ms ({best * 1e3:6.1f})  "
+            f"x{median / base:5.2f}  peak heap {peak / 1e6:5.1f} MB"
+        )
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"process max RSS {rss_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Programmatic test PDFs and a throwaway PKI for the PDF tests (see documents.py, pki.py)."""
