@@ -459,12 +459,12 @@ class Pipeline:
     # -- clerk decisions (from the e-mail client or the command line) -----------------------
 
     async def clerk_register(self, letter_id: int, *, actor: str) -> str:
+        msg = await self._message_of(letter_id)  # before the write transaction: no nesting
         now = self.store.clock()
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             if letter is None or letter.state not in (Outcome.REVIEW.value, Outcome.RESTRICTED.value):
                 return letter.state if letter else "missing"
-            msg = await self._message_of(letter)
             ack_to = decide_ack(msg, self.policy)
             await audit.append(s, now=now, actor=actor, action="letter.clerk_register",
                                subject_type="letter", subject_id=letter.id, details={})
@@ -477,12 +477,12 @@ class Pipeline:
         return Outcome.REGISTER.value
 
     async def clerk_reject(self, letter_id: int, *, actor: str, reason: str = "") -> str:
+        msg = await self._message_of(letter_id)  # before the write transaction: no nesting
         now = self.store.clock()
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             if letter is None or letter.state not in (Outcome.REVIEW.value, Outcome.RESTRICTED.value):
                 return letter.state if letter else "missing"
-            msg = await self._message_of(letter)
             letter.state = Outcome.REJECT.value
             letter.updated_at = now
             reasons = [reason] if reason else [p.get("th", "") for p in letter.problems if p.get("th")]
@@ -496,10 +496,11 @@ class Pipeline:
             self.wake_sender.set()
         return Outcome.REJECT.value
 
-    async def _message_of(self, letter: Letter) -> ParsedMessage | None:
-        if letter.raw_message_id is None:
-            return None
+    async def _message_of(self, letter_id: int) -> ParsedMessage | None:
         async with self.store.sessions() as s:
+            letter = await s.get(Letter, letter_id)
+            if letter is None or letter.raw_message_id is None:
+                return None
             raw_row = await s.get(RawMessage, letter.raw_message_id)
         if raw_row is None:
             return None

@@ -1,0 +1,162 @@
+"""Inbound from a real Dovecot: backlog, folders, the clerk's moves, IDLE, alarm."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import time
+from email import policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway.app import open_store
+from gateway.effects.compose import template_env
+from gateway.intake.imap import MailboxHealth, Watcher
+from gateway.pipeline import Pipeline
+from gateway.service import Alarm, ingest_once, serve
+from store.tables import Letter, OutboxItem, RegisterEntry
+from tests.conftest import FakeClock, make_settings
+from tests.corpus.mail import letter_mail, letter_pdf
+
+pytestmark = pytest.mark.integration
+
+FOLDERS = ("ลงรับแล้ว", "รอตรวจสอบ", "รอตรวจสอบ (ลับ)", "ไม่รับ", "อื่น ๆ")
+
+
+@pytest.fixture
+def site(tmp_path: Path, dovecot, monkeypatch: pytest.MonkeyPatch):
+    user, password = dovecot.new_user("saraban")
+    monkeypatch.setenv("SARABAN_TEST_IMAP_PASSWORD", password)
+    settings = make_settings(
+        tmp_path,
+        agency={"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183", "latin_code": "TEST04183",
+                "central_addresses": [user]},
+        imap=[{"name": "central", "host": "127.0.0.1", "port": dovecot.imaps_port, "user": user,
+               "password_env": "SARABAN_TEST_IMAP_PASSWORD", "ca_file": str(dovecot.ca_file),
+               "poll_seconds": 2}],
+        smtp_listener={"enabled": False},
+    )
+    return settings, user
+
+
+def _uids_subjects(dovecot, user: str, folder: str) -> list[str]:
+    out = dovecot.doveadm("fetch", "-u", user, "hdr.subject", "mailbox", folder).stdout
+    return [line.split(":", 1)[1].strip() for line in out.splitlines() if line.lower().startswith("hdr.subject:")]
+
+
+async def test_backlog_is_registered_filed_and_idempotent(site, dovecot) -> None:
+    settings, user = site
+    dovecot.deliver(user, letter_mail(letter_pdf()))
+    dovecot.deliver(user, letter_mail(None, subject="สอบถามเรื่องการประชุม"))
+    store = await open_store(settings, upgrade=True)
+    try:
+        summary = await ingest_once(settings, store=store)
+        assert summary["registered"] == 1 and summary["review"] == 1 and summary["sent"] == 1
+        assert dovecot.message_count(user, "INBOX") == 0
+        assert set(FOLDERS) <= set(dovecot.list_mailboxes(user))
+        registered = dovecot.doveadm("fetch", "-u", user, "hdr", "mailbox", "ลงรับแล้ว").stdout
+        assert "X-Saraban-Receive-Number: 1/2569" in registered  # the findable copy
+        assert dovecot.message_count(user, "ลงรับแล้ว") == 2  # original (unchanged) + copy
+        assert dovecot.message_count(user, "รอตรวจสอบ") == 1
+
+        again = await ingest_once(settings, store=store)
+        assert again.get("registered", 0) == 0 and again["sent"] == 0
+        async with store.sessions() as s:
+            assert (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one() == 1
+        ack = next(settings.outbox_path.glob("*-ack.eml"))
+        msg = email.message_from_bytes(ack.read_bytes(), policy=policy.default)
+        assert msg["To"] == "saraban@obec.go.th"
+    finally:
+        await store.close()
+
+
+async def test_clerk_moves_review_into_registered_or_rejected(site, dovecot) -> None:
+    settings, user = site
+    dovecot.deliver(user, letter_mail(None, subject="หนังสือไม่มีไฟล์ ก"))
+    dovecot.deliver(user, letter_mail(None, subject="หนังสือไม่มีไฟล์ ข", sender="x@moe.go.th"))
+    store = await open_store(settings, upgrade=True)
+    try:
+        await ingest_once(settings, store=store)
+        assert dovecot.message_count(user, "รอตรวจสอบ") == 2
+        # the clerk moves one into ลงรับแล้ว and the other into ไม่รับ, in any mail client
+        dovecot.doveadm("move", "-u", user, "ลงรับแล้ว", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ก")
+        dovecot.doveadm("move", "-u", user, "ไม่รับ", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ข")
+        await ingest_once(settings, store=store)
+        await ingest_once(settings, store=store)  # a second look changes nothing
+        async with store.sessions() as s:
+            states = dict((await s.execute(select(Letter.subject, Letter.state))).all())
+            entries = (await s.execute(select(RegisterEntry))).scalars().all()
+            kinds = sorted((await s.execute(select(OutboxItem.kind))).scalars())
+        assert states == {"หนังสือไม่มีไฟล์ ก": "registered", "หนังสือไม่มีไฟล์ ข": "rejected"}
+        assert [e.number for e in entries] == [1]
+        assert "ลงทะเบียนโดยเจ้าหน้าที่" in entries[0].remarks
+        assert kinds == ["ack", "notice"]
+        notice = next(settings.outbox_path.glob("*-notice.eml"))
+        body = email.message_from_bytes(notice.read_bytes(), policy=policy.default)
+        assert body["To"] == "x@moe.go.th"
+        assert "ไม่พบไฟล์หนังสือ (PDF)" in body.get_body(("plain",)).get_content()
+    finally:
+        await store.close()
+
+
+async def test_idle_picks_up_a_new_letter_within_seconds(site, dovecot) -> None:
+    settings, user = site
+    store = await open_store(settings, upgrade=True)
+    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, ready=ready, stop=stop, store=store))
+    try:
+        await asyncio.wait_for(ready, 30)
+        await asyncio.sleep(1.5)  # first round done, now in IDLE
+        t0 = time.monotonic()
+        dovecot.deliver(user, letter_mail(letter_pdf()))
+        while True:
+            async with store.sessions() as s:
+                n = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
+            if n:
+                break
+            assert time.monotonic() - t0 < 10, "not registered within 10 s"
+            await asyncio.sleep(0.05)
+        latency = time.monotonic() - t0
+        assert latency < 5
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await store.close()
+
+
+async def test_alarm_when_the_mailbox_cannot_be_checked(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SARABAN_TEST_IMAP_PASSWORD", "x")
+    settings = make_settings(
+        tmp_path,
+        imap=[{"name": "central", "host": "127.0.0.1", "port": 1, "user": "u@agency.test",
+               "password_env": "SARABAN_TEST_IMAP_PASSWORD"}],
+        intake={"alarm_after_minutes": 15},
+    )
+    clock = FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc))
+    store = await open_store(settings, upgrade=True, clock=clock)
+    try:
+        pipeline = Pipeline.build(store, template_env())
+        health = MailboxHealth()
+        watcher = Watcher(settings.imap[0], pipeline, health)
+        stop = asyncio.Event()
+        run = asyncio.create_task(watcher.run(stop))
+        await asyncio.sleep(0.5)  # a failed connection attempt
+        stop.set()
+        await asyncio.wait_for(run, 10)
+        assert "central" in health.last_error
+        alarm = Alarm(pipeline, health, clock(), {})
+        assert await alarm.check() == []
+        clock.advance(minutes=16)
+        assert await alarm.check() == ["central"]
+        assert await alarm.check() == []  # once per outage
+        async with store.sessions() as s:
+            items = (await s.execute(select(OutboxItem))).scalars().all()
+        assert [(i.kind, i.recipient) for i in items] == [("alarm", "saraban@agency.test")]
+        health.last_ok["central"] = clock()
+        assert await alarm.check() == []
+    finally:
+        await store.close()
