@@ -80,8 +80,9 @@ def _xml_fields(result: Any) -> dict[str, Any] | None:
         "letter_no": letter.letter_id,
         "letter_date": letter.correspondence_date,
         "subject": letter.subject,
-        "sender": (sender.department_name or sender.department_id or "") if sender else "",
-        "recipient": (receiver.department_name or receiver.department_id or "") if receiver else "",
+        # ECMS codes the parties (numeric IDs): a name from the PDF or e-mail reads better then.
+        "sender": sender.department_name or None,
+        "recipient": receiver.department_name or None,
         "speed": letter.speed.code if letter.speed else None,
         "secrecy": letter.secrecy.code if letter.secrecy else None,
     }
@@ -120,8 +121,8 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
             xml_facts = XmlFacts(
                 readable=False,
                 valid=False,
-                reason_th=refusal.reason_th if refusal else "ไม่ใช่ไฟล์หนังสือราชการ",
-                reason_en=refusal.reason_en if refusal else "not a CorrespondenceLetter",
+                reason_th=refusal.message_th if refusal else "ไม่ใช่ไฟล์หนังสือราชการ",
+                reason_en=refusal.message_en if refusal else "not a CorrespondenceLetter",
             )
         else:
             xml_fields = _xml_fields(result)
@@ -131,7 +132,7 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
             xml_facts = XmlFacts(
                 readable=True,
                 valid=result.valid,
-                errors=tuple(f"{i.path}: {i.message_th or i.message_en}"
+                errors=tuple(f"{i.path}: {i.summary_th} ({i.message_en})"
                              for i in result.validation.issues),
                 carries_letter=carried is not None,
             )
