@@ -40,6 +40,7 @@ from gateway.effects.compose import FileToAttach, Mail, compose
 from gateway.effects.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
 from gateway.errors import Permanent
 from gateway.extract import choose_main_letter, extract_fields
+from gateway.intake.imap import copy_marker
 from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem
 from gateway.parse import parse_message
 from gateway.pdfcheck import PdfUnreadable, inspect_pdf
@@ -603,7 +604,7 @@ class Pipeline:
             template="registered-copy", context=ctx, from_addr=a.central_addresses[0],
             from_name=a.name_th, to=[a.central_addresses[0]], key=f"copy:{letter_id}",
             attachments=attach, attach_messages=originals, auto=False,
-            extra_headers={"X-Saraban-Letter": str(letter_id),
+            extra_headers={"X-Saraban-Letter": copy_marker(letter_id),
                            "X-Saraban-Receive-Number": f"{number}/{year}"},
         )
         return compose(self.templates, mail, now=entry_time)

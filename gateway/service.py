@@ -227,6 +227,9 @@ async def ingest_once(settings: Settings, *, store: Store | None = None) -> dict
             if not m.enabled:
                 continue
             watcher = Watcher(m, pipeline, health)
+            if not await watcher.take_lease():
+                log.warning("mailbox %s is being worked by a running gateway; skipped", m.name)
+                continue
             client = watcher.client_factory()
             try:
                 await client.connect()
@@ -234,6 +237,7 @@ async def ingest_once(settings: Settings, *, store: Store | None = None) -> dict
                 await watcher.one_round(client)
             finally:
                 await client.close()
+                await watcher.drop_lease()
         transport = make_transport(store)
         sent = 0
         while (n := await send_due(store, transport)):

@@ -35,6 +35,20 @@ async def acquire(session: AsyncSession, *, name: str, holder: str, now: dt.date
     return got == holder
 
 
+async def holder_of(session: AsyncSession, *, name: str, now: dt.datetime) -> str | None:
+    row = await session.get(MailboxLease, name)
+    if row is None or row.expires_at < now:
+        return None
+    return row.holder
+
+
+async def break_lease(session: AsyncSession, *, name: str, holder: str) -> None:
+    """Remove a lease whose holder is known to be dead (its process is gone)."""
+    await session.execute(
+        delete(MailboxLease).where(MailboxLease.name == name, MailboxLease.holder == holder)
+    )
+
+
 async def release(session: AsyncSession, *, name: str, holder: str) -> None:
     await session.execute(
         delete(MailboxLease).where(MailboxLease.name == name, MailboxLease.holder == holder)

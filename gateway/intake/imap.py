@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 30.0
 IDLE_MAX_SECONDS = 25 * 60  # re-IDLE well before the 29 minutes of RFC 2177
+IDLE_SECONDS = 60  # one IDLE round; the lease is renewed between rounds
 LEASE_TTL = dt.timedelta(minutes=3)
 
 
@@ -154,6 +155,15 @@ class ImapClient:
                 return int(m.group(1)), int(m.group(2))
         return None
 
+    async def search_header(self, folder: str, header: str, value: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, UID) of a message in `folder` whose header contains `value`."""
+        validity = await self.select(folder)
+        quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        resp = await self._call(self.client.uid_search(f"HEADER {header} {quoted}"), "UID SEARCH")
+        first = _lines(resp)[0] if resp.lines else b""
+        uids = [int(x) for x in first.split() if x.isdigit()]
+        return (validity, uids[0]) if uids else None
+
     async def append(self, folder: str, data: bytes, flags: str = r"(\Seen)") -> tuple[int, int] | None:
         resp = await self._call(self.client.append(data, mailbox=encode_mailbox(folder), flags=flags),
                                 "APPEND")
@@ -220,6 +230,7 @@ class Watcher:
         self.folders = self.store.settings.intake.folders
         self.health = health
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self.lease_name = f"imap:{cfg.name}"
         self.wake = wake or asyncio.Event()
         self.client_factory = client_factory or self._default_client
         self.rounds = 0
@@ -257,27 +268,42 @@ class Watcher:
             await _sleep(stop, backoff)
             backoff = min(backoff * 2, 60.0)
 
+    async def take_lease(self) -> bool:
+        """Hold this mailbox for this process; a lease left by a dead process on this host is
+        broken at once rather than waited out (its holder names host and pid)."""
+        now = self.store.clock()
+        async with self.store.sessions.begin() as s:
+            holder = await leases.holder_of(s, name=self.lease_name, now=now)
+            if holder and holder != self.holder and _dead_local_holder(holder):
+                log.warning("IMAP %s: lease of dead process %s broken", self.cfg.name, holder)
+                await leases.break_lease(s, name=self.lease_name, holder=holder)
+            return await leases.acquire(s, name=self.lease_name, holder=self.holder, now=now,
+                                        ttl=LEASE_TTL)
+
+    async def drop_lease(self) -> None:
+        async with self.store.sessions.begin() as s:
+            await leases.release(s, name=self.lease_name, holder=self.holder)
+
     async def _session(self, client: ImapClient, stop: asyncio.Event) -> None:
         await client.ensure_folders(self.folders.all())
-        while not stop.is_set():
-            async with self.store.sessions.begin() as s:
-                mine = await leases.acquire(s, name=f"imap:{self.cfg.name}", holder=self.holder,
-                                            now=self.store.clock(), ttl=LEASE_TTL)
-            if not mine:
-                log.info("IMAP %s is being worked by another process; waiting", self.cfg.name)
-                await _sleep(stop, 10)
-                continue
-            await self.one_round(client)
-            if stop.is_set():
-                break
-            await client.select(self.cfg.mailbox)
-            if client.has("IDLE"):
-                await client.idle(min(self.cfg.poll_seconds * 10, IDLE_MAX_SECONDS, 120), stop)
-            else:
-                self.wake.clear()
-                await _sleep(stop, self.cfg.poll_seconds, self.wake)
-        async with self.store.sessions.begin() as s:
-            await leases.release(s, name=f"imap:{self.cfg.name}", holder=self.holder)
+        try:
+            while not stop.is_set():
+                if not await self.take_lease():
+                    log.info("IMAP %s is being worked by another process; waiting", self.cfg.name)
+                    await _sleep(stop, 10)
+                    continue
+                await self.one_round(client)
+                if stop.is_set():
+                    break
+                await client.select(self.cfg.mailbox)
+                if client.has("IDLE"):
+                    # Short enough to renew the lease well within its lifetime.
+                    await client.idle(min(self.cfg.poll_seconds * 10, IDLE_SECONDS), stop)
+                else:
+                    self.wake.clear()
+                    await _sleep(stop, self.cfg.poll_seconds, self.wake)
+        finally:
+            await self.drop_lease()
 
     async def one_round(self, client: ImapClient) -> int:
         """Take in everything waiting in the watched mailbox and handle the clerk's moves."""
@@ -286,7 +312,7 @@ class Watcher:
         for uid in await client.uids("ALL"):
             await self._take_in(client, validity, uid)
             handled += 1
-        await self._file_other_channels(client)
+        await self._finish_filing(client)
         await self._clerk_moves(client, self.folders.registered, "register")
         await self._clerk_moves(client, self.folders.rejected, "reject")
         self.health.last_ok[self.cfg.name] = self.store.clock()
@@ -295,6 +321,8 @@ class Watcher:
         return handled
 
     async def _take_in(self, client: ImapClient, validity: int, uid: int) -> None:
+        if client.selected != self.cfg.mailbox:
+            await client.select(self.cfg.mailbox)
         raw = await client.fetch(uid)
         if raw is None:
             return
@@ -329,6 +357,7 @@ class Watcher:
                     letter.effects = {**letter.effects, "filed": folder}
 
     async def _after_filing(self, client: ImapClient, letter_id: int, state: str) -> None:
+        """File the findable copy `[รับ n/ปี] …` next to a registered original, once."""
         if state != "registered":
             return
         async with self.store.sessions() as s:
@@ -336,36 +365,51 @@ class Watcher:
             done = letter is not None and letter.effects.get("copy_appended")
         if done:
             return
-        copy = await self.pipeline.registered_copy(letter_id)
-        if copy is None:
-            return
-        where = await client.append(self.folders.registered, copy)
-        await self._remember(self.folders.registered, where, letter_id, "copy",
-                             hashlib.sha256(copy).hexdigest())
+        folder = self.folders.registered
+        # A crash between APPEND and the commit below must not file a second copy.
+        found = await client.search_header(folder, "X-Saraban-Letter", copy_marker(letter_id))
+        if found is not None:
+            where: tuple[int, int] | None = found
+            sha = ""
+        else:
+            copy = await self.pipeline.registered_copy(letter_id)
+            if copy is None:
+                return
+            where = await client.append(folder, copy)
+            sha = hashlib.sha256(copy).hexdigest()
+        await self._remember(folder, where, letter_id, "copy", sha)
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             if letter is not None:
                 letter.effects = {**letter.effects, "copy_appended": True}
 
-    async def _file_other_channels(self, client: ImapClient) -> None:
-        """Letters that came by SMTP appear in the clerk's folders too (original bytes, appended)."""
-        if self.cfg.name != self.store.settings.imap[0].name:
-            return  # the first mailbox is the clerk's view
+    async def _finish_filing(self, client: ImapClient) -> None:
+        """What a crash or another channel left unfiled: SMTP letters shown in the clerk's
+        folders (original bytes, appended), and registered letters still missing their copy."""
+        primary = self.cfg.name == self.store.settings.imap[0].name
         async with self.store.sessions() as s:
             rows = (await s.execute(
-                select(Letter.id, Letter.state, Letter.effects, RawMessage.sha256)
+                select(Letter.id, Letter.state, Letter.effects, Letter.channel, RawMessage.sha256)
                 .join(RawMessage, RawMessage.id == Letter.raw_message_id)
-                .where(Letter.channel == "smtp", Letter.state != "received")
+                .where(Letter.state != "received")
                 .order_by(Letter.id)
             )).all()
-        for letter_id, state, effects, sha in rows:
+        for letter_id, state, effects, channel, sha in rows:
+            effects = effects or {}
             folder = self.folder_for(state)
-            if folder is None or (effects or {}).get("filed"):
+            if folder is None:
                 continue
-            raw = await asyncio.to_thread(self.store.blobs.get, sha)
-            where = await client.append(folder, raw)
-            await self._remember(folder, where, letter_id, "original", sha)
-            await self._after_filing(client, letter_id, state)
+            if channel == "smtp" and primary and not effects.get("filed"):
+                raw = await asyncio.to_thread(self.store.blobs.get, sha)
+                msg_id = _message_id(raw)
+                found = await client.search_header(folder, "Message-ID", msg_id) if msg_id else None
+                where = found or await client.append(folder, raw)
+                await self._remember(folder, where, letter_id, "original", sha)
+                effects = {**effects, "filed": folder}
+            if state == "registered" and effects.get("filed") and not effects.get("copy_appended"):
+                if channel == "smtp" and not primary:
+                    continue
+                await self._after_filing(client, letter_id, state)
 
     async def _clerk_moves(self, client: ImapClient, folder: str, action: str) -> None:
         validity = await client.select(folder)
@@ -397,6 +441,32 @@ class Watcher:
             if letter_id is not None and action == "register":
                 await self._after_filing(client, letter_id, "registered")
                 await client.select(folder)
+
+
+def _dead_local_holder(holder: str) -> bool:
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def copy_marker(letter_id: int) -> str:
+    """The X-Saraban-Letter value of a filed copy; the dot ends it, so a substring search
+    for letter 1 does not find letter 12."""
+    return f"L{letter_id}."
+
+
+def _message_id(raw: bytes) -> str | None:
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    m = re.search(rb"(?im)^message-id:[ \t]*(<[^>\r\n]{1,250}>)", head)
+    return m.group(1).decode("ascii", "replace") if m else None
 
 
 async def _sleep(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:

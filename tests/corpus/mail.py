@@ -40,3 +40,16 @@ def letter_mail(
         maintype, _, subtype = ctype.partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return msg.as_bytes(policy=SMTP)
+
+
+def numbered_letter_pdf(n: int, *, code: str = "ศธ 04010", subject: str | None = None,
+                        **spec: object) -> bytes:
+    """A distinct letter: its own number (and so its own file); page 1 in the external layout."""
+    lines = (
+        f"ที่ {code}/{n}",
+        "สำนักงานคณะกรรมการการศึกษาขั้นพื้นฐาน",
+        "วันที่ 20 พฤศจิกายน 2569",
+        f"เรื่อง {subject or f'แจ้งการดำเนินงานฉบับที่ {n}'}",
+        "เรียน ผู้อำนวยการสำนักงานเขตพื้นที่การศึกษา",
+    )
+    return letter_pdf(lines=lines, **spec)

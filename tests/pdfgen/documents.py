@@ -61,6 +61,7 @@ class PdfSpec:
     annotations: bool = False
     encryption: Encryption = "none"
     scan_noise: bool = False  # incompressible scan pages, for the ~1 MB benchmark letter
+    lines: tuple[str, ...] = LETTER_LINES  # page-1 text of a "letter"
 
 
 def _media_box(spec: PdfSpec) -> tuple[float, float]:
@@ -208,7 +209,7 @@ def make_pdf(spec: PdfSpec = PdfSpec()) -> bytes:
             ops.append(b"%g 0 0 %g 0 0 cm /Im0 Do" % (w, h))
         elif spec.content == "letter":
             if page_no == 0:
-                text, engine = _thai_text_ops(writer, LETTER_LINES, 72, h * 0.62, 16)
+                text, engine = _thai_text_ops(writer, spec.lines, 72, h * 0.62, 16)
                 ops.append(text)
             ops.append(b"BT /Helv 10 Tf 72 60 Td (%s page %d) Tj ET" % (MARKER, page_no + 1))
         content = generic.StreamObject(stream_data=b"\n".join(ops))

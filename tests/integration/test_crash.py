@@ -1,0 +1,139 @@
+"""kill -9 at random points, many times: nothing is lost and nothing is numbered twice.
+
+A real `saraban-gateway run` process watches a real Dovecot mailbox and is
+killed with SIGKILL at random moments (during start-up, mid-fetch, mid-record,
+mid-stamp, mid-filing), while more letters keep arriving. At the end one clean
+sweep runs, and the register is checked against the mailbox.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway.app import open_store
+from gateway.config import load_settings
+from gateway.service import ingest_once
+from store import audit
+from store.tables import Letter, OutboxItem, RawMessage, RegisterEntry
+from tests.corpus.mail import letter_mail, numbered_letter_pdf
+
+pytestmark = pytest.mark.integration
+
+KILLS = int(os.environ.get("SARABAN_CRASH_KILLS", "14"))
+
+
+def _config(tmp: Path, dovecot, user: str) -> Path:
+    cfg = tmp / "config.toml"
+    cfg.write_text(
+        f"""
+[agency]
+name_th = "สำนักงานทดสอบ"
+letter_code = "ศธ 04183"
+latin_code = "TEST04183"
+central_addresses = ["{user}"]
+
+[storage]
+data_dir = "data"
+
+[smtp_listener]
+enabled = false
+
+[[imap]]
+name = "central"
+host = "127.0.0.1"
+port = {dovecot.imaps_port}
+user = "{user}"
+password_env = "SARABAN_CRASH_IMAP_PASSWORD"
+ca_file = "{dovecot.ca_file}"
+poll_seconds = 1
+""",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, dovecot, monkeypatch) -> None:
+    user, password = dovecot.new_user("crash")
+    monkeypatch.setenv("SARABAN_CRASH_IMAP_PASSWORD", password)
+    cfg = _config(tmp_path, dovecot, user)
+    rng = random.Random(20261122)
+    sent_numbers: list[int] = []
+    n = 0
+
+    def deliver(k: int) -> None:
+        nonlocal n
+        for _ in range(k):
+            n += 1
+            sent_numbers.append(n)
+            dovecot.deliver(user, letter_mail(numbered_letter_pdf(n), subject=f"หนังสือฉบับที่ {n}"))
+
+    deliver(6)
+    dovecot.deliver(user, letter_mail(None, subject="ไม่มีไฟล์หนังสือ"))  # → review
+    env = {**os.environ, "SARABAN_CRASH_IMAP_PASSWORD": password}
+    kill_times = []
+    for i in range(KILLS):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "--config", str(cfg), "run"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        if i % 3 == 0:  # during start-up: imports, migrations, resume
+            delay = rng.uniform(0.3, 2.5)
+            time.sleep(delay)
+        else:  # while it works: measured from the moment it says it is ready
+            assert proc.stdout is not None
+            proc.stdout.readline()  # the banner's first line
+            delay = rng.uniform(0.05, 2.5)
+            time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        kill_times.append(round(delay, 2))
+        deliver(rng.randint(1, 4))
+
+    settings = load_settings(cfg)
+    store = await open_store(settings)
+    try:
+        async with store.sessions() as s:
+            before = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
+        # the killed processes did real work (the kills did not all land during start-up)
+        assert before > 0, kill_times
+        print(f"registered by killed processes: {before} of {len(sent_numbers)}; kills at {kill_times}")
+        for _ in range(3):  # the operator's clean sweep after the last crash
+            await ingest_once(settings, store=store)
+        assert dovecot.message_count(user, "INBOX") == 0
+        async with store.sessions() as s:
+            entries = (await s.execute(select(RegisterEntry).order_by(RegisterEntry.number))).scalars().all()
+            letters = (await s.execute(select(Letter))).scalars().all()
+            raws = (await s.execute(select(RawMessage))).scalars().all()
+            acks = (await s.execute(select(func.count()).select_from(OutboxItem)
+                                    .where(OutboxItem.kind == "ack"))).scalar_one()
+            report = await audit.verify(s)
+        # gapless, no number twice, every letter exactly once
+        assert [e.number for e in entries] == list(range(1, len(sent_numbers) + 1)), kill_times
+        registered_nos = sorted(int(e.letter_no.rsplit("/", 1)[1]) for e in entries)
+        assert registered_nos == sent_numbers
+        assert all(e.letter_id is not None for e in entries)
+        # every message that reached the mailbox is kept, byte for byte, and decided
+        assert len(raws) == len(sent_numbers) + 1
+        for r in raws:
+            assert store.blobs.exists(r.sha256)
+        assert sorted(l.state for l in letters).count("registered") == len(sent_numbers)
+        assert [l.state for l in letters if l.subject == "ไม่มีไฟล์หนังสือ"] == ["review"]
+        assert all(l.effects.get("stamped") for l in letters if l.state == "registered")
+        assert acks == len(sent_numbers)  # one acknowledgement each, never two
+        # the clerk's folders hold each original once and one findable copy each
+        assert dovecot.message_count(user, "ลงรับแล้ว") == 2 * len(sent_numbers)
+        assert dovecot.message_count(user, "รอตรวจสอบ") == 1
+        assert report.ok
+    finally:
+        await store.close()
