@@ -137,7 +137,7 @@ async def run_checks(settings: Settings) -> int:
             results.append(CheckResult(name, True, await asyncio.wait_for(fn(), TIMEOUT * 2)))
         except UserError as e:
             results.append(CheckResult(name, False, f"{e.message_th} ({e.message_en})"))
-        except (OSError, asyncio.TimeoutError, aiosmtplib.SMTPException) as e:
+        except (TimeoutError, OSError, aiosmtplib.SMTPException) as e:
             results.append(CheckResult(name, False, f"เชื่อมต่อไม่ได้ (cannot connect): {e!r}"))
     for r in results:
         print(f"{'✓' if r.ok else '✗'} {r.name:<16} {r.detail}")

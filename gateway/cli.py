@@ -148,7 +148,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def this_year(now: dt.datetime | None = None) -> int:
-    return be_year_of(now or dt.datetime.now(dt.timezone.utc))
+    return be_year_of(now or dt.datetime.now(dt.UTC))
 
 
 def today_th(now: dt.datetime) -> str:

@@ -69,6 +69,7 @@ class Policy:
     central_addresses: tuple[str, ...]
     ack_disabled_domains: tuple[str, ...] = ()
     reject_codes: frozenset[str] = frozenset({"empty_message"})
+    max_message_bytes: int = 25 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,13 @@ MISSING_FIELD = {
 SECRECY_TH = {Secrecy.CONFIDENTIAL: "ลับ", Secrecy.SECRET: "ลับมาก", Secrecy.TOP_SECRET: "ลับที่สุด"}
 
 
-def validate(r: Reading) -> tuple[Problem, ...]:
+def validate(r: Reading, policy: Policy | None = None) -> tuple[Problem, ...]:
     out: list[Problem] = []
     m = r.message
+    if policy is not None and m.raw_size > policy.max_message_bytes:
+        mb, limit = m.raw_size / 2**20, policy.max_message_bytes / 2**20
+        out.append(Problem("too_large", f"อีเมลมีขนาด {mb:.1f} MB เกินกำหนด {limit:.0f} MB",
+                           f"message of {mb:.1f} MB is over the {limit:.0f} MB limit"))
     if not m.attachments and not m.body_text.strip() and not m.subject.strip():
         out.append(Problem("empty_message", "อีเมลว่าง ไม่มีเนื้อหาและไม่มีไฟล์แนบ",
                            "empty message: no text and no attachment"))
@@ -137,8 +142,27 @@ def validate(r: Reading) -> tuple[Problem, ...]:
     return tuple(out)
 
 
+_ADDRESS_IN_NAME = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def sender_flags(m: ParsedMessage, *, in_directory: bool | None) -> tuple[str, ...]:
+    """Unusual senders are accepted but flagged for the clerk (domain.md §5.1)."""
+    flags: list[str] = []
+    frm = (m.from_addr or "").lower()
+    shown = _ADDRESS_IN_NAME.findall(m.from_name or "")
+    if shown and any(a.lower() != frm for a in shown):
+        flags.append(f"ชื่อผู้ส่งแสดงอีเมล {shown[0]} แต่ส่งจาก {frm or '-'} (อาจปลอมแปลง)")
+    if m.reply_to_addrs and frm:
+        other = [a for a in m.reply_to_addrs if a.partition("@")[2] != frm.partition("@")[2]]
+        if other:
+            flags.append(f"ให้ตอบกลับไปยังโดเมนอื่น ({other[0]})")
+    if in_directory is False:
+        flags.append(f"ผู้ส่ง {frm or '-'} ไม่อยู่ในทะเบียนหน่วยงาน")
+    return tuple(flags)
+
+
 _NO_ACK_LOCAL = re.compile(
-    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|root|daemon)([+.\-].*)?$", re.I
+    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|root|daemon)([+.\-].*)?$", re.IGNORECASE
 )
 
 

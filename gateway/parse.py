@@ -291,13 +291,29 @@ class _Headers:
         if not values:
             return []
         result: list[tuple[str, str]] = []
-        for display, addr in email.utils.getaddresses(values):
+        pairs: list[tuple[str, str]] = []
+        for value in values:
+            got = email.utils.getaddresses([value])
+            angle = _ANGLE_ADDR.findall(value)
+            # `From: saraban@opm.go.th <attacker@evil.example>`: an unquoted address as the
+            # display name. Mail clients show the name but deliver to the angle address, so
+            # that is the sender (a forged look-alike must not win).
+            prefix = re.sub(r'"[^"]*"', "", value.split("<", 1)[0])
+            single = len(angle) == 1 and "," not in prefix and ";" not in prefix
+            if single and [a.lower() for _, a in got] != [angle[0].lower()]:
+                self.defects.append(f"malformed address header {value[:80]!r}; used <{angle[0]}>")
+                got = [(value.split("<", 1)[0].strip().strip('"'), angle[0])]
+            pairs.extend(got)
+        for display, addr in pairs:
             addr = addr.strip().lower()
             if not addr:
                 continue
             display = normalize_text(decode_words(display)) if display else ""
             result.append((display, addr))
         return result
+
+
+_ANGLE_ADDR = re.compile(r"<([^<>@\s]+@[^<>@\s]+)>")
 
 
 def _content_type(headers: _Headers, default: str = "text/plain") -> str:

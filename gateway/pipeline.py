@@ -34,6 +34,7 @@ from gateway.decide import (
     SignatureFact,
     XmlFacts,
     decide,
+    sender_flags,
     validate,
 )
 from gateway.effects.compose import FileToAttach, Mail, compose
@@ -208,6 +209,7 @@ class Pipeline:
             policy=Policy(
                 central_addresses=s.agency.central_addresses,
                 ack_disabled_domains=tuple(d.lower() for d in s.intake.ack_disabled_domains),
+                max_message_bytes=s.smtp_listener.max_message_bytes,
             ),
         )
 
@@ -235,10 +237,10 @@ class Pipeline:
                 read_message, raw, xml_resources=self.xml_resources,
                 trust_roots=self.trust_roots, now=now,
             )
-        except Exception as exc:  # noqa: BLE001 - task guard: a poison letter is parked, not looped
+        except Exception as exc:
             log.exception("letter %s could not be read", letter_id)
             return await self._count_failure(letter_id, exc)
-        problems = validate(reading)
+        problems = validate(reading, self.policy)
         decision = decide(reading, problems, self.policy, envelope_from=raw_row.envelope_from)
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
@@ -351,6 +353,13 @@ class Pipeline:
                                    details={"duplicate_of": first.id})
                 return letter.state
         letter.state = outcome.value
+        flags = sender_flags(reading.message, in_directory=await _in_directory(s, reading.message))
+        if flags:
+            letter.effects = {**letter.effects, "sender_flags": list(flags)}
+        if reading.pdf is not None and reading.pdf.signatures:
+            # checked on the original, before any stamp (issue 4): what the clerk is shown
+            letter.effects = {**letter.effects,
+                              "signatures": [x.summary_th for x in reading.pdf.signatures]}
         await audit.append(s, now=now, actor="pipeline", action="letter.decided",
                            subject_type="letter", subject_id=letter.id,
                            details={"outcome": outcome.value,
@@ -374,7 +383,8 @@ class Pipeline:
         year_first = self.store.settings.books.first_number
         from gateway.thai import be_year_of
 
-        notes = [n for n in (self._signature_remarks(reading), remarks) if n]
+        notes = [n for n in (self._signature_remarks(reading), remarks,
+                             *letter.effects.get("sender_flags", [])) if n]
         entry = await registers.allocate(
             s,
             book_code="receive",
@@ -580,12 +590,6 @@ class Pipeline:
         originals: list[bytes] = []
         if raw_row is not None:
             originals.append(await asyncio.to_thread(self.store.blobs.get, raw_row.sha256))
-        sig_remarks = ""
-        async with self.store.sessions() as s:
-            from store.tables import RegisterEntry
-
-            sig_remarks = (await s.execute(select(RegisterEntry.remarks).where(
-                RegisterEntry.letter_id == letter_id).limit(1))).scalar_one_or_none() or ""
         a = self.store.settings.agency
         ctx = {
             "number": number, "year": year, "subject": letter.subject,
@@ -595,9 +599,9 @@ class Pipeline:
             "recipient": letter.recipient, "salutation": letter.salutation,
             "speed": letter.speed, "secrecy": letter.secrecy,
             "sources": {k: SOURCE_TH.get(v, v) for k, v in letter.field_sources.items()},
-            "signatures": [x for x in sig_remarks.split(" / ") if x.startswith("ลายมือชื่อ")
-                           or "ลงนาม" in x],
-            "remarks": letter.effects.get("stamp_error", ""),
+            "signatures": letter.effects.get("signatures", []),
+            "remarks": " / ".join(x for x in (*letter.effects.get("sender_flags", []),
+                                               letter.effects.get("stamp_error", "")) if x),
             "sha256": raw_row.sha256 if raw_row else "",
         }
         mail = Mail(
@@ -624,6 +628,15 @@ class Pipeline:
         for lid in registered:
             await self.stamp_letter(lid)
         return len(pending) + len(registered)
+
+
+async def _in_directory(s: AsyncSession, msg: ParsedMessage) -> bool | None:
+    """Whether the sender's address is a known central address; None with an empty directory."""
+    from store.directory import count_agencies, find_by_email
+
+    if not msg.from_addr or await count_agencies(s) == 0:
+        return None
+    return await find_by_email(s, msg.from_addr) is not None
 
 
 async def _registered_at(s: AsyncSession, letter_id: int) -> dt.datetime | None:

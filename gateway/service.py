@@ -134,11 +134,11 @@ async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event) -
                 expired = await registers.expire_reservations(s, now=store.clock())
             if expired:
                 log.info("expired reservations: %s", expired)
-        except Exception:  # noqa: BLE001 - top-level task guard
+        except Exception:
             log.exception("housekeeping failed")
         try:
             await asyncio.wait_for(stop.wait(), 60)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -146,11 +146,11 @@ async def _letter_worker(pipeline: Pipeline, queue: asyncio.Queue[int], stop: as
     while not stop.is_set():
         try:
             letter_id = await asyncio.wait_for(queue.get(), 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
         try:
             await pipeline.process(letter_id)
-        except Exception:  # noqa: BLE001 - top-level task guard: the letter stays "received"
+        except Exception:
             log.exception("letter %s failed; it will be retried on restart", letter_id)
 
 

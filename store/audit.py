@@ -39,7 +39,7 @@ def entry_hash(
     details: str,
     prev_hash: str,
 ) -> str:
-    stamp = at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+    stamp = at.astimezone(dt.UTC).isoformat(timespec="microseconds")
     material = "\x1f".join(
         [str(seq), stamp, actor, action, subject_type, subject_id, details, prev_hash]
     )
@@ -64,7 +64,7 @@ async def append(
         head = AuditHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
     # Both databases keep microseconds and the store returns UTC: the hash survives a round trip.
-    at = now.astimezone(dt.timezone.utc)
+    at = now.astimezone(dt.UTC)
     body = canonical_json(details or {})
     seq = head.seq + 1
     digest = entry_hash(

@@ -92,7 +92,7 @@ class RelayTransport:
         except aiosmtplib.SMTPResponseException as exc:
             err = f"{exc.code} {exc.message}"
             raise (Permanent(err) if 500 <= exc.code < 600 else Transient(err)) from exc
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             raise Transient(repr(exc)) from exc
 
 
@@ -137,7 +137,7 @@ async def sender_loop(store: Store, transport: Transport, *, stop: asyncio.Event
         try:
             while await send_due(store, transport):
                 pass
-        except Exception:  # noqa: BLE001 - top-level task guard: log, keep the loop alive
+        except Exception:
             log.exception("outbox sender failed; retrying shortly")
         async with store.sessions() as s:
             nxt = await outbox.next_due_at(s)

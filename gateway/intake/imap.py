@@ -73,7 +73,7 @@ class ImapClient:
     async def _call(self, coro: Any, what: str) -> Any:
         try:
             resp = await asyncio.wait_for(coro, self.timeout)
-        except (asyncio.TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
+        except (TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
             raise ImapFailure(f"{what}: {exc!r}") from exc
         if resp.result != "OK":
             raise ImapFailure(f"{what}: {resp.result} {_lines(resp)[-1:]!r}")
@@ -84,7 +84,7 @@ class ImapClient:
                                            ssl_context=self.ssl_context, timeout=self.timeout)
         try:
             await asyncio.wait_for(self.client.wait_hello_from_server(), self.timeout)
-        except (asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise ImapFailure(f"connect {self.cfg.host}:{self.cfg.port}: {exc!r}") from exc
         await self._call(self.client.login(self.cfg.user, self.password), "LOGIN")
 
@@ -186,7 +186,7 @@ class ImapClient:
                     break
                 try:
                     push = await asyncio.wait_for(self.client.wait_server_push(), min(left, 1.0))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
                 if push == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     break
@@ -198,7 +198,7 @@ class ImapClient:
             self.client.idle_done()
             try:
                 await asyncio.wait_for(task, self.timeout)
-            except asyncio.TimeoutError as exc:
+            except TimeoutError as exc:
                 raise ImapFailure("IDLE did not end") from exc
         return got
 
@@ -258,7 +258,7 @@ class Watcher:
                 await client.connect()
                 backoff = 1.0
                 await self._session(client, stop)
-            except (ImapFailure, OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, ImapFailure, OSError, ssl.SSLError) as exc:
                 self.health.last_error[self.cfg.name] = repr(exc)
                 log.warning("IMAP %s: %s; reconnecting in %.0f s", self.cfg.name, exc, backoff)
             finally:

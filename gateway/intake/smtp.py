@@ -43,7 +43,7 @@ class CentralMailboxHandler:
             data = data.encode("utf-8", "surrogateescape")
         try:
             letter_id = await self.accept(data, envelope.mail_from or "", list(envelope.rcpt_tos))
-        except (Transient, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, Transient, OSError) as exc:
             log.warning("could not store message from %s: %s", envelope.mail_from, exc)
             return "451 4.3.0 Temporary failure storing the message, try again later"
         return f"250 2.0.0 OK stored as letter {letter_id}"

@@ -17,6 +17,8 @@ from types import MappingProxyType
 
 import xmlschema
 
+from gateway.resources import resource_dir
+
 from .model import CodedValue, NotifierKind
 
 __all__ = [
@@ -47,15 +49,8 @@ _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 
 def schemas_dir() -> Path:
     """The directory holding our XSDs and ``codelists/``: the wheel's copy first, then the
-    repository's."""
-    gateway_dir = Path(__file__).resolve().parent.parent
-    for candidate in (gateway_dir / "_data" / "schemas", gateway_dir.parent / "schemas"):
-        if (candidate / SCHEMA_FILES["ecms"]).is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"CorrespondenceLetter schemas not found in {gateway_dir / '_data' / 'schemas'} "
-        f"or {gateway_dir.parent / 'schemas'}"
-    )
+    repository's (gateway.resources)."""
+    return resource_dir("schemas")
 
 
 @dataclass(frozen=True, slots=True)
