@@ -99,7 +99,7 @@ async def _with_store(settings: Settings) -> Store:
 
 async def registers_list(store: Store) -> int:
     year = be_year_of(store.clock())
-    async with store.sessions() as s:
+    async with store.readers() as s:
         books = await registers.list_books(s)
         counts = dict(
             (
@@ -139,7 +139,7 @@ async def registers_cmd(args: argparse.Namespace, settings: Settings) -> int:
             print(f"ยกเลิกเลข {e.number}/{e.year} แล้ว (cancelled): {e.cancel_reason}")
             return 0
         year = args.year if args.year is not None else be_year_of(store.clock())
-        async with store.sessions() as s:
+        async with store.readers() as s:
             book, rows = await registers.entries(s, book_code=args.book, year=year)
         out = [export_row(book, e) for e in rows]
         if args.format == "json":
@@ -221,7 +221,7 @@ async def reservations(args: argparse.Namespace, settings: Settings) -> int:
     try:
         now = store.clock()
         if args.res_command == "list":
-            async with store.sessions() as s:
+            async with store.readers() as s:
                 rows = (
                     await s.execute(
                         select(Reservation, RegisterBook.code)
@@ -293,7 +293,7 @@ async def directory(args: argparse.Namespace, settings: Settings) -> int:
                 f"imported: {added} added, {updated} updated, {len(records)} rows"
             )
             return 0
-        async with store.sessions() as s:
+        async with store.readers() as s:
             for a in await list_agencies(s):
                 print(f"{a.thai_code:<8} {a.latin_code:<12} {a.central_email:<36} {a.thai_name}")
         return 0
@@ -304,7 +304,7 @@ async def directory(args: argparse.Namespace, settings: Settings) -> int:
 async def audit_cmd(args: argparse.Namespace, settings: Settings) -> int:
     store = await _with_store(settings)
     try:
-        async with store.sessions() as s:
+        async with store.readers() as s:
             report = await audit.verify(s)
         if report.ok:
             print(

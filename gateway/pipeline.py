@@ -12,6 +12,7 @@ already decided does nothing but its missing effects, so a restart after
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -60,6 +61,8 @@ from store.registers import EntryFields
 from store.tables import Letter, LetterFile, RawMessage
 
 log = logging.getLogger(__name__)
+
+Turn = contextlib.AbstractAsyncContextManager[None]
 
 FINAL_STATES = {o.value for o in Outcome} | {"duplicate"}
 
@@ -215,39 +218,49 @@ class Pipeline:
 
     # -- the flow ---------------------------------------------------------------------------
 
-    async def process(self, letter_id: int) -> str:
-        """Take one letter as far as it can go; returns its state."""
-        async with self.store.sessions() as s:
+    async def process(self, letter_id: int, *, raw: bytes | None = None,
+                      turn: Turn | None = None) -> str:
+        """Take one letter as far as it can go; returns its state.
+
+        `raw` saves reading the bytes back from disk when the caller has them; `turn`, when
+        given, is entered around the recording transaction only, so letters read in parallel
+        are still numbered in the order they arrived.
+        """
+        async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
             if letter is None:
                 raise Permanent(f"no letter {letter_id}")
             state = letter.state
             raw_row = await s.get(RawMessage, letter.raw_message_id) if letter.raw_message_id else None
         if state == "received" and raw_row is not None:
-            state = await self._decide_and_record(letter_id, raw_row)
+            state = await self._decide_and_record(letter_id, raw_row, raw, turn)
         if state == Outcome.REGISTER.value:
-            await self.stamp_letter(letter_id)
+            await self.stamp_letter(letter_id)  # a no-op when the record step stamped it
         return state
 
-    async def _decide_and_record(self, letter_id: int, raw_row: RawMessage) -> str:
+    async def _decide_and_record(self, letter_id: int, raw_row: RawMessage, raw: bytes | None,
+                                 turn: Turn | None) -> str:
         now = self.store.clock()
         try:
-            raw = await asyncio.to_thread(self.store.blobs.get, raw_row.sha256)
+            if raw is None:
+                raw = await asyncio.to_thread(self.store.blobs.get, raw_row.sha256)
             reading = await asyncio.to_thread(
                 read_message, raw, xml_resources=self.xml_resources,
                 trust_roots=self.trust_roots, now=now,
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - task guard: a poison letter is parked, not looped
             log.exception("letter %s could not be read", letter_id)
             return await self._count_failure(letter_id, exc)
         problems = validate(reading, self.policy)
         decision = decide(reading, problems, self.policy, envelope_from=raw_row.envelope_from)
-        async with self.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
-            assert letter is not None
-            if letter.state != "received":  # another worker got here first
-                return letter.state
-            state = await self._record(s, letter, raw_row, reading, decision, now)
+        async with turn if turn is not None else contextlib.nullcontext():
+            now = self.store.clock()
+            async with self.store.sessions.begin() as s:
+                letter = await s.get(Letter, letter_id, with_for_update=True)
+                assert letter is not None
+                if letter.state != "received":  # another worker got here first
+                    return letter.state
+                state = await self._record(s, letter, raw_row, reading, decision, now)
         if self.wake_sender is not None:
             self.wake_sender.set()
         return state
@@ -406,6 +419,10 @@ class Pipeline:
         )
         letter.state = Outcome.REGISTER.value
         letter.effects = {**letter.effects, "receive_number": entry.number, "receive_year": entry.year}
+        if reading is not None and reading.main is not None:
+            # Stamping is part of registration: the stamped copy is committed with the number.
+            await self._stamp_in(s, letter, reading.main.data, reading.main.safe_name,
+                                 entry.number, now)
         if ack_to:
             await self._enqueue_ack(s, letter, reading.message if reading else None, ack_to,
                                     entry.number, entry.year, now)
@@ -509,7 +526,7 @@ class Pipeline:
         return Outcome.REJECT.value
 
     async def _message_of(self, letter_id: int) -> ParsedMessage | None:
-        async with self.store.sessions() as s:
+        async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
             if letter is None or letter.raw_message_id is None:
                 return None
@@ -521,53 +538,59 @@ class Pipeline:
 
     # -- effects ------------------------------------------------------------------------------
 
+    def _stamp_bytes(self, original: bytes, number: int, at: dt.datetime) -> tuple[bytes | None, str]:
+        stamp = ReceiptStamp(self.stamp.agency, number, at, self.stamp.thai_digits)
+        try:
+            return stamp_receipt(original, stamp, self.stamp.style), ""
+        except PdfUnreadable as exc:
+            return None, exc.reason_th
+
+    async def _stamp_in(self, s: AsyncSession, letter: Letter, original: bytes, safe_name: str,
+                        number: int, at: dt.datetime) -> None:
+        stamped, error = await asyncio.to_thread(self._stamp_bytes, original, number, at)
+        outcome: dict[str, Any] = {"stamped": True}
+        if stamped is not None:
+            digest = await ensure_blob(s, self.store.blobs, stamped, at)
+            stem = Path(safe_name).stem or "letter"
+            s.add(LetterFile(letter_id=letter.id, role="stamped", position=0, filename="",
+                             safe_name=f"{stem}-ตรารับ.pdf", media_type="application/pdf",
+                             sha256=digest, size=len(stamped)))
+            outcome["stamped_sha256"] = digest
+        else:
+            outcome["stamp_error"] = error
+        letter.effects = {**letter.effects, **outcome}
+        await audit.append(s, now=at, actor="pipeline", action="letter.stamped",
+                           subject_type="letter", subject_id=letter.id,
+                           details={k: v for k, v in outcome.items() if k != "stamped"})
+
     async def stamp_letter(self, letter_id: int) -> bool:
-        """Put the receive stamp on a copy of the main PDF; once per letter."""
-        async with self.store.sessions() as s:
+        """Stamp a registered letter not stamped yet (registered by the clerk, or before a
+        crash); once per letter."""
+        async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
             if letter is None or letter.state != Outcome.REGISTER.value or letter.effects.get("stamped"):
                 return False
             main = (await s.execute(select(LetterFile).where(
                 LetterFile.letter_id == letter_id, LetterFile.role == "main"))).scalar_one_or_none()
-            number = letter.effects.get("receive_number")
             entry_time = await _registered_at(s, letter_id)
-        now = self.store.clock()
-        outcome: dict[str, Any] = {"stamped": True}
-        if main is not None and number is not None and entry_time is not None:
-            original = await asyncio.to_thread(self.store.blobs.get, main.sha256)
-            stamp = ReceiptStamp(self.stamp.agency, number, entry_time, self.stamp.thai_digits)
-            try:
-                stamped = await asyncio.to_thread(stamp_receipt, original, stamp, self.stamp.style)
-            except PdfUnreadable as exc:
-                outcome = {"stamped": True, "stamp_error": exc.reason_th}
-                stamped = None
-            if stamped is not None:
-                outcome["stamped_sha256"] = await asyncio.to_thread(self.store.blobs.put, stamped)
-        else:
-            outcome["stamp_error"] = "ไม่มีไฟล์ PDF ให้ประทับตรารับ"
+        number = letter.effects.get("receive_number")
+        original = await asyncio.to_thread(self.store.blobs.get, main.sha256) if main else None
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             assert letter is not None
             if letter.effects.get("stamped"):
                 return False
-            digest = outcome.get("stamped_sha256")
-            if digest and main is not None:
-                await ensure_blob(s, self.store.blobs, await asyncio.to_thread(self.store.blobs.get, digest), now)
-                stem = Path(main.safe_name).stem or "letter"
-                s.add(LetterFile(letter_id=letter_id, role="stamped", position=0,
-                                 filename="", safe_name=f"{stem}-ตรารับ.pdf",
-                                 media_type="application/pdf", sha256=digest,
-                                 size=main.size))
-            letter.effects = {**letter.effects, **outcome}
-            await audit.append(s, now=now, actor="pipeline", action="letter.stamped",
-                               subject_type="letter", subject_id=letter_id,
-                               details={k: v for k, v in outcome.items() if k != "stamped"})
+            if main is None or original is None or number is None or entry_time is None:
+                letter.effects = {**letter.effects, "stamped": True,
+                                  "stamp_error": "ไม่มีไฟล์ PDF ให้ประทับตรารับ"}
+                return True
+            await self._stamp_in(s, letter, original, main.safe_name, number, entry_time)
         return True
 
     async def registered_copy(self, letter_id: int) -> bytes | None:
         """The copy filed next to the original in ลงรับแล้ว: subject `[รับ n/ปี] เรื่อง`, the
         stamped PDF and the original message attached; the original's bytes are never altered."""
-        async with self.store.sessions() as s:
+        async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
             if letter is None or letter.state != Outcome.REGISTER.value:
                 return None
@@ -587,9 +610,6 @@ class Pipeline:
         if shown is not None:
             data = await asyncio.to_thread(self.store.blobs.get, shown.sha256)
             attach.append(FileToAttach(shown.safe_name, "application/pdf", data))
-        originals: list[bytes] = []
-        if raw_row is not None:
-            originals.append(await asyncio.to_thread(self.store.blobs.get, raw_row.sha256))
         a = self.store.settings.agency
         ctx = {
             "number": number, "year": year, "subject": letter.subject,
@@ -607,7 +627,7 @@ class Pipeline:
         mail = Mail(
             template="registered-copy", context=ctx, from_addr=a.central_addresses[0],
             from_name=a.name_th, to=[a.central_addresses[0]], key=f"copy:{letter_id}",
-            attachments=attach, attach_messages=originals, auto=False,
+            attachments=attach, auto=False,
             extra_headers={"X-Saraban-Letter": copy_marker(letter_id),
                            "X-Saraban-Receive-Number": f"{number}/{year}"},
         )
@@ -615,7 +635,7 @@ class Pipeline:
 
     async def resume(self) -> int:
         """After a restart: finish every letter left half-way. Returns how many were touched."""
-        async with self.store.sessions() as s:
+        async with self.store.readers() as s:
             pending = list((await s.execute(select(Letter.id).where(Letter.state == "received")
                                             .order_by(Letter.id))).scalars())
             registered = [

@@ -256,6 +256,6 @@ async def _state_counts(store: Store) -> dict[str, int]:
 
     from store.tables import Letter
 
-    async with store.sessions() as s:
+    async with store.readers() as s:
         rows = (await s.execute(select(Letter.state, func.count()).group_by(Letter.state))).all()
     return dict(Counter({state: n for state, n in rows}))

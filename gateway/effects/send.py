@@ -107,7 +107,7 @@ async def send_due(store: Store, transport: Transport, *, limit: int = 50) -> in
     """Deliver what is due now; returns how many rows were handled."""
     now = store.clock()
     sender = store.settings.agency.central_addresses[0]
-    async with store.sessions() as s:
+    async with store.readers() as s:
         items = [(i.id, i.recipient, i.kind, i.message_sha256) for i in await outbox.due(s, now=now, limit=limit)]
     handled = 0
     for item_id, recipient, kind, digest in items:
@@ -139,7 +139,7 @@ async def sender_loop(store: Store, transport: Transport, *, stop: asyncio.Event
                 pass
         except Exception:
             log.exception("outbox sender failed; retrying shortly")
-        async with store.sessions() as s:
+        async with store.readers() as s:
             nxt = await outbox.next_due_at(s)
         delay = idle_seconds
         if nxt is not None:

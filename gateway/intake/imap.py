@@ -16,6 +16,7 @@ command (big responses recurse); every call has a timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -23,7 +24,7 @@ import os
 import re
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,37 @@ TIMEOUT = 30.0
 IDLE_MAX_SECONDS = 25 * 60  # re-IDLE well before the 29 minutes of RFC 2177
 IDLE_SECONDS = 60  # one IDLE round; the lease is renewed between rounds
 LEASE_TTL = dt.timedelta(minutes=3)
+TAKE_IN_PARALLEL = 4
+
+
+class InOrder:
+    """Lets step i run only after steps 0 … i-1 have run (or were skipped)."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._finished: set[int] = set()
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, i: int) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._next >= i)
+        try:
+            yield
+        finally:
+            self.done(i)
+
+    def done(self, i: int) -> None:
+        if i in self._finished:
+            return
+        self._finished.add(i)
+        while self._next in self._finished:
+            self._next += 1
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
 
 class ImapFailure(Exception):
@@ -306,39 +338,56 @@ class Watcher:
             await self.drop_lease()
 
     async def one_round(self, client: ImapClient) -> int:
-        """Take in everything waiting in the watched mailbox and handle the clerk's moves."""
-        handled = 0
+        """Take in everything waiting in the watched mailbox and handle the clerk's moves.
+
+        Up to TAKE_IN_PARALLEL letters are read at once (parsing and PDF work overlap the
+        IMAP and disk waits of the others); IMAP commands go one at a time through a lock,
+        and the recording step runs in UID order, so receive numbers follow arrival.
+        """
         validity = await client.select(self.cfg.mailbox)
-        for uid in await client.uids("ALL"):
-            await self._take_in(client, validity, uid)
-            handled += 1
+        uids = await client.uids("ALL")
+        lock = asyncio.Lock()
+        order = InOrder()
+        slots = asyncio.Semaphore(TAKE_IN_PARALLEL)
+
+        async def one(i: int, uid: int) -> None:
+            async with slots:
+                try:
+                    await self._take_in(client, validity, uid, lock, order.turn(i))
+                finally:
+                    order.done(i)
+
+        await asyncio.gather(*(one(i, uid) for i, uid in enumerate(uids)))
         await self._finish_filing(client)
         await self._clerk_moves(client, self.folders.registered, "register")
         await self._clerk_moves(client, self.folders.rejected, "reject")
         self.health.last_ok[self.cfg.name] = self.store.clock()
         self.health.last_error.pop(self.cfg.name, None)
         self.rounds += 1
-        return handled
+        return len(uids)
 
-    async def _take_in(self, client: ImapClient, validity: int, uid: int) -> None:
-        if client.selected != self.cfg.mailbox:
-            await client.select(self.cfg.mailbox)
-        raw = await client.fetch(uid)
+    async def _take_in(self, client: ImapClient, validity: int, uid: int, lock: asyncio.Lock,
+                       turn: contextlib.AbstractAsyncContextManager[None]) -> None:
+        async with lock:
+            if client.selected != self.cfg.mailbox:
+                await client.select(self.cfg.mailbox)
+            raw = await client.fetch(uid)
         if raw is None:
             return
         key = f"imap:{self.cfg.name}:{validity}:{uid}"
         async with self.store.sessions.begin() as s:
             rec = await record_raw(s, self.store.blobs, channel="imap", source_key=key, data=raw,
                                    now=self.store.clock(), envelope_to=[self.cfg.user])
-        state = await self.pipeline.process(rec.letter_id)
+        state = await self.pipeline.process(rec.letter_id, raw=raw, turn=turn)
         folder = self.folder_for(state)
         if folder is None:  # not decided (e.g. a transient read failure): stays in INBOX
             return
-        if client.selected != self.cfg.mailbox:
-            await client.select(self.cfg.mailbox)
-        moved = await client.move(uid, folder)
-        await self._remember(folder, moved, rec.letter_id, "original", rec.sha256)
-        await self._after_filing(client, rec.letter_id, state)
+        async with lock:
+            if client.selected != self.cfg.mailbox:
+                await client.select(self.cfg.mailbox)
+            moved = await client.move(uid, folder)
+            await self._remember(folder, moved, rec.letter_id, "original", rec.sha256)
+            await self._after_filing(client, rec.letter_id, state)
 
     async def _remember(self, folder: str, where: tuple[int, int] | None, letter_id: int | None,
                         kind: str, sha: str) -> None:
@@ -360,14 +409,19 @@ class Watcher:
         """File the findable copy `[รับ n/ปี] …` next to a registered original, once."""
         if state != "registered":
             return
-        async with self.store.sessions() as s:
+        async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
             done = letter is not None and letter.effects.get("copy_appended")
         if done:
             return
         folder = self.folders.registered
-        # A crash between APPEND and the commit below must not file a second copy.
-        found = await client.search_header(folder, "X-Saraban-Letter", copy_marker(letter_id))
+        # A crash between APPEND and the commit below must not file a second copy: the intent
+        # is committed first, and only then (rarely) is the folder searched for the copy.
+        found = None
+        if letter is not None and letter.effects.get("copy_appending"):
+            found = await client.search_header(folder, "X-Saraban-Letter", copy_marker(letter_id))
+        else:
+            await self._set_effect(letter_id, "copy_appending", True)
         if found is not None:
             where: tuple[int, int] | None = found
             sha = ""
@@ -383,11 +437,17 @@ class Watcher:
             if letter is not None:
                 letter.effects = {**letter.effects, "copy_appended": True}
 
+    async def _set_effect(self, letter_id: int, key: str, value: object) -> None:
+        async with self.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            if letter is not None:
+                letter.effects = {**letter.effects, key: value}
+
     async def _finish_filing(self, client: ImapClient) -> None:
         """What a crash or another channel left unfiled: SMTP letters shown in the clerk's
         folders (original bytes, appended), and registered letters still missing their copy."""
         primary = self.cfg.name == self.store.settings.imap[0].name
-        async with self.store.sessions() as s:
+        async with self.store.readers() as s:
             rows = (await s.execute(
                 select(Letter.id, Letter.state, Letter.effects, Letter.channel, RawMessage.sha256)
                 .join(RawMessage, RawMessage.id == Letter.raw_message_id)
@@ -402,7 +462,11 @@ class Watcher:
             if channel == "smtp" and primary and not effects.get("filed"):
                 raw = await asyncio.to_thread(self.store.blobs.get, sha)
                 msg_id = _message_id(raw)
-                found = await client.search_header(folder, "Message-ID", msg_id) if msg_id else None
+                found = None
+                if effects.get("filing") and msg_id:
+                    found = await client.search_header(folder, "Message-ID", msg_id)
+                else:
+                    await self._set_effect(letter_id, "filing", folder)
                 where = found or await client.append(folder, raw)
                 await self._remember(folder, where, letter_id, "original", sha)
                 effects = {**effects, "filed": folder}
@@ -414,7 +478,7 @@ class Watcher:
     async def _clerk_moves(self, client: ImapClient, folder: str, action: str) -> None:
         validity = await client.select(folder)
         uids = await client.uids("ALL")
-        async with self.store.sessions() as s:
+        async with self.store.readers() as s:
             known = set((await s.execute(select(ImapMessage.uid).where(
                 ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
                 ImapMessage.uidvalidity == validity))).scalars())
@@ -425,7 +489,7 @@ class Watcher:
             if raw is None:
                 continue
             sha = hashlib.sha256(raw).hexdigest()
-            async with self.store.sessions() as s:
+            async with self.store.readers() as s:
                 letter_id = (await s.execute(
                     select(Letter.id).join(RawMessage, RawMessage.id == Letter.raw_message_id)
                     .where(RawMessage.sha256 == sha).order_by(Letter.id).limit(1)

@@ -160,3 +160,29 @@ async def test_alarm_when_the_mailbox_cannot_be_checked(tmp_path: Path, monkeypa
         assert await alarm.check() == []
     finally:
         await store.close()
+
+
+async def test_one_worker_per_mailbox(site, dovecot) -> None:
+    settings, _ = site
+    store = await open_store(settings, upgrade=True)
+    try:
+        pipeline = Pipeline.build(store, template_env())
+        first = Watcher(settings.imap[0], pipeline, MailboxHealth())
+        second = Watcher(settings.imap[0], pipeline, MailboxHealth())
+        assert await first.take_lease()
+        assert not await second.take_lease()  # a live holder keeps it
+        assert await first.take_lease()  # renewal
+        await first.drop_lease()
+        assert await second.take_lease()
+        # a holder on this host whose process is gone is taken over at once
+        async with store.sessions.begin() as s:
+            from store.tables import MailboxLease
+
+            lease = await s.get(MailboxLease, second.lease_name)
+            lease.holder = f"{second.holder.split(':')[0]}:999999:1"
+        assert await first.take_lease()
+        # ingest --once stays away while a running gateway holds the mailbox
+        summary = await ingest_once(settings, store=store)
+        assert summary["sent"] == 0 and not any(v for k, v in summary.items() if k != "sent")
+    finally:
+        await store.close()

@@ -1,0 +1,156 @@
+"""Benchmark: taking in and registering letters from a real Dovecot on loopback.
+
+Run: .venv/bin/python bench/bench_inbound.py [--n 1000] [--latency-samples 30]
+
+1. Throughput. N letters, each with a ~1 MB scanned PDF (10 noisy pages), are delivered
+   to a fresh mailbox. Baseline, same run, same messages: only fetch every message with
+   aioimaplib and parse it with the email package (walking every part). Gateway: one
+   `ingest --once` sweep (fetch, keep raw bytes with fsync, parse, read the PDF, decide,
+   register, stamp, move, file the copy, queue the acknowledgement). Both are timed on the
+   same mailbox contents; the ratio is gateway letters/s over baseline letters/s.
+2. Latency. The gateway runs (`run`, IDLE on INBOX); one letter at a time is delivered by
+   LMTP and the time until its register entry exists is measured: median and p95.
+
+Everything talks to 127.0.0.1 only and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import os
+import statistics
+import sys
+import tempfile
+import time
+from email import policy
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aioimaplib import aioimaplib  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from gateway.app import open_store  # noqa: E402
+from gateway.service import ingest_once, serve  # noqa: E402
+from store.tables import RegisterEntry  # noqa: E402
+from tests.conftest import make_settings  # noqa: E402
+from tests.corpus.mail import letter_mail, letter_pdf  # noqa: E402
+from tests.servers.dovecot import DovecotServer  # noqa: E402
+from tests.servers.tls import make_test_pki  # noqa: E402
+
+BASE_PDF = letter_pdf(content="scan", pages=10, scan_noise=True)
+
+
+def message(n: int) -> bytes:
+    pdf = BASE_PDF + f"\n% letter {n}\n".encode()  # a distinct file per letter
+    body = (f"เรียน ผู้อำนวยการ\n\nส่งหนังสือ ที่ ศธ 04010/{n} ลงวันที่ 20 พฤศจิกายน 2569 "
+            f"เรื่อง แจ้งการดำเนินงานฉบับที่ {n} มาเพื่อทราบ\n\nขอแสดงความนับถือ\n")
+    return letter_mail(pdf, subject=f"ที่ ศธ 04010/{n} แจ้งการดำเนินงานฉบับที่ {n}", body=body,
+                       filename=f"2569_OBEC_{n}.pdf")
+
+
+async def baseline(server: DovecotServer, user: str, password: str) -> tuple[int, float]:
+    client = aioimaplib.IMAP4_SSL(host="127.0.0.1", port=server.imaps_port,
+                                  ssl_context=server.ssl_context(), timeout=60)
+    await client.wait_hello_from_server()
+    await client.login(user, password)
+    await client.select("INBOX")
+    t = time.perf_counter()
+    uids = (await client.uid_search("ALL")).lines[0].split()
+    parts = 0
+    for uid in uids:
+        resp = await client.uid("fetch", uid.decode(), "(BODY.PEEK[])")
+        raw = next(bytes(x) for x in resp.lines if isinstance(x, bytearray))
+        msg = email.message_from_bytes(raw, policy=policy.default)
+        for part in msg.walk():
+            if not part.is_multipart():
+                part.get_content()
+                parts += 1
+    took = time.perf_counter() - t
+    await client.logout()
+    return len(uids), took
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--latency-samples", type=int, default=30)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-inbound-"))
+    pki = make_test_pki(tmp / "pki")
+    with DovecotServer({}, pki=pki) as server:
+        user, password = server.new_user("bench")
+        os.environ["SARABAN_BENCH_IMAP_PASSWORD"] = password
+        settings = make_settings(
+            tmp,
+            agency={"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183", "latin_code": "TEST04183",
+                    "central_addresses": [user]},
+            imap=[{"name": "central", "host": "127.0.0.1", "port": server.imaps_port, "user": user,
+                   "password_env": "SARABAN_BENCH_IMAP_PASSWORD", "ca_file": str(server.ca_file),
+                   "poll_seconds": 5}],
+            smtp_listener={"enabled": False},
+        )
+        t = time.perf_counter()
+        size = 0
+        for n in range(1, args.n + 1):
+            raw = message(n)
+            size += len(raw)
+            server.deliver(user, raw)
+        print(f"delivered {args.n} messages of {size / args.n / 2**20:.2f} MiB each "
+              f"in {time.perf_counter() - t:.1f} s (setup, not timed)")
+
+        count, base_s = await baseline(server, user, password)
+        store = await open_store(settings, upgrade=True)
+        try:
+            t = time.perf_counter()
+            summary = await ingest_once(settings, store=store)
+            gw_s = time.perf_counter() - t
+            assert summary.get("registered") == args.n, summary
+            base_rate, gw_rate = count / base_s, args.n / gw_s
+            print(f"\n1) throughput, {args.n} letters with a ~1 MB PDF each")
+            print(f"   baseline (aioimaplib fetch + email parse): {base_rate:7.1f} letters/s")
+            print(f"   gateway  (take in + register + stamp ...): {gw_rate:7.1f} letters/s")
+            print(f"   ratio gateway/baseline: {gw_rate / base_rate:.2f}  (target >= 0.5)")
+
+            # 2) latency with IDLE
+            ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            stop = asyncio.Event()
+            task = asyncio.create_task(serve(settings, ready=ready, stop=stop, store=store))
+            await asyncio.wait_for(ready, 60)
+            await asyncio.sleep(2)
+            latencies: list[float] = []
+            for i in range(args.latency_samples):
+                n = args.n + 1 + i
+                raw = message(n)
+                async with store.sessions() as s:
+                    before = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
+                t0 = time.perf_counter()
+                await asyncio.to_thread(server.deliver, user, raw)
+                while True:
+                    async with store.sessions() as s:
+                        now = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
+                    if now > before:
+                        break
+                    if time.perf_counter() - t0 > 30:
+                        raise SystemExit("a letter was not registered within 30 s")
+                    await asyncio.sleep(0.01)
+                latencies.append(time.perf_counter() - t0)
+                await asyncio.sleep(0.3)
+            stop.set()
+            await asyncio.wait_for(task, 60)
+            latencies.sort()
+            p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
+            print(f"\n2) latency LMTP delivery -> registered, IDLE, {len(latencies)} letters")
+            print(f"   median {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+                  f"max {latencies[-1] * 1000:.0f} ms  (target p95 <= 1000 ms)")
+        finally:
+            await store.close()
+
+
+if __name__ == "__main__":
+    import logging
+
+    logging.disable(logging.WARNING)
+    asyncio.run(main())
