@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("file", type=Path)
     dr.add_parser("list", help="แสดงรายการ (list)")
 
+    from gateway.pdftools import add_parser as add_pdf_parser
+
+    add_pdf_parser(sub)
+
     au = sub.add_parser("audit", help="บันทึกการตรวจสอบ (audit log)").add_subparsers(
         dest="audit_command", metavar="ACTION", required=True
     )
@@ -119,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config or _default_config())
+        if args.command == "pdf":
+            from gateway.pdftools import run as run_pdf
+
+            return run_pdf(args, settings)
         return asyncio.run(_dispatch(args, settings))
     except UserError as e:
         _err(e)

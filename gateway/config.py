@@ -235,6 +235,26 @@ class Intake(_Model):
     )
 
 
+class Signing(_Model):
+    """The agency's signing certificate for outgoing letters (PAdES)."""
+
+    pkcs12_file: Path | None = None
+    passphrase_env: EnvVar = ""
+    timestamp_url: str = ""  # set: PAdES B-T; empty: B-B
+    visible: bool = False
+    signer_name: str = ""
+    position: str = ""
+    reason: str = "ลงนามหนังสือราชการ"
+
+    @model_validator(mode="after")
+    def _visible_needs_name(self) -> Signing:
+        if self.visible and not (self.signer_name and self.position):
+            raise ValueError(
+                "visible = true ต้องระบุ signer_name และ position (needs signer_name and position)"
+            )
+        return self
+
+
 class Directory(_Model):
     file: Path | None = None
 
@@ -247,6 +267,7 @@ class Settings(_Model):
     relay: Relay = Relay()
     books: Books = Books()
     intake: Intake = Intake()
+    signing: Signing = Signing()
     units: tuple[Unit, ...] = ()
     directory: Directory = Directory()
 
