@@ -57,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def _now(at: str | None) -> dt.datetime:
     if at is None:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
     try:
         t = dt.datetime.fromisoformat(at)
     except ValueError:
@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.pdf_command == "verify":
         roots = [_read(p) for p in args.trust]
         try:
-            report = inspect_pdf(data, trust_roots=roots, now=dt.datetime.now(dt.timezone.utc))
+            report = inspect_pdf(data, trust_roots=roots, now=dt.datetime.now(dt.UTC))
         except ValueError as exc:
             raise UserError(f"ไฟล์ใบรับรองไม่ถูกต้อง: {exc}", f"bad trust root: {exc}") from None
         if not report.readable:
