@@ -227,6 +227,9 @@ class Intake(_Model):
     folders: Folders = Folders()
     alarm_after_minutes: int = Field(default=30, ge=1)
     max_attempts: int = Field(default=5, ge=1, description="a letter failing this often goes to review")
+    receive_notifier: bool = Field(
+        default=False, description="answer XML letters on arrival with a ReceiveLetterNotifier"
+    )
     stamp_corner: Literal["top-right", "top-left", "bottom-right", "bottom-left"] = "top-right"
     stamp_margin: float = Field(default=28.0, ge=0)
     stamp_font: Path | None = None

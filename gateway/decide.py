@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem, Secrecy
+from gateway.xmlletter.model import Notifier, XmlLetter
 
 
 class Outcome(StrEnum):
@@ -62,6 +63,8 @@ class Reading:
     pdf: PdfFacts | None
     xml: XmlFacts | None
     fields: LetterFields
+    xml_letter: XmlLetter | None = None  # the CorrespondenceLetter read from the XML, if any
+    notifier: Notifier | None = None  # a status message instead of a letter
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,8 @@ def ack_address(m: ParsedMessage, policy: Policy, envelope_from: str = "") -> st
 def decide(r: Reading, problems: Sequence[Problem], policy: Policy, *,
            envelope_from: str = "") -> Decision:
     m = r.message
+    if r.notifier is not None:  # a status message about a letter, handled by the record step
+        return Decision(Outcome.NOT_LETTER, notes=(f"notifier:{r.notifier.kind.value}",))
     if m.is_auto_reply or m.is_spam_flagged:
         why = m.auto_reply_reason or ("spam" if m.is_spam_flagged else "auto-reply")
         return Decision(Outcome.NOT_LETTER, notes=(why,))

@@ -34,6 +34,7 @@ from gateway.decide import (
     Reading,
     SignatureFact,
     XmlFacts,
+    ack_address,
     decide,
     sender_flags,
     validate,
@@ -54,7 +55,16 @@ from gateway.thai import (
     normalize_for_match,
     parse_letter_number,
 )
-from gateway.xmlletter import ReadStatus, XmlResources, default_resources, read_letter_xml
+from gateway.xmlletter import (
+    Notifier,
+    NotifierKind,
+    ReadStatus,
+    XmlResources,
+    build_notifier,
+    default_resources,
+    read_letter_xml,
+    validate_xml,
+)
 from store import audit, outbox, registers
 from store.letters import ensure_blob
 from store.registers import EntryFields
@@ -65,6 +75,13 @@ log = logging.getLogger(__name__)
 Turn = contextlib.AbstractAsyncContextManager[None]
 
 FINAL_STATES = {o.value for o in Outcome} | {"duplicate"}
+
+NOTIFIER_STATE = {
+    NotifierKind.RECEIVE: "received",
+    NotifierKind.ACCEPT: "accepted",
+    NotifierKind.REJECT: "rejected",
+    NotifierKind.INVALID: "invalid",
+}
 
 # Where a field was read, as the clerk reads it (domain.md §5.5).
 SOURCE_TH = {"xml": "จาก XML", "pdf": "จากไฟล์หนังสือ", "subject": "จากหัวเรื่องอีเมล",
@@ -119,9 +136,12 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
     main, enclosures, xml_att = choose_main_letter(msg.attachments)
     xml_facts: XmlFacts | None = None
     xml_fields: dict[str, Any] | None = None
+    notifier = None
     if xml_att is not None:
         result = read_letter_xml(xml_att.data, resources=xml_resources)
-        if result.status is ReadStatus.REFUSED or result.letter is None:
+        if result.status is ReadStatus.NOTIFIER:
+            notifier = result.notifier
+        elif result.status is ReadStatus.REFUSED or result.letter is None:
             refusal = result.refusal
             xml_facts = XmlFacts(
                 readable=False,
@@ -141,6 +161,17 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
                              for i in result.validation.issues),
                 carries_letter=carried is not None,
             )
+    xml_letter = None
+    if xml_att is not None and xml_facts is not None and xml_facts.readable:
+        xml_letter = result.letter
+    elif notifier is None:
+        # A status message (AcceptLetterNotifier …) is not picked out as a letter's XML.
+        for att in enclosures:
+            if _looks_xml(att):
+                got = read_letter_xml(att.data, resources=xml_resources)
+                if got.status is ReadStatus.NOTIFIER and got.notifier is not None:
+                    notifier = got.notifier
+                    break
     pdf: PdfFacts | None = None
     if main is not None:
         report = inspect_pdf(main.data, trust_roots=trust_roots, now=now)
@@ -157,7 +188,20 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
         )
     fields = extract_fields(xml_fields, pdf.page1_text if pdf else None, msg,
                             main.filename if main else None)
-    return Reading(msg, main, enclosures, xml_att, pdf, xml_facts, fields)
+    return Reading(msg, main, enclosures, xml_att, pdf, xml_facts, fields, xml_letter, notifier)
+
+
+def _looks_xml(att: Attachment) -> bool:
+    name = (att.filename or att.safe_name).lower()
+    return name.endswith(".xml") or "xml" in att.content_type or att.data.lstrip()[:5] == b"<?xml"
+
+
+def xml_letter_of(msg: ParsedMessage, resources: XmlResources) -> Any:
+    """The CorrespondenceLetter carried by a message, for notifiers after a clerk's decision."""
+    _, _, xml_att = choose_main_letter(msg.attachments)
+    if xml_att is None:
+        return None
+    return read_letter_xml(xml_att.data, resources=resources).letter
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,6 +232,7 @@ class Pipeline:
     trust_roots: tuple[bytes, ...]
     stamp: StampSettings
     policy: Policy
+    receive_notifier: bool = False
     wake_sender: asyncio.Event | None = None
 
     @classmethod
@@ -214,6 +259,7 @@ class Pipeline:
                 ack_disabled_domains=tuple(d.lower() for d in s.intake.ack_disabled_domains),
                 max_message_bytes=s.smtp_listener.max_message_bytes,
             ),
+            receive_notifier=s.intake.receive_notifier,
         )
 
     # -- the flow ---------------------------------------------------------------------------
@@ -378,12 +424,76 @@ class Pipeline:
                            details={"outcome": outcome.value,
                                     "problems": [p.code for p in decision.problems],
                                     "sources": letter.field_sources})
+        if reading.notifier is not None:
+            await self._take_notifier(s, letter, reading, now)
+            return letter.state
+        if (reading.xml_letter is not None and self.receive_notifier
+                and outcome is not Outcome.NOT_LETTER):
+            to = ack_address(reading.message, self.policy)
+            if to:
+                await self._enqueue(s, "receipt", letter, reading.message, to,
+                                    {**self._agency_context(), **self._letter_context(letter, now)},
+                                    now, notifier=self._notifier(NotifierKind.RECEIVE, reading.xml_letter))
         if outcome is Outcome.REGISTER:
             await self._register(s, letter, reading, decision.acknowledge_to, now, actor="pipeline")
         elif outcome is Outcome.REJECT and decision.acknowledge_to:
             await self._enqueue_notice(s, letter, reading.message, decision.acknowledge_to,
-                                       [p.reason_th for p in decision.problems], now)
+                                       [p.reason_th for p in decision.problems], now,
+                                       xml_letter=reading.xml_letter,
+                                       invalid=bool({p.code for p in decision.problems}
+                                                    & {"xml_invalid", "xml_unreadable"}))
         return letter.state
+
+    # -- CorrespondenceLetter notifiers ------------------------------------------------------
+
+    @staticmethod
+    def _notifier(kind: NotifierKind, xml_letter: Any, accept_id: str = "",
+                  accept_date: dt.date | None = None) -> Notifier:
+        return Notifier(kind=kind, letter_id=xml_letter.letter_id,
+                        correspondence_date=xml_letter.correspondence_date,
+                        subject=xml_letter.subject, accept_id=accept_id, accept_date=accept_date)
+
+    async def _take_notifier(self, s: AsyncSession, letter: Letter, reading: Reading,
+                             now: dt.datetime) -> None:
+        """A status message about a letter: update the letter it names (domain.md §8)."""
+        n = reading.notifier
+        assert n is not None
+        parsed = parse_letter_number(n.letter_id)
+        key = parsed.normalized if parsed else normalize_for_match(n.letter_id)
+        letter.effects = {**letter.effects, "notifier": n.kind.value, "notifier_letter": n.letter_id}
+        if n.kind is NotifierKind.INVALID_ACCEPT_ID:
+            # The sender says the AcceptID we gave is wrong: send our accept notifier again.
+            ours = (await s.execute(select(Letter).where(
+                Letter.direction == "in", Letter.letter_no_norm == key,
+                Letter.state == Outcome.REGISTER.value).order_by(Letter.id).limit(1))).scalar_one_or_none()
+            to = ack_address(reading.message, self.policy)
+            if ours is None or to is None:
+                await audit.append(s, now=now, actor="pipeline", action="notifier.unmatched",
+                                   subject_type="letter", subject_id=letter.id,
+                                   details={"kind": n.kind.value, "letter": n.letter_id})
+                return
+            again = int(ours.effects.get("accept_resent", 0)) + 1
+            ours.effects = {**ours.effects, "accept_resent": again}
+            number, year = int(ours.effects["receive_number"]), int(ours.effects["receive_year"])
+            await self._enqueue_ack(s, ours, reading.message, to, number, year, now,
+                                    xml_letter=n, key=f"ack-again:{ours.id}:{again}")
+            return
+        target = (await s.execute(select(Letter).where(
+            Letter.direction == "out", Letter.letter_no_norm == key).order_by(Letter.id).limit(1)
+        )).scalar_one_or_none()
+        if target is None:
+            await audit.append(s, now=now, actor="pipeline", action="notifier.unmatched",
+                               subject_type="letter", subject_id=letter.id,
+                               details={"kind": n.kind.value, "letter": n.letter_id})
+            return
+        state = NOTIFIER_STATE[n.kind]
+        event = {"kind": n.kind.value, "state": state, "from": reading.message.from_addr or "",
+                 "at": now.isoformat(), "accept_id": n.accept_id,
+                 "accept_date": n.accept_date.isoformat() if n.accept_date else None}
+        target.effects = {**target.effects, "delivery_state": state,
+                          "delivery": [*target.effects.get("delivery", []), event]}
+        await audit.append(s, now=now, actor="pipeline", action="letter.notifier",
+                           subject_type="letter", subject_id=target.id, details=event)
 
     def _signature_remarks(self, reading: Reading | None) -> str:
         if reading is None or reading.pdf is None:
@@ -392,7 +502,7 @@ class Pipeline:
 
     async def _register(self, s: AsyncSession, letter: Letter, reading: Reading | None,
                         ack_to: str | None, now: dt.datetime, *, actor: str,
-                        remarks: str = "") -> int:
+                        remarks: str = "", xml_letter: Any = None) -> int:
         year_first = self.store.settings.books.first_number
         from gateway.thai import be_year_of
 
@@ -424,9 +534,16 @@ class Pipeline:
             await self._stamp_in(s, letter, reading.main.data, reading.main.safe_name,
                                  entry.number, now)
         if ack_to:
+            xml = reading.xml_letter if reading is not None else xml_letter
             await self._enqueue_ack(s, letter, reading.message if reading else None, ack_to,
-                                    entry.number, entry.year, now)
+                                    entry.number, entry.year, now, xml_letter=xml)
         return entry.number
+
+    def _letter_context(self, letter: Letter, now: dt.datetime) -> dict[str, Any]:
+        local = now.astimezone(BANGKOK)
+        return {"addressee": letter.sender or "ผู้ส่ง", "letter_no": letter.letter_no,
+                "letter_date": self._date_th(letter.letter_date), "subject": letter.subject,
+                "received_date": format_short_date(local.date()), "received_time": format_time(local)}
 
     def _agency_context(self) -> dict[str, str]:
         a = self.store.settings.agency
@@ -439,7 +556,8 @@ class Pipeline:
         return format_letter_date(d, thai_digits=self.store.settings.agency.thai_digits)
 
     async def _enqueue_ack(self, s: AsyncSession, letter: Letter, msg: ParsedMessage | None,
-                           to: str, number: int, year: int, now: dt.datetime) -> None:
+                           to: str, number: int, year: int, now: dt.datetime, *,
+                           xml_letter: Any = None, key: str | None = None) -> None:
         local = now.astimezone(BANGKOK)
         ctx = {
             **self._agency_context(),
@@ -452,10 +570,15 @@ class Pipeline:
             "received_date": format_short_date(local.date()),
             "received_time": format_time(local),
         }
-        await self._enqueue(s, "ack", letter, msg, to, ctx, now)
+        notifier = None
+        if xml_letter is not None:  # a connected e-Saraban system: AcceptID = our number
+            notifier = self._notifier(NotifierKind.ACCEPT, xml_letter, accept_id=f"{number}/{year}",
+                                      accept_date=local.date())
+        await self._enqueue(s, "ack", letter, msg, to, ctx, now, notifier=notifier, key=key)
 
     async def _enqueue_notice(self, s: AsyncSession, letter: Letter, msg: ParsedMessage | None,
-                              to: str, reasons: list[str], now: dt.datetime) -> None:
+                              to: str, reasons: list[str], now: dt.datetime, *,
+                              xml_letter: Any = None, invalid: bool = False) -> None:
         local = now.astimezone(BANGKOK)
         ctx = {
             **self._agency_context(),
@@ -466,16 +589,29 @@ class Pipeline:
             "received_date": format_short_date(local.date()),
             "received_time": format_time(local),
         }
-        await self._enqueue(s, "notice", letter, msg, to, ctx, now)
+        notifier = None
+        if xml_letter is not None:
+            kind = NotifierKind.INVALID if invalid else NotifierKind.REJECT
+            notifier = self._notifier(kind, xml_letter)
+        await self._enqueue(s, "notice", letter, msg, to, ctx, now, notifier=notifier)
 
     async def _enqueue(self, s: AsyncSession, kind: str, letter: Letter, msg: ParsedMessage | None,
-                       to: str, ctx: dict[str, Any], now: dt.datetime) -> None:
+                       to: str, ctx: dict[str, Any], now: dt.datetime, *,
+                       notifier: Notifier | None = None, key: str | None = None) -> None:
         a = self.store.settings.agency
-        key = f"{kind}:{letter.id}"
+        key = key or f"{kind}:{letter.id}"
+        files: list[FileToAttach] = []
+        if notifier is not None:
+            data = build_notifier(notifier)
+            report = validate_xml(data, resources=self.xml_resources)
+            if not report.valid:  # never send what our own schema refuses
+                log.error("notifier for letter %s does not validate: %s", letter.id, report.issues)
+            else:
+                files.append(FileToAttach(f"{notifier.kind.value}.xml", "application/xml", data))
         mail = Mail(
             template=kind, context=ctx, from_addr=a.central_addresses[0], from_name=a.name_th,
             to=[to], key=key, in_reply_to=msg.message_id if msg else None,
-            references=msg.references if msg else (),
+            references=msg.references if msg else (), attachments=files,
         )
         data = compose(self.templates, mail, now=now)
         q = await outbox.enqueue(s, self.store.blobs, kind=kind, recipient=to, dedupe_key=key,
@@ -498,7 +634,8 @@ class Pipeline:
             await audit.append(s, now=now, actor=actor, action="letter.clerk_register",
                                subject_type="letter", subject_id=letter.id, details={})
             await self._register(s, letter, None, ack_to, now, actor=actor,
-                                 remarks="ลงทะเบียนโดยเจ้าหน้าที่หลังตรวจสอบ")
+                                 remarks="ลงทะเบียนโดยเจ้าหน้าที่หลังตรวจสอบ",
+                                 xml_letter=xml_letter_of(msg, self.xml_resources) if msg else None)
             letter.updated_at = now
         if self.wake_sender is not None:
             self.wake_sender.set()
@@ -520,7 +657,11 @@ class Pipeline:
                                details={"reasons": reasons})
             to = decide_ack(msg, self.policy)
             if to:
-                await self._enqueue_notice(s, letter, msg, to, reasons, now)
+                codes = {p.get("code") for p in letter.problems}
+                await self._enqueue_notice(
+                    s, letter, msg, to, reasons, now,
+                    xml_letter=xml_letter_of(msg, self.xml_resources) if msg else None,
+                    invalid=bool(codes & {"xml_invalid", "xml_unreadable"}))
         if self.wake_sender is not None:
             self.wake_sender.set()
         return Outcome.REJECT.value
