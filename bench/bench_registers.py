@@ -32,7 +32,7 @@ from store.registers import EntryFields  # noqa: E402
 from store.tables import Counter, RegisterEntry  # noqa: E402
 from tests.conftest import FakeClock, make_settings  # noqa: E402
 
-NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
 
 
 async def _run(workers: int, n: int, one) -> float:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ check failed, so an installer or a monitoring script can rely on it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import ssl
@@ -24,6 +25,7 @@ from gateway.errors import UserError
 from store import migrate
 
 TIMEOUT = 10.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,8 @@ async def probe_imap(m: Imap) -> str:
     finally:
         try:
             await asyncio.wait_for(client.logout(), TIMEOUT)
-        except Exception:  # noqa: BLE001 - best effort goodbye on a probe connection
-            pass
+        except Exception as exc:  # noqa: BLE001 - best effort goodbye on a probe connection
+            log.debug("IMAP logout after probe failed: %r", exc)
     return f"เข้าสู่ระบบและเปิดกล่อง {m.mailbox} ได้ (login ok, IDLE={'yes' if idle else 'no'})"
 
 
@@ -102,18 +104,18 @@ async def probe_relay(settings: Settings) -> str:
 
 
 async def probe_listener(settings: Settings) -> str:
-    l = settings.smtp_listener
+    lst = settings.smtp_listener
     try:
-        with socket.create_server((l.host, l.port)):
+        with socket.create_server((lst.host, lst.port)):
             pass
-        return f"พอร์ต {l.host}:{l.port} ว่าง พร้อมรับอีเมล (port free)"
+        return f"พอร์ต {lst.host}:{lst.port} ว่าง พร้อมรับอีเมล (port free)"
     except OSError:
         # Busy: fine if it is our own running gateway answering SMTP.
-        smtp = aiosmtplib.SMTP(hostname=l.host, port=l.port, timeout=TIMEOUT, start_tls=False)
+        smtp = aiosmtplib.SMTP(hostname=lst.host, port=lst.port, timeout=TIMEOUT, start_tls=False)
         await smtp.connect()
         banner = smtp.last_ehlo_response or None
         await smtp.quit()
-        return f"มีบริการ SMTP ทำงานอยู่ที่ {l.host}:{l.port} แล้ว (in use: {banner or 'SMTP answers'})"
+        return f"มีบริการ SMTP ทำงานอยู่ที่ {lst.host}:{lst.port} แล้ว (in use: {banner or 'SMTP answers'})"
 
 
 async def run_checks(settings: Settings) -> int:

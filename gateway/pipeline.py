@@ -294,7 +294,7 @@ class Pipeline:
                 read_message, raw, xml_resources=self.xml_resources,
                 trust_roots=self.trust_roots, now=now,
             )
-        except Exception as exc:  # noqa: BLE001 - task guard: a poison letter is parked, not looped
+        except Exception as exc:
             log.exception("letter %s could not be read", letter_id)
             return await self._count_failure(letter_id, exc)
         problems = validate(reading, self.policy)

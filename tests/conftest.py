@@ -58,7 +58,7 @@ class FakeClock:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc))
+    return FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC))
 
 
 @pytest.fixture

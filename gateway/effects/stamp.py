@@ -330,7 +330,7 @@ def _ink(font: hb.Font, text: str, size: float, upem: int) -> tuple[float, float
     buf.guess_segment_properties()
     hb.shape(font, buf)
     top, bottom = 0.0, 0.0
-    for info, pos in zip(buf.glyph_infos, buf.glyph_positions):
+    for info, pos in zip(buf.glyph_infos, buf.glyph_positions, strict=True):
         ext = font.get_glyph_extents(info.codepoint)
         if ext is None:
             continue

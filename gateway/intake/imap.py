@@ -128,8 +128,8 @@ class ImapClient:
             return
         try:
             await asyncio.wait_for(self.client.logout(), 5)
-        except Exception:  # noqa: BLE001 - closing a connection that may already be dead
-            pass
+        except Exception as exc:  # noqa: BLE001 - closing a connection that may already be dead
+            log.debug("IMAP logout failed: %r", exc)
         self.client = None
 
     async def folders(self) -> set[str]:

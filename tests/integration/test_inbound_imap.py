@@ -136,7 +136,7 @@ async def test_alarm_when_the_mailbox_cannot_be_checked(tmp_path: Path, monkeypa
                "password_env": "SARABAN_TEST_IMAP_PASSWORD"}],
         intake={"alarm_after_minutes": 15},
     )
-    clock = FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc))
+    clock = FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC))
     store = await open_store(settings, upgrade=True, clock=clock)
     try:
         pipeline = Pipeline.build(store, template_env())

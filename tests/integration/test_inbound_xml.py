@@ -139,7 +139,7 @@ async def test_bad_xml_goes_to_review_with_reasons(gw, sample: str) -> None:
 
 async def test_notifiers_update_letters_we_sent(gw) -> None:
     port, store, _ = gw
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     async with store.sessions.begin() as s:
         sent = Letter(direction="out", state="sent", source_key="out:test:77", channel="cli",
                       letter_no="ศธ 04183/77", letter_no_norm="ศธ 04183/77", subject="แจ้งผล",

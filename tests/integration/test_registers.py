@@ -18,7 +18,7 @@ from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.integration
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 async def _numbers(store, book: str, year: int) -> list[tuple[int, str]]:

@@ -23,7 +23,7 @@ MESSAGE = (
     "Message-ID: <t1@obec.go.th>\r\n"
     "\r\n"
     "เรียน ผู้อำนวยการ\r\n"
-).encode("utf-8")
+).encode()
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import json
 from gateway.export import JSON_KEYS, ExportRow, to_csv, to_json, to_table
 
 ROWS = [
-    ExportRow("receive", 2569, 1, "registered", dt.datetime(2026, 11, 21, 17, 30, tzinfo=dt.timezone.utc),
+    ExportRow("receive", 2569, 1, "registered", dt.datetime(2026, 11, 21, 17, 30, tzinfo=dt.UTC),
               "ศธ 04010/ว1234", dt.date(2026, 11, 18), "สพฐ.", "ผู้อำนวยการ", "ขอเชิญประชุม, \"ด่วน\"",
               "ส่ง กลุ่มอำนวยการ", "", "ด่วนที่สุด", "ปกติ", "smtp", 7),
-    ExportRow("receive", 2569, 2, "cancelled", dt.datetime(2026, 11, 22, 2, 0, tzinfo=dt.timezone.utc),
+    ExportRow("receive", 2569, 2, "cancelled", dt.datetime(2026, 11, 22, 2, 0, tzinfo=dt.UTC),
               "", None, "", "", "", "", "", "", "", "", None, cancel_reason="ลงซ้ำ"),
 ]
 
