@@ -17,6 +17,7 @@ CPU-bound (font parsing, shaping, subsetting): call from a thread.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import math
 import os
@@ -24,20 +25,25 @@ import re
 import shutil
 import subprocess
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 import uharfbuzz as hb
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
+from pyhanko.pdf_utils.font.opentype import (
+    CIDFontType0,
+    GlyphAccumulator,
+    GlyphAccumulatorFactory,
+)
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 
 from gateway.errors import ConfigError
 from gateway.pdfcheck import CORRUPT, PdfUnreadable, open_pdf_for_update
-from gateway.thai import format_short_date, format_time, to_thai_digits
+from gateway.thai import MONTHS_ABBR, format_short_date, format_time, to_thai_digits
 
 # Debian's fonts-tlwg-laksaman; fontconfig has no alias for it, so the path is explicit.
 _KNOWN_FONT_PATHS = (
@@ -98,6 +104,14 @@ def read_font(path: str) -> bytes:
 
 # --- font engine ---------------------------------------------------------------------------
 
+# Compiled, compressed font programs by (font, glyph set); a few agencies' stamps at most.
+_FONT_PROGRAMS: dict[tuple[str, frozenset[int]], bytes] = {}
+_FONT_PROGRAMS_MAX = 16
+STAMP_GLYPH_TEXT = (
+    "เลขรับ วันที่ เวลา น. 0123456789 ๐๑๒๓๔๕๖๗๘๙ : / - "
+    + " ".join(MONTHS_ABBR)
+)
+
 _UNI_NAME = re.compile(r"^(?:uni((?:[0-9A-F]{4})+)|u([0-9A-F]{4,6}))(?:[._].*)?$")
 
 
@@ -112,6 +126,8 @@ class ThaiGlyphAccumulator(GlyphAccumulator):
     """
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        handle = kwargs.get("font_handle")
+        self._font_bytes: bytes = handle.getvalue() if isinstance(handle, io.BytesIO) else b""
         super().__init__(*args, **kwargs)
         # HarfBuzz shapes from the raw font bytes; the fontTools copy only measures and
         # subsets, and pyHanko's subset drops the layout tables anyway. Removing them
@@ -122,6 +138,42 @@ class ThaiGlyphAccumulator(GlyphAccumulator):
         # Keep the whole font's bounding box in the subset instead of recomputing it by
         # running every CFF charstring: a valid (if loose) /FontBBox, at half the cost.
         self.tt.recalcBBoxes = False
+
+    def prepare_write(self) -> None:
+        """pyHanko's prepare_write, with the subset font program reused across documents.
+
+        Subsetting the CFF font and compiling it is most of a stamp's cost, and every stamp of
+        one agency uses the same glyphs (the stamp pre-feeds them: STAMP_GLYPH_TEXT), so the
+        compiled program is kept per (font, glyph set) and only the small per-document
+        objects (widths, ToUnicode) are written anew.
+        """
+        if self._write_prepared or not isinstance(self.cidfont_obj, CIDFontType0):
+            return super().prepare_write()  # type: ignore[no-any-return]
+        key = (hashlib.sha256(self._font_bytes).hexdigest(), frozenset(self._glyphs))
+        program = _FONT_PROGRAMS.get(key)
+        if program is None:
+            self._extract_subset()
+            buf = io.BytesIO()
+            self.cidfont_obj.cff.compile(buf, self.tt)
+            program = zlib.compress(buf.getvalue())
+            if len(_FONT_PROGRAMS) >= _FONT_PROGRAMS_MAX:
+                _FONT_PROGRAMS.pop(next(iter(_FONT_PROGRAMS)))
+            _FONT_PROGRAMS[key] = program
+        self._subset_created = True  # the font program below stands for the subset
+        cid = self.cidfont_obj
+
+        def set_font_file(writer: BasePdfFileWriter) -> generic.IndirectObject:
+            stream = generic.StreamObject(
+                {pdf_name("/Subtype"): pdf_name("/CIDFontType0C"),
+                 pdf_name("/Filter"): pdf_name("/FlateDecode")},
+                encoded_data=program,
+            )
+            ref = writer.add_object(stream)
+            cid._font_descriptor[pdf_name("/FontFile3")] = ref
+            return ref
+
+        cid.set_font_file = set_font_file  # type: ignore[method-assign]
+        return super().prepare_write()  # type: ignore[no-any-return]
 
     def shape(self, txt: str, with_actual_text: bool = True):  # type: ignore[no-untyped-def]
         result = super().shape(txt, with_actual_text)
@@ -367,6 +419,9 @@ def _stamp_form(
         bcp47_lang_code=BCP47,
         obj_stream=writer.prepare_object_stream() if writer.stream_xrefs else None,
     )
+    # Every glyph any stamp of this agency can need, so the embedded subset (and its cached
+    # font program) is the same whatever the number, date and time.
+    engine.shape(f"{stamp.agency} {STAMP_GLYPH_TEXT}", with_actual_text=False)
     lines = _shape_lines(engine, font_bytes, stamp.lines(), size)
     leading = style.leading if style.leading is not None else 1.4 * size
     ascent = max(max(ln.ascent for ln in lines), 0.75 * size)

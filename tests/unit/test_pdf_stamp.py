@@ -418,3 +418,27 @@ def test_stamp_stays_on_page_one_when_pages_share_contents() -> None:
     both = pdftotext(stamped, first_page_only=False)
     assert "shared" in page1 and "เลขรับ" in page1
     assert both.count("เลขรับ") == 1 and both.count("shared") == 2
+
+
+def _font_program(original: bytes, stamped: bytes) -> bytes:
+    """The embedded CFF font program's stream bytes in the stamp's revision."""
+    added = stamped[len(original):]
+    m = re.search(rb"/CIDFontType0C.*?stream\r?\n(.*?)endstream", added, re.S)
+    assert m is not None, "no embedded CFF font program in the stamp's revision"
+    return m.group(1)
+
+
+def test_stamps_share_one_font_program_and_each_reads_back_its_own_fields() -> None:
+    """The compiled subset is reused across stamps (the cost of a stamp), so every glyph a
+    stamp can need is in it: each stamp must still read back its own number, date, time."""
+    pdf = make_pdf(PdfSpec())
+    outs = []
+    for n, minutes in ((7, 0), (98765, 61), (2024, 725)):
+        at = dt.datetime(2026, 11, 22, 2, 5, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=minutes)
+        out = stamp_receipt(pdf, ReceiptStamp("สำนักงานทดสอบการประทับตรา", n, at), StampStyle())
+        text = to_arabic_digits(normalise_extracted_thai(pdftotext(out)))
+        local = at + dt.timedelta(hours=7)
+        assert f"เลขรับ {n}" in text and f"เวลา {local:%H:%M} น." in text
+        outs.append(out)
+    programs = {_font_program(pdf, out) for out in outs}
+    assert len(programs) == 1
