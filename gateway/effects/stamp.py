@@ -24,18 +24,23 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import uharfbuzz as hb
+from fontTools import subset
+from fontTools.ttLib import TTFont
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.opentype import (
     CIDFontType0,
     GlyphAccumulator,
     GlyphAccumulatorFactory,
+    _read_ps_name,
 )
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -107,6 +112,22 @@ def read_font(path: str) -> bytes:
 # Compiled, compressed font programs by (font, glyph set); a few agencies' stamps at most.
 _FONT_PROGRAMS: dict[tuple[str, frozenset[int]], bytes] = {}
 _FONT_PROGRAMS_MAX = 16
+# …and the widths array and compressed ToUnicode map of the same (font, glyph set).
+_FONT_EXTRAS: dict[tuple[str, frozenset[int]], tuple[Any, bytes]] = {}
+
+
+def _type0_font(writer: BasePdfFileWriter, cid: Any, widths: Any, obj_stream: Any) -> Any:
+    """pyHanko's _build_type0_font_from_cidfont for horizontal text, widths given."""
+    cid.embed(writer, obj_stream=obj_stream)
+    cid[pdf_name("/W")] = widths
+    cid_ref = writer.add_object(cid, obj_stream=obj_stream)
+    return generic.DictionaryObject({
+        pdf_name("/Type"): pdf_name("/Font"),
+        pdf_name("/Subtype"): pdf_name("/Type0"),
+        pdf_name("/DescendantFonts"): generic.ArrayObject([cid_ref]),
+        pdf_name("/Encoding"): pdf_name("/Identity-H"),
+        pdf_name("/BaseFont"): pdf_name(f"/{cid.name}-Identity-H"),
+    })
 STAMP_GLYPH_TEXT = (
     "เลขรับ วันที่ เวลา น. 0123456789 ๐๑๒๓๔๕๖๗๘๙ : / - "
     + " ".join(MONTHS_ABBR)
@@ -129,6 +150,7 @@ class ThaiGlyphAccumulator(GlyphAccumulator):
         handle = kwargs.get("font_handle")
         self._font_bytes: bytes = handle.getvalue() if isinstance(handle, io.BytesIO) else b""
         super().__init__(*args, **kwargs)
+        self.base_postscript_name = _read_ps_name(self.tt)
         # HarfBuzz shapes from the raw font bytes; the fontTools copy only measures and
         # subsets, and pyHanko's subset drops the layout tables anyway. Removing them
         # first spares decompiling them on every stamp: most of the stamp's time.
@@ -138,6 +160,21 @@ class ThaiGlyphAccumulator(GlyphAccumulator):
         # Keep the whole font's bounding box in the subset instead of recomputing it by
         # running every CFF charstring: a valid (if loose) /FontBBox, at half the cost.
         self.tt.recalcBBoxes = False
+
+    def rebind(self, writer: BasePdfFileWriter, obj_stream: Any = None) -> None:
+        """Use this engine (its parsed font, shaping, glyph set) for another document.
+
+        Parsing the font and shaping the pre-fed glyphs cost more than the rest of a stamp;
+        an engine whose previous document is written can serve the next one. Only the
+        per-document state is renewed: the writer, the font's object number, the subset
+        registration (as FontEngine.__init__ does it).
+        """
+        fsc = writer.get_subset_collection(self.base_postscript_name)
+        fsc.subsets[self.subset_prefix] = self
+        self.writer = writer
+        self.obj_stream = obj_stream
+        self._font_ref = writer.allocate_placeholder()
+        self._write_prepared = False
 
     def prepare_write(self) -> None:
         """pyHanko's prepare_write, with the subset font program reused across documents.
@@ -152,15 +189,16 @@ class ThaiGlyphAccumulator(GlyphAccumulator):
         key = (hashlib.sha256(self._font_bytes).hexdigest(), frozenset(self._glyphs))
         program = _FONT_PROGRAMS.get(key)
         if program is None:
-            self._extract_subset()
-            buf = io.BytesIO()
-            self.cidfont_obj.cff.compile(buf, self.tt)
-            program = zlib.compress(buf.getvalue())
+            # Subset a fresh copy: fontTools subsets in place, and this engine's own font
+            # must stay whole for the next document it serves.
+            program = _compile_subset(self._font_bytes, sorted(self._glyphs),
+                                      self.use_raw_gids, f"{self.subset_prefix}+{self.cidfont_obj.name}")
             if len(_FONT_PROGRAMS) >= _FONT_PROGRAMS_MAX:
                 _FONT_PROGRAMS.pop(next(iter(_FONT_PROGRAMS)))
             _FONT_PROGRAMS[key] = program
         self._subset_created = True  # the font program below stands for the subset
         cid = self.cidfont_obj
+        extras = _FONT_EXTRAS.get(key)
 
         def set_font_file(writer: BasePdfFileWriter) -> generic.IndirectObject:
             stream = generic.StreamObject(
@@ -173,7 +211,18 @@ class ThaiGlyphAccumulator(GlyphAccumulator):
             return ref
 
         cid.set_font_file = set_font_file  # type: ignore[method-assign]
-        return super().prepare_write()  # type: ignore[no-any-return]
+        if extras is None:
+            super().prepare_write()
+            # Widths and ToUnicode depend on the glyph set only: keep them for the next one.
+            _FONT_EXTRAS[key] = (cid["/W"], self._format_tounicode_cmap().encoded_data)
+            return None
+        widths, to_unicode_data = extras
+        type0 = _type0_font(self.writer, cid, widths, self.obj_stream)
+        type0[pdf_name("/ToUnicode")] = self.writer.add_object(generic.StreamObject(
+            {pdf_name("/Filter"): pdf_name("/FlateDecode")}, encoded_data=to_unicode_data))
+        self.writer.add_object(type0, self.obj_stream, idnum=self._font_ref.idnum)
+        self._write_prepared = True
+        return None
 
     def shape(self, txt: str, with_actual_text: bool = True):  # type: ignore[no-untyped-def]
         result = super().shape(txt, with_actual_text)
@@ -395,21 +444,54 @@ def _shape_lines(
     engine: GlyphAccumulator, font_bytes: bytes, lines: tuple[str, ...], size: int
 ) -> list[_Line]:
     engine.font_size = size  # pyHanko computes its Td offsets with this; must equal Tf size
-    hb_font = hb.Font(hb.Face(font_bytes))
+    hb_font = engine.hb_font
     upem = hb_font.face.upem
+    # A reused engine remembers its lines (the agency line and the date repeat all day).
+    cache: dict[tuple[str, int], _Line] = engine.__dict__.setdefault("_line_cache", {})
     shaped = []
     for text in lines:
-        result = engine.shape(text)
-        ascent, descent = _ink(hb_font, text, size, upem)
-        shaped.append(_Line(result.graphics_ops, result.x_advance * size, ascent, descent))
+        line = cache.get((text, size))
+        if line is None:
+            result = engine.shape(text)
+            ascent, descent = _ink(hb_font, text, size, upem)
+            line = _Line(result.graphics_ops, result.x_advance * size, ascent, descent)
+            if len(cache) > 256:
+                cache.clear()
+            cache[(text, size)] = line
+        shaped.append(line)
     return shaped
 
 
-def _stamp_form(
-    writer: BasePdfFileWriter, stamp: ReceiptStamp, style: StampStyle, font_bytes: bytes
-) -> tuple[generic.IndirectObject, float, float]:
-    """The stamp as a form XObject; returns it with its width and height."""
-    size = style.font_size
+def _compile_subset(font_bytes: bytes, gids: list[int], retain_gids: bool, full_name: str) -> bytes:
+    """The compressed CFF program of `font_bytes` cut down to `gids` (as pyHanko subsets)."""
+    tt = TTFont(io.BytesIO(font_bytes))
+    options = subset.Options(layout_closure=False)
+    options.drop_tables += ["GPOS", "GDEF", "GSUB", "JSTF", "BASE", "FFTM"]
+    options.retain_gids = retain_gids
+    subsetter = subset.Subsetter(options=options)
+    subsetter.populate(gids=gids)
+    subsetter.subset(tt)
+    cff = tt["CFF "].cff
+    cff[0].rawDict["FullName"] = full_name
+    buf = io.BytesIO()
+    cff.compile(buf, tt)
+    return zlib.compress(buf.getvalue())
+
+
+_ENGINES = threading.local()  # per thread: an engine is used by one document at a time
+
+
+def _engine(writer: BasePdfFileWriter, font_bytes: bytes, size: int,
+            agency: str) -> ThaiGlyphAccumulator:
+    """This thread's engine for the font, size and agency, bound to `writer`."""
+    obj_stream = writer.prepare_object_stream() if writer.stream_xrefs else None
+    cache: dict[tuple[str, int, str], ThaiGlyphAccumulator] = getattr(_ENGINES, "cache", None) or {}
+    _ENGINES.cache = cache
+    key = (hashlib.sha256(font_bytes).hexdigest(), size, agency)
+    engine = cache.get(key)
+    if engine is not None:
+        engine.rebind(writer, obj_stream)
+        return engine
     engine = ThaiGlyphAccumulator(
         writer=writer,
         font_handle=io.BytesIO(font_bytes),
@@ -417,11 +499,24 @@ def _stamp_form(
         ot_script_tag=OT_SCRIPT,
         ot_language_tag=OT_LANGUAGE,
         bcp47_lang_code=BCP47,
-        obj_stream=writer.prepare_object_stream() if writer.stream_xrefs else None,
+        obj_stream=obj_stream,
     )
     # Every glyph any stamp of this agency can need, so the embedded subset (and its cached
     # font program) is the same whatever the number, date and time.
-    engine.shape(f"{stamp.agency} {STAMP_GLYPH_TEXT}", with_actual_text=False)
+    engine.shape(f"{agency} {STAMP_GLYPH_TEXT}", with_actual_text=False)
+    if isinstance(engine.cidfont_obj, CIDFontType0):  # TrueType fonts are subset destructively
+        if len(cache) >= 8:
+            cache.pop(next(iter(cache)))
+        cache[key] = engine
+    return engine
+
+
+def _stamp_form(
+    writer: BasePdfFileWriter, stamp: ReceiptStamp, style: StampStyle, font_bytes: bytes
+) -> tuple[generic.IndirectObject, float, float]:
+    """The stamp as a form XObject; returns it with its width and height."""
+    size = style.font_size
+    engine = _engine(writer, font_bytes, size, stamp.agency)
     lines = _shape_lines(engine, font_bytes, stamp.lines(), size)
     leading = style.leading if style.leading is not None else 1.4 * size
     ascent = max(max(ln.ascent for ln in lines), 0.75 * size)
