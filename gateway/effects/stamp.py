@@ -112,6 +112,7 @@ def read_font(path: str) -> bytes:
 # Compiled, compressed font programs by (font, glyph set); a few agencies' stamps at most.
 _FONT_PROGRAMS: dict[tuple[str, frozenset[int]], bytes] = {}
 _FONT_PROGRAMS_MAX = 16
+_FONT_CACHE_LOCK = threading.Lock()
 # …and the widths array and compressed ToUnicode map of the same (font, glyph set).
 _FONT_EXTRAS: dict[tuple[str, frozenset[int]], tuple[Any, bytes]] = {}
 
@@ -193,9 +194,11 @@ class ThaiGlyphAccumulator(GlyphAccumulator):
             # must stay whole for the next document it serves.
             program = _compile_subset(self._font_bytes, sorted(self._glyphs),
                                       self.use_raw_gids, f"{self.subset_prefix}+{self.cidfont_obj.name}")
-            if len(_FONT_PROGRAMS) >= _FONT_PROGRAMS_MAX:
-                _FONT_PROGRAMS.pop(next(iter(_FONT_PROGRAMS)))
-            _FONT_PROGRAMS[key] = program
+            with _FONT_CACHE_LOCK:  # stamps run in several threads at once
+                if len(_FONT_PROGRAMS) >= _FONT_PROGRAMS_MAX:
+                    _FONT_PROGRAMS.pop(next(iter(_FONT_PROGRAMS)))
+                    _FONT_EXTRAS.clear()
+                _FONT_PROGRAMS[key] = program
         self._subset_created = True  # the font program below stands for the subset
         cid = self.cidfont_obj
         extras = _FONT_EXTRAS.get(key)
@@ -214,7 +217,8 @@ class ThaiGlyphAccumulator(GlyphAccumulator):
         if extras is None:
             super().prepare_write()
             # Widths and ToUnicode depend on the glyph set only: keep them for the next one.
-            _FONT_EXTRAS[key] = (cid["/W"], self._format_tounicode_cmap().encoded_data)
+            with _FONT_CACHE_LOCK:
+                _FONT_EXTRAS[key] = (cid["/W"], self._format_tounicode_cmap().encoded_data)
             return None
         widths, to_unicode_data = extras
         type0 = _type0_font(self.writer, cid, widths, self.obj_stream)

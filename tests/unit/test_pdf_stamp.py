@@ -434,7 +434,7 @@ def test_stamps_share_one_font_program_and_each_reads_back_its_own_fields() -> N
     pdf = make_pdf(PdfSpec())
     outs = []
     for n, minutes in ((7, 0), (98765, 61), (2024, 725)):
-        at = dt.datetime(2026, 11, 22, 2, 5, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=minutes)
+        at = dt.datetime(2026, 11, 22, 2, 5, tzinfo=dt.UTC) + dt.timedelta(minutes=minutes)
         out = stamp_receipt(pdf, ReceiptStamp("สำนักงานทดสอบการประทับตรา", n, at), StampStyle())
         text = to_arabic_digits(normalise_extracted_thai(pdftotext(out)))
         local = at + dt.timedelta(hours=7)
