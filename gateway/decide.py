@@ -50,6 +50,8 @@ class XmlFacts:
     reason_en: str = ""
     errors: tuple[str, ...] = ()
     carries_letter: bool = False  # MainLetterBinaryObject present: the file is the letter
+    dialect: str = ""
+    variants: tuple[str, ...] = ()  # real-world deviations that were read anyway
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,8 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
                 errors=tuple(f"{i.path}: {i.summary_th} ({i.message_en})"
                              for i in result.validation.issues),
                 carries_letter=carried is not None,
+                dialect=str(result.letter.dialect),
+                variants=tuple(str(v) for v in result.variants),
             )
     xml_letter = None
     if xml_att is not None and xml_facts is not None and xml_facts.readable:
@@ -415,6 +417,13 @@ class Pipeline:
         flags = sender_flags(reading.message, in_directory=await _in_directory(s, reading.message))
         if flags:
             letter.effects = {**letter.effects, "sender_flags": list(flags)}
+        if reading.xml is not None:
+            # The strict validation report stays with the letter (issue 5), valid or not.
+            x = reading.xml
+            letter.effects = {**letter.effects, "xml": {
+                "readable": x.readable, "valid": x.valid, "dialect": x.dialect,
+                "variants": list(x.variants), "errors": list(x.errors),
+                "reason": x.reason_en}}
         if reading.pdf is not None and reading.pdf.signatures:
             # checked on the original, before any stamp (issue 4): what the clerk is shown
             letter.effects = {**letter.effects,

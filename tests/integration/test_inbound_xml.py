@@ -104,6 +104,8 @@ async def test_xml_fields_are_most_trusted_and_the_ack_carries_accept_notifier(g
     assert letter.state == "registered", letter.review_reason
     assert letter.field_sources["letter_no"] == "xml" and letter.field_sources["subject"] == "xml"
     assert letter.sender == "สำนักงานเขตพื้นที่การศึกษาทดสอบ"
+    assert letter.effects["xml"] == {"readable": True, "valid": True, "dialect": "dga",
+                                     "variants": [], "errors": [], "reason": ""}
     (ack,) = await _mails(settings, "ack", 1)
     data = _notifier_of(ack)
     assert validate_xml(data).valid
@@ -134,6 +136,7 @@ async def test_bad_xml_goes_to_review_with_reasons(gw, sample: str) -> None:
     letter = await _deliver(port, raw, store, final={"registered", "review"})
     assert letter.state == "review"
     assert "XML" in letter.review_reason
+    assert letter.effects["xml"]["valid"] is False  # the report is kept with the letter
     assert any(p["en"] for p in letter.problems if p["code"].startswith("xml"))
 
 
