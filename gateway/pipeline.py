@@ -66,7 +66,7 @@ from gateway.xmlletter import (
     validate_xml,
 )
 from store import audit, outbox, registers
-from store.letters import ensure_blob
+from store.letters import ensure_blob, put_blobs
 from store.registers import EntryFields
 from store.tables import Letter, LetterFile, RawMessage
 
@@ -301,6 +301,9 @@ class Pipeline:
             return await self._count_failure(letter_id, exc)
         problems = validate(reading, self.policy)
         decision = decide(reading, problems, self.policy, envelope_from=raw_row.envelope_from)
+        # The letter's files go to disk before the write transaction, not under its lock.
+        files = [a.data for a in (reading.main, *reading.enclosures, reading.xml_attachment) if a]
+        await put_blobs(self.store.blobs, *files)
         async with turn if turn is not None else contextlib.nullcontext():
             now = self.store.clock()
             async with self.store.sessions.begin() as s:
@@ -342,7 +345,7 @@ class Pipeline:
         if reading.xml_attachment is not None:
             files.append(("xml", reading.xml_attachment))
         for pos, (role, a) in enumerate(files):
-            digest = await ensure_blob(s, self.store.blobs, a.data, now)
+            digest = await ensure_blob(s, self.store.blobs, a.data, now, a.sha256)
             s.add(LetterFile(letter_id=letter.id, role=role, position=pos,
                              filename=a.filename or "", safe_name=a.safe_name,
                              media_type=a.content_type, sha256=digest, size=a.size))

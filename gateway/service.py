@@ -29,7 +29,7 @@ from gateway.pipeline import Pipeline
 from gateway.thai import BANGKOK, format_short_date, format_time
 from store import outbox, registers
 from store.blobs import sha256_hex
-from store.letters import record_raw
+from store.letters import put_blobs, record_raw
 
 log = logging.getLogger("saraban-gateway")
 
@@ -37,10 +37,12 @@ log = logging.getLogger("saraban-gateway")
 async def accept_smtp(store: Store, data: bytes, mail_from: str, rcpts: list[str]) -> int:
     """Durably keep one message that arrived over SMTP; returns its letter id."""
     try:
+        (digest,) = await put_blobs(store.blobs, data)
         async with store.sessions.begin() as s:
             rec = await record_raw(
                 s,
                 store.blobs,
+                digest=digest,
                 channel="smtp",
                 source_key=f"smtp:{sha256_hex(data)}",
                 data=data,

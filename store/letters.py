@@ -23,13 +23,24 @@ class Recorded:
     created: bool  # False: this source key was seen before (a re-delivery)
 
 
-async def ensure_blob(session: AsyncSession, blobs: BlobStore, data: bytes, now: dt.datetime) -> str:
-    """Write the bytes durably to disk, then make sure the store knows the blob."""
-    digest = await asyncio.to_thread(blobs.put, data)
+async def ensure_blob(session: AsyncSession, blobs: BlobStore, data: bytes, now: dt.datetime,
+                      digest: str | None = None) -> str:
+    """Write the bytes durably to disk, then make sure the store knows the blob.
+
+    Callers that wrote the file before opening their transaction (put_blobs) pass its
+    digest: the write lock is then not held while megabytes go to disk.
+    """
+    if digest is None or not blobs.exists(digest):
+        digest = await asyncio.to_thread(blobs.put, data)
     if await session.get(Blob, digest) is None:
         session.add(Blob(sha256=digest, size=len(data), created_at=now))
         await session.flush()
     return digest
+
+
+async def put_blobs(blobs: BlobStore, *items: bytes) -> list[str]:
+    """Write files before a transaction (outside the database's write lock)."""
+    return [await asyncio.to_thread(blobs.put, data) for data in items]
 
 
 async def record_raw(
@@ -42,6 +53,7 @@ async def record_raw(
     now: dt.datetime,
     envelope_from: str = "",
     envelope_to: Sequence[str] = (),
+    digest: str | None = None,
 ) -> Recorded:
     """Keep the exact bytes and open a letter for them, idempotently on the transport's key.
 
@@ -57,7 +69,7 @@ async def record_raw(
     ).first()
     if existing is not None:
         return Recorded(existing[0], existing[1], existing[2], created=False)
-    digest = await ensure_blob(session, blobs, data, now)
+    digest = await ensure_blob(session, blobs, data, now, digest)
     raw = RawMessage(
         channel=channel,
         source_key=source_key,

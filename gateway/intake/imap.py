@@ -34,7 +34,7 @@ from sqlalchemy import select
 from gateway.config import Imap, secret
 from gateway.intake.mutf7 import decode_mutf7, encode_mailbox
 from store import leases
-from store.letters import record_raw
+from store.letters import put_blobs, record_raw
 from store.tables import ImapMessage, Letter, RawMessage
 
 log = logging.getLogger(__name__)
@@ -375,22 +375,34 @@ class Watcher:
         if raw is None:
             return
         key = f"imap:{self.cfg.name}:{validity}:{uid}"
-        async with self.store.sessions.begin() as s:
-            rec = await record_raw(s, self.store.blobs, channel="imap", source_key=key, data=raw,
-                                   now=self.store.clock(), envelope_to=[self.cfg.user])
+        rec = await self._record(key, raw)
         state = await self.pipeline.process(rec.letter_id, raw=raw, turn=turn)
         folder = self.folder_for(state)
         if folder is None:  # not decided (e.g. a transient read failure): stays in INBOX
             return
+        # The findable copy is composed before taking the connection: only IMAP waits for it.
+        copy = await self.pipeline.registered_copy(rec.letter_id) if state == "registered" else None
         async with lock:
             if client.selected != self.cfg.mailbox:
                 await client.select(self.cfg.mailbox)
             moved = await client.move(uid, folder)
-            await self._remember(folder, moved, rec.letter_id, "original", rec.sha256)
-            await self._after_filing(client, rec.letter_id, state)
+            # Filed, and the intent to file the copy, in one transaction before the APPEND.
+            await self._remember(folder, moved, rec.letter_id, "original", rec.sha256,
+                                 effects={"copy_appending": True} if copy else None)
+            where = await client.append(self.folders.registered, copy) if copy else None
+        if copy is not None:
+            await self._remember(self.folders.registered, where, rec.letter_id, "copy",
+                                 hashlib.sha256(copy).hexdigest(), effects={"copy_appended": True})
+
+    async def _record(self, key: str, raw: bytes) -> Any:
+        (digest,) = await put_blobs(self.store.blobs, raw)
+        async with self.store.sessions.begin() as s:
+            return await record_raw(s, self.store.blobs, channel="imap", source_key=key, data=raw,
+                                    now=self.store.clock(), envelope_to=[self.cfg.user],
+                                    digest=digest)
 
     async def _remember(self, folder: str, where: tuple[int, int] | None, letter_id: int | None,
-                        kind: str, sha: str) -> None:
+                        kind: str, sha: str, effects: dict[str, Any] | None = None) -> None:
         async with self.store.sessions.begin() as s:
             if where is not None:
                 exists = (await s.execute(select(ImapMessage.id).where(
@@ -400,10 +412,11 @@ class Watcher:
                     s.add(ImapMessage(mailbox=self.cfg.name, folder=folder, uidvalidity=where[0],
                                       uid=where[1], letter_id=letter_id, kind=kind, sha256=sha,
                                       seen_at=self.store.clock()))
-            if letter_id is not None and kind == "original":
+            if letter_id is not None and (kind == "original" or effects):
                 letter = await s.get(Letter, letter_id, with_for_update=True)
                 if letter is not None:
-                    letter.effects = {**letter.effects, "filed": folder}
+                    filed = {"filed": folder} if kind == "original" else {}
+                    letter.effects = {**letter.effects, **filed, **(effects or {})}
 
     async def _after_filing(self, client: ImapClient, letter_id: int, state: str) -> None:
         """File the findable copy `[รับ n/ปี] …` next to a registered original, once."""
