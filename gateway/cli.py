@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_parser("list", help="แสดงรายการ (list)")
 
     from gateway.pdftools import add_parser as add_pdf_parser
+    _add_send_parsers(sub)
 
     add_pdf_parser(sub)
 
@@ -113,6 +114,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     au.add_parser("verify", help="ตรวจว่าไม่มีรายการถูกแก้หรือลบ (verify the hash chain)")
     return p
+
+
+def _add_send_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sd = sub.add_parser("send", help="ส่งหนังสือ (send a letter: number, name, sign, mail per recipient)")
+    sd.add_argument("files", type=Path, nargs="+", help="ไฟล์หนังสือ (PDF) แล้วตามด้วยสิ่งที่ส่งมาด้วย")
+    sd.add_argument("--to", action="append", required=True, help="ที่อยู่อีเมลกลางของผู้รับ (repeat)")
+    sd.add_argument("--subject", required=True, help="เรื่อง; may carry tags such as [ด่วน]")
+    sd.add_argument("--circular", action="store_true", help="หนังสือเวียน (ว series)")
+    sd.add_argument("--order", action="store_true", help="คำสั่ง")
+    sd.add_argument("--reserved", type=int, default=None, help="ใช้เลขสำรอง (use a reserved number)")
+    sd.add_argument("--confirm-recipients", action="store_true", help="ยืนยันผู้รับที่ไม่อยู่ในทะเบียน")
+    sd.add_argument("--user", default="", help="ในนามผู้ใช้ (submission user, for unit and reservations)")
+
+    lt = sub.add_parser("letter", help="หนังสือ (letters)").add_subparsers(
+        dest="letter_command", metavar="ACTION", required=True)
+    sh = lt.add_parser("show", help="สถานะหนังสือส่งรายผู้รับ (a letter and each recipient's state)")
+    sh.add_argument("ref", help="ที่ เช่น 'ศธ 04183/ว12' หรือรหัสหนังสือ (letter id)")
+
+    fu = sub.add_parser("followup", help="หนังสือส่งที่ยังไม่ได้รับการตอบรับ (letters not yet acknowledged)")
+    fu.add_argument("--days", type=int, default=None, help="วันทำการ (working days; default from config)")
+
+    ob = sub.add_parser("outbox", help="จดหมายขาออก (the outbox)").add_subparsers(
+        dest="outbox_command", metavar="ACTION", required=True)
+    ob.add_parser("list", help="รายการที่ค้างส่งหรือส่งไม่สำเร็จ (pending, parked, uncertain)")
+    rt = ob.add_parser("retry", help="ส่งรายการที่ค้างอีกครั้ง (send a parked/uncertain item again)")
+    rt.add_argument("id", type=int)
+
+    sub.add_parser("passwd", help="สร้างค่า password_hash สำหรับ [[submission.users]] (reads stdin or prompts)")
 
 
 def _err(e: UserError) -> None:
@@ -139,7 +168,7 @@ Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway import commands  # imported late: `--help` stays fast
+    from gateway import commands, sendcommands  # imported late: `--help` stays fast
 
     table: dict[str, Handler] = {
         "run": commands.run,
@@ -151,6 +180,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         "reservations": commands.reservations,
         "directory": commands.directory,
         "audit": commands.audit_cmd,
+        "send": sendcommands.send,
+        "letter": sendcommands.letter_cmd,
+        "followup": sendcommands.followup,
+        "outbox": sendcommands.outbox_cmd,
+        "passwd": sendcommands.passwd,
     }
     return await table[args.command](args, settings)
 

@@ -143,6 +143,7 @@ class Relay(_Model):
     username: str = ""
     password_env: EnvVar = ""
     timeout_seconds: float = Field(default=30.0, gt=0)
+    concurrency: int = Field(default=4, ge=1, le=64, description="mails delivered at once")
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> Relay:
@@ -258,6 +259,64 @@ class Signing(_Model):
         return self
 
 
+class SubmissionUser(_Model):
+    """A clerk allowed to send through the submission server (the central mailbox's account)."""
+
+    name: str = Field(min_length=1, description="login name, e.g. saraban@agency.go.th")
+    password_hash: str = Field(
+        pattern=r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$",
+        description="from `saraban-gateway passwd`; never the password itself",
+    )
+    unit: str = ""  # the owning unit (CC on request, owner of its reservations)
+
+
+class Submission(_Model):
+    """The submission server a clerk's mail client sends through (STARTTLS + AUTH required)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=2587, ge=0, le=65535)
+    hostname: str = "saraban-gateway.localhost"
+    # PEM files; left empty, a self-signed certificate is made once in <data_dir>/tls.
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    users: tuple[SubmissionUser, ...] = ()
+    users_file: Path | None = Field(
+        default=None, description="more users, one per line: name:password_hash[:unit]"
+    )
+    max_failed_logins: int = Field(default=5, ge=1, description="per client address and window")
+    lockout_minutes: int = Field(default=15, ge=1)
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+
+
+class Outbound(_Model):
+    """Sending letters: names, recipients, retries, follow-up (domain.md §5)."""
+
+    # Appendix 7 item 4.3: <BE year>_<Latin code>_<number>.pdf; {w} is the circular mark.
+    file_name: str = "{year}_{code}_{number}"
+    circular_file_name: str = "{year}_{code}_W{number}"
+    order_file_name: str = "{year}_{code}_C{number}"
+    subject_rule: Literal["subject", "number-subject"] = "subject"
+    allow_unlisted_recipients: bool = Field(
+        default=False, description="send to addresses not in the directory without [ยืนยันผู้รับ]"
+    )
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="the relay's size limit")
+    lifetime_days: int = Field(default=5, ge=1, description="give up retrying after this many days")
+    followup_working_days: int = Field(default=5, ge=1)
+    xml_dialect: Literal["dga", "ecms"] = "dga"
+    xml_dialects: dict[str, Literal["dga", "ecms"]] = Field(
+        default_factory=dict, description="per recipient address or domain"
+    )
+    sent_folder: str = "ส่งแล้ว"
+    stamp_number: bool = False  # write the number on page 1 when the letter left it blank
+    number_position: tuple[float, float] = (120.0, 95.0)  # points from the top-left of page 1
+    cc_owning_unit: bool = False
+
+    def dialect_for(self, address: str) -> str:
+        a = address.lower()
+        return self.xml_dialects.get(a) or self.xml_dialects.get(a.partition("@")[2]) or self.xml_dialect
+
+
 class Directory(_Model):
     file: Path | None = None
 
@@ -273,6 +332,8 @@ class Settings(_Model):
     signing: Signing = Signing()
     units: tuple[Unit, ...] = ()
     directory: Directory = Directory()
+    submission: Submission = Submission()
+    outbound: Outbound = Outbound()
 
     # Where the file was read from: relative paths are taken from its folder.
     base_dir: Path = Path(".")
@@ -288,6 +349,9 @@ class Settings(_Model):
                 raise ValueError(
                     f"units[{i}].parent: ไม่มีหน่วยงาน {u.parent!r} (no such unit)"
                 )
+        for i, user in enumerate(self.submission.users):
+            if user.unit and user.unit not in codes:
+                raise ValueError(f"submission.users[{i}].unit: ไม่มีหน่วยงาน {user.unit!r} (no such unit)")
         names = [m.name for m in self.imap]
         if len(set(names)) != len(names):
             raise ValueError("imap: ชื่อกล่องจดหมายซ้ำ (duplicate mailbox name)")

@@ -23,6 +23,7 @@ class Outcome(StrEnum):
     RESTRICTED = "restricted"  # secret letters: restricted review, never forwarded automatically
     REJECT = "rejected"
     NOT_LETTER = "not_letter"
+    SENT_COPY = "sent_copy"  # our own confirmation of a letter we sent: filed in ส่งแล้ว
 
 
 @dataclass(frozen=True)

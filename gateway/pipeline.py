@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.app import Store
+from gateway.bounce import Bounce, read_bounce
 from gateway.decide import (
     Decision,
     Outcome,
@@ -45,6 +46,7 @@ from gateway.errors import Permanent
 from gateway.extract import choose_main_letter, extract_fields
 from gateway.intake.imap import copy_marker
 from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem
+from gateway.outgoing import SENT_HEADER, letter_numbers_in, their_receive_number
 from gateway.parse import parse_message
 from gateway.pdfcheck import PdfUnreadable, inspect_pdf
 from gateway.thai import (
@@ -65,7 +67,7 @@ from gateway.xmlletter import (
     read_letter_xml,
     validate_xml,
 )
-from store import audit, outbox, registers
+from store import audit, outbox, recipients, registers
 from store.letters import ensure_blob, put_blobs
 from store.registers import EntryFields
 from store.tables import Letter, LetterFile, RawMessage
@@ -301,6 +303,13 @@ class Pipeline:
             return await self._count_failure(letter_id, exc)
         problems = validate(reading, self.policy)
         decision = decide(reading, problems, self.policy, envelope_from=raw_row.envelope_from)
+        bounce = await asyncio.to_thread(read_bounce, raw, envelope_to=[str(a) for a in raw_row.envelope_to])
+        if _own_sent_copy(raw, reading.message, self.policy):
+            decision = Decision(Outcome.SENT_COPY)
+            bounce = None
+        elif bounce is not None:
+            # A report about our own mail is never a letter, even when it returns the PDF.
+            decision = replace(decision, outcome=Outcome.NOT_LETTER, acknowledge_to=None)
         # The letter's files go to disk before the write transaction, not under its lock.
         files = [a.data for a in (reading.main, *reading.enclosures, reading.xml_attachment) if a]
         await put_blobs(self.store.blobs, *files)
@@ -311,6 +320,11 @@ class Pipeline:
                 assert letter is not None
                 if letter.state != "received":  # another worker got here first
                     return letter.state
+                if bounce is not None:
+                    await self._take_bounce(s, letter, bounce, now)
+                elif await self._take_reply(s, letter, reading, now) and \
+                        decision.outcome is not Outcome.REGISTER:
+                    decision = replace(decision, outcome=Outcome.NOT_LETTER, acknowledge_to=None)
                 state = await self._record(s, letter, raw_row, reading, decision, now)
         if self.wake_sender is not None:
             self.wake_sender.set()
@@ -456,6 +470,51 @@ class Pipeline:
                                                     & {"xml_invalid", "xml_unreadable"}))
         return letter.state
 
+    # -- what comes back for letters we sent --------------------------------------------------
+
+    async def _take_bounce(self, s: AsyncSession, letter: Letter, bounce: Bounce, now: dt.datetime) -> None:
+        """A delivery report: mark the recipient it names failed (RFC 3464; VERP token)."""
+        rec = await recipients.by_token(s, bounce.token) if bounce.token else None
+        failures = bounce.permanent_failures
+        letter.effects = {**letter.effects, "bounce": {
+            "token": bounce.token, "kind": str(bounce.kind),
+            "recipients": [{"to": r.final_recipient, "action": r.action, "status": r.status}
+                           for r in bounce.recipients[:20]]}}
+        if rec is None:
+            await audit.append(s, now=now, actor="pipeline", action="bounce.unmatched",
+                               subject_type="letter", subject_id=letter.id,
+                               details={"token": bounce.token, "message_id": bounce.original_message_id})
+            return
+        letter.effects = {**letter.effects, "bounce_for": rec.letter_id}
+        if failures or not bounce.recipients:
+            first = failures[0] if failures else None
+            why = " ".join(x for x in (first.status if first else "", first.diagnostic if first else "") if x)
+            error = f"ตีกลับ (bounce): {why or 'ส่งไม่สำเร็จ'}"
+            await recipients.mark_failed(s, rec, error=error, now=now, actor="pipeline")
+            from gateway.outbound import enqueue_failure_report  # the send side; imported late
+
+            await enqueue_failure_report(s, self.store, self.templates, rec=rec, error=error, now=now,
+                                         key=f"failed:bounce:{letter.id}")
+
+    async def _take_reply(self, s: AsyncSession, letter: Letter, reading: Reading, now: dt.datetime) -> bool:
+        """A reply from a recipient quoting our letter number acknowledges it (with their number)."""
+        msg = reading.message
+        if not msg.from_addr:
+            return False
+        candidates = await recipients.open_for(s, msg.from_addr)
+        if not candidates:
+            return False
+        text = f"{msg.subject}\n{msg.body_text}"
+        quoted = letter_numbers_in(text)
+        for rec, ours in candidates:
+            if ours.letter_no_norm and ours.letter_no_norm in quoted:
+                number = their_receive_number(text)
+                await recipients.acknowledge(s, rec, number=number, date=now.astimezone(BANGKOK).date(),
+                                             source="reply", now=now, actor="pipeline")
+                letter.effects = {**letter.effects, "acknowledges": ours.id}
+                return True
+        return False
+
     # -- CorrespondenceLetter notifiers ------------------------------------------------------
 
     @staticmethod
@@ -504,6 +563,14 @@ class Pipeline:
                  "accept_date": n.accept_date.isoformat() if n.accept_date else None}
         target.effects = {**target.effects, "delivery_state": state,
                           "delivery": [*target.effects.get("delivery", []), event]}
+        sender = (reading.message.from_addr or "").lower()
+        rec = next((r for r, ours in await recipients.open_for(s, sender) if ours.id == target.id), None) \
+            if sender else None
+        if rec is not None and n.kind is NotifierKind.ACCEPT:
+            await recipients.acknowledge(s, rec, number=n.accept_id, date=n.accept_date,
+                                         source="notifier", now=now, actor="pipeline")
+        elif rec is not None and n.kind in (NotifierKind.REJECT, NotifierKind.INVALID):
+            await recipients.mark_failed(s, rec, error=f"ผู้รับแจ้ง {n.kind.value}", now=now, actor="pipeline")
         await audit.append(s, now=now, actor="pipeline", action="letter.notifier",
                            subject_type="letter", subject_id=target.id, details=event)
 
@@ -818,6 +885,13 @@ async def _registered_at(s: AsyncSession, letter_id: int) -> dt.datetime | None:
     return (await s.execute(select(RegisterEntry.registered_at).where(
         RegisterEntry.letter_id == letter_id, RegisterEntry.status == "registered"
     ).order_by(RegisterEntry.id).limit(1))).scalar_one_or_none()
+
+
+def _own_sent_copy(raw: bytes, msg: ParsedMessage, policy: Policy) -> bool:
+    """Our confirmation of a sent letter, come back through the central mailbox."""
+    head = raw[: raw.find(b"\r\n\r\n") if b"\r\n\r\n" in raw[:65536] else 65536]
+    return (f"\n{SENT_HEADER}:".encode() in head.replace(b"\r\n", b"\n")
+            and (msg.from_addr or "") in policy.central_addresses)
 
 
 def decide_ack(msg: ParsedMessage | None, policy: Policy) -> str | None:

@@ -21,10 +21,13 @@ from sqlalchemy.exc import OperationalError
 from gateway.app import Store, open_store
 from gateway.config import Settings
 from gateway.effects.compose import Mail, compose, template_env
-from gateway.effects.send import make_transport, send_due, sender_loop
+from gateway.effects.send import SenderLease, make_transport, send_due, sender_loop
 from gateway.errors import Transient
 from gateway.intake.imap import MailboxHealth, Watcher
 from gateway.intake.smtp import CentralMailboxHandler, start_listener
+from gateway.intake.submission import start_submission
+from gateway.outbound import Outbound
+from gateway.passwords import load_users
 from gateway.pipeline import Pipeline
 from gateway.thai import BANGKOK, format_short_date, format_time
 from store import outbox, registers
@@ -55,7 +58,7 @@ async def accept_smtp(store: Store, data: bytes, mail_from: str, rcpts: list[str
     return rec.letter_id
 
 
-def banner(settings: Settings, port: int) -> str:
+def banner(settings: Settings, port: int, submission_port: int = 0) -> str:
     s = settings.smtp_listener
     to = ", ".join(settings.agency.central_addresses)
     lines = [f"saraban-gateway พร้อมทำงาน — {settings.agency.name_th}"]
@@ -65,6 +68,14 @@ def banner(settings: Settings, port: int) -> str:
             f"  Send letters by e-mail to {to} through SMTP server {s.host} port {port}",
             f"  เช่น / e.g.: swaks --server {s.host}:{port} --to {settings.agency.central_addresses[0]} "
             "--attach @letter.pdf",
+        ]
+    if submission_port:
+        sub = settings.submission
+        lines += [
+            f"  ส่งหนังสือออก: ตั้งเซิร์ฟเวอร์ขาออกของโปรแกรมอีเมลเป็น {sub.host} พอร์ต {submission_port} "
+            "(STARTTLS, ต้องเข้าสู่ระบบ)",
+            f"  Outgoing letters: set your mail client's outgoing server to {sub.host}:{submission_port} "
+            "(STARTTLS, authentication required)",
         ]
     for m in settings.imap:
         if m.enabled:
@@ -144,6 +155,18 @@ async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event) -
             pass
 
 
+async def _outbound_worker(outbound: Outbound, queue: asyncio.Queue[int], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            letter_id = await asyncio.wait_for(queue.get(), 1.0)
+        except TimeoutError:
+            continue
+        try:
+            await outbound.process(letter_id)
+        except Exception:
+            log.exception("outgoing letter %s failed; it will be retried on restart", letter_id)
+
+
 async def _letter_worker(pipeline: Pipeline, queue: asyncio.Queue[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
@@ -157,7 +180,8 @@ async def _letter_worker(pipeline: Pipeline, queue: asyncio.Queue[int], stop: as
 
 
 async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
-                stop: asyncio.Event | None = None, store: Store | None = None) -> int:
+                stop: asyncio.Event | None = None, store: Store | None = None,
+                ready_ports: dict[str, int] | None = None) -> int:
     """Run until `stop` is set (or a signal); `ready` gets the SMTP listener's bound port."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
@@ -173,12 +197,16 @@ async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
     wake_sender = asyncio.Event()
     pipeline = Pipeline.build(store, template_env())
     pipeline.wake_sender = wake_sender
+    outbound = Outbound.build(store, pipeline.templates)
+    outbound.wake_sender = wake_sender
     health = MailboxHealth()
     queue: asyncio.Queue[int] = asyncio.Queue()
+    out_queue: asyncio.Queue[int] = asyncio.Queue()
     servers: list[asyncio.Server] = []
     port = 0
     try:
         await pipeline.resume()
+        await outbound.resume()
 
         async def accept(data: bytes, frm: str, rcpts: list[str]) -> int:
             letter_id = await accept_smtp(store, data, frm, rcpts)
@@ -194,11 +222,26 @@ async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
             )
             servers.append(server)
             port = server.sockets[0].getsockname()[1]
-        print(banner(settings, port), flush=True)
+        sub_port = 0
+        if settings.submission.enabled and load_users(settings):
+            async def submit(data: bytes, frm: str, rcpts: list[str], user: str) -> int:
+                letter_id = await outbound.accept(data, frm, rcpts, user)
+                out_queue.put_nowait(letter_id)
+                return letter_id
+
+            sub = await start_submission(settings, submit, clock=store.clock)
+            if sub is not None:
+                servers.append(sub)
+                sub_port = sub.sockets[0].getsockname()[1]
+        if ready_ports is not None:
+            ready_ports["smtp"], ready_ports["submission"] = port, sub_port
+        print(banner(settings, port, sub_port), flush=True)
         alarm = Alarm(pipeline, health, store.clock(), {})
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(sender_loop(store, make_transport(store), stop=stop, wake=wake_sender))
+            tg.create_task(sender_loop(store, make_transport(store), stop=stop, wake=wake_sender,
+                                       composer=outbound.compose_for, on_parked=outbound.on_parked))
             tg.create_task(_letter_worker(pipeline, queue, stop))
+            tg.create_task(_outbound_worker(outbound, out_queue, stop))
             tg.create_task(_housekeeping(pipeline, alarm, stop))
             for m in settings.imap:
                 if m.enabled:
@@ -222,8 +265,10 @@ async def ingest_once(settings: Settings, *, store: Store | None = None) -> dict
     store = store or await open_store(settings)
     try:
         pipeline = Pipeline.build(store, template_env())
+        outbound = Outbound.build(store, pipeline.templates)
         before = await _state_counts(store)
         await pipeline.resume()
+        await outbound.resume()
         health = MailboxHealth()
         for m in settings.imap:
             if not m.enabled:
@@ -235,15 +280,24 @@ async def ingest_once(settings: Settings, *, store: Store | None = None) -> dict
             client = watcher.client_factory()
             try:
                 await client.connect()
-                await client.ensure_folders(store.settings.intake.folders.all())
+                await client.ensure_folders((*store.settings.intake.folders.all(),
+                                             store.settings.outbound.sent_folder))
                 await watcher.one_round(client)
             finally:
                 await client.close()
                 await watcher.drop_lease()
         transport = make_transport(store)
         sent = 0
-        while (n := await send_due(store, transport)):
-            sent += n
+        lease = SenderLease(store, outbound.on_parked)
+        if await lease.take():
+            try:
+                while (n := await send_due(store, transport, composer=outbound.compose_for,
+                                           on_parked=outbound.on_parked)):
+                    sent += n
+            finally:
+                await lease.drop()
+        else:
+            log.warning("a running gateway is sending this store's mail; sending skipped")
         after = await _state_counts(store)
         summary = {k: after.get(k, 0) - before.get(k, 0) for k in after}
         summary["sent"] = sent

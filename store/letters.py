@@ -54,8 +54,13 @@ async def record_raw(
     envelope_from: str = "",
     envelope_to: Sequence[str] = (),
     digest: str | None = None,
+    direction: str = "in",
+    actor: str = "",
 ) -> Recorded:
     """Keep the exact bytes and open a letter for them, idempotently on the transport's key.
+
+    Incoming mail opens an "in" letter in state ``received``; a clerk's submission opens an
+    "out" letter in state ``submitted``.
 
     The caller commits, and only then acknowledges the transport (SMTP 250, IMAP move):
     durability rule 1.
@@ -82,8 +87,8 @@ async def record_raw(
     session.add(raw)
     await session.flush()
     letter = Letter(
-        direction="in",
-        state="received",
+        direction=direction,
+        state="received" if direction == "in" else "submitted",
         source_key=source_key,
         raw_message_id=raw.id,
         channel=channel,
@@ -96,8 +101,8 @@ async def record_raw(
     await audit.append(
         session,
         now=now,
-        actor=f"intake:{channel}",
-        action="letter.received",
+        actor=actor or f"intake:{channel}",
+        action="letter.received" if direction == "in" else "letter.submitted",
         subject_type="letter",
         subject_id=letter.id,
         details={"channel": channel, "source": source_key, "sha256": digest, "size": len(data),

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store import audit
 from store.blobs import BlobStore
 from store.letters import ensure_blob
-from store.tables import OutboxItem
+from store.tables import LetterRecipient, OutboxItem
 
 CLAIM_SECONDS = 600
 DEFAULT_LIFETIME = dt.timedelta(days=5)
@@ -68,6 +68,33 @@ async def enqueue(
     return Queued(item.id, created=True)
 
 
+async def enqueue_recipe(
+    session: AsyncSession,
+    *,
+    kind: str,
+    recipient: str,
+    dedupe_key: str,
+    recipe: dict[str, object],
+    envelope_from: str,
+    now: dt.datetime,
+    letter_id: int | None = None,
+    lifetime: dt.timedelta = DEFAULT_LIFETIME,
+) -> Queued:
+    """A mail composed at delivery from `recipe` (deterministically: same bytes every attempt)."""
+    existing = (
+        await session.execute(select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key))
+    ).scalar_one_or_none()
+    if existing is not None:
+        return Queued(existing, created=False)
+    item = OutboxItem(kind=kind, letter_id=letter_id, recipient=recipient, dedupe_key=dedupe_key,
+                      message_sha256=None, recipe=recipe, envelope_from=envelope_from,
+                      status="pending", attempts=0, next_attempt_at=now, expires_at=now + lifetime,
+                      last_error="", created_at=now, sent_digest="")
+    session.add(item)
+    await session.flush()
+    return Queued(item.id, created=True)
+
+
 async def due(session: AsyncSession, *, now: dt.datetime, limit: int = 50) -> list[OutboxItem]:
     rows = await session.execute(
         select(OutboxItem)
@@ -93,15 +120,81 @@ async def claim(session: AsyncSession, item_id: int, *, now: dt.datetime) -> boo
     return bool(res.rowcount)  # type: ignore[attr-defined]
 
 
-async def mark_sent(session: AsyncSession, item_id: int, *, now: dt.datetime) -> None:
+async def mark_in_flight(session: AsyncSession, item_id: int, *, now: dt.datetime) -> None:
+    """Recorded just before the end of DATA is written: from here on the outcome is uncertain
+    until `mark_sent`, and a crash in between must not lead to a second delivery."""
+    await session.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(in_flight_at=now))
+
+
+async def recover(session: AsyncSession, *, now: dt.datetime) -> tuple[dict[str, int], list[int]]:
+    """After a restart (the caller holds the sender lease): rows the dead sender had claimed go
+    back to pending, except those whose DATA may have completed: they become `uncertain`, are
+    never resent automatically, and are shown to the clerk (`outbox retry` sends them again)."""
+    rows = list((await session.execute(select(OutboxItem).where(OutboxItem.status == "sending"))).scalars())
+    counts = {"pending": 0, "uncertain": 0}
+    uncertain: list[int] = []
+    for item in rows:
+        if item.in_flight_at is not None:
+            item.status = "uncertain"
+            uncertain.append(item.id)
+            item.last_error = "ระบบหยุดทำงานระหว่างส่ง ไม่แน่ชัดว่าผู้รับได้รับแล้วหรือไม่ (process stopped mid-delivery)"
+            await _recipient_state(session, item.id, "failed", now, item.last_error)
+            await audit.append(session, now=now, actor="sender", action="outbox.uncertain",
+                               subject_type="outbox", subject_id=item.id,
+                               details={"to": item.recipient, "kind": item.kind})
+        else:
+            item.status = "pending"
+            item.next_attempt_at = now
+        counts[item.status] += 1
+    return counts, uncertain
+
+
+async def retry(session: AsyncSession, item_id: int, *, now: dt.datetime, actor: str) -> OutboxItem:
+    """A clerk's decision to send a parked or uncertain row again."""
+    item = await session.get(OutboxItem, item_id)
+    if item is None or item.status not in ("parked", "uncertain"):
+        from gateway.errors import UserError
+
+        raise UserError(f"รายการ {item_id} ไม่ได้ค้างส่ง", f"outbox item {item_id} is not parked")
+    item.status = "pending"
+    item.next_attempt_at = now
+    item.in_flight_at = None
+    item.expires_at = max(item.expires_at, now + DEFAULT_LIFETIME)
+    await _recipient_state(session, item.id, "queued", now, "")
+    await audit.append(session, now=now, actor=actor, action="outbox.retry", subject_type="outbox",
+                       subject_id=item_id, details={"to": item.recipient})
+    return item
+
+
+async def _recipient_state(session: AsyncSession, item_id: int, state: str, now: dt.datetime,
+                           error: str) -> None:
+    values: dict[str, object] = {"state": state, "error": error}
+    if state == "sent":
+        values["sent_at"] = now
+    elif state == "failed":
+        values["failed_at"] = now
+    await session.execute(update(LetterRecipient).where(
+        LetterRecipient.outbox_id == item_id, LetterRecipient.state != "acknowledged").values(**values))
+    letter_id = (await session.execute(select(LetterRecipient.letter_id).where(
+        LetterRecipient.outbox_id == item_id))).scalar_one_or_none()
+    if letter_id is not None:
+        from store.recipients import refresh_action
+
+        await refresh_action(session, letter_id)
+
+
+async def mark_sent(session: AsyncSession, item_id: int, *, now: dt.datetime, digest: str = "") -> None:
     item = await session.get(OutboxItem, item_id)
     assert item is not None
     item.status = "sent"
     item.sent_at = now
     item.last_error = ""
+    item.sent_digest = digest
+    if item.kind == "letter":
+        await _recipient_state(session, item_id, "sent", now, "")
     await audit.append(session, now=now, actor="sender", action="outbox.sent", subject_type="outbox",
                        subject_id=item_id, details={"kind": item.kind, "to": item.recipient,
-                                                    "letter_id": item.letter_id})
+                                                    "letter_id": item.letter_id, "sha256": digest})
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -119,6 +212,7 @@ async def mark_failed(
     retry_at = now + backoff(item.attempts)
     if permanent or retry_at > item.expires_at:
         item.status = "parked"
+        await _recipient_state(session, item_id, "failed", now, item.last_error)
         await audit.append(session, now=now, actor="sender", action="outbox.parked",
                            subject_type="outbox", subject_id=item_id,
                            details={"to": item.recipient, "error": item.last_error,

@@ -227,14 +227,45 @@ class OutboxItem(Base):
     recipient: Mapped[str] = mapped_column(String(500))
     # One row per (cause, recipient): re-running a step never mails twice.
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
-    message_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent | parked
+    # The stored message; None for an outgoing letter, which is composed at delivery from
+    # `recipe` deterministically (same bytes, same Message-ID on every attempt) so that a
+    # circular to 1,000 agencies does not store 1,000 copies of its PDF.
+    message_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+    recipe: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    envelope_from: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # pending | sending | sent | parked | uncertain (the process died after the final dot of
+    # DATA was due to be written and before the 250 was recorded: never resent automatically)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime]
     sent_at: Mapped[dt.datetime | None]
+    in_flight_at: Mapped[dt.datetime | None]  # set just before the end of DATA is written
+    sent_digest: Mapped[str] = mapped_column(String(64), default="", server_default="")
+
+
+class LetterRecipient(Base):
+    """One recipient agency of an outgoing letter, and how far the letter got with it."""
+
+    __tablename__ = "letter_recipients"
+    __table_args__ = (UniqueConstraint("letter_id", "address", name="uq_letter_recipient"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    address: Mapped[str] = mapped_column(String(500))
+    name_th: Mapped[str] = mapped_column(Text, default="")
+    # The per-recipient idempotency key: outbox dedupe key, VERP return path, DSN ENVID.
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    state: Mapped[str] = mapped_column(String(14), default="queued")  # queued | sent | failed | acknowledged
+    error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[dt.datetime | None]
+    failed_at: Mapped[dt.datetime | None]
+    ack_number: Mapped[str] = mapped_column(String(100), default="")
+    ack_date: Mapped[dt.date | None] = mapped_column(Date)
+    ack_at: Mapped[dt.datetime | None]
+    ack_source: Mapped[str] = mapped_column(String(20), default="")  # reply | notifier
 
 
 class AuditEntry(Base):

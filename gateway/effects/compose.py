@@ -59,6 +59,8 @@ class Mail:
     attach_messages: Sequence[bytes] = field(default_factory=tuple)
     auto: bool = True
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    # Set: the MIME boundary is derived from it, so composing again gives the same bytes.
+    boundary_seed: str = ""
 
 
 def message_id(key: str, domain: str) -> str:
@@ -103,6 +105,8 @@ def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime) -> bytes:
         spliced[placeholder] = _base64_crlf(a.data)
     for raw in mail.attach_messages:
         msg.add_attachment(raw, maintype="message", subtype="rfc822", filename="original.eml")
+    if mail.boundary_seed and msg.is_multipart():
+        msg.set_boundary("=_saraban_" + hashlib.sha256(mail.boundary_seed.encode()).hexdigest()[:40])
     out = msg.as_bytes(policy=SMTP)
     for token, encoded in spliced.items():
         at = out.index(token)

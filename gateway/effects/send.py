@@ -9,19 +9,24 @@ permanent ones and expired ones are parked for the clerk.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
+import socket
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.app import Store
 from gateway.config import Relay, secret
 from gateway.errors import Permanent, Transient
-from store import outbox
+from store import leases, outbox
+from store.blobs import sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +37,20 @@ class Envelope:
     recipient: str
     item_id: int
     kind: str
+    envelope_id: str = ""  # RFC 3461 ENVID, where the relay offers DSN
+
+
+# Called once the whole message is written and just before its end is (the final "." of
+# DATA, the rename of a file): the sender records that the outcome is now uncertain.
+BeforeEnd = Callable[[], Awaitable[None]]
+
+
+async def _nothing() -> None:
+    return None
 
 
 class Transport(Protocol):
-    async def deliver(self, envelope: Envelope, message: bytes) -> None:
+    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = _nothing) -> None:
         """Deliver or raise Transient / Permanent."""
 
 
@@ -45,12 +60,18 @@ class FolderTransport:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    async def deliver(self, envelope: Envelope, message: bytes) -> None:
-        await asyncio.to_thread(self._write, envelope, message)
+    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = _nothing) -> None:
+        tmp = await asyncio.to_thread(self._write, envelope, message)
+        try:
+            await before_end()
+            final = self.folder / f"{envelope.item_id:08d}-{envelope.kind}.eml"
+            await asyncio.to_thread(os.replace, tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
-    def _write(self, envelope: Envelope, message: bytes) -> None:
+    def _write(self, envelope: Envelope, message: bytes) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
-        final = self.folder / f"{envelope.item_id:08d}-{envelope.kind}.eml"
         head = f"X-Envelope-From: <{envelope.sender}>\r\nX-Envelope-To: <{envelope.recipient}>\r\n"
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.folder)
         try:
@@ -58,10 +79,10 @@ class FolderTransport:
                 f.write(head.encode("ascii", "replace") + message)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, final)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return Path(tmp)
 
 
 class RelayTransport:
@@ -70,30 +91,94 @@ class RelayTransport:
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
 
-    async def deliver(self, envelope: Envelope, message: bytes) -> None:
+    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = _nothing) -> None:
         r = self.relay
         password = secret(r.password_env, what="รหัสผ่าน relay") if r.username else None
+        client = aiosmtplib.SMTP(hostname=r.host, port=r.port, start_tls=r.starttls,
+                                 timeout=r.timeout_seconds)
         try:
-            await aiosmtplib.send(
-                message,
-                sender=envelope.sender,
-                recipients=[envelope.recipient],
-                hostname=r.host,
-                port=r.port,
-                start_tls=r.starttls,
-                username=r.username or None,
-                password=password,
-                timeout=r.timeout_seconds,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [e.code for e in exc.recipients]
-            err = "; ".join(f"{e.code} {e.message}" for e in exc.recipients)
-            raise (Permanent(err) if all(500 <= c < 600 for c in codes) else Transient(err)) from exc
+            await client.connect()
+            if r.username and password is not None:
+                await client.login(r.username, password)
+            options = []
+            if envelope.envelope_id and client.supports_extension("dsn"):
+                options = ["RET=HDRS", f"ENVID={envelope.envelope_id}"]
+            await client.mail(envelope.sender, options=options)
+            await client.rcpt(envelope.recipient)
+            await data_in_two_steps(client, message, before_end, r.timeout_seconds)
         except aiosmtplib.SMTPResponseException as exc:
             err = f"{exc.code} {exc.message}"
             raise (Permanent(err) if 500 <= exc.code < 600 else Transient(err)) from exc
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             raise Transient(repr(exc)) from exc
+        finally:
+            if client.is_connected:
+                try:
+                    await asyncio.wait_for(client.quit(), r.timeout_seconds)
+                except (TimeoutError, aiosmtplib.SMTPException, OSError):
+                    client.close()
+
+
+async def data_in_two_steps(client: aiosmtplib.SMTP, message: bytes, before_end: BeforeEnd,
+                            timeout: float) -> None:
+    """DATA with a pause before the final ".": a crash before it means the server discards the
+    message (RFC 5321 §4.1.1.4), so only the short span from `before_end` to the 250 is
+    uncertain. aiosmtplib's `data()` writes body and dot in one go, hence its protocol is used
+    directly here (aiosmtplib 5.x: `write`, `read_response`, `_command_lock`)."""
+    from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+
+    protocol = client.protocol
+    if protocol is None or protocol._command_lock is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    body = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message))
+    async with protocol._command_lock:
+        protocol._response_pending = True
+        protocol.write(b"DATA\r\n")
+        start = await protocol.read_response(timeout=timeout)
+        if start.code != 354:
+            raise aiosmtplib.SMTPDataError(start.code, start.message)
+        protocol.write(body)
+        await before_end()
+        protocol._response_pending = True
+        protocol.write(b".\r\n")
+        done = await protocol.read_response(timeout=timeout)
+        if done.code != 250:
+            raise aiosmtplib.SMTPDataError(done.code, done.message)
+
+
+SENDER_LEASE = "outbox-sender"
+LEASE_TTL = dt.timedelta(minutes=10)
+
+
+class SenderLease:
+    """One sender per store (durability rule 6, as for mailboxes): only the holder may recover
+    the rows a dead sender left claimed, and only it delivers."""
+
+    def __init__(self, store: Store, on_parked: OnParked | None = None) -> None:
+        self.store = store
+        self.on_parked = on_parked
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+
+    async def take(self) -> bool:
+        from gateway.intake.imap import _dead_local_holder
+
+        now = self.store.clock()
+        async with self.store.sessions.begin() as s:
+            holder = await leases.holder_of(s, name=SENDER_LEASE, now=now)
+            if holder and holder != self.holder and _dead_local_holder(holder):
+                await leases.break_lease(s, name=SENDER_LEASE, holder=holder)
+            got = await leases.acquire(s, name=SENDER_LEASE, holder=self.holder, now=now, ttl=LEASE_TTL)
+            if got and holder != self.holder:
+                counts, uncertain = await outbox.recover(s, now=now)
+                for item_id in uncertain if self.on_parked is not None else ():
+                    await self.on_parked(s, item_id, now)  # type: ignore[misc]
+                if any(counts.values()):
+                    log.warning("outbox after a restart: %s", counts)
+        return got
+
+    async def drop(self) -> None:
+        async with self.store.sessions.begin() as s:
+            await leases.release(s, name=SENDER_LEASE, holder=self.holder)
 
 
 def make_transport(store: Store) -> Transport:
@@ -103,40 +188,93 @@ def make_transport(store: Store) -> Transport:
     return FolderTransport(s.outbox_path)
 
 
-async def send_due(store: Store, transport: Transport, *, limit: int = 50) -> int:
-    """Deliver what is due now; returns how many rows were handled."""
+Composer = Callable[[dict[str, Any]], Awaitable[bytes]]
+# Called in the transaction that parks a row (or finds it uncertain after a crash).
+OnParked = Callable[[AsyncSession, int, dt.datetime], Awaitable[None]]
+
+
+async def send_due(store: Store, transport: Transport, *, limit: int = 200,
+                   composer: Composer | None = None, concurrency: int | None = None,
+                   on_parked: OnParked | None = None) -> int:
+    """Deliver what is due now, several at a time; returns how many rows were handled."""
     now = store.clock()
-    sender = store.settings.agency.central_addresses[0]
+    central = store.settings.agency.central_addresses[0]
     async with store.readers() as s:
-        items = [(i.id, i.recipient, i.kind, i.message_sha256) for i in await outbox.due(s, now=now, limit=limit)]
+        items = [(i.id, i.recipient, i.kind, i.message_sha256, dict(i.recipe or {}), i.envelope_from)
+                 for i in await outbox.due(s, now=now, limit=limit)]
+    if not items:
+        return 0
+    gate = asyncio.Semaphore(concurrency or store.settings.relay.concurrency)
     handled = 0
-    for item_id, recipient, kind, digest in items:
-        async with store.sessions.begin() as s:
-            if not await outbox.claim(s, item_id, now=store.clock()):
-                continue
-        handled += 1
-        try:
-            message = await asyncio.to_thread(store.blobs.get, digest)
-            await transport.deliver(Envelope(sender, recipient, item_id, kind), message)
-        except (Transient, Permanent, OSError) as exc:
-            permanent = isinstance(exc, Permanent)
+
+    async def one(item: tuple[int, str, str, str | None, dict[str, Any], str]) -> None:
+        nonlocal handled
+        item_id, recipient, kind, digest, recipe, env_from = item
+        async with gate:
             async with store.sessions.begin() as s:
-                status = await outbox.mark_failed(s, item_id, now=store.clock(), error=str(exc),
-                                                  permanent=permanent)
-            log.warning("outbox %s to %s failed (%s): %s", item_id, recipient, status, exc)
-            continue
-        async with store.sessions.begin() as s:
-            await outbox.mark_sent(s, item_id, now=store.clock())
+                if not await outbox.claim(s, item_id, now=store.clock()):
+                    return
+            handled += 1
+            try:
+                if digest is not None:
+                    message = await asyncio.to_thread(store.blobs.get, digest)
+                elif composer is not None:
+                    try:
+                        message = await composer(recipe)
+                    except (Transient, Permanent, OSError):
+                        raise
+                    except Exception as exc:  # a row that cannot be composed is parked, not looped
+                        log.exception("outbox %s: cannot compose the mail", item_id)
+                        raise Permanent(f"cannot compose: {type(exc).__name__}: {exc}") from exc
+                else:
+                    raise Transient("no composer for a composed-at-delivery mail")
+
+                async def before_end() -> None:
+                    async with store.sessions.begin() as s:
+                        await outbox.mark_in_flight(s, item_id, now=store.clock())
+
+                envelope = Envelope(env_from or central, recipient, item_id, kind,
+                                    envelope_id=str(recipe.get("token", "")))
+                await transport.deliver(envelope, message, before_end)
+            except (Transient, Permanent, OSError) as exc:
+                permanent = isinstance(exc, Permanent)
+                async with store.sessions.begin() as s:
+                    status = await outbox.mark_failed(s, item_id, now=store.clock(), error=str(exc),
+                                                      permanent=permanent)
+                    if status == "parked" and on_parked is not None:
+                        await on_parked(s, item_id, store.clock())
+                log.warning("outbox %s to %s failed (%s): %s", item_id, recipient, status, exc)
+                return
+            async with store.sessions.begin() as s:
+                await outbox.mark_sent(s, item_id, now=store.clock(), digest=sha256_hex(message))
+
+    await asyncio.gather(*(one(i) for i in items))
     return handled
 
 
 async def sender_loop(store: Store, transport: Transport, *, stop: asyncio.Event,
-                      wake: asyncio.Event, idle_seconds: float = 30.0) -> None:
+                      wake: asyncio.Event, idle_seconds: float = 30.0,
+                      composer: Composer | None = None, on_parked: OnParked | None = None) -> None:
+    lease = SenderLease(store, on_parked)
+    try:
+        await _sender_rounds(store, transport, lease, stop=stop, wake=wake, idle_seconds=idle_seconds,
+                             composer=composer, on_parked=on_parked)
+    finally:
+        await lease.drop()
+
+
+async def _sender_rounds(store: Store, transport: Transport, lease: SenderLease, *, stop: asyncio.Event,
+                         wake: asyncio.Event, idle_seconds: float, composer: Composer | None,
+                         on_parked: OnParked | None) -> None:
     while not stop.is_set():
         wake.clear()
         try:
-            while await send_due(store, transport):
-                pass
+            if not await lease.take():
+                log.info("another gateway process is sending this store's mail; waiting")
+                await _wait_any(stop, wake, idle_seconds)
+                continue
+            while await send_due(store, transport, composer=composer, on_parked=on_parked):
+                await lease.take()
         except Exception:
             log.exception("outbox sender failed; retrying shortly")
         async with store.readers() as s:

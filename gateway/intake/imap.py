@@ -280,6 +280,7 @@ class Watcher:
             "restricted": f.restricted,
             "rejected": f.rejected,
             "not_letter": f.other,
+            "sent_copy": self.store.settings.outbound.sent_folder,
         }.get(state)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -317,7 +318,7 @@ class Watcher:
             await leases.release(s, name=self.lease_name, holder=self.holder)
 
     async def _session(self, client: ImapClient, stop: asyncio.Event) -> None:
-        await client.ensure_folders(self.folders.all())
+        await client.ensure_folders((*self.folders.all(), self.store.settings.outbound.sent_folder))
         try:
             while not stop.is_set():
                 if not await self.take_lease():

@@ -31,7 +31,9 @@ class CentralMailboxHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        if address.lower() not in self.central:
+        local, _, domain = address.lower().rpartition("@")
+        base = f"{local.partition('+')[0]}@{domain}"  # saraban+b.<token>@: bounces to VERP paths
+        if address.lower() not in self.central and base not in self.central:
             log.info("refused recipient %s from %s", address, session.peer)
             return f"550 5.7.1 <{address}>: not a mailbox of this gateway (relaying denied)"
         envelope.rcpt_tos.append(address)

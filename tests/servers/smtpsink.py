@@ -1,0 +1,65 @@
+"""A real aiosmtpd server that stands in for the agency's relay: it keeps what it is given.
+
+    sink = await SmtpSink.start()            # 127.0.0.1, a free port
+    sink.script["x@a.go.th"] = ["451 4.3.0 busy", "250"]   # per recipient, one reply per try
+    ...
+    sink.messages                            # [(mail_from, [rcpt], bytes)]
+    await sink.stop()
+
+Replies are given at RCPT time (what a relay does for an unknown or busy mailbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class SmtpSink:
+    server: asyncio.Server | None = None
+    messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    script: dict[str, list[str]] = field(default_factory=dict)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    @classmethod
+    async def start(cls, port: int = 0) -> SmtpSink:
+        sink = cls()
+        loop = asyncio.get_running_loop()
+        sink.server = await loop.create_server(
+            lambda: SMTP(sink, hostname="sink.localhost", ident="sink", enable_SMTPUTF8=True,
+                         decode_data=False, data_size_limit=64 * 1024 * 1024),
+            "127.0.0.1", port)
+        return sink
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        replies = self.script.get(address.lower())
+        if replies:
+            reply = replies.pop(0)
+            if not reply.startswith("250"):
+                self.refused.append((address.lower(), reply))
+                return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data: Any = envelope.original_content or b""
+        self.messages.append((envelope.mail_from or "", list(envelope.rcpt_tos), bytes(data)))
+        return "250 2.0.0 OK"
+
+    def to(self, address: str) -> list[bytes]:
+        return [m for _, rcpts, m in self.messages if address.lower() in (r.lower() for r in rcpts)]
