@@ -63,3 +63,55 @@ class SmtpSink:
 
     def to(self, address: str) -> list[bytes]:
         return [m for _, rcpts, m in self.messages if address.lower() in (r.lower() for r in rcpts)]
+
+
+# -- as a process of its own (it must outlive the gateway processes a test kills) ---------------
+
+
+class _LoggingSink:
+    """Appends `recipient<TAB>Message-ID<TAB>kind` per delivered message, fsynced before the 250."""
+
+    def __init__(self, log_path: str, delay: float) -> None:
+        self.log_path = log_path
+        self.delay = delay
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        import email
+        import os
+        from email import policy
+
+        data = bytes(envelope.original_content or b"")
+        msg = email.message_from_bytes(data, policy=policy.compat32)
+        kind = "letter" if msg.get("X-Saraban-Letter-No") else "other"
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            for rcpt in envelope.rcpt_tos:
+                f.write(f"{rcpt.lower()}\t{msg.get('Message-ID', '')}\t{kind}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        return "250 2.0.0 OK"
+
+
+def main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--log", required=True)
+    p.add_argument("--delay", type=float, default=0.0)
+    args = p.parse_args()
+
+    async def run() -> None:
+        handler = _LoggingSink(args.log, args.delay)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: SMTP(handler, hostname="sink.localhost", ident="sink", decode_data=False,
+                         data_size_limit=64 * 1024 * 1024), "127.0.0.1", 0)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
