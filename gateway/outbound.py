@@ -36,6 +36,7 @@ from gateway.bounce import verp_address
 from gateway.config import secret
 from gateway.effects.compose import FileToAttach, Mail, compose
 from gateway.effects.sign import SignerConfig, VisibleSignature, sign_pdf
+from gateway.effects.stamp import stamp_text
 from gateway.errors import UserError
 from gateway.extract import choose_main_letter, extract_fields
 from gateway.letter import FieldSource, Speed
@@ -63,6 +64,7 @@ from gateway.thai import (
     format_short_date,
     format_time,
     parse_letter_number,
+    to_thai_digits,
 )
 from gateway.xmlletter.build import build_letter_xml
 from gateway.xmlletter.model import OutgoingXmlLetter, Party
@@ -105,6 +107,7 @@ class _Prepared:
     reply_to: str
     signed: bytes | None  # the main letter after signing (None: not signed)
     message_id: str | None
+    printed_date: dt.date | None = None  # ลงวันที่ as page 1 prints it
 
 
 @dataclass
@@ -215,9 +218,9 @@ class Outbound:
             max_message_bytes=s.outbound.max_message_bytes,
         )
         signed = None
-        if not plan.refused and main is not None and self.signer is not None:
+        if not plan.refused and main is not None and self.signer is not None and not self._numbers_stamped(plan):
             signed = sign_pdf(main.data, self.signer)
-        return _Prepared(plan, user, unit, reply_to, signed, msg.message_id)
+        return _Prepared(plan, user, unit, reply_to, signed, msg.message_id, on_pdf(fields.letter_date))
 
     async def _answer(self, letter_id: int, command: Command, *, unit: str, user: str,
                       reply_to: str, message_id: str | None) -> str:
@@ -252,6 +255,20 @@ class Outbound:
             await self._reply(s, letter, template, ctx, reply_to, message_id, now)
         self._wake()
         return "answered"
+
+    def _numbers_stamped(self, plan: SendPlan) -> bool:
+        return self.store.settings.outbound.stamp_number and plan.printed_number is None
+
+    def _number_onto(self, pdf: bytes, book: Book, number: int, year: int) -> bytes:
+        s = self.store.settings
+        text = (f"{number}/{year}" if book is Book.ORDER
+                else f"{'ว' if book is Book.CIRCULAR else ''}{number}")
+        if s.agency.thai_digits:
+            text = to_thai_digits(text)
+        x, y = s.outbound.number_position
+        out = stamp_text(pdf, text, x=x, y=y,
+                         font_path=str(s.intake.stamp_font) if s.intake.stamp_font else None)
+        return sign_pdf(out, self.signer) if self.signer is not None else out
 
     def _number_text(self, book: Book, number: int, year: int) -> str:
         a = self.store.settings.agency
@@ -348,7 +365,8 @@ class Outbound:
             if prepared.unit and (u := settings.unit(prepared.unit)):
                 unit_name = u.name_th
             fields = EntryFields(
-                letter_date=now.astimezone(BANGKOK).date(), sender=a.name_th, recipient=to_text,
+                letter_date=prepared.printed_date or now.astimezone(BANGKOK).date(),
+                sender=a.name_th, recipient=to_text,
                 subject=opts.subject, speed=plan.speed.value if plan.speed else "",
                 channel=letter.channel, unit_code=prepared.unit,
                 action=f"ส่งทางไปรษณีย์อิเล็กทรอนิกส์ {len(plan.recipients)} หน่วยงาน",
@@ -365,6 +383,9 @@ class Outbound:
                     "the number printed on the letter differs from the register's"))
             no = self._number_text(book, number, year)
             entry.letter_no = no
+            if self._numbers_stamped(plan):
+                # The letter left its number blank: write it on page 1, then sign what carries it.
+                signed = await asyncio.to_thread(self._number_onto, main.data, book, number, year)
             form = {Book.SEND: settings.outbound.file_name, Book.CIRCULAR: settings.outbound.circular_file_name,
                     Book.ORDER: settings.outbound.order_file_name}[book]
             main_name = file_name(form, year=year, code=a.latin_code, number=number)
@@ -377,9 +398,10 @@ class Outbound:
             letter.speed = fields.speed
             letter.state = "queued"
             letter.updated_at = now
+            is_signed = signed is not None and self.signer is not None
             files = [("main", main.filename or main.safe_name, main_name, main.content_type, main.data)]
             if signed:
-                files.append(("signed", main_name, main_name, "application/pdf", signed))
+                files.append(("sent", main_name, main_name, "application/pdf", signed))
             for k, e in enumerate(plan.enclosures, start=1):
                 files.append(("enclosure", e.filename or e.safe_name,
                               file_name(form, year=year, code=a.latin_code, number=number, enclosure=k,
@@ -389,8 +411,9 @@ class Outbound:
                 s.add(LetterFile(letter_id=letter_id, role=role, position=pos, filename=original,
                                  safe_name=safe, media_type=ctype, sha256=digest, size=len(data)))
             letter.effects = {**letter.effects, "book": book.value, "number": number, "year": year,
-                              "file_name": main_name, "signed": bool(signed),
-                              "registered_at": now.isoformat(), "cc_unit": opts.cc_unit}
+                              "file_name": main_name, "signed": is_signed,
+                              "registered_at": now.isoformat(),
+                              "cc_unit": opts.cc_unit or settings.outbound.cc_owning_unit}
             lifetime = dt.timedelta(days=settings.outbound.lifetime_days)
             for r in plan.recipients:
                 token = secrets.token_hex(10)
@@ -406,10 +429,10 @@ class Outbound:
             await audit.append(s, now=now, actor=f"submission:{prepared.user}", action="letter.queued",
                                subject_type="letter", subject_id=letter_id,
                                details={"number": f"{book.value}/{year}/{number}", "letter_no": no,
-                                        "recipients": len(plan.recipients), "signed": bool(signed)})
+                                        "recipients": len(plan.recipients), "signed": is_signed})
             ctx = {**self._agency_context(), "letter_no": no, "subject": opts.subject,
                    "count": len(plan.recipients), "recipients": names_th, "file_name": main_name,
-                   "signed": bool(signed), "warnings": list(plan.warnings), "unit_name": unit_name}
+                   "signed": is_signed, "warnings": list(plan.warnings), "unit_name": unit_name}
             # The confirmation carries the letter as sent: through IMAP it lands in ส่งแล้ว.
             sent_file = FileToAttach(main_name, "application/pdf", signed or main.data)
             await self._reply(s, letter, "sent-confirm", ctx, prepared.reply_to, prepared.message_id, now,
@@ -453,8 +476,8 @@ class Outbound:
                                           .order_by(LetterFile.position))).scalars())
             names = {r.address: r.name_th for r in (await s.execute(
                 select(LetterRecipient).where(LetterRecipient.letter_id == letter_id))).scalars()}
-        sent = [f for f in files if f.role in ("signed", "enclosure")]
-        if not any(f.role == "signed" for f in files):
+        sent = [f for f in files if f.role in ("sent", "enclosure")]
+        if not any(f.role == "sent" for f in files):
             sent = [f for f in files if f.role in ("main", "enclosure")]
         attachments = tuple([FileToAttach(f.safe_name, f.media_type,
                                           await asyncio.to_thread(self.store.blobs.get, f.sha256))

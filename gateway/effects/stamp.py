@@ -305,6 +305,18 @@ class ReceiptStamp:
         )
 
 
+@dataclass(frozen=True)
+class TextStamp:
+    """Plain text written onto page 1, e.g. the send number into a letter's blank ``ที่ …/``.
+    ``agency`` names the extra glyphs the font subset must hold (as for the receive stamp)."""
+
+    text: tuple[str, ...]
+    agency: str = "ว"
+
+    def lines(self) -> tuple[str, ...]:
+        return self.text
+
+
 class Corner(StrEnum):
     TOP_RIGHT = "top-right"
     TOP_LEFT = "top-left"
@@ -516,7 +528,7 @@ def _engine(writer: BasePdfFileWriter, font_bytes: bytes, size: int,
 
 
 def _stamp_form(
-    writer: BasePdfFileWriter, stamp: ReceiptStamp, style: StampStyle, font_bytes: bytes
+    writer: BasePdfFileWriter, stamp: ReceiptStamp | TextStamp, style: StampStyle, font_bytes: bytes
 ) -> tuple[generic.IndirectObject, float, float]:
     """The stamp as a form XObject; returns it with its width and height."""
     size = style.font_size
@@ -622,7 +634,7 @@ def _own_contents(writer: IncrementalPdfFileWriter, page_ix: int) -> None:
 
 
 def _draw(
-    writer: IncrementalPdfFileWriter, stamp: ReceiptStamp, style: StampStyle, font: bytes
+    writer: IncrementalPdfFileWriter, stamp: ReceiptStamp | TextStamp, style: StampStyle, font: bytes
 ) -> None:
     page_count = int(writer.root["/Pages"]["/Count"])
     page_ix = style.page if style.page >= 0 else page_count + style.page
@@ -652,7 +664,17 @@ def _draw(
     )
 
 
-def stamp_receipt(pdf: bytes, stamp: ReceiptStamp, style: StampStyle | None = None) -> bytes:
+def stamp_text(pdf: bytes, text: str, *, x: float, y: float, font_path: str | None = None,
+               font_size: int = 16) -> bytes:
+    """Write one line of text at (x, y) points from the top-left of page 1, no box, in black:
+    an incremental update, like the receive stamp."""
+    style = StampStyle(corner=Corner.TOP_LEFT, margin_x=x, margin_y=y, min_width=1.0, max_width=400.0,
+                       font_path=font_path, font_size=font_size, padding=0.0, border_width=0.0,
+                       color=(0.0, 0.0, 0.0))
+    return stamp_receipt(pdf, TextStamp((text,)), style)
+
+
+def stamp_receipt(pdf: bytes, stamp: ReceiptStamp | TextStamp, style: StampStyle | None = None) -> bytes:
     """Return `pdf` with the receive stamp appended as an incremental update.
 
     `pdf` is a byte-identical prefix of the result. Raises `PdfUnreadable` (with a Thai

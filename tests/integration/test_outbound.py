@@ -204,7 +204,7 @@ async def test_a_circular_sent_from_the_mail_client_leaves_once_per_recipient(se
         assert (await audit.verify(s)).ok
     assert (entry.number, entry.letter_no, entry.speed) == (1, "ศธ 04183/ว1", "ด่วน")
     assert entry.action == "ส่งทางไปรษณีย์อิเล็กทรอนิกส์ 3 หน่วยงาน: ส่งแล้ว 3"
-    assert files == {"main", "signed", "enclosure"}
+    assert files == {"main", "sent", "enclosure"}
 
 
 # -- refusals: nothing is sent, no number is used --------------------------------------------------
@@ -386,6 +386,35 @@ async def test_replies_and_notifiers_acknowledge_with_their_number(parts, tmp_pa
     async with store.sessions() as s:
         action = (await s.execute(select(RegisterEntry.action))).scalar_one()
     assert action == "ส่งทางไปรษณีย์อิเล็กทรอนิกส์ 3 หน่วยงาน: ลงรับแล้ว 2, ส่งแล้ว 1"
+
+
+async def test_a_blank_number_is_written_onto_page_1_when_configured(tmp_path: Path, db_url: str,
+                                                                    sink: SmtpSink, clock: FakeClock) -> None:
+    from tests.pdfgen.poppler import pdftotext
+
+    settings = _settings(tmp_path, db_url, sink, outbound={
+        "stamp_number": True, "number_position": [150.0, 200.0], "allow_unlisted_recipients": True})
+    store = await open_store(settings, upgrade=True, clock=clock)
+    try:
+        out = Outbound.build(store, template_env())
+        _, state = await _submit(out, "[เวียน] แจ้งเวียน", to=["a@x.go.th"], tmp=tmp_path)
+        assert state == "queued"
+        await _deliver(store, out)
+        (mail,) = sink.to("a@x.go.th")
+        pdf = next(p for p in _parse(mail).iter_attachments() if p.get_filename().endswith("W1.pdf"))
+        data = pdf.get_content()
+        assert data.startswith(BLANK_NUMBER_PDF)  # an incremental update over the clerk's file
+        text = pdftotext(data)
+        assert "ว๑" in text and "ว๑" not in pdftotext(BLANK_NUMBER_PDF)
+        # a letter that prints its number is not stamped again
+        printed = letter_pdf(lines=("ที่ ศธ 04183/ว2", "สำนักงานทดสอบ", "วันที่ 2 ธันวาคม 2569", "เรื่อง ข"))
+        await _submit(out, "[เวียน] แจ้งเวียนสอง", files=[printed], to=["a@x.go.th"], tmp=tmp_path)
+        await _deliver(store, out)
+        second = next(p for p in _parse(sink.to("a@x.go.th")[1]).iter_attachments()
+                      if p.get_filename().endswith("W2.pdf"))
+        assert second.get_content() == printed
+    finally:
+        await store.close()
 
 
 async def test_the_same_bytes_on_every_attempt(parts, tmp_path: Path) -> None:
