@@ -425,6 +425,15 @@ class Outbound:
                 s.add(LetterRecipient(letter_id=letter_id, address=r.address, name_th=r.name_th,
                                       token=token, outbox_id=q.item_id, state="queued", error="",
                                       ack_number="", ack_source=""))
+            unit_cfg = settings.unit(prepared.unit) if prepared.unit else None
+            if (opts.cc_unit or settings.outbound.cc_owning_unit) and unit_cfg is not None:
+                # One copy for the owning unit (seed 003: Cc to the unit), not one per agency.
+                for address in unit_cfg.emails:
+                    await outbox.enqueue_recipe(
+                        s, kind="letter-copy", recipient=address, dedupe_key=f"letter-copy:{letter_id}:{address}",
+                        recipe={"letter_id": letter_id, "to": address, "token": secrets.token_hex(10),
+                                "name": unit_cfg.name_th},
+                        envelope_from=a.central_addresses[0], now=now, letter_id=letter_id, lifetime=lifetime)
             await s.flush()
             await audit.append(s, now=now, actor=f"submission:{prepared.user}", action="letter.queued",
                                subject_type="letter", subject_id=letter_id,
@@ -466,7 +475,8 @@ class Outbound:
             if len(self._mail_cache) > 8:
                 self._mail_cache.pop(next(iter(self._mail_cache)))
             self._mail_cache[letter_id] = lm
-        return await asyncio.to_thread(self._compose_one, lm, str(recipe["to"]), str(recipe["token"]))
+        return await asyncio.to_thread(self._compose_one, lm, str(recipe["to"]), str(recipe["token"]),
+                                       str(recipe.get("name", "")))
 
     async def _load_letter_mail(self, letter_id: int) -> _LetterMail:
         async with self.store.readers() as s:
@@ -490,10 +500,10 @@ class Outbound:
                            cc_unit=bool(letter.effects.get("cc_unit")),
                            unit=str(letter.effects.get("unit", "")))
 
-    def _compose_one(self, lm: _LetterMail, to: str, token: str) -> bytes:
+    def _compose_one(self, lm: _LetterMail, to: str, token: str, name: str = "") -> bytes:
         s = self.store.settings
         a = s.agency
-        name = lm.names.get(to, "")
+        name = lm.names.get(to, "") or name
         ctx = {**self._agency_context(), "addressee": name or "หัวหน้าส่วนราชการ",
                "letter_no": lm.letter_no, "subject": lm.subject, "speed": lm.speed,
                "letter_date": format_letter_date(lm.letter_date, thai_digits=a.thai_digits),
@@ -512,7 +522,7 @@ class Outbound:
                 log.error("letter %s XML (%s) does not validate: %s", lm.letter_id, dialect, report.issues)
             lm.validated.add(dialect)
         cc: list[str] = []
-        if lm.cc_unit and lm.unit and (u := s.unit(lm.unit)):
+        if lm.cc_unit and lm.unit and (u := s.unit(lm.unit)) and to not in u.emails:
             cc = list(u.emails)
         mail = Mail(template="letter", context=ctx, from_addr=a.central_addresses[0], from_name=a.name_th,
                     to=[to], key=f"letter:{lm.letter_id}:{to}:{token}",

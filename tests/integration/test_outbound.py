@@ -277,6 +277,19 @@ async def test_numbers_by_mail_then_used_by_tag_only_by_their_owner(parts, tmp_p
     assert rows[1][2] == "ส่งรายงาน"
 
 
+async def test_the_owning_unit_gets_one_copy_when_asked(parts, tmp_path: Path) -> None:
+    store, out, sink, _ = parts
+    _, state = await _submit(out, "[เวียน][สำเนาหน่วยงาน] แจ้งเวียน", tmp=tmp_path)
+    assert state == "queued"
+    await _deliver(store, out)
+    (copy,) = sink.to("admin@agency.test")  # the user's unit (admin), once, not once per agency
+    assert _parse(copy)["To"] == "admin@agency.test"
+    assert "เรียน กลุ่มอำนวยการ" in _parse(copy).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    for address in RCPTS:
+        (mail,) = sink.to(address)
+        assert _parse(mail)["Cc"] == "admin@agency.test"
+
+
 async def test_help_by_mail(parts, tmp_path: Path) -> None:
     store, out, sink, _ = parts
     _, state = await _submit(out, "วิธีใช้", files=[], to=[USER], tmp=tmp_path)
