@@ -131,6 +131,8 @@ def _add_send_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         dest="letter_command", metavar="ACTION", required=True)
     sh = lt.add_parser("show", help="สถานะหนังสือส่งรายผู้รับ (a letter and each recipient's state)")
     sh.add_argument("ref", help="ที่ เช่น 'ศธ 04183/ว12' หรือรหัสหนังสือ (letter id)")
+    tr = lt.add_parser("trace", help="เส้นทางเดินของหนังสือรับ (a received letter's path)")
+    tr.add_argument("ref", help="เลขรับ เช่น 12 หรือ 12/2569 (receive number[/BE year])")
 
     fu = sub.add_parser("followup", help="หนังสือส่งที่ยังไม่ได้รับการตอบรับ (letters not yet acknowledged)")
     fu.add_argument("--days", type=int, default=None, help="วันทำการ (working days; default from config)")
@@ -181,7 +183,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         "directory": commands.directory,
         "audit": commands.audit_cmd,
         "send": sendcommands.send,
-        "letter": sendcommands.letter_cmd,
+        "letter": commands.trace_cmd if args.command == "letter" and args.letter_command == "trace"
+        else sendcommands.letter_cmd,
         "followup": sendcommands.followup,
         "outbox": sendcommands.outbox_cmd,
         "passwd": sendcommands.passwd,

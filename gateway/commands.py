@@ -323,3 +323,54 @@ async def audit_cmd(args: argparse.Namespace, settings: Settings) -> int:
 def describe_time(now: dt.datetime) -> str:
     local = now.astimezone(BANGKOK)
     return f"{format_short_date(local.date())} {format_time(local)}"
+
+
+async def trace_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    """`letter trace 12[/2569]`: the path of a received letter, from the audit log."""
+    import json
+
+    from gateway.trace import Step, render
+    from store.tables import AuditEntry, Forward, Letter
+
+    number_text, _, year_text = args.ref.partition("/")
+    if not number_text.strip().isdigit() or (year_text and not year_text.strip().isdigit()):
+        raise UserError(f"เลขรับ {args.ref!r} ไม่ถูกต้อง ตัวอย่าง: 12 หรือ 12/2569",
+                        f"bad receive number {args.ref!r}: e.g. 12 or 12/2569")
+    store = await _with_store(settings)
+    try:
+        year = int(year_text) if year_text else be_year_of(store.clock())
+        async with store.readers() as s:
+            book = await registers.get_book(s, "receive")
+            entry = (await s.execute(select(RegisterEntry).where(
+                RegisterEntry.book_id == book.id, RegisterEntry.year == year,
+                RegisterEntry.number == int(number_text)))).scalar_one_or_none()
+            if entry is None or entry.letter_id is None:
+                raise UserError(f"ไม่มีเลขรับ {number_text}/{year}", f"no receive number {number_text}/{year}")
+            letter = await s.get(Letter, entry.letter_id)
+            assert letter is not None
+            lid = str(letter.id)
+            rows = (await s.execute(select(AuditEntry).where(
+                ((AuditEntry.subject_type == "letter") & (AuditEntry.subject_id == lid))
+                | AuditEntry.details.like(f'%"letter_id":{lid}%')).order_by(AuditEntry.seq))).scalars().all()
+            forwards = (await s.execute(select(Forward).where(Forward.letter_id == letter.id))).scalars().all()
+        steps = []
+        for r in rows:
+            details = json.loads(r.details or "{}")
+            if r.subject_type != "letter" and str(details.get("letter_id")) != lid:
+                continue
+            if r.action == "letter.received" and not details.get("from"):
+                details["from"] = letter.sender_address  # IMAP has no envelope: the From address
+            steps.append(Step(r.at, r.actor, r.action, details))
+        units = {u.code: u.name_th for u in settings.units}
+        print(f"เส้นทางเดินของหนังสือ เลขรับ {entry.number}/{entry.year}")
+        print(f"  ที่ {letter.letter_no or '-'}  จาก {letter.sender or '-'}  เรื่อง {letter.subject or '-'}")
+        for line in render(steps, units):
+            print("  " + line)
+        waiting = [units.get(f.unit_code, f.unit_code) for f in forwards if f.state == "sent"]
+        if waiting:
+            print("  รอลงรับ: " + ", ".join(waiting))
+        elif not forwards:
+            print("  ยังไม่ได้ส่งต่อหน่วยงาน (not forwarded yet)")
+        return 0
+    finally:
+        await store.close()

@@ -317,6 +317,43 @@ class Outbound(_Model):
         return self.xml_dialects.get(a) or self.xml_dialects.get(a.partition("@")[2]) or self.xml_dialect
 
 
+class RoutingRule(_Model):
+    """One routing rule (a row of the table, tried in order): every criterion given must match,
+    any word of a criterion may. The first rule that matches decides."""
+
+    name: str = Field(min_length=1)
+    to: tuple[str, ...] = ()  # words in ถึง / เรียน
+    subject: tuple[str, ...] = ()  # words in เรื่อง
+    sender: tuple[str, ...] = ()  # words in จาก, or sender addresses / @domains
+    xml_receiver: tuple[str, ...] = ()  # words in the XML's receiver
+    unit: str = Field(min_length=1)  # the primary unit (code)
+    copies: tuple[str, ...] = ()  # units that get a copy
+    sure: bool = True  # false: suggest to the clerk, do not forward by itself
+
+    @model_validator(mode="after")
+    def _has_criteria(self) -> RoutingRule:
+        if not (self.to or self.subject or self.sender or self.xml_receiver):
+            raise ValueError("กฎต้องมีเงื่อนไขอย่างน้อยหนึ่งข้อ: to, subject, sender หรือ xml_receiver "
+                             "(a rule needs at least one criterion)")
+        return self
+
+
+class Forwarding(_Model):
+    """Passing registered letters to units, and following them up (domain.md §6)."""
+
+    folder_prefix: str = "ส่งต่อ"  # ส่งต่อ/<unit name>: moving a letter there forwards it
+    remind_after_hours: float = Field(default=24.0, gt=0)
+    remind_after_hours_urgent: dict[str, float] = Field(
+        default_factory=lambda: {"ด่วน": 8.0, "ด่วนมาก": 4.0, "ด่วนที่สุด": 2.0})
+    tell_clerk_after_hours: float = Field(default=24.0, gt=0, description="after the reminder")
+    digest: bool = True
+    digest_time: str = Field(default="16:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    rules: tuple[RoutingRule, ...] = ()
+
+    def remind_after(self, speed: str) -> float:
+        return self.remind_after_hours_urgent.get(speed, self.remind_after_hours)
+
+
 class Directory(_Model):
     file: Path | None = None
 
@@ -334,6 +371,7 @@ class Settings(_Model):
     directory: Directory = Directory()
     submission: Submission = Submission()
     outbound: Outbound = Outbound()
+    forwarding: Forwarding = Forwarding()
 
     # Where the file was read from: relative paths are taken from its folder.
     base_dir: Path = Path(".")
@@ -352,6 +390,10 @@ class Settings(_Model):
         for i, user in enumerate(self.submission.users):
             if user.unit and user.unit not in codes:
                 raise ValueError(f"submission.users[{i}].unit: ไม่มีหน่วยงาน {user.unit!r} (no such unit)")
+        for i, rule in enumerate(self.forwarding.rules):
+            for code in (rule.unit, *rule.copies):
+                if code not in codes:
+                    raise ValueError(f"forwarding.rules[{i}]: ไม่มีหน่วยงาน {code!r} (no such unit)")
         names = [m.name for m in self.imap]
         if len(set(names)) != len(names):
             raise ValueError("imap: ชื่อกล่องจดหมายซ้ำ (duplicate mailbox name)")

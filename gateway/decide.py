@@ -24,6 +24,7 @@ class Outcome(StrEnum):
     REJECT = "rejected"
     NOT_LETTER = "not_letter"
     SENT_COPY = "sent_copy"  # our own confirmation of a letter we sent: filed in ส่งแล้ว
+    RETURNED_COPY = "returned_copy"  # a letter a unit returned, back to the clerk: filed in review
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,6 +50,7 @@ from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem
 from gateway.outgoing import SENT_HEADER, letter_numbers_in, their_receive_number
 from gateway.parse import parse_message
 from gateway.pdfcheck import PdfUnreadable, inspect_pdf
+from gateway.routing import ClerkRoute, read_clerk_route, receive_ref, reply_token
 from gateway.thai import (
     BANGKOK,
     format_letter_date,
@@ -57,6 +59,7 @@ from gateway.thai import (
     normalize_for_match,
     parse_letter_number,
 )
+from gateway.units import RETURNED_HEADER, Units
 from gateway.xmlletter import (
     Notifier,
     NotifierKind,
@@ -70,7 +73,7 @@ from gateway.xmlletter import (
 from store import audit, outbox, recipients, registers
 from store.letters import ensure_blob, put_blobs
 from store.registers import EntryFields
-from store.tables import Letter, LetterFile, RawMessage
+from store.tables import Letter, LetterFile, RawMessage, RegisterEntry
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +241,11 @@ class Pipeline:
     policy: Policy
     receive_notifier: bool = False
     wake_sender: asyncio.Event | None = None
+    units: Units = None  # type: ignore[assignment]  # set in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.units is None:
+            self.units = Units(self.store, self.templates)
 
     @classmethod
     def build(cls, store: Store, templates: jinja2.Environment) -> Pipeline:
@@ -303,13 +311,27 @@ class Pipeline:
             return await self._count_failure(letter_id, exc)
         problems = validate(reading, self.policy)
         decision = decide(reading, problems, self.policy, envelope_from=raw_row.envelope_from)
-        bounce = await asyncio.to_thread(read_bounce, raw, envelope_to=[str(a) for a in raw_row.envelope_to])
-        if _own_sent_copy(raw, reading.message, self.policy):
-            decision = Decision(Outcome.SENT_COPY)
-            bounce = None
+        msg = reading.message
+        envelope_to = [str(a) for a in raw_row.envelope_to]
+        bounce = await asyncio.to_thread(read_bounce, raw, envelope_to=envelope_to)
+        own = _own_copy(raw, msg, self.policy)
+        unit_token = reply_token([*envelope_to, *msg.to_addrs, *msg.cc_addrs], msg.subject)
+        clerk = self._clerk_route_of(msg)
+        if own is not None:
+            decision = Decision(Outcome.SENT_COPY if own[0] == SENT_HEADER else Outcome.RETURNED_COPY)
+            bounce = unit_token = clerk = None
         elif bounce is not None:
             # A report about our own mail is never a letter, even when it returns the PDF.
             decision = replace(decision, outcome=Outcome.NOT_LETTER, acknowledge_to=None)
+            unit_token = clerk = None
+        elif unit_token is not None:  # a unit accepting or returning a forwarded letter
+            decision = Decision(Outcome.NOT_LETTER, notes=("unit reply",))
+            clerk = None
+        elif clerk is not None:  # the clerk's `ส่ง <unit>` reply to a registered letter
+            decision = Decision(Outcome.NOT_LETTER, notes=("clerk route",)) if not clerk[1].unknown else \
+                Decision(Outcome.REVIEW, (Problem(
+                    "unknown_unit", "ไม่รู้จักหน่วยงาน: " + ", ".join(clerk[1].unknown),
+                    "unknown unit(s): " + ", ".join(clerk[1].unknown)),))
         # The letter's files go to disk before the write transaction, not under its lock.
         files = [a.data for a in (reading.main, *reading.enclosures, reading.xml_attachment) if a]
         await put_blobs(self.store.blobs, *files)
@@ -320,7 +342,13 @@ class Pipeline:
                 assert letter is not None
                 if letter.state != "received":  # another worker got here first
                     return letter.state
-                if bounce is not None:
+                if own is not None:
+                    letter.effects = {**letter.effects, "for_letter": own[1]}
+                elif unit_token is not None:
+                    await self.units.take_reply(s, letter, unit_token, msg, now)
+                elif clerk is not None and not clerk[1].unknown:
+                    await self._clerk_forward(s, letter, clerk, now)
+                elif bounce is not None:
                     await self._take_bounce(s, letter, bounce, now)
                 elif await self._take_reply(s, letter, reading, now) and \
                         decision.outcome is not Outcome.REGISTER:
@@ -469,6 +497,34 @@ class Pipeline:
                                        invalid=bool({p.code for p in decision.problems}
                                                     & {"xml_invalid", "xml_unreadable"}))
         return letter.state
+
+    # -- routing to units ----------------------------------------------------------------------
+
+    def _clerk_route_of(self, msg: ParsedMessage) -> tuple[tuple[int, int], ClerkRoute] | None:
+        """`ส่ง <unit>, …` from the central mailbox in reply to `[รับ n/ปี]` (or `[คืน n/ปี]`)."""
+        if (msg.from_addr or "") not in self.policy.central_addresses:
+            return None
+        ref = receive_ref(msg.subject)
+        if ref is None:
+            return None
+        wanted = read_clerk_route(msg.body_text, self.store.settings.units)
+        return (ref, wanted) if wanted is not None and (wanted.units or wanted.unknown) else None
+
+    async def _clerk_forward(self, s: AsyncSession, reply: Letter,
+                             clerk: tuple[tuple[int, int], ClerkRoute], now: dt.datetime) -> None:
+        (number, year), wanted = clerk
+        book = await registers.get_book(s, "receive")
+        target_id = (await s.execute(select(RegisterEntry.letter_id).where(
+            RegisterEntry.book_id == book.id, RegisterEntry.year == year, RegisterEntry.number == number,
+            RegisterEntry.status == "registered"))).scalar_one_or_none()
+        target = await s.get(Letter, target_id) if target_id is not None else None
+        reply.effects = {**reply.effects, "clerk_route": list(wanted.units), "for_letter": target_id}
+        if target is None or target.state != Outcome.REGISTER.value:
+            await audit.append(s, now=now, actor="clerk", action="unit.route_unmatched",
+                               subject_type="letter", subject_id=reply.id,
+                               details={"receive": f"{number}/{year}"})
+            return
+        await self.units.forward(s, target, wanted.units, via="reply", by="clerk:reply", now=now)
 
     # -- what comes back for letters we sent --------------------------------------------------
 
@@ -782,6 +838,8 @@ class Pipeline:
         await audit.append(s, now=at, actor="pipeline", action="letter.stamped",
                            subject_type="letter", subject_id=letter.id,
                            details={k: v for k, v in outcome.items() if k != "stamped"})
+        # Units get the stamped copy: rules route the letter once it carries the stamp.
+        await self.units.route_by_rules(s, letter, self.store.clock())
 
     async def stamp_letter(self, letter_id: int) -> bool:
         """Stamp a registered letter not stamped yet (registered by the clerk, or before a
@@ -803,6 +861,7 @@ class Pipeline:
             if main is None or original is None or number is None or entry_time is None:
                 letter.effects = {**letter.effects, "stamped": True,
                                   "stamp_error": "ไม่มีไฟล์ PDF ให้ประทับตรารับ"}
+                await self.units.route_by_rules(s, letter, self.store.clock())
                 return True
             await self._stamp_in(s, letter, original, main.safe_name, number, entry_time)
         return True
@@ -887,11 +946,22 @@ async def _registered_at(s: AsyncSession, letter_id: int) -> dt.datetime | None:
     ).order_by(RegisterEntry.id).limit(1))).scalar_one_or_none()
 
 
-def _own_sent_copy(raw: bytes, msg: ParsedMessage, policy: Policy) -> bool:
-    """Our confirmation of a sent letter, come back through the central mailbox."""
-    head = raw[: raw.find(b"\r\n\r\n") if b"\r\n\r\n" in raw[:65536] else 65536]
-    return (f"\n{SENT_HEADER}:".encode() in head.replace(b"\r\n", b"\n")
-            and (msg.from_addr or "") in policy.central_addresses)
+_OWN_HEADERS = re.compile(rb"^(" + SENT_HEADER.encode() + rb"|" + RETURNED_HEADER.encode()
+                          + rb"):[ \t]*(\d+)", re.MULTILINE | re.IGNORECASE)
+
+
+def _own_copy(raw: bytes, msg: ParsedMessage, policy: Policy) -> tuple[str, int] | None:
+    """Our own mail come back through the central mailbox: the confirmation of a sent letter
+    (filed in ส่งแล้ว) or a letter a unit returned (filed in review). (header, letter id)."""
+    if (msg.from_addr or "") not in policy.central_addresses:
+        return None
+    end = raw.find(b"\r\n\r\n", 0, 65536)
+    head = raw[: end if end >= 0 else 65536].replace(b"\r\n", b"\n")
+    m = _OWN_HEADERS.search(head)
+    if m is None:
+        return None
+    name = SENT_HEADER if m.group(1).lower() == SENT_HEADER.lower().encode() else RETURNED_HEADER
+    return name, int(m.group(2))
 
 
 def decide_ack(msg: ParsedMessage | None, policy: Policy) -> str | None:

@@ -280,8 +280,7 @@ async def ingest_once(settings: Settings, *, store: Store | None = None) -> dict
             client = watcher.client_factory()
             try:
                 await client.connect()
-                await client.ensure_folders((*store.settings.intake.folders.all(),
-                                             store.settings.outbound.sent_folder))
+                await watcher.ensure_folders(client)
                 await watcher.one_round(client)
             finally:
                 await client.close()

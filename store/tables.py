@@ -268,6 +268,38 @@ class LetterRecipient(Base):
     ack_source: Mapped[str] = mapped_column(String(20), default="")  # reply | notifier
 
 
+class Forward(Base):
+    """A registered letter passed to a unit, and what the unit did with it."""
+
+    __tablename__ = "forwards"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(60))
+    role: Mapped[str] = mapped_column(String(10))  # primary | copy
+    # In the reply address (saraban+u.<token>@…) and the subject: unguessable, one per forward.
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    state: Mapped[str] = mapped_column(String(12), index=True)  # sent | accepted | returned
+    via: Mapped[str] = mapped_column(String(20))  # rule | folder | reply | cli
+    by: Mapped[str] = mapped_column(String(200), default="")
+    forwarded_at: Mapped[dt.datetime]
+    accepted_at: Mapped[dt.datetime | None]
+    accepted_by: Mapped[str] = mapped_column(String(500), default="")
+    unit_number: Mapped[int | None] = mapped_column(Integer)
+    unit_year: Mapped[int | None] = mapped_column(Integer)
+    returned_at: Mapped[dt.datetime | None]
+    return_reason: Mapped[str] = mapped_column(Text, default="")
+    reminded_at: Mapped[dt.datetime | None]
+    clerk_told_at: Mapped[dt.datetime | None]
+
+
+class Digest(Base):
+    """One row per daily digest sent (so a restart never sends the day's digest twice)."""
+
+    __tablename__ = "digests"
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    sent_at: Mapped[dt.datetime]
+
+
 class AuditEntry(Base):
     """Append-only, hash-chained log: each row's hash covers its content and the previous hash."""
 

@@ -83,7 +83,7 @@ class ImapFailure(Exception):
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _COPYUID = re.compile(rb"COPYUID (\d+) [\d:,]+ (\d+)")
 _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)")
-_LIST = re.compile(rb'^\(.*?\) (?:"."|NIL) (.+)$')
+_LIST = re.compile(rb'^\(.*?\) (?:"(\\?.)"|NIL) (.+)$')
 
 
 def _lines(resp: Any) -> list[bytes]:
@@ -101,6 +101,7 @@ class ImapClient:
         self.timeout = timeout
         self.client: Any = None
         self.selected: str | None = None
+        self.delimiter = "/"  # the server's hierarchy delimiter, learnt from LIST
 
     async def _call(self, coro: Any, what: str) -> Any:
         try:
@@ -138,7 +139,9 @@ class ImapClient:
         for line in _lines(resp):
             m = _LIST.match(line)
             if m:
-                out.add(decode_mutf7(m.group(1).decode("ascii", "replace").strip('"')))
+                if m.group(1):
+                    self.delimiter = m.group(1).decode("ascii", "replace").lstrip("\\")
+                out.add(decode_mutf7(m.group(2).decode("ascii", "replace").strip('"')))
         return out
 
     async def ensure_folders(self, names: tuple[str, ...]) -> None:
@@ -281,7 +284,18 @@ class Watcher:
             "rejected": f.rejected,
             "not_letter": f.other,
             "sent_copy": self.store.settings.outbound.sent_folder,
+            "returned_copy": f.review,
         }.get(state)
+
+    def forward_folders(self, client: ImapClient) -> dict[str, str]:
+        """ส่งต่อ/<unit name> for every unit: folder → unit code (the server's delimiter)."""
+        prefix = self.store.settings.forwarding.folder_prefix
+        return {f"{prefix}{client.delimiter}{u.name_th}": u.code for u in self.store.settings.units}
+
+    async def ensure_folders(self, client: ImapClient) -> None:
+        await client.folders()  # learn the delimiter first
+        await client.ensure_folders((*self.folders.all(), self.store.settings.outbound.sent_folder,
+                                     *self.forward_folders(client)))
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 1.0
@@ -318,7 +332,7 @@ class Watcher:
             await leases.release(s, name=self.lease_name, holder=self.holder)
 
     async def _session(self, client: ImapClient, stop: asyncio.Event) -> None:
-        await client.ensure_folders((*self.folders.all(), self.store.settings.outbound.sent_folder))
+        await self.ensure_folders(client)
         try:
             while not stop.is_set():
                 if not await self.take_lease():
@@ -362,6 +376,8 @@ class Watcher:
         await self._finish_filing(client)
         await self._clerk_moves(client, self.folders.registered, "register")
         await self._clerk_moves(client, self.folders.rejected, "reject")
+        for folder, code in self.forward_folders(client).items():
+            await self._clerk_moves(client, folder, f"forward:{code}")
         self.health.last_ok[self.cfg.name] = self.store.clock()
         self.health.last_error.pop(self.cfg.name, None)
         self.rounds += 1
@@ -451,6 +467,18 @@ class Watcher:
             if letter is not None:
                 letter.effects = {**letter.effects, "copy_appended": True}
 
+    async def _letter_behind(self, sha: str, letter_id: int | None) -> int | None:
+        """The registered letter a message in a clerk's folder stands for."""
+        async with self.store.readers() as s:
+            if letter_id is not None:
+                letter = await s.get(Letter, letter_id)
+                if letter is not None and letter.effects.get("for_letter"):
+                    return int(letter.effects["for_letter"])
+                return letter_id
+            return (await s.execute(select(ImapMessage.letter_id).where(
+                ImapMessage.sha256 == sha, ImapMessage.kind == "copy",
+                ImapMessage.letter_id.is_not(None)).limit(1))).scalar_one_or_none()
+
     async def _set_effect(self, letter_id: int, key: str, value: object) -> None:
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
@@ -509,6 +537,15 @@ class Watcher:
                     .where(RawMessage.sha256 == sha).order_by(Letter.id).limit(1)
                 )).scalar_one_or_none()
             kind = "original" if letter_id is not None else "unknown"
+            if action.startswith("forward:"):
+                # The original, the findable copy, or a copy that came back (returned, sent).
+                target = await self._letter_behind(sha, letter_id)
+                if target is not None:
+                    done = await self.pipeline.units.clerk_route(
+                        target, [action.partition(":")[2]], via="folder", by=f"clerk:imap:{self.cfg.name}")
+                    log.info("clerk moved letter %s into %s: forwarded to %s", target, folder, done or "-")
+                await self._remember(folder, (validity, uid), letter_id, kind, sha)
+                continue
             if letter_id is not None:
                 if action == "register":
                     state = await self.pipeline.clerk_register(letter_id, actor=f"clerk:imap:{self.cfg.name}")

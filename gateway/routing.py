@@ -1,0 +1,190 @@
+"""Routing inside the agency, the pure part: which unit gets a registered letter, and what the
+clerk's and the units' replies say.
+
+Register → here → units.py. The rules are data ([[forwarding.rules]] in config.toml), tried
+in order, the first match deciding (house style 4: tables over ladders). A unit is named in a
+clerk's command by its Thai name, code or an alias, compared in normalised form. A unit's
+reply is an acceptance unless its first line says `คืน <reason>` (domain.md §6: ลงรับ /
+คืนเรื่อง). The reply is tied to its forward by a token in the reply address
+(`saraban+u.<token>@…`) or in the subject (`[#<token>]`). No I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from gateway.config import RoutingRule, Unit
+from gateway.thai import normalize_for_match, normalize_text
+
+
+@dataclass(frozen=True)
+class RouteFacts:
+    """What a rule can look at, from the registered letter."""
+
+    recipient: str = ""  # ถึง
+    salutation: str = ""  # เรียน
+    subject: str = ""
+    sender: str = ""  # จาก (agency name)
+    sender_address: str = ""
+    xml_receiver: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    rule: str
+    primary: str
+    copies: tuple[str, ...]
+    sure: bool
+
+
+def _any_in(words: Iterable[str], *texts: str) -> bool:
+    haystack = " ".join(normalize_for_match(t) for t in texts if t)
+    return any(normalize_for_match(w) in haystack for w in words if normalize_for_match(w))
+
+
+def _sender_matches(words: Sequence[str], facts: RouteFacts) -> bool:
+    address = facts.sender_address.lower()
+    for w in words:
+        w_low = w.strip().lower()
+        if "@" in w_low:  # an address, or "@domain" for every address of a domain
+            if address == w_low or (w_low.startswith("@") and address.endswith(w_low)):
+                return True
+        elif _any_in([w], facts.sender):
+            return True
+    return False
+
+
+def route(facts: RouteFacts, rules: Sequence[RoutingRule]) -> Route | None:
+    """The first rule whose every given criterion matches; None when no rule does."""
+    for rule in rules:
+        checks = []
+        if rule.to:
+            checks.append(_any_in(rule.to, facts.recipient, facts.salutation))
+        if rule.subject:
+            checks.append(_any_in(rule.subject, facts.subject))
+        if rule.sender:
+            checks.append(_sender_matches(rule.sender, facts))
+        if rule.xml_receiver:
+            checks.append(_any_in(rule.xml_receiver, facts.xml_receiver))
+        if checks and all(checks):
+            copies = tuple(c for c in dict.fromkeys(rule.copies) if c != rule.unit)
+            return Route(rule.name, rule.unit, copies, rule.sure)
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+# Naming units
+# ------------------------------------------------------------------------------------------
+
+
+def unit_names(unit: Unit) -> tuple[str, ...]:
+    return (unit.name_th, unit.code, *unit.aliases)
+
+
+def find_unit(name: str, units: Sequence[Unit]) -> Unit | None:
+    """A unit by Thai name, code or alias (normalised: spaces, Thai digits, case)."""
+    key = normalize_for_match(name)
+    if not key:
+        return None
+    for u in units:
+        if any(normalize_for_match(n) == key for n in unit_names(u)):
+            return u
+    return None
+
+
+@dataclass(frozen=True)
+class ClerkRoute:
+    units: tuple[str, ...]  # unit codes, in the order given
+    unknown: tuple[str, ...]  # names that match no unit
+
+
+_SEND_COMMAND = re.compile(r"^\s*ส่ง(?:ต่อ)?(?:ถึง|ให้)?\s*[:：]?\s*(.+)$")
+
+
+def read_clerk_route(text: str, units: Sequence[Unit]) -> ClerkRoute | None:
+    """`ส่ง กลุ่มอำนวยการ, บุคคล` on the first line of a clerk's reply; None when it is not that."""
+    first = _first_line(text)
+    m = _SEND_COMMAND.match(first)
+    if not m:
+        return None
+    names = [n.strip() for n in re.split(r"[,，、;]|\sและ\s", m.group(1)) if n.strip()]
+    found: list[str] = []
+    unknown: list[str] = []
+    for n in names:
+        u = find_unit(n, units)
+        if u is None:
+            unknown.append(n)
+        elif u.code not in found:
+            found.append(u.code)
+    return ClerkRoute(tuple(found), tuple(unknown))
+
+
+# ------------------------------------------------------------------------------------------
+# A unit's reply
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitReply:
+    accept: bool
+    reason: str = ""  # why it was returned
+
+
+_RETURN = re.compile(r"^\s*(?:คืน(?:เรื่อง)?|ส่งคืน)\s*[:：]?\s*(.*)$")
+_QUOTE_START = re.compile(r"^(?:>|On .+ wrote:|เมื่อ .+ เขียน|-----\s*Original Message|From:|จาก:)")
+
+
+def _first_line(text: str) -> str:
+    for line in normalize_text(text).splitlines():
+        if _QUOTE_START.match(line.strip()):
+            return ""
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def read_unit_reply(body: str, subject: str = "") -> UnitReply:
+    """An acceptance (anything, or รับ), or a return with its reason (`คืน <reason>`)."""
+    first = _first_line(body)
+    if not first:
+        stripped = re.sub(r"^\s*(?:(?:re|fw|fwd|ตอบกลับ)\s*:\s*)+", "", subject, flags=re.IGNORECASE)
+        first = stripped.strip() if _RETURN.match(stripped) else ""
+    m = _RETURN.match(first)
+    if m:
+        return UnitReply(False, m.group(1).strip() or "ไม่ระบุเหตุผล")
+    return UnitReply(True)
+
+
+_TOKEN = r"[a-z0-9]{16,40}"
+_REPLY_ADDRESS = re.compile(rf"\+u\.({_TOKEN})@", re.IGNORECASE)
+_SUBJECT_TOKEN = re.compile(rf"\[#({_TOKEN})\]", re.IGNORECASE)
+
+
+def reply_address(central: str, token: str) -> str:
+    local, _, domain = central.partition("@")
+    return f"{local}+u.{token}@{domain}"
+
+
+def reply_token(addresses: Iterable[str], subject: str) -> str | None:
+    """The forward a reply belongs to: from the address it was sent to, else its subject."""
+    for a in addresses:
+        if m := _REPLY_ADDRESS.search(a or ""):
+            return m.group(1).lower()
+    if m := _SUBJECT_TOKEN.search(subject or ""):
+        return m.group(1).lower()
+    return None
+
+
+_RECEIVE_REF = re.compile(r"\[(?:รับ|คืน)\s*([0-9๐-๙]+)\s*/\s*([0-9๐-๙]{4})\]")
+
+
+def receive_ref(subject: str) -> tuple[int, int] | None:
+    """`[รับ 12/2569]` in a subject (the findable copy's title, kept in a reply's Re:)."""
+    from gateway.thai import to_arabic_digits
+
+    m = _RECEIVE_REF.search(subject or "")
+    if not m:
+        return None
+    return int(to_arabic_digits(m.group(1))), int(to_arabic_digits(m.group(2)))
