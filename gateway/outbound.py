@@ -57,6 +57,7 @@ from gateway.outgoing import (
 )
 from gateway.parse import parse_message
 from gateway.pdfcheck import inspect_pdf
+from gateway.routing import ClerkRoute, read_clerk_route, receive_ref
 from gateway.thai import (
     BANGKOK,
     be_year_of,
@@ -174,6 +175,13 @@ class Outbound:
         raw = await asyncio.to_thread(self.store.blobs.get, digest)
         msg = await asyncio.to_thread(parse_message, raw)
         reply_to = msg.from_addr or (user if "@" in user else self.central)
+        own = {a.lower() for a in self.store.settings.agency.central_addresses}
+        ref = receive_ref(msg.subject)
+        if ref is not None and rcpts and all(r.lower() in own for r in rcpts):
+            wanted = read_clerk_route(msg.body_text, self.store.settings.units)
+            if wanted is not None:  # the clerk's `ส่ง <unit>` reply to a registered letter
+                return await self._route(letter_id, ref, wanted, user=user, reply_to=reply_to,
+                                         message_id=msg.message_id)
         command = read_command(msg.subject)
         if command is not None:
             return await self._answer(letter_id, command, unit=unit, user=user, reply_to=reply_to,
@@ -269,6 +277,42 @@ class Outbound:
         out = stamp_text(pdf, text, x=x, y=y,
                          font_path=str(s.intake.stamp_font) if s.intake.stamp_font else None)
         return sign_pdf(out, self.signer) if self.signer is not None else out
+
+    async def _route(self, letter_id: int, ref: tuple[int, int], wanted: ClerkRoute, *, user: str,
+                     reply_to: str, message_id: str | None) -> str:
+        """Forward the registered letter `[รับ n/ปี]` to the units named, and say what was done."""
+        from gateway.units import Units
+
+        now = self.store.clock()
+        number, year = ref
+        async with self.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id)
+            assert letter is not None
+            if letter.state != "submitted":
+                return letter.state
+            book = await registers.get_book(s, "receive")
+            target = (await s.execute(select(Letter).join(RegisterEntry, RegisterEntry.letter_id == Letter.id)
+                                      .where(RegisterEntry.book_id == book.id, RegisterEntry.year == year,
+                                             RegisterEntry.number == number,
+                                             RegisterEntry.status == "registered"))).scalar_one_or_none()
+            names = {u.code: u.name_th for u in self.store.settings.units}
+            done: list[str] = []
+            problems = [f"ไม่รู้จักหน่วยงาน: {', '.join(wanted.unknown)}"] if wanted.unknown else []
+            if target is None or target.state != "registered":
+                problems.append(f"ไม่มีหนังสือเลขรับ {number}/{year} ที่ลงทะเบียนแล้ว")
+            elif wanted.units:
+                made = await Units(self.store, self.templates).forward(
+                    s, target, wanted.units, via="reply", by=f"clerk:{user}", now=now)
+                done = [names.get(f.unit_code, f.unit_code) for f in made]
+            letter.state = "answered"
+            letter.subject = f"(ส่งต่อ {number}/{year})"
+            letter.updated_at = now
+            ctx = {**self._agency_context(), "number": number, "year": year, "done": done,
+                   "already": [names.get(c, c) for c in wanted.units if names.get(c, c) not in done],
+                   "problems": problems}
+            await self._reply(s, letter, "routed", ctx, reply_to, message_id, now)
+        self._wake()
+        return "answered"
 
     def _number_text(self, book: Book, number: int, year: int) -> str:
         a = self.store.settings.agency

@@ -39,9 +39,14 @@ class Route:
     sure: bool
 
 
+def _key(text: str) -> str:
+    """Thai is written without spaces between words; a clerk's spacing must not matter."""
+    return "".join(normalize_for_match(text).split())
+
+
 def _any_in(words: Iterable[str], *texts: str) -> bool:
-    haystack = " ".join(normalize_for_match(t) for t in texts if t)
-    return any(normalize_for_match(w) in haystack for w in words if normalize_for_match(w))
+    haystack = "\n".join(_key(t) for t in texts if t)
+    return any(_key(w) in haystack for w in words if _key(w))
 
 
 def _sender_matches(words: Sequence[str], facts: RouteFacts) -> bool:
@@ -85,11 +90,11 @@ def unit_names(unit: Unit) -> tuple[str, ...]:
 
 def find_unit(name: str, units: Sequence[Unit]) -> Unit | None:
     """A unit by Thai name, code or alias (normalised: spaces, Thai digits, case)."""
-    key = normalize_for_match(name)
+    key = _key(name)
     if not key:
         return None
     for u in units:
-        if any(normalize_for_match(n) == key for n in unit_names(u)):
+        if any(_key(n) == key for n in unit_names(u)):
             return u
     return None
 

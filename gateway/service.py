@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.app import Store, open_store
 from gateway.config import Settings
+from gateway.digest import send_digest_if_due
 from gateway.effects.compose import Mail, compose, template_env
 from gateway.effects.send import SenderLease, make_transport, send_due, sender_loop
 from gateway.errors import Transient
@@ -147,12 +148,21 @@ async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event) -
                 expired = await registers.expire_reservations(s, now=store.clock())
             if expired:
                 log.info("expired reservations: %s", expired)
+            await _follow_up(pipeline)
         except Exception:
             log.exception("housekeeping failed")
         try:
             await asyncio.wait_for(stop.wait(), 60)
         except TimeoutError:
             pass
+
+
+async def _follow_up(pipeline: Pipeline) -> None:
+    """Reminders to units that have not accepted, and the daily digest when it is due."""
+    if await pipeline.units.remind_due() and pipeline.wake_sender is not None:
+        pipeline.wake_sender.set()
+    if await send_digest_if_due(pipeline.store, pipeline.templates) and pipeline.wake_sender is not None:
+        pipeline.wake_sender.set()
 
 
 async def _outbound_worker(outbound: Outbound, queue: asyncio.Queue[int], stop: asyncio.Event) -> None:
@@ -285,6 +295,7 @@ async def ingest_once(settings: Settings, *, store: Store | None = None) -> dict
             finally:
                 await client.close()
                 await watcher.drop_lease()
+        await _follow_up(pipeline)
         transport = make_transport(store)
         sent = 0
         lease = SenderLease(store, outbound.on_parked)

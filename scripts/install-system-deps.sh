@@ -20,6 +20,7 @@ PACKAGES=(
   swaks                  # independent SMTP client for tests
   libnet-ssleay-perl     # swaks --tls
   openssl
+  chromium               # headless render of the HTML daily digest (tests/integration/test_digest.py)
 )
 
 check_only=0

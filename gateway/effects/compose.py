@@ -61,6 +61,7 @@ class Mail:
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     # Set: the MIME boundary is derived from it, so composing again gives the same bytes.
     boundary_seed: str = ""
+    html: bool = False  # also render templates/mail/<name>.html.j2 as the HTML alternative
 
 
 def message_id(key: str, domain: str) -> str:
@@ -93,6 +94,9 @@ def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime) -> bytes:
     for k, v in mail.extra_headers.items():
         msg[k] = v
     msg.set_content(body, charset="utf-8", cte="base64" if not body.isascii() else "7bit")
+    if mail.html:
+        html = env.get_template(f"mail/{mail.template}.html.j2").render(mail.context)
+        msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
     # Large files are spliced in after serialising: the email package's generator writes
     # base64 line by line in Python (~150 ms per MB); binascii does it in C.
     spliced: dict[bytes, bytes] = {}

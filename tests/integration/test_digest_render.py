@@ -1,0 +1,74 @@
+"""The daily digest as a clerk's mail client shows it: Chromium renders the HTML part, and the
+plain-text part says the same things."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import re
+from email import policy
+from pathlib import Path
+
+import pytest
+
+from gateway.digest import DigestData, digest_mail
+from gateway.effects.compose import template_env
+from gateway.parse import html_to_text
+from tests.servers.chromium import dump_dom, read_png, screenshot
+
+pytestmark = pytest.mark.integration
+
+DATA = DigestData(
+    day="2 ธ.ค. 2569",
+    registered=[{"number": f"{n}/2569", "letter_no": f"ศธ 04010/{100 + n}", "sender": "สำนักงานคณะกรรมการการศึกษาขั้นพื้นฐาน",
+                 "subject": s, "speed": sp, "time": f"0{n}:1{n} น.", "action": a}
+                for n, s, sp, a in [(1, "ขอเชิญประชุมคณะกรรมการ & ผู้แทน <ภาค>", "ด่วนที่สุด", "ส่ง กลุ่มอำนวยการ"),
+                                    (2, "แจ้งผลการพิจารณาบรรจุและแต่งตั้ง", "", "ยังไม่ได้ส่งต่อ")]],
+    review=[{"received": "2 ธ.ค. 2569 10:05 น.", "subject": "สอบถามข้อมูลนักเรียน", "sender": "school@example.go.th",
+             "reason": "ไม่พบไฟล์หนังสือ (PDF)"}],
+    waiting=[{"number": "1/2569", "subject": "ขอเชิญประชุมคณะกรรมการ & ผู้แทน <ภาค>", "unit": "กลุ่มอำนวยการ",
+              "speed": "ด่วนที่สุด", "since": "2 ธ.ค. 2569 09:20 น.", "reminded": True}],
+    failed=[{"letter_no": "ศธ 04183/ว12", "subject": "แจ้งเวียน", "to": "กรมตัวอย่าง", "address": "saraban@x.go.th",
+             "error": "550 5.1.1 ไม่มีผู้ใช้นี้", "when": "2 ธ.ค. 2569 11:00 น."}],
+)
+
+
+def _parts() -> tuple[str, str]:
+    from tests.conftest import make_settings
+
+    class _S:  # the few settings digest_mail reads
+        settings = make_settings(Path("/tmp"))
+
+    raw = digest_mail(_S(), template_env(), DATA, dt.date(2026, 12, 2),  # type: ignore[arg-type]
+                      dt.datetime(2026, 12, 2, 9, 30, tzinfo=dt.UTC))
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    return text, html
+
+
+def _words(s: str) -> list[str]:
+    return re.findall(r"[\u0e00-\u0e7f\w./@<>&:-]+", s)
+
+
+def test_chromium_renders_the_html_and_the_text_part_says_the_same(tmp_path: Path) -> None:
+    text, html = _parts()
+    page = tmp_path / "digest.html"
+    page.write_text(html, encoding="utf-8")
+    png = read_png(screenshot(page, tmp_path / "digest.png", width=1000, height=900))
+    assert (png.width, png.height) == (1000, 900)
+    assert 0.01 < png.dark_fraction() < 0.5  # text and table lines drawn, not a blank page
+    # the document Chromium built holds every fact, escaped text included
+    dom_text = html_to_text(dump_dom(page))
+    for row in DATA.registered + DATA.waiting:
+        assert row["number"] in dom_text and row["subject"] in dom_text
+    assert "ขอเชิญประชุมคณะกรรมการ & ผู้แทน <ภาค>" in dom_text
+    # the plain part says the same things: every fact, and the same section counts
+    for rows in (DATA.registered, DATA.review, DATA.waiting, DATA.failed):
+        for row in rows:
+            for value in row.values():
+                if isinstance(value, str) and value:
+                    assert value in text, value
+                    assert value in dom_text, value
+    counts = lambda s: re.findall(r"\((\d+) (?:ฉบับ|รายการ)", s)  # noqa: E731
+    assert counts(text) == counts(dom_text) == ["2", "1", "1", "1"]
