@@ -902,6 +902,8 @@ class Pipeline:
             "remarks": " / ".join(x for x in (*letter.effects.get("sender_flags", []),
                                                letter.effects.get("stamp_error", "")) if x),
             "sha256": raw_row.sha256 if raw_row else "",
+            "units": self._routing_note(letter),
+            "folder_prefix": self.store.settings.forwarding.folder_prefix,
         }
         mail = Mail(
             template="registered-copy", context=ctx, from_addr=a.central_addresses[0],
@@ -911,6 +913,16 @@ class Pipeline:
                            "X-Saraban-Receive-Number": f"{number}/{year}"},
         )
         return compose(self.templates, mail, now=entry_time)
+
+    def _routing_note(self, letter: Letter) -> str:
+        """What routing did or suggests, for the clerk's copy."""
+        names = {u.code: u.name_th for u in self.store.settings.units}
+        if letter.effects.get("routed"):
+            if letter.effects.get("suggested"):
+                wanted = ", ".join(names.get(c, c) for c in letter.effects["suggested"])
+                return f"ข้อเสนอตามกฎ “{letter.effects['routed']}”: ส่ง {wanted} (ยังไม่ได้ส่ง)"
+            return f"ส่งต่อแล้วตามกฎ “{letter.effects['routed']}”"
+        return ""
 
     async def resume(self) -> int:
         """After a restart: finish every letter left half-way. Returns how many were touched."""
