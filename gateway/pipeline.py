@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.app import Store
-from gateway.bounce import Bounce, read_bounce
+from gateway.bounce import Bounce, read_bounce, verp_token
 from gateway.decide import (
     Decision,
     Outcome,
@@ -313,7 +313,9 @@ class Pipeline:
         decision = decide(reading, problems, self.policy, envelope_from=raw_row.envelope_from)
         msg = reading.message
         envelope_to = [str(a) for a in raw_row.envelope_to]
-        bounce = await asyncio.to_thread(read_bounce, raw, envelope_to=envelope_to)
+        # Reading a report means parsing the message again: only for what may be one.
+        bounce = await asyncio.to_thread(read_bounce, raw, envelope_to=envelope_to) \
+            if _may_be_bounce(msg, envelope_to, raw_row.envelope_from) else None
         own = _own_copy(raw, msg, self.policy)
         unit_token = reply_token([*envelope_to, *msg.to_addrs, *msg.cc_addrs], msg.subject)
         clerk = self._clerk_route_of(msg)
@@ -974,6 +976,17 @@ def _own_copy(raw: bytes, msg: ParsedMessage, policy: Policy) -> tuple[str, int]
         return None
     name = SENT_HEADER if m.group(1).lower() == SENT_HEADER.lower().encode() else RETURNED_HEADER
     return name, int(m.group(2))
+
+
+_SYSTEM_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|bounces?|mdaemon)\b", re.IGNORECASE)
+
+
+def _may_be_bounce(msg: ParsedMessage, envelope_to: Sequence[str], envelope_from: str) -> bool:
+    """A cheap filter before read_bounce: reports, auto-submitted mail, mail-system senders, the
+    null return path, and anything sent to a VERP path."""
+    return (msg.is_auto_reply or envelope_from in ("", "<>")
+            or bool(_SYSTEM_SENDER.match(msg.from_addr or ""))
+            or any(verp_token(a) for a in (*envelope_to, *msg.to_addrs)))
 
 
 def decide_ack(msg: ParsedMessage | None, policy: Policy) -> str | None:

@@ -253,7 +253,7 @@ class LetterRecipient(Base):
     __table_args__ = (UniqueConstraint("letter_id", "address", name="uq_letter_recipient"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
-    address: Mapped[str] = mapped_column(String(500))
+    address: Mapped[str] = mapped_column(String(500), index=True)  # replies are matched by sender
     name_th: Mapped[str] = mapped_column(Text, default="")
     # The per-recipient idempotency key: outbox dedupe key, VERP return path, DSN ENVID.
     token: Mapped[str] = mapped_column(String(40), unique=True)
