@@ -144,6 +144,7 @@ class Relay(_Model):
     password_env: EnvVar = ""
     timeout_seconds: float = Field(default=30.0, gt=0)
     concurrency: int = Field(default=4, ge=1, le=64, description="mails delivered at once")
+    ca_file: Path | None = None  # trust this CA for the relay's certificate (else the system's)
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> Relay:

@@ -533,13 +533,15 @@ class Outbound:
         sent = [f for f in files if f.role in ("sent", "enclosure")]
         if not any(f.role == "sent" for f in files):
             sent = [f for f in files if f.role in ("main", "enclosure")]
-        attachments = tuple([FileToAttach(f.safe_name, f.media_type,
-                                          await asyncio.to_thread(self.store.blobs.get, f.sha256))
-                             for f in sent])
+        def encoded(f: LetterFile) -> FileToAttach:
+            return FileToAttach(f.safe_name, f.media_type, self.store.blobs.get(f.sha256)).with_encoding()
+
+        # Encoded once per letter: every recipient's mail splices the same base64 text.
+        attachments = tuple([await asyncio.to_thread(encoded, f) for f in sent])
+        registered_at = dt.datetime.fromisoformat(str(letter.effects.get("registered_at")))
         return _LetterMail(letter_id=letter_id, letter_no=letter.letter_no,
-                           letter_date=letter.letter_date or dt.date.today(), subject=letter.subject,
-                           speed=letter.speed, registered_at=dt.datetime.fromisoformat(
-                               str(letter.effects.get("registered_at"))),
+                           letter_date=letter.letter_date or registered_at.astimezone(BANGKOK).date(),
+                           subject=letter.subject, speed=letter.speed, registered_at=registered_at,
                            attachments=attachments, names=names,
                            cc_unit=bool(letter.effects.get("cc_unit")),
                            unit=str(letter.effects.get("unit", "")))

@@ -175,6 +175,8 @@ async def _recipient_state(session: AsyncSession, item_id: int, state: str, now:
         values["failed_at"] = now
     await session.execute(update(LetterRecipient).where(
         LetterRecipient.outbox_id == item_id, LetterRecipient.state != "acknowledged").values(**values))
+    if state == "sent":
+        return  # the sender rewrites the register's summary once per batch (refresh_action)
     letter_id = (await session.execute(select(LetterRecipient.letter_id).where(
         LetterRecipient.outbox_id == item_id))).scalar_one_or_none()
     if letter_id is not None:

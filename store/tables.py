@@ -257,7 +257,7 @@ class LetterRecipient(Base):
     name_th: Mapped[str] = mapped_column(Text, default="")
     # The per-recipient idempotency key: outbox dedupe key, VERP return path, DSN ENVID.
     token: Mapped[str] = mapped_column(String(40), unique=True)
-    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), index=True)
     state: Mapped[str] = mapped_column(String(14), default="queued")  # queued | sent | failed | acknowledged
     error: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[dt.datetime | None]

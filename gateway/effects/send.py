@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.app import Store
 from gateway.config import Relay, secret
 from gateway.errors import Permanent, Transient
-from store import leases, outbox
+from store import leases, outbox, recipients
 from store.blobs import sha256_hex
 
 log = logging.getLogger(__name__)
@@ -88,14 +89,17 @@ class FolderTransport:
 class RelayTransport:
     """Through the agency's relay: STARTTLS and AUTH as configured, every await bounded."""
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: Relay, base_dir: Path | None = None) -> None:
         self.relay = relay
+        self.tls = ssl.create_default_context()  # certificates are verified, always
+        if relay.ca_file is not None:
+            self.tls.load_verify_locations(cafile=str((base_dir or Path(".")) / relay.ca_file))
 
     async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = _nothing) -> None:
         r = self.relay
         password = secret(r.password_env, what="รหัสผ่าน relay") if r.username else None
         client = aiosmtplib.SMTP(hostname=r.host, port=r.port, start_tls=r.starttls,
-                                 timeout=r.timeout_seconds)
+                                 timeout=r.timeout_seconds, tls_context=self.tls)
         try:
             await client.connect()
             if r.username and password is not None:
@@ -106,6 +110,9 @@ class RelayTransport:
             await client.mail(envelope.sender, options=options)
             await client.rcpt(envelope.recipient)
             await data_in_two_steps(client, message, before_end, r.timeout_seconds)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            # Our login, not the recipient, is wrong: keep the mail until the password is fixed.
+            raise Transient(f"relay refused the login: {exc.code} {exc.message}") from exc
         except aiosmtplib.SMTPResponseException as exc:
             err = f"{exc.code} {exc.message}"
             raise (Permanent(err) if 500 <= exc.code < 600 else Transient(err)) from exc
@@ -130,7 +137,8 @@ async def data_in_two_steps(client: aiosmtplib.SMTP, message: bytes, before_end:
     protocol = client.protocol
     if protocol is None or protocol._command_lock is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-    body = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message))
+    body = await asyncio.to_thread(
+        lambda: PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)))
     async with protocol._command_lock:
         protocol._response_pending = True
         protocol.write(b"DATA\r\n")
@@ -184,7 +192,7 @@ class SenderLease:
 def make_transport(store: Store) -> Transport:
     s = store.settings
     if s.relay.mode == "smtp":
-        return RelayTransport(s.relay)
+        return RelayTransport(s.relay, s.base_dir)
     return FolderTransport(s.outbox_path)
 
 
@@ -200,16 +208,16 @@ async def send_due(store: Store, transport: Transport, *, limit: int = 200,
     now = store.clock()
     central = store.settings.agency.central_addresses[0]
     async with store.readers() as s:
-        items = [(i.id, i.recipient, i.kind, i.message_sha256, dict(i.recipe or {}), i.envelope_from)
-                 for i in await outbox.due(s, now=now, limit=limit)]
+        items = [(i.id, i.recipient, i.kind, i.message_sha256, dict(i.recipe or {}), i.envelope_from,
+                  i.letter_id) for i in await outbox.due(s, now=now, limit=limit)]
     if not items:
         return 0
     gate = asyncio.Semaphore(concurrency or store.settings.relay.concurrency)
     handled = 0
 
-    async def one(item: tuple[int, str, str, str | None, dict[str, Any], str]) -> None:
+    async def one(item: tuple[int, str, str, str | None, dict[str, Any], str, int | None]) -> None:
         nonlocal handled
-        item_id, recipient, kind, digest, recipe, env_from = item
+        item_id, recipient, kind, digest, recipe, env_from, letter_id = item
         async with gate:
             async with store.sessions.begin() as s:
                 if not await outbox.claim(s, item_id, now=store.clock()):
@@ -245,10 +253,17 @@ async def send_due(store: Store, transport: Transport, *, limit: int = 200,
                         await on_parked(s, item_id, store.clock())
                 log.warning("outbox %s to %s failed (%s): %s", item_id, recipient, status, exc)
                 return
+            digest = await asyncio.to_thread(sha256_hex, message)
             async with store.sessions.begin() as s:
-                await outbox.mark_sent(s, item_id, now=store.clock(), digest=sha256_hex(message))
+                await outbox.mark_sent(s, item_id, now=store.clock(), digest=digest)
+            if kind == "letter" and letter_id is not None:
+                sent_letters.add(letter_id)
 
+    sent_letters: set[int] = set()
     await asyncio.gather(*(one(i) for i in items))
+    for letter_id in sorted(sent_letters):  # the send register's การปฏิบัติ, once per batch
+        async with store.sessions.begin() as s:
+            await recipients.refresh_action(s, letter_id)
     return handled
 
 

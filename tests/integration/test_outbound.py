@@ -444,3 +444,45 @@ async def test_the_same_bytes_on_every_attempt(parts, tmp_path: Path) -> None:
     await _deliver(store, out)
     (delivered,) = sink.to(RCPTS[0])
     assert delivered.replace(b"\r\n", b"\n") == first.replace(b"\r\n", b"\n")
+
+
+async def test_through_a_relay_that_wants_starttls_and_a_login(tmp_path: Path, db_url: str, tls_pki: TestPKI,
+                                                              clock: FakeClock, monkeypatch) -> None:
+    from gateway.intake.submission import start_submission
+
+    got: list[tuple[str, list[str], str]] = []
+
+    async def relay_submit(raw: bytes, frm: str, rcpts: list[str], user: str) -> int:
+        got.append((frm, rcpts, user))
+        return len(got)
+
+    relay_cfg = make_settings(tmp_path / "relay", submission={
+        "port": 0, "cert_file": str(tls_pki.cert_file), "key_file": str(tls_pki.key_file),
+        "users": [{"name": "gateway", "password_hash": hash_password("relay secret")}]})
+    relay = await start_submission(relay_cfg, relay_submit, clock=clock)
+    port = relay.sockets[0].getsockname()[1]
+    try:
+        monkeypatch.setenv("TEST_RELAY_PASSWORD", "wrong")
+        settings = make_settings(tmp_path, db_url, outbound={"allow_unlisted_recipients": True}, relay={
+            "mode": "smtp", "host": "127.0.0.1", "port": port, "starttls": True, "username": "gateway",
+            "password_env": "TEST_RELAY_PASSWORD", "ca_file": str(tls_pki.ca_file), "timeout_seconds": 10})
+        store = await open_store(settings, upgrade=True, clock=clock)
+        try:
+            out = Outbound.build(store, template_env())
+            _, state = await _submit(out, "ขอส่งรายงาน", to=["a@x.go.th"], tmp=tmp_path)
+            assert state == "queued"
+            await _deliver(store, out)
+            assert got == []
+            async with store.sessions() as s:
+                item = (await s.execute(select(OutboxItem).where(OutboxItem.kind == "letter"))).scalar_one()
+            assert item.status == "pending" and "login" in item.last_error  # kept, retried later
+            monkeypatch.setenv("TEST_RELAY_PASSWORD", "relay secret")
+            clock.advance(minutes=5)
+            await _deliver(store, out)
+            assert [(rc, user) for _, rc, user in got if rc == ["a@x.go.th"]] == [(["a@x.go.th"], "gateway")]
+            assert verp_token(next(f for f, rc, _ in got if rc == ["a@x.go.th"])) is not None
+        finally:
+            await store.close()
+    finally:
+        relay.close()
+        await relay.wait_closed()

@@ -49,6 +49,7 @@ def upgrade() -> None:
     with op.batch_alter_table('letter_recipients', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_letter_recipients_letter_id'), ['letter_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_letter_recipients_address'), ['address'], unique=False)
+        batch_op.create_index(batch_op.f('ix_letter_recipients_outbox_id'), ['outbox_id'], unique=False)
 
 
 def downgrade() -> None:
