@@ -914,7 +914,8 @@ class Pipeline:
             extra_headers={"X-Saraban-Letter": copy_marker(letter_id),
                            "X-Saraban-Receive-Number": f"{number}/{year}"},
         )
-        return compose(self.templates, mail, now=entry_time)
+        # A letter-sized message: base64 work off the event loop.
+        return await asyncio.to_thread(compose, self.templates, mail, now=entry_time)
 
     def _routing_note(self, letter: Letter) -> str:
         """What routing did or suggests, for the clerk's copy."""

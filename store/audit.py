@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.tables import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
+_HEAD = "saraban.audit_head"  # session.info key: (transaction, locked head row)
 
 
 def canonical_json(details: Mapping[str, Any]) -> str:
@@ -56,13 +57,24 @@ async def append(
     subject_id: str | int = "",
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
-    """Add one entry in the caller's transaction."""
-    head = (
-        await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
-    ).scalar_one_or_none()
-    if head is None:  # first use of a fresh database
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
+    """Add one entry in the caller's transaction.
+
+    The head row is read (and locked) once per transaction; later appends in the same
+    transaction continue from it in memory, and the rows go to the database with the
+    session's next flush or the commit.
+    """
+    txn = session.sync_session.get_transaction()
+    cached = session.info.get(_HEAD)
+    if txn is not None and cached is not None and cached[0] is txn:
+        head = cached[1]
+    else:
+        head = (
+            await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+        ).scalar_one_or_none()
+        if head is None:  # first use of a fresh database
+            head = AuditHead(id=1, seq=0, hash=GENESIS)
+            session.add(head)
+        session.info[_HEAD] = (session.sync_session.get_transaction(), head)
     # Both databases keep microseconds and the store returns UTC: the hash survives a round trip.
     at = now.astimezone(dt.UTC)
     body = canonical_json(details or {})
@@ -91,7 +103,6 @@ async def append(
     session.add(entry)
     head.seq = seq
     head.hash = digest
-    await session.flush()
     return entry
 
 

@@ -196,6 +196,7 @@ def make_transport(store: Store) -> Transport:
     return FolderTransport(s.outbox_path)
 
 
+NEVER_TWICE = frozenset({"letter", "letter-copy", "forward"})
 Composer = Callable[[dict[str, Any]], Awaitable[bytes]]
 # Called in the transaction that parks a row (or finds it uncertain after a crash).
 OnParked = Callable[[AsyncSession, int, dt.datetime], Awaitable[None]]
@@ -243,7 +244,9 @@ async def send_due(store: Store, transport: Transport, *, limit: int = 200,
 
                 envelope = Envelope(env_from or central, recipient, item_id, kind,
                                     envelope_id=str(recipe.get("token", "")))
-                await transport.deliver(envelope, message, before_end)
+                # Letters are never sent twice (the in-flight mark); automatic mails (acks,
+                # notices, reports) are at-least-once and spare the extra commit.
+                await transport.deliver(envelope, message, before_end if kind in NEVER_TWICE else _nothing)
             except (Transient, Permanent, OSError) as exc:
                 permanent = isinstance(exc, Permanent)
                 async with store.sessions.begin() as s:
