@@ -92,7 +92,11 @@ def _quote_mailbox(name: str) -> str:
 
 async def probe_relay(settings: Settings) -> str:
     r = settings.relay
-    client = aiosmtplib.SMTP(hostname=r.host, port=r.port, timeout=TIMEOUT, start_tls=r.starttls)
+    tls = ssl.create_default_context()
+    if r.ca_file is not None:
+        tls.load_verify_locations(cafile=str(settings.base_dir / r.ca_file))
+    client = aiosmtplib.SMTP(hostname=r.host, port=r.port, timeout=TIMEOUT, start_tls=r.starttls,
+                             tls_context=tls)
     await client.connect()
     try:
         if r.username:
@@ -118,6 +122,25 @@ async def probe_listener(settings: Settings) -> str:
         return f"มีบริการ SMTP ทำงานอยู่ที่ {lst.host}:{lst.port} แล้ว (in use: {banner or 'SMTP answers'})"
 
 
+async def probe_submission(settings: Settings) -> str:
+    """Users readable, certificate loadable (made once if none is configured), port free."""
+    from gateway.intake.submission import tls_context
+    from gateway.passwords import load_users
+
+    users = load_users(settings)
+    if not users:  # not an error: sending from the mail client is simply not set up yet
+        return "ยังไม่มีผู้ใช้ จึงไม่เปิดเซิร์ฟเวอร์ส่งหนังสือ (no users: the submission server stays off)"
+    await asyncio.to_thread(tls_context, settings)
+    sub = settings.submission
+    try:
+        with socket.create_server((sub.host, sub.port)):
+            pass
+        state = "พอร์ตว่าง (port free)"
+    except OSError:
+        state = "พอร์ตมีบริการอยู่แล้ว (port in use: a running gateway?)"
+    return f"ผู้ใช้ {len(users)} ราย ใบรับรองใช้ได้ {sub.host}:{sub.port} {state}"
+
+
 async def run_checks(settings: Settings) -> int:
     checks: list[tuple[str, Callable[[], Awaitable[str]]]] = [
         ("config", lambda: _ok(f"อ่านการตั้งค่าได้ ({settings.agency.name_th})")),
@@ -129,6 +152,8 @@ async def run_checks(settings: Settings) -> int:
     for m in settings.imap:
         if m.enabled:
             checks.append((f"imap {m.name}", lambda m=m: probe_imap(m)))  # type: ignore[misc]
+    if settings.submission.enabled:
+        checks.append(("submission", lambda: probe_submission(settings)))
     if settings.relay.mode == "smtp":
         checks.append(("relay", lambda: probe_relay(settings)))
     else:

@@ -471,6 +471,12 @@ class Pipeline:
                 "readable": x.readable, "valid": x.valid, "dialect": x.dialect,
                 "variants": list(x.variants), "errors": list(x.errors),
                 "reason": x.reason_en}}
+        if reading.xml_letter is not None:
+            # routing rules can match on the XML's receiver (issue 7)
+            r = reading.xml_letter.receiver
+            words = (r.given_name, r.family_name, r.job_title, r.department_name, r.ministry_name,
+                     r.department_id, r.ministry_id)
+            letter.effects = {**letter.effects, "xml_receiver": " ".join(w for w in words if w)}
         if reading.pdf is not None and reading.pdf.signatures:
             # checked on the original, before any stamp (issue 4): what the clerk is shown
             letter.effects = {**letter.effects,

@@ -190,10 +190,28 @@ def test_bad_config_exits_nonzero_naming_the_key(tmp_path: Path) -> None:
     assert r.returncode == 1 and "agency.latin_code" in r.stderr
 
 
+def test_check_tries_the_submission_server_setup(site: Path) -> None:
+    from gateway.passwords import hash_password
+
+    cfg = (site / "config.toml").read_text(encoding="utf-8") + f"""
+[submission]
+port = 0
+[[submission.users]]
+name = "saraban@agency.test"
+password_hash = "{hash_password('long enough secret')}"
+"""
+    (site / "config.toml").write_text(cfg, encoding="utf-8")
+    r = cli(site, "check")
+    assert r.returncode == 0, r.stdout
+    assert "✓ submission" in r.stdout and "ผู้ใช้ 1 ราย" in r.stdout
+    assert (site / "data" / "tls").is_dir()  # the self-signed certificate, made once
+
+
 def test_check_reports_each_connection(site: Path) -> None:
     r = cli(site, "check")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "✓ database" in r.stdout and "✓ outbox folder" in r.stdout
+    assert "✓ submission" in r.stdout and "no users" in r.stdout
     cfg = (site / "config.toml").read_text(encoding="utf-8") + """
 [[imap]]
 name = "central"

@@ -106,6 +106,7 @@ async def test_xml_fields_are_most_trusted_and_the_ack_carries_accept_notifier(g
     assert letter.sender == "สำนักงานเขตพื้นที่การศึกษาทดสอบ"
     assert letter.effects["xml"] == {"readable": True, "valid": True, "dialect": "dga",
                                      "variants": [], "errors": [], "reason": ""}
+    assert "สำนักงานทดสอบ" in letter.effects["xml_receiver"]  # for routing rules on the receiver
     (ack,) = await _mails(settings, "ack", 1)
     data = _notifier_of(ack)
     assert validate_xml(data).valid
