@@ -34,7 +34,7 @@ from gateway.xmlletter.notifiers import build_notifier
 from gateway.xmlletter.resources import default_resources
 from store import audit
 from store.directory import import_agencies
-from store.tables import Letter, LetterFile, LetterRecipient, OutboxItem, RegisterEntry
+from store.tables import Letter, LetterFile, LetterRecipient, OutboxItem, RawMessage, RegisterEntry
 from tests.conftest import FakeClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.servers.smtpsink import SmtpSink
@@ -486,3 +486,29 @@ async def test_through_a_relay_that_wants_starttls_and_a_login(tmp_path: Path, d
     finally:
         relay.close()
         await relay.wait_closed()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\x00\xff" * 5000,
+        b"Subject: =?utf-8?b?invalid base64?=\r\n\r\nno from, no attachment\r\n",
+        b"From: saraban@agency.test\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n"
+        b"Content-Type: application/pdf; name=\"../../etc/passwd.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"!!!not base64!!!\r\n--b--\r\n",
+    ],
+    ids=["empty", "binary", "no-from", "bad-pdf-part"],
+)
+async def test_hostile_submissions_end_refused_with_their_bytes_kept(parts, raw: bytes) -> None:
+    store, out, sink, _ = parts
+    letter_id = await out.accept(raw, USER, RCPTS, USER)
+    assert await out.process(letter_id) == "refused"
+    await _deliver(store, out)
+    assert [rc for _, rc, _ in sink.messages] == [[USER]]  # the clerk is told why; nothing else leaves
+    async with store.sessions() as s:
+        letter = await s.get(Letter, letter_id)
+        assert letter is not None and letter.review_reason
+        raw_row = await s.get(RawMessage, letter.raw_message_id)
+        assert raw_row is not None and store.blobs.get(raw_row.sha256) == raw
+        assert (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one() == 0
