@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import signal
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
@@ -165,28 +166,19 @@ async def _follow_up(pipeline: Pipeline) -> None:
         pipeline.wake_sender.set()
 
 
-async def _outbound_worker(outbound: Outbound, queue: asyncio.Queue[int], stop: asyncio.Event) -> None:
+async def _worker(process: Callable[[int], Awaitable[str]], queue: asyncio.Queue[int],
+                  stop: asyncio.Event, what: str) -> None:
+    """Take ids off a queue (letters the listeners stored) and carry each as far as it goes."""
     while not stop.is_set():
         try:
             letter_id = await asyncio.wait_for(queue.get(), 1.0)
         except TimeoutError:
             continue
         try:
-            await outbound.process(letter_id)
+            await process(letter_id)
+        # The task guard (house style 5): one bad letter must not stop the worker.
         except Exception:
-            log.exception("outgoing letter %s failed; it will be retried on restart", letter_id)
-
-
-async def _letter_worker(pipeline: Pipeline, queue: asyncio.Queue[int], stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            letter_id = await asyncio.wait_for(queue.get(), 1.0)
-        except TimeoutError:
-            continue
-        try:
-            await pipeline.process(letter_id)
-        except Exception:
-            log.exception("letter %s failed; it will be retried on restart", letter_id)
+            log.exception("%s %s failed; it will be retried on restart", what, letter_id)
 
 
 async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
@@ -250,8 +242,8 @@ async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
         async with asyncio.TaskGroup() as tg:
             tg.create_task(sender_loop(store, make_transport(store), stop=stop, wake=wake_sender,
                                        composer=outbound.compose_for, on_parked=outbound.on_parked))
-            tg.create_task(_letter_worker(pipeline, queue, stop))
-            tg.create_task(_outbound_worker(outbound, out_queue, stop))
+            tg.create_task(_worker(pipeline.process, queue, stop, "letter"))
+            tg.create_task(_worker(outbound.process, out_queue, stop, "outgoing letter"))
             tg.create_task(_housekeeping(pipeline, alarm, stop))
             for m in settings.imap:
                 if m.enabled:

@@ -32,6 +32,22 @@ class Queued:
     created: bool
 
 
+async def _existing(session: AsyncSession, dedupe_key: str) -> Queued | None:
+    found = (
+        await session.execute(select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key))
+    ).scalar_one_or_none()
+    return Queued(found, created=False) if found is not None else None
+
+
+async def _add(session: AsyncSession, *, now: dt.datetime, lifetime: dt.timedelta,
+               **fields: object) -> Queued:
+    item = OutboxItem(status="pending", attempts=0, next_attempt_at=now, expires_at=now + lifetime,
+                      last_error="", created_at=now, sent_digest="", **fields)
+    session.add(item)
+    await session.flush()
+    return Queued(item.id, created=True)
+
+
 async def enqueue(
     session: AsyncSession,
     blobs: BlobStore,
@@ -44,28 +60,12 @@ async def enqueue(
     letter_id: int | None = None,
     lifetime: dt.timedelta = DEFAULT_LIFETIME,
 ) -> Queued:
-    existing = (
-        await session.execute(select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key))
-    ).scalar_one_or_none()
-    if existing is not None:
-        return Queued(existing, created=False)
+    """A mail composed now: its bytes are stored, and every attempt sends them."""
+    if (queued := await _existing(session, dedupe_key)) is not None:
+        return queued
     digest = await ensure_blob(session, blobs, message, now)
-    item = OutboxItem(
-        kind=kind,
-        letter_id=letter_id,
-        recipient=recipient,
-        dedupe_key=dedupe_key,
-        message_sha256=digest,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        expires_at=now + lifetime,
-        last_error="",
-        created_at=now,
-    )
-    session.add(item)
-    await session.flush()
-    return Queued(item.id, created=True)
+    return await _add(session, now=now, lifetime=lifetime, kind=kind, letter_id=letter_id,
+                      recipient=recipient, dedupe_key=dedupe_key, message_sha256=digest)
 
 
 async def enqueue_recipe(
@@ -81,18 +81,11 @@ async def enqueue_recipe(
     lifetime: dt.timedelta = DEFAULT_LIFETIME,
 ) -> Queued:
     """A mail composed at delivery from `recipe` (deterministically: same bytes every attempt)."""
-    existing = (
-        await session.execute(select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key))
-    ).scalar_one_or_none()
-    if existing is not None:
-        return Queued(existing, created=False)
-    item = OutboxItem(kind=kind, letter_id=letter_id, recipient=recipient, dedupe_key=dedupe_key,
-                      message_sha256=None, recipe=recipe, envelope_from=envelope_from,
-                      status="pending", attempts=0, next_attempt_at=now, expires_at=now + lifetime,
-                      last_error="", created_at=now, sent_digest="")
-    session.add(item)
-    await session.flush()
-    return Queued(item.id, created=True)
+    if (queued := await _existing(session, dedupe_key)) is not None:
+        return queued
+    return await _add(session, now=now, lifetime=lifetime, kind=kind, letter_id=letter_id,
+                      recipient=recipient, dedupe_key=dedupe_key, message_sha256=None,
+                      recipe=recipe, envelope_from=envelope_from)
 
 
 async def due(session: AsyncSession, *, now: dt.datetime, limit: int = 50) -> list[OutboxItem]:
