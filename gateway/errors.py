@@ -18,6 +18,11 @@ class Transient(GatewayError):
     """A failure that may go away if the same step is tried again later."""
 
 
+class Uncertain(GatewayError):
+    """A step that may or may not have taken effect (the end of DATA was sent and no answer came):
+    neither retried nor given up silently, but left for a person to decide."""
+
+
 class Permanent(GatewayError):
     """A failure that will not go away by retrying the same step."""
 

@@ -1,10 +1,13 @@
 """The transactional outbox: mails to send, written in the transaction that caused them.
 
-A row is added with the composed message already stored as a blob, so a retry
-sends the very same bytes (same Message-ID). `dedupe_key` is unique: re-running
-the step that enqueued a mail never adds a second row (durability rule 4).
-Delivery is at-least-once: a row is claimed for `CLAIM_SECONDS`; if the sender
-dies mid-delivery the claim lapses and the row is tried again.
+A row holds the composed message as a blob, or a recipe that composes the same
+bytes at delivery, so a retry sends the very same mail (same Message-ID).
+`dedupe_key` is unique: re-running the step that enqueued a mail never adds a
+second row (durability rule 4). One sender works a store at a time (the sender
+lease). Automatic mails are at-least-once: a sender that dies mid-delivery leaves
+the row pending. Letters are at-most-once per recipient: `mark_in_flight` is
+committed just before the end of DATA, and a row found in flight after a crash,
+or without an answer after the end of DATA, becomes `uncertain` for the clerk.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from store.blobs import BlobStore
 from store.letters import ensure_blob
 from store.tables import LetterRecipient, OutboxItem
 
-CLAIM_SECONDS = 600
 DEFAULT_LIFETIME = dt.timedelta(days=5)
 BACKOFF_BASE = dt.timedelta(minutes=1)
 BACKOFF_CAP = dt.timedelta(hours=4)
@@ -98,25 +100,24 @@ async def due(session: AsyncSession, *, now: dt.datetime, limit: int = 50) -> li
     return list(rows.scalars())
 
 
-async def claim(session: AsyncSession, item_id: int, *, now: dt.datetime) -> bool:
-    """Take a due row for delivery; False if another sender took it first."""
-    res = await session.execute(
-        update(OutboxItem)
-        .where(
-            OutboxItem.id == item_id,
-            OutboxItem.status.in_(("pending", "sending")),
-            OutboxItem.next_attempt_at <= now,
-        )
-        .values(status="sending", next_attempt_at=now + dt.timedelta(seconds=CLAIM_SECONDS),
-                attempts=OutboxItem.attempts + 1)
-    )
-    return bool(res.rowcount)  # type: ignore[attr-defined]
-
-
 async def mark_in_flight(session: AsyncSession, item_id: int, *, now: dt.datetime) -> None:
     """Recorded just before the end of DATA is written: from here on the outcome is uncertain
     until `mark_sent`, and a crash in between must not lead to a second delivery."""
-    await session.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(in_flight_at=now))
+    await session.execute(update(OutboxItem).where(OutboxItem.id == item_id)
+                          .values(status="sending", in_flight_at=now))
+
+
+async def mark_uncertain(session: AsyncSession, item_id: int, *, now: dt.datetime, error: str) -> None:
+    """The end of DATA went out and no answer came: not resent, shown to the clerk."""
+    item = await session.get(OutboxItem, item_id)
+    assert item is not None
+    item.status = "uncertain"
+    item.attempts += 1
+    item.last_error = f"ไม่แน่ชัดว่าผู้รับได้รับแล้วหรือไม่ ({error})"[:2000]
+    await _recipient_state(session, item_id, "failed", now, item.last_error)
+    await audit.append(session, now=now, actor="sender", action="outbox.uncertain",
+                       subject_type="outbox", subject_id=item_id,
+                       details={"to": item.recipient, "kind": item.kind, "error": error[:300]})
 
 
 async def recover(session: AsyncSession, *, now: dt.datetime) -> tuple[dict[str, int], list[int]]:
@@ -182,6 +183,7 @@ async def mark_sent(session: AsyncSession, item_id: int, *, now: dt.datetime, di
     item = await session.get(OutboxItem, item_id)
     assert item is not None
     item.status = "sent"
+    item.attempts += 1
     item.sent_at = now
     item.last_error = ""
     item.sent_digest = digest
@@ -203,6 +205,7 @@ async def mark_failed(
     """Schedule a retry, or park the row where a clerk can see it; returns the new status."""
     item = await session.get(OutboxItem, item_id)
     assert item is not None
+    item.attempts += 1
     item.last_error = error[:2000]
     retry_at = now + backoff(item.attempts)
     if permanent or retry_at > item.expires_at:

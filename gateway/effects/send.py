@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.app import Store
 from gateway.config import Relay, secret
-from gateway.errors import Permanent, Transient
+from gateway.errors import Permanent, Transient, Uncertain
 from store import leases, outbox, recipients
 from store.blobs import sha256_hex
 
@@ -110,6 +110,8 @@ class RelayTransport:
             await client.mail(envelope.sender, options=options)
             await client.rcpt(envelope.recipient)
             await data_in_two_steps(client, message, before_end, r.timeout_seconds)
+        except Uncertain:
+            raise
         except aiosmtplib.SMTPAuthenticationError as exc:
             # Our login, not the recipient, is wrong: keep the mail until the password is fixed.
             raise Transient(f"relay refused the login: {exc.code} {exc.message}") from exc
@@ -149,7 +151,11 @@ async def data_in_two_steps(client: aiosmtplib.SMTP, message: bytes, before_end:
         await before_end()
         protocol._response_pending = True
         protocol.write(b".\r\n")
-        done = await protocol.read_response(timeout=timeout)
+        try:
+            done = await protocol.read_response(timeout=timeout)
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            # The relay may have taken the mail: sending it again could deliver it twice.
+            raise Uncertain(f"no answer after the end of DATA: {exc!r}") from exc
         if done.code != 250:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
 
@@ -220,9 +226,8 @@ async def send_due(store: Store, transport: Transport, *, limit: int = 200,
         nonlocal handled
         item_id, recipient, kind, digest, recipe, env_from, letter_id = item
         async with gate:
-            async with store.sessions.begin() as s:
-                if not await outbox.claim(s, item_id, now=store.clock()):
-                    return
+            # No claim: the sender lease makes this the only sender; a crash before the
+            # in-flight mark leaves the row pending, to be sent again.
             handled += 1
             try:
                 if digest is not None:
@@ -247,6 +252,13 @@ async def send_due(store: Store, transport: Transport, *, limit: int = 200,
                 # Letters are never sent twice (the in-flight mark); automatic mails (acks,
                 # notices, reports) are at-least-once and spare the extra commit.
                 await transport.deliver(envelope, message, before_end if kind in NEVER_TWICE else _nothing)
+            except Uncertain as exc:
+                async with store.sessions.begin() as s:
+                    await outbox.mark_uncertain(s, item_id, now=store.clock(), error=str(exc))
+                    if on_parked is not None:
+                        await on_parked(s, item_id, store.clock())
+                log.warning("outbox %s to %s: outcome unknown, left for the clerk: %s", item_id, recipient, exc)
+                return
             except (Transient, Permanent, OSError) as exc:
                 permanent = isinstance(exc, Permanent)
                 async with store.sessions.begin() as s:

@@ -53,10 +53,11 @@ BLANK_NUMBER_PDF = letter_pdf(lines=("ที่ ศธ 04183/", "สำนัก
 
 
 def _settings(tmp: Path, db_url: str, sink: SmtpSink, **over: Any):  # type: ignore[no-untyped-def]
+    relay = {"mode": "smtp", "host": "127.0.0.1", "port": sink.port, "starttls": False,
+             "timeout_seconds": 10, **over.pop("relay", {})}
     return make_settings(
         tmp, db_url,
-        relay={"mode": "smtp", "host": "127.0.0.1", "port": sink.port, "starttls": False,
-               "timeout_seconds": 10},
+        relay=relay,
         submission={"port": 0, "users": [
             {"name": USER, "password_hash": hash_password(PASSWORD), "unit": "admin"},
             {"name": OTHER_USER, "password_hash": hash_password(OTHER_PASSWORD), "unit": "hr"}]},
@@ -512,3 +513,47 @@ async def test_hostile_submissions_end_refused_with_their_bytes_kept(parts, raw:
         raw_row = await s.get(RawMessage, letter.raw_message_id)
         assert raw_row is not None and store.blobs.get(raw_row.sha256) == raw
         assert (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one() == 0
+
+
+class _SlowAnswer(SmtpSink):
+    """A relay that takes the mail but answers the end of DATA too late."""
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.messages.append((envelope.mail_from or "", list(envelope.rcpt_tos),
+                              bytes(envelope.original_content or b"")))
+        await asyncio.sleep(1.2)
+        return "250 2.0.0 OK"
+
+
+async def test_no_answer_after_the_end_of_data_is_never_sent_again(tmp_path: Path, db_url: str,
+                                                                  clock: FakeClock) -> None:
+    sink = _SlowAnswer()
+    loop = asyncio.get_running_loop()
+    from aiosmtpd.smtp import SMTP as Server
+
+    sink.server = await loop.create_server(lambda: Server(sink, hostname="slow"), "127.0.0.1", 0)
+    try:
+        settings = _settings(tmp_path, db_url, sink, relay={
+            "mode": "smtp", "host": "127.0.0.1", "port": sink.port, "starttls": False, "timeout_seconds": 0.5})
+        store = await open_store(settings, upgrade=True, clock=clock)
+        try:
+            await _directory(store)
+            out = Outbound.build(store, template_env())
+            _, state = await _submit(out, "ขอส่งรายงาน", to=[RCPTS[0]], tmp=tmp_path)
+            assert state == "queued"
+            await _deliver(store, out)
+            for _ in range(3):
+                clock.advance(hours=1)
+                await _deliver(store, out)
+            assert len(sink.to(RCPTS[0])) == 1  # the relay has it once, and is not sent it again
+            async with store.sessions() as s:
+                item = (await s.execute(select(OutboxItem).where(OutboxItem.kind == "letter"))).scalar_one()
+                rec = (await s.execute(select(LetterRecipient))).scalar_one()
+                told = (await s.execute(select(func.count()).select_from(OutboxItem).where(
+                    OutboxItem.kind == "delivery-failed"))).scalar_one()
+            assert item.status == "uncertain" and "ไม่แน่ชัด" in item.last_error
+            assert rec.state == "failed" and told == 1
+        finally:
+            await store.close()
+    finally:
+        await sink.stop()
