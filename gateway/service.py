@@ -79,6 +79,9 @@ def banner(settings: Settings, port: int, submission_port: int = 0) -> str:
             f"  Outgoing letters: set your mail client's outgoing server to {sub.host}:{submission_port} "
             "(STARTTLS, authentication required)",
         ]
+    elif settings.submission.enabled:
+        lines.append("  ส่งหนังสือออกจากโปรแกรมอีเมล: เพิ่มผู้ใช้ใน [[submission.users]] (saraban-gateway passwd) "
+                     "/ to send from a mail client, add [[submission.users]]")
     for m in settings.imap:
         if m.enabled:
             lines.append(f"  เฝ้ากล่องจดหมาย (watching) {m.user} ที่ {m.host}:{m.port}/{m.mailbox}")
