@@ -269,13 +269,23 @@ async def send_due(store: Store, transport: Transport, *, limit: int = 200,
                 log.warning("outbox %s to %s failed (%s): %s", item_id, recipient, status, exc)
                 return
             digest = await asyncio.to_thread(sha256_hex, message)
+            if kind not in NEVER_TWICE:
+                automatic.append((item_id, digest))  # recorded together after the batch
+                return
             async with store.sessions.begin() as s:
                 await outbox.mark_sent(s, item_id, now=store.clock(), digest=digest)
             if kind == "letter" and letter_id is not None:
                 sent_letters.add(letter_id)
 
     sent_letters: set[int] = set()
-    await asyncio.gather(*(one(i) for i in items))
+    automatic: list[tuple[int, str]] = []
+    try:
+        await asyncio.gather(*(one(i) for i in items))
+    finally:
+        if automatic:  # at-least-once mails: one commit for the batch
+            async with store.sessions.begin() as s:
+                for item_id, digest in automatic:
+                    await outbox.mark_sent(s, item_id, now=store.clock(), digest=digest)
     for letter_id in sorted(sent_letters):  # the send register's การปฏิบัติ, once per batch
         async with store.sessions.begin() as s:
             await recipients.refresh_action(s, letter_id)
