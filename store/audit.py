@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.tables import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 _HEAD = "saraban.audit_head"  # session.info key: (transaction, locked head row)
+_TIP = "saraban.audit_tip"  # session.info key: (head row, seq, hash) to write at commit
 
 
 def canonical_json(details: Mapping[str, Any]) -> str:
@@ -67,6 +68,11 @@ async def append(
     cached = session.info.get(_HEAD)
     if txn is not None and cached is not None and cached[0] is txn:
         head = cached[1]
+        tip = session.info.get(_TIP)
+        if tip is not None and tip[0] is head:  # this transaction's latest entry, not yet written
+            head_seq, head_hash = tip[1], tip[2]
+        else:
+            head_seq, head_hash = head.seq, head.hash
     else:
         head = (
             await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
@@ -75,10 +81,12 @@ async def append(
             head = AuditHead(id=1, seq=0, hash=GENESIS)
             session.add(head)
         session.info[_HEAD] = (session.sync_session.get_transaction(), head)
+        session.info.pop(_TIP, None)
+        head_seq, head_hash = head.seq, head.hash
     # Both databases keep microseconds and the store returns UTC: the hash survives a round trip.
     at = now.astimezone(dt.UTC)
     body = canonical_json(details or {})
-    seq = head.seq + 1
+    seq = head_seq + 1
     digest = entry_hash(
         seq=seq,
         at=at,
@@ -87,7 +95,7 @@ async def append(
         subject_type=subject_type,
         subject_id=str(subject_id),
         details=body,
-        prev_hash=head.hash,
+        prev_hash=head_hash,
     )
     entry = AuditEntry(
         seq=seq,
@@ -97,13 +105,25 @@ async def append(
         subject_type=subject_type,
         subject_id=str(subject_id),
         details=body,
-        prev_hash=head.hash,
+        prev_hash=head_hash,
         hash=digest,
     )
     session.add(entry)
-    head.seq = seq
-    head.hash = digest
+    # The head row is written once, when the transaction commits, not at every flush.
+    pending = session.info.get(_TIP)
+    session.info[_TIP] = (head, seq, digest, session.sync_session.get_transaction())
+    if pending is None or pending[0] is not head or pending[3] is not session.sync_session.get_transaction():
+        event.listen(session.sync_session, "before_commit", _write_tip, once=True)
     return entry
+
+
+def _write_tip(sync_session: Any) -> None:
+    tip = sync_session.info.pop(_TIP, None)
+    # Only the committing transaction's own tip (a rolled-back one left nothing to write).
+    if tip is not None and tip[3] is sync_session.get_transaction():
+        head, seq, digest, _ = tip
+        head.seq = seq
+        head.hash = digest
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit
@@ -32,9 +34,11 @@ async def ensure_blob(session: AsyncSession, blobs: BlobStore, data: bytes, now:
     """
     if digest is None or not blobs.exists(digest):
         digest = await asyncio.to_thread(blobs.put, data)
-    if await session.get(Blob, digest) is None:
-        session.add(Blob(sha256=digest, size=len(data), created_at=now))
-        await session.flush()
+    # One statement, whether or not the store already knows the file.
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(insert(Blob).values(sha256=digest, size=len(data), created_at=now)
+                          .on_conflict_do_nothing(index_elements=[Blob.sha256]))
     return digest
 
 
