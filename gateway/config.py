@@ -10,6 +10,7 @@ variable that holds the secret, and `secret()` reads it when it is needed.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -304,6 +305,7 @@ class Outbound(_Model):
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="the relay's size limit")
     lifetime_days: int = Field(default=5, ge=1, description="give up retrying after this many days")
     followup_working_days: int = Field(default=5, ge=1)
+    holidays: tuple[dt.date, ...] = Field(default=(), description="public holidays, not working days")
     xml_dialect: Literal["dga", "ecms"] = "dga"
     xml_dialects: dict[str, Literal["dga", "ecms"]] = Field(
         default_factory=dict, description="per recipient address or domain"

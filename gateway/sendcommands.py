@@ -120,13 +120,13 @@ async def letter_cmd(args: argparse.Namespace, settings: Settings) -> int:
         await store.close()
 
 
-def working_days_between(start: dt.date, end: dt.date) -> int:
-    """Monday–Friday days after `start` up to and including `end`."""
+def working_days_between(start: dt.date, end: dt.date, holidays: frozenset[dt.date] = frozenset()) -> int:
+    """Working days (Monday–Friday, not a configured public holiday) after `start` up to `end`."""
     days = 0
     d = start
     while d < end:
         d += dt.timedelta(days=1)
-        if d.weekday() < 5:
+        if d.weekday() < 5 and d not in holidays:
             days += 1
     return days
 
@@ -140,8 +140,10 @@ async def followup(args: argparse.Namespace, settings: Settings) -> int:
             rows = list((await s.execute(select(LetterRecipient, Letter).join(
                 Letter, Letter.id == LetterRecipient.letter_id).where(
                 LetterRecipient.state.in_(("sent", "failed", "queued"))).order_by(Letter.id))).all())
+        holidays = frozenset(settings.outbound.holidays)
         late = [(r, letter) for r, letter in rows
-                if r.sent_at is None or working_days_between(r.sent_at.astimezone(BANGKOK).date(), today) >= limit]
+                if r.sent_at is None
+                or working_days_between(r.sent_at.astimezone(BANGKOK).date(), today, holidays) >= limit]
         late = [(r, letter) for r, letter in late if r.state != "queued" or r.sent_at is not None]
         if not late:
             print(f"ไม่มีหนังสือค้างตอบรับเกิน {limit} วันทำการ (nothing to follow up)")

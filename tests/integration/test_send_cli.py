@@ -99,3 +99,7 @@ def test_working_days_skip_weekends() -> None:
     friday = dt.date(2026, 12, 4)
     assert working_days_between(friday, dt.date(2026, 12, 7)) == 1  # Sat, Sun skipped; Monday counts
     assert working_days_between(friday, friday) == 0
+    # วันรัฐธรรมนูญ (Thu 10 Dec) configured as a holiday
+    assert working_days_between(dt.date(2026, 12, 9), dt.date(2026, 12, 11)) == 2
+    assert working_days_between(dt.date(2026, 12, 9), dt.date(2026, 12, 11),
+                                frozenset({dt.date(2026, 12, 10)})) == 1
