@@ -92,11 +92,10 @@ def _quote_mailbox(name: str) -> str:
 
 async def probe_relay(settings: Settings) -> str:
     r = settings.relay
-    tls = ssl.create_default_context()
-    if r.ca_file is not None:
-        tls.load_verify_locations(cafile=str(settings.base_dir / r.ca_file))
+    from gateway.effects.send import relay_tls_context
+
     client = aiosmtplib.SMTP(hostname=r.host, port=r.port, timeout=TIMEOUT, start_tls=r.starttls,
-                             tls_context=tls)
+                             tls_context=relay_tls_context(r, settings.base_dir))
     await client.connect()
     try:
         if r.username:

@@ -17,8 +17,9 @@ import jinja2
 from sqlalchemy import select
 
 from gateway.app import Store
-from gateway.effects.compose import Mail, compose
-from gateway.thai import BANGKOK, format_short_date, format_time
+from gateway.effects.compose import compose
+from gateway.effects.send import agency_mail
+from gateway.thai import BANGKOK, format_short_date, format_short_datetime, format_time
 from store import audit, outbox, registers
 from store.tables import Digest, Forward, Letter, LetterRecipient, OutboxItem, RegisterEntry
 
@@ -38,15 +39,6 @@ class DigestData:
                 "waiting": self.waiting, "failed": self.failed}
 
 
-def _hm(at: dt.datetime) -> str:
-    return format_time(at.astimezone(BANGKOK))
-
-
-def _dm(at: dt.datetime) -> str:
-    local = at.astimezone(BANGKOK)
-    return f"{format_short_date(local.date())} {format_time(local)}"
-
-
 async def gather(store: Store, day: dt.date) -> DigestData:
     units = {u.code: u.name_th for u in store.settings.units}
     start = dt.datetime.combine(day, dt.time(), BANGKOK)
@@ -60,13 +52,13 @@ async def gather(store: Store, day: dt.date) -> DigestData:
                 .order_by(RegisterEntry.number))).scalars():
             data.registered.append({"number": f"{e.number}/{e.year}", "letter_no": e.letter_no or "-",
                                     "sender": e.sender or "-", "subject": e.subject or "-",
-                                    "speed": e.speed, "time": _hm(e.registered_at),
+                                    "speed": e.speed, "time": format_time(e.registered_at),
                                     "action": e.action or "ยังไม่ได้ส่งต่อ"})
         for letter in (await s.execute(select(Letter).where(
                 Letter.direction == "in", Letter.state.in_(("review", "restricted")))
                 .order_by(Letter.created_at))).scalars():
             restricted = letter.state == "restricted"
-            data.review.append({"received": _dm(letter.created_at),
+            data.review.append({"received": format_short_datetime(letter.created_at),
                                 "subject": "(ชั้นความลับ — ดูในโฟลเดอร์รอตรวจสอบ (ลับ))" if restricted
                                 else (letter.subject or "-"),
                                 "sender": letter.sender or letter.sender_address or "-",
@@ -79,27 +71,27 @@ async def gather(store: Store, day: dt.date) -> DigestData:
             data.waiting.append({
                 "number": f"{letter.effects.get('receive_number')}/{letter.effects.get('receive_year')}",
                 "subject": letter.subject or "-", "unit": units.get(fw.unit_code, fw.unit_code),
-                "speed": letter.speed, "since": _dm(fw.forwarded_at),
+                "speed": letter.speed, "since": format_short_datetime(fw.forwarded_at),
                 "reminded": fw.reminded_at is not None})
         for rec, letter in (await s.execute(select(LetterRecipient, Letter).join(
                 Letter, Letter.id == LetterRecipient.letter_id).where(LetterRecipient.state == "failed")
                 .order_by(LetterRecipient.failed_at))).all():
             data.failed.append({"letter_no": letter.letter_no, "subject": letter.subject,
                                 "to": rec.name_th or rec.address, "address": rec.address,
-                                "error": rec.error, "when": _dm(rec.failed_at) if rec.failed_at else "-"})
+                                "error": rec.error, "when": format_short_datetime(rec.failed_at) if rec.failed_at else "-"})
         for item in (await s.execute(select(OutboxItem).where(
                 OutboxItem.status.in_(("parked", "uncertain")), OutboxItem.kind != "letter")
                 .order_by(OutboxItem.id))).scalars():
             data.failed.append({"letter_no": "-", "subject": f"({item.kind})", "to": item.recipient,
-                                "address": item.recipient, "error": item.last_error, "when": _dm(item.created_at)})
+                                "address": item.recipient, "error": item.last_error, "when": format_short_datetime(item.created_at)})
     return data
 
 
 def digest_mail(store: Store, templates: jinja2.Environment, data: DigestData, day: dt.date,
                 now: dt.datetime) -> bytes:
     a = store.settings.agency
-    mail = Mail(template="digest", context=data.context(a.name_th), from_addr=a.central_addresses[0],
-                from_name=a.name_th, to=[a.central_addresses[0]], key=f"digest:{day.isoformat()}", html=True)
+    mail = agency_mail(store.settings, "digest", data.context(a.name_th), to=[a.central_addresses[0]],
+                       key=f"digest:{day.isoformat()}", html=True)
     return compose(templates, mail, now=now)
 
 

@@ -35,6 +35,7 @@ from gateway.app import Store
 from gateway.bounce import verp_address
 from gateway.config import secret
 from gateway.effects.compose import FileToAttach, Mail, compose
+from gateway.effects.send import agency_mail, queue_mail
 from gateway.effects.sign import SignerConfig, VisibleSignature, sign_pdf
 from gateway.effects.stamp import stamp_text
 from gateway.errors import UserError
@@ -52,6 +53,7 @@ from gateway.outgoing import (
     file_name,
     letter_number,
     number_matches,
+    number_part,
     plan_submission,
     read_command,
 )
@@ -63,7 +65,8 @@ from gateway.thai import (
     be_year_of,
     format_letter_date,
     format_short_date,
-    format_time,
+    format_short_datetime,
+    letter_no_key,
     parse_letter_number,
     to_thai_digits,
 )
@@ -269,8 +272,7 @@ class Outbound:
 
     def _number_onto(self, pdf: bytes, book: Book, number: int, year: int) -> bytes:
         s = self.store.settings
-        text = (f"{number}/{year}" if book is Book.ORDER
-                else f"{'ว' if book is Book.CIRCULAR else ''}{number}")
+        text = number_part(book, number=number, year=year)
         if s.agency.thai_digits:
             text = to_thai_digits(text)
         x, y = s.outbound.number_position
@@ -326,14 +328,9 @@ class Outbound:
     async def _reply(self, s: AsyncSession, letter: Letter, template: str, ctx: dict[str, Any],
                      to: str, message_id: str | None, now: dt.datetime, *,
                      attachments: Sequence[FileToAttach] = (), headers: dict[str, str] | None = None) -> None:
-        a = self.store.settings.agency
-        key = f"{template}:{letter.id}"
-        mail = Mail(template=template, context=ctx, from_addr=a.central_addresses[0],
-                    from_name=a.name_th, to=[to], key=key, in_reply_to=message_id,
-                    attachments=attachments, extra_headers=headers or {})
-        data = compose(self.templates, mail, now=now)
-        await outbox.enqueue(s, self.store.blobs, kind=template, recipient=to, dedupe_key=key,
-                             message=data, now=now, letter_id=letter.id)
+        mail = agency_mail(self.store.settings, template, ctx, to=[to], key=f"{template}:{letter.id}",
+                           in_reply_to=message_id, attachments=attachments, extra_headers=headers or {})
+        await queue_mail(s, self.store, self.templates, mail, kind=template, now=now, letter_id=letter.id)
 
     async def _refuse(self, letter_id: int, prepared: _Prepared, refusals: list[Refusal]) -> str:
         now = self.store.clock()
@@ -434,7 +431,7 @@ class Outbound:
                     Book.ORDER: settings.outbound.order_file_name}[book]
             main_name = file_name(form, year=year, code=a.latin_code, number=number)
             letter.letter_no = no
-            letter.letter_no_norm = registers_norm(no)
+            letter.letter_no_norm = letter_no_key(no)
             letter.letter_date = fields.letter_date
             letter.sender = a.name_th
             letter.recipient = to_text
@@ -604,24 +601,14 @@ async def enqueue_failure_report(s: AsyncSession, store: Store, templates: jinja
     a = store.settings.agency
     ctx = {"agency": a.name_th, "letter_no": letter.letter_no, "subject": letter.subject,
            "recipient": rec.name_th or rec.address, "address": rec.address, "error": error,
-           "when": time_text(now), "outbox_id": rec.outbox_id}
-    mail = Mail(template="delivery-failed", context=ctx, from_addr=a.central_addresses[0],
-                from_name=a.name_th, to=[a.central_addresses[0]], key=key)
-    await outbox.enqueue(s, store.blobs, kind="delivery-failed", recipient=a.central_addresses[0],
-                         dedupe_key=key, message=compose(templates, mail, now=now), now=now,
-                         letter_id=letter.id)
+           "when": format_short_datetime(now), "outbox_id": rec.outbox_id}
+    mail = agency_mail(store.settings, "delivery-failed", ctx, to=[a.central_addresses[0]], key=key)
+    await queue_mail(s, store, templates, mail, kind="delivery-failed", now=now, letter_id=letter.id)
 
 
 def on_pdf(f: Any) -> Any:
     """A field's value when it was read from the PDF itself (what the letter prints)."""
     return f.value if f is not None and f.source is FieldSource.PDF else None
-
-
-def registers_norm(no: str) -> str:
-    from gateway.thai import normalize_for_match, parse_letter_number
-
-    parsed = parse_letter_number(no)
-    return parsed.normalized if parsed else normalize_for_match(no)
 
 
 def signer_from_settings(store: Store) -> SignerConfig | None:
@@ -652,9 +639,4 @@ def submission_message(*, pdfs: Sequence[Path], to: Sequence[str], subject: str,
     return msg.as_bytes(policy=SMTP)
 
 
-__all__ = ["Outbound", "signer_from_settings", "submission_message", "time_text"]
-
-
-def time_text(at: dt.datetime) -> str:
-    local = at.astimezone(BANGKOK)
-    return f"{format_short_date(local.date())} {format_time(local)}"
+__all__ = ["Outbound", "signer_from_settings", "submission_message"]

@@ -167,12 +167,19 @@ def read_command(subject: str) -> Command | None:
 # ------------------------------------------------------------------------------------------
 
 
+def number_part(book: Book, *, number: int, year: int) -> str:
+    """What the register adds to a letter's number: ``123``, ``ว123``, an order's ``12/2569``."""
+    if book is Book.ORDER:
+        return f"{number}/{year}"
+    return f"{'ว' if book is Book.CIRCULAR else ''}{number}"
+
+
 def letter_number(book: Book, *, code: str, number: int, year: int, thai_digits: bool = False) -> str:
     """The ที่ as the letter prints it: ``ศธ 04183/123``, ``ศธ 04183/ว123``, an order ``12/2569``."""
     from gateway.thai import to_thai_digits
 
-    text = (f"{number}/{year}" if book is Book.ORDER
-            else f"{code}/{'ว' if book is Book.CIRCULAR else ''}{number}")
+    part = number_part(book, number=number, year=year)
+    text = part if book is Book.ORDER else f"{code}/{part}"
     return to_thai_digits(text) if thai_digits else text
 
 

@@ -42,6 +42,7 @@ from gateway.decide import (
     validate,
 )
 from gateway.effects.compose import FileToAttach, Mail, compose
+from gateway.effects.send import agency_mail, queue_mail
 from gateway.effects.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
 from gateway.errors import Permanent
 from gateway.extract import choose_main_letter, extract_fields
@@ -56,8 +57,7 @@ from gateway.thai import (
     format_letter_date,
     format_short_date,
     format_time,
-    normalize_for_match,
-    parse_letter_number,
+    letter_no_key,
 )
 from gateway.units import RETURNED_HEADER, Units
 from gateway.xmlletter import (
@@ -70,7 +70,7 @@ from gateway.xmlletter import (
     read_letter_xml,
     validate_xml,
 )
-from store import audit, outbox, recipients, registers
+from store import audit, recipients, registers
 from store.letters import ensure_blob, put_blobs
 from store.registers import EntryFields
 from store.tables import Letter, LetterFile, RawMessage, RegisterEntry
@@ -397,8 +397,7 @@ class Pipeline:
 
     def _apply_fields(self, letter: Letter, fields: LetterFields, msg: ParsedMessage) -> None:
         letter.letter_no = _text(fields.letter_no)
-        parsed = parse_letter_number(letter.letter_no) if letter.letter_no else None
-        letter.letter_no_norm = parsed.normalized if parsed else normalize_for_match(letter.letter_no)
+        letter.letter_no_norm = letter_no_key(letter.letter_no) if letter.letter_no else ""
         letter.letter_date = _value(fields.letter_date)
         letter.sender = _text(fields.sender)
         letter.recipient = _text(fields.recipient)
@@ -593,8 +592,7 @@ class Pipeline:
         """A status message about a letter: update the letter it names (domain.md §8)."""
         n = reading.notifier
         assert n is not None
-        parsed = parse_letter_number(n.letter_id)
-        key = parsed.normalized if parsed else normalize_for_match(n.letter_id)
+        key = letter_no_key(n.letter_id)
         letter.effects = {**letter.effects, "notifier": n.kind.value, "notifier_letter": n.letter_id}
         if n.kind is NotifierKind.INVALID_ACCEPT_ID:
             # The sender says the AcceptID we gave is wrong: send our accept notifier again.
@@ -741,7 +739,6 @@ class Pipeline:
     async def _enqueue(self, s: AsyncSession, kind: str, letter: Letter, msg: ParsedMessage | None,
                        to: str, ctx: dict[str, Any], now: dt.datetime, *,
                        notifier: Notifier | None = None, key: str | None = None) -> None:
-        a = self.store.settings.agency
         key = key or f"{kind}:{letter.id}"
         files: list[FileToAttach] = []
         if notifier is not None:
@@ -751,14 +748,10 @@ class Pipeline:
                 log.error("notifier for letter %s does not validate: %s", letter.id, report.issues)
             else:
                 files.append(FileToAttach(f"{notifier.kind.value}.xml", "application/xml", data))
-        mail = Mail(
-            template=kind, context=ctx, from_addr=a.central_addresses[0], from_name=a.name_th,
-            to=[to], key=key, in_reply_to=msg.message_id if msg else None,
-            references=msg.references if msg else (), attachments=files,
-        )
-        data = compose(self.templates, mail, now=now)
-        q = await outbox.enqueue(s, self.store.blobs, kind=kind, recipient=to, dedupe_key=key,
-                                 message=data, now=now, letter_id=letter.id)
+        mail = agency_mail(self.store.settings, kind, ctx, to=[to], key=key,
+                           in_reply_to=msg.message_id if msg else None,
+                           references=msg.references if msg else (), attachments=files)
+        (q,) = await queue_mail(s, self.store, self.templates, mail, kind=kind, now=now, letter_id=letter.id)
         if q.created:
             await audit.append(s, now=now, actor="pipeline", action=f"outbox.{kind}",
                                subject_type="letter", subject_id=letter.id,

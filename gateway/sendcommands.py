@@ -14,14 +14,14 @@ import sys
 
 from sqlalchemy import select
 
-from gateway.app import Store, open_store
+from gateway.app import Store
 from gateway.config import Settings
 from gateway.effects.compose import template_env
 from gateway.effects.send import SenderLease, make_transport, send_due
 from gateway.errors import UserError
-from gateway.outbound import Outbound, registers_norm, submission_message, time_text
+from gateway.outbound import Outbound, submission_message
 from gateway.passwords import hash_password
-from gateway.thai import BANGKOK
+from gateway.thai import BANGKOK, format_short_datetime, letter_no_key
 from store import outbox
 from store.tables import Letter, LetterRecipient, OutboxItem
 
@@ -34,7 +34,9 @@ LETTER_TH = {"submitted": "รอดำเนินการ", "queued": "ลง
 
 
 async def _store(settings: Settings) -> Store:
-    return await open_store(settings, upgrade=True)
+    from gateway.commands import _with_store  # like every command: the schema must be current
+
+    return await _with_store(settings)
 
 
 async def send(args: argparse.Namespace, settings: Settings) -> int:
@@ -82,7 +84,7 @@ async def _find_letter(store: Store, ref: str) -> Letter:
             letter = await s.get(Letter, int(ref))
         else:
             letter = (await s.execute(select(Letter).where(
-                Letter.direction == "out", Letter.letter_no_norm == registers_norm(ref))
+                Letter.direction == "out", Letter.letter_no_norm == letter_no_key(ref))
                 .order_by(Letter.id.desc()).limit(1))).scalar_one_or_none()
     if letter is None:
         raise UserError(f"ไม่พบหนังสือ {ref}", f"no letter {ref}")
@@ -107,9 +109,9 @@ async def letter_cmd(args: argparse.Namespace, settings: Settings) -> int:
         for r, attempts, ob_status in rows:
             line = f"  - {r.name_th or r.address} <{r.address}>: {RECIPIENT_TH.get(r.state, r.state)}"
             if r.state == "sent" and r.sent_at:
-                line += f" {time_text(r.sent_at)}"
+                line += f" {format_short_datetime(r.sent_at)}"
             if r.state == "acknowledged":
-                line += f" เลขรับ {r.ack_number or '-'}" + (f" {time_text(r.ack_at)}" if r.ack_at else "")
+                line += f" เลขรับ {r.ack_number or '-'}" + (f" {format_short_datetime(r.ack_at)}" if r.ack_at else "")
             if r.state == "failed":
                 line += f" ({r.error})"
             if ob_status in ("pending", "sending") and attempts:
@@ -150,7 +152,7 @@ async def followup(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         print(f"หนังสือส่งที่ยังไม่ได้รับการตอบรับเกิน {limit} วันทำการ ({len(late)} รายการ):")
         for r, letter in late:
-            when = time_text(r.sent_at) if r.sent_at else "-"
+            when = format_short_datetime(r.sent_at) if r.sent_at else "-"
             print(f"  ที่ {letter.letter_no}  {letter.subject}\n    ถึง {r.name_th or r.address} <{r.address}>"
                   f"  {RECIPIENT_TH.get(r.state, r.state)} {when}")
         return 0

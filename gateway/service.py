@@ -22,8 +22,15 @@ from sqlalchemy.exc import OperationalError
 from gateway.app import Store, open_store
 from gateway.config import Settings
 from gateway.digest import send_digest_if_due
-from gateway.effects.compose import Mail, compose, template_env
-from gateway.effects.send import SenderLease, make_transport, send_due, sender_loop
+from gateway.effects.compose import template_env
+from gateway.effects.send import (
+    SenderLease,
+    agency_mail,
+    make_transport,
+    queue_mail,
+    send_due,
+    sender_loop,
+)
 from gateway.errors import Transient
 from gateway.intake.imap import MailboxHealth, Watcher
 from gateway.intake.smtp import CentralMailboxHandler, start_listener
@@ -32,7 +39,7 @@ from gateway.outbound import Outbound
 from gateway.passwords import load_users
 from gateway.pipeline import Pipeline
 from gateway.thai import BANGKOK, format_short_date, format_time
-from store import outbox, registers
+from store import registers
 from store.blobs import sha256_hex
 from store.letters import put_blobs, record_raw
 
@@ -125,18 +132,14 @@ class Alarm:
             error = self.health.last_error.get(m.name, "")
             log.error("ALARM: mailbox %s not checked for %d minutes (%s)", m.name, minutes, error)
             local = last.astimezone(BANGKOK)
-            a = s.agency
-            mail = Mail(
-                template="alarm",
-                context={"mailbox": m.name, "host": m.host, "minutes": minutes, "error": error,
-                         "since": f"{format_short_date(local.date())} {format_time(local)}"},
-                from_addr=a.central_addresses[0], from_name=a.name_th,
-                to=[a.central_addresses[0]], key=f"alarm:{m.name}:{last.isoformat()}",
+            mail = agency_mail(
+                s, "alarm",
+                {"mailbox": m.name, "host": m.host, "minutes": minutes, "error": error,
+                 "since": f"{format_short_date(local.date())} {format_time(local)}"},
+                to=[s.agency.central_addresses[0]], key=f"alarm:{m.name}:{last.isoformat()}",
             )
-            data = compose(self.pipeline.templates, mail, now=now)
             async with store.sessions.begin() as sess:
-                await outbox.enqueue(sess, store.blobs, kind="alarm", recipient=a.central_addresses[0],
-                                     dedupe_key=mail.key, message=data, now=now)
+                await queue_mail(sess, store, self.pipeline.templates, mail, kind="alarm", now=now)
             fired.append(m.name)
         if fired and self.pipeline.wake_sender is not None:
             self.pipeline.wake_sender.set()

@@ -32,7 +32,9 @@ __all__ = [
     "decode_thai",
     "format_letter_date",
     "format_short_date",
+    "format_short_datetime",
     "format_time",
+    "letter_no_key",
     "letter_numbers_equal",
     "local_date",
     "normalize_for_match",
@@ -188,6 +190,12 @@ def format_short_date(d: date, *, thai_digits: bool = False) -> str:
     return to_thai_digits(text) if thai_digits else text
 
 
+def format_short_datetime(at: datetime, *, thai_digits: bool = False) -> str:
+    """``2 ธ.ค. 2569 09:05 น.``, in Bangkok time."""
+    local = at.astimezone(BANGKOK)
+    return f"{format_short_date(local.date(), thai_digits=thai_digits)} {format_time(local, thai_digits=thai_digits)}"
+
+
 def format_time(t: datetime | time, *, thai_digits: bool = False) -> str:
     """``09:05 น.``; an aware datetime is first converted to Bangkok, a naive one is refused."""
     if isinstance(t, datetime):
@@ -335,6 +343,12 @@ def parse_letter_number(s: str) -> LetterNumber | None:
             normalized=f"{number}/{year}",
         )
     return None
+
+
+def letter_no_key(s: str) -> str:
+    """The form a letter number is stored and looked up by (`letters.letter_no_norm`)."""
+    parsed = parse_letter_number(s)
+    return parsed.normalized if parsed else normalize_for_match(s)
 
 
 def letter_numbers_equal(a: str, b: str) -> bool:

@@ -24,11 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.app import Store
 from gateway.config import Unit
-from gateway.effects.compose import FileToAttach, Mail, compose
+from gateway.effects.compose import FileToAttach
+from gateway.effects.send import agency_mail, queue_mail
 from gateway.letter import ParsedMessage
 from gateway.routing import Route, RouteFacts, read_unit_reply, reply_address, route
-from gateway.thai import BANGKOK, be_year_of, format_short_date, format_time
-from store import audit, outbox, registers
+from gateway.thai import be_year_of, format_short_date, format_short_datetime
+from store import audit, registers
 from store.registers import EntryFields, unit_book_code
 from store.tables import Forward, Letter, LetterFile, RegisterEntry
 
@@ -39,10 +40,7 @@ OPEN = ("sent", "accepted")  # a unit that has the letter (returned ones may get
 
 
 def when(at: dt.datetime | None) -> str:
-    if at is None:
-        return ""
-    local = at.astimezone(BANGKOK)
-    return f"{format_short_date(local.date())} {format_time(local)}"
+    return format_short_datetime(at) if at is not None else ""
 
 
 @dataclass
@@ -197,29 +195,20 @@ class Units:
 
     async def _mail_unit(self, s: AsyncSession, letter: Letter, fw: Forward, unit: Unit, template: str,
                          now: dt.datetime, *, key: str | None = None) -> None:
-        a = self.store.settings.agency
         attachments = await self._files(s, letter.id) if template == "forward" else []
-        key = key or f"{template}:{fw.id}"
-        mail = Mail(template=template, context=self._context(letter, fw, unit), from_addr=self.central,
-                    from_name=a.name_th, to=list(unit.emails), key=key, attachments=attachments,
-                    auto=template != "forward",
-                    extra_headers={"Reply-To": reply_address(self.central, fw.token)})
-        data = compose(self.templates, mail, now=now)
-        for address in unit.emails:
-            await outbox.enqueue(s, self.store.blobs, kind=template, recipient=address,
-                                 dedupe_key=f"{key}:{address}", message=data, now=now, letter_id=letter.id)
+        mail = agency_mail(self.store.settings, template, self._context(letter, fw, unit), to=unit.emails,
+                           key=key or f"{template}:{fw.id}", attachments=attachments,
+                           auto=template != "forward",
+                           extra_headers={"Reply-To": reply_address(self.central, fw.token)})
+        await queue_mail(s, self.store, self.templates, mail, kind=template, now=now, letter_id=letter.id)
 
     async def _tell_clerk_returned(self, s: AsyncSession, letter: Letter, fw: Forward, unit: Unit,
                                    now: dt.datetime) -> None:
         """A returned letter goes back to the clerk: a mail that the IMAP watcher files in review."""
-        a = self.store.settings.agency
-        mail = Mail(template="returned", context=self._context(letter, fw, unit), from_addr=self.central,
-                    from_name=a.name_th, to=[self.central], key=f"returned:{fw.id}",
-                    attachments=await self._files(s, letter.id),
-                    extra_headers={RETURNED_HEADER: str(letter.id)})
-        await outbox.enqueue(s, self.store.blobs, kind="returned", recipient=self.central,
-                             dedupe_key=f"returned:{fw.id}", message=compose(self.templates, mail, now=now),
-                             now=now, letter_id=letter.id)
+        mail = agency_mail(self.store.settings, "returned", self._context(letter, fw, unit), to=[self.central],
+                           key=f"returned:{fw.id}", attachments=await self._files(s, letter.id),
+                           extra_headers={RETURNED_HEADER: str(letter.id)})
+        await queue_mail(s, self.store, self.templates, mail, kind="returned", now=now, letter_id=letter.id)
 
     # -- the path ---------------------------------------------------------------------------
 
@@ -273,14 +262,10 @@ class Units:
                 elif fw.reminded_at is not None and \
                         now - fw.reminded_at >= dt.timedelta(hours=cfg.tell_clerk_after_hours):
                     fw.clerk_told_at = now
-                    a = self.store.settings.agency
-                    mail = Mail(template="unit-overdue", context=self._context(letter, fw, unit),
-                                from_addr=self.central, from_name=a.name_th, to=[self.central],
-                                key=f"overdue:{fw.id}")
-                    await outbox.enqueue(s, self.store.blobs, kind="unit-overdue", recipient=self.central,
-                                         dedupe_key=f"overdue:{fw.id}",
-                                         message=compose(self.templates, mail, now=now), now=now,
-                                         letter_id=letter.id)
+                    mail = agency_mail(self.store.settings, "unit-overdue", self._context(letter, fw, unit),
+                                       to=[self.central], key=f"overdue:{fw.id}")
+                    await queue_mail(s, self.store, self.templates, mail, kind="unit-overdue", now=now,
+                                     letter_id=letter.id)
                     await audit.append(s, now=now, actor="gateway", action="unit.overdue",
                                        subject_type="letter", subject_id=letter.id,
                                        details={"unit": unit.code, "forward": fw.id})

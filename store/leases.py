@@ -8,6 +8,9 @@ processes never fetch and register the same mailbox at once.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
+import socket
 
 from sqlalchemy import delete, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -15,6 +18,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.tables import MailboxLease
+
+log = logging.getLogger(__name__)
 
 
 async def acquire(session: AsyncSession, *, name: str, holder: str, now: dt.datetime,
@@ -33,6 +38,37 @@ async def acquire(session: AsyncSession, *, name: str, holder: str, now: dt.date
     )
     got = (await session.execute(stmt)).scalar_one_or_none()
     return got == holder
+
+
+def local_holder(owner: object) -> str:
+    """A holder name that says where it lives: host, pid and the owning object."""
+    return f"{socket.gethostname()}:{os.getpid()}:{id(owner)}"
+
+
+def dead_local_holder(holder: str) -> bool:
+    """The holder is a process on this host that no longer exists."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+async def take(session: AsyncSession, *, name: str, holder: str, now: dt.datetime,
+               ttl: dt.timedelta) -> tuple[bool, str | None]:
+    """Take or renew the lease, breaking at once one left by a dead process on this host.
+    Returns whether it is ours now, and who held it before (None: nobody, or expired)."""
+    before = await holder_of(session, name=name, now=now)
+    if before and before != holder and dead_local_holder(before):
+        log.warning("lease %s of dead process %s broken", name, before)
+        await break_lease(session, name=name, holder=before)
+    return await acquire(session, name=name, holder=holder, now=now, ttl=ttl), before
 
 
 async def holder_of(session: AsyncSession, *, name: str, now: dt.datetime) -> str | None:

@@ -12,19 +12,20 @@ import asyncio
 import datetime as dt
 import logging
 import os
-import socket
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiosmtplib
+import jinja2
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.app import Store
-from gateway.config import Relay, secret
+from gateway.config import Relay, Settings, secret
+from gateway.effects.compose import Mail, compose
 from gateway.errors import Permanent, Transient, Uncertain
 from store import leases, outbox, recipients
 from store.blobs import sha256_hex
@@ -86,14 +87,20 @@ class FolderTransport:
         return Path(tmp)
 
 
+def relay_tls_context(relay: Relay, base_dir: Path) -> ssl.SSLContext:
+    """Certificates are always verified: against [relay] ca_file when given, else the system's."""
+    tls = ssl.create_default_context()
+    if relay.ca_file is not None:
+        tls.load_verify_locations(cafile=str(base_dir / relay.ca_file))
+    return tls
+
+
 class RelayTransport:
     """Through the agency's relay: STARTTLS and AUTH as configured, every await bounded."""
 
     def __init__(self, relay: Relay, base_dir: Path | None = None) -> None:
         self.relay = relay
-        self.tls = ssl.create_default_context()  # certificates are verified, always
-        if relay.ca_file is not None:
-            self.tls.load_verify_locations(cafile=str((base_dir or Path(".")) / relay.ca_file))
+        self.tls = relay_tls_context(relay, base_dir or Path("."))
 
     async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = _nothing) -> None:
         r = self.relay
@@ -160,6 +167,29 @@ async def data_in_two_steps(client: aiosmtplib.SMTP, message: bytes, before_end:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
 
 
+def agency_mail(settings: Settings, template: str, context: Mapping[str, Any], *, to: Sequence[str],
+                key: str, **options: Any) -> Mail:
+    """A mail from the agency's central address (every mail the gateway writes is)."""
+    a = settings.agency
+    return Mail(template=template, context=context, from_addr=a.central_addresses[0], from_name=a.name_th,
+                to=list(to), key=key, **options)
+
+
+async def queue_mail(s: AsyncSession, store: Store, templates: jinja2.Environment, mail: Mail, *, kind: str,
+                     now: dt.datetime, letter_id: int | None = None) -> list[outbox.Queued]:
+    """Compose `mail` and put it in the outbox in the caller's transaction: one row per address
+    (deduplicated on the mail's key, with the address when there are several)."""
+    if mail.attachments:  # letter-sized: base64 work off the event loop
+        data = await asyncio.to_thread(compose, templates, mail, now=now)
+    else:
+        data = compose(templates, mail, now=now)
+    many = len(mail.to) > 1
+    return [await outbox.enqueue(s, store.blobs, kind=kind, recipient=address,
+                                 dedupe_key=f"{mail.key}:{address}" if many else mail.key,
+                                 message=data, now=now, letter_id=letter_id)
+            for address in mail.to]
+
+
 SENDER_LEASE = "outbox-sender"
 LEASE_TTL = dt.timedelta(minutes=10)
 
@@ -171,18 +201,13 @@ class SenderLease:
     def __init__(self, store: Store, on_parked: OnParked | None = None) -> None:
         self.store = store
         self.on_parked = on_parked
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self.holder = leases.local_holder(self)
 
     async def take(self) -> bool:
-        from gateway.intake.imap import _dead_local_holder
-
         now = self.store.clock()
         async with self.store.sessions.begin() as s:
-            holder = await leases.holder_of(s, name=SENDER_LEASE, now=now)
-            if holder and holder != self.holder and _dead_local_holder(holder):
-                await leases.break_lease(s, name=SENDER_LEASE, holder=holder)
-            got = await leases.acquire(s, name=SENDER_LEASE, holder=self.holder, now=now, ttl=LEASE_TTL)
-            if got and holder != self.holder:
+            got, before = await leases.take(s, name=SENDER_LEASE, holder=self.holder, now=now, ttl=LEASE_TTL)
+            if got and before != self.holder:
                 counts, uncertain = await outbox.recover(s, now=now)
                 for item_id in uncertain if self.on_parked is not None else ():
                     await self.on_parked(s, item_id, now)  # type: ignore[misc]

@@ -22,7 +22,6 @@ import hashlib
 import logging
 import os
 import re
-import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -264,7 +263,7 @@ class Watcher:
         self.store = pipeline.store
         self.folders = self.store.settings.intake.folders
         self.health = health
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self.holder = leases.local_holder(self)
         self.lease_name = f"imap:{cfg.name}"
         self.wake = wake or asyncio.Event()
         self.client_factory = client_factory or self._default_client
@@ -318,14 +317,10 @@ class Watcher:
     async def take_lease(self) -> bool:
         """Hold this mailbox for this process; a lease left by a dead process on this host is
         broken at once rather than waited out (its holder names host and pid)."""
-        now = self.store.clock()
         async with self.store.sessions.begin() as s:
-            holder = await leases.holder_of(s, name=self.lease_name, now=now)
-            if holder and holder != self.holder and _dead_local_holder(holder):
-                log.warning("IMAP %s: lease of dead process %s broken", self.cfg.name, holder)
-                await leases.break_lease(s, name=self.lease_name, holder=holder)
-            return await leases.acquire(s, name=self.lease_name, holder=self.holder, now=now,
-                                        ttl=LEASE_TTL)
+            got, _ = await leases.take(s, name=self.lease_name, holder=self.holder,
+                                       now=self.store.clock(), ttl=LEASE_TTL)
+        return got
 
     async def drop_lease(self) -> None:
         async with self.store.sessions.begin() as s:
@@ -557,19 +552,6 @@ class Watcher:
                 await self._after_filing(client, letter_id, "registered")
                 await client.select(folder)
 
-
-def _dead_local_holder(holder: str) -> bool:
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def copy_marker(letter_id: int) -> str:

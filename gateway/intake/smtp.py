@@ -51,7 +51,9 @@ class CentralMailboxHandler:
         return f"250 2.0.0 OK stored as letter {letter_id}"
 
 
-def smtp_factory(handler: Any, *, hostname: str, data_size_limit: int) -> Callable[[], SMTP]:
+def smtp_factory(handler: Any, *, hostname: str, data_size_limit: int, **options: Any) -> Callable[[], SMTP]:
+    """aiosmtpd sessions as every server of the gateway runs them (the submission server adds
+    its TLS and AUTH options)."""
     def make() -> SMTP:
         return SMTP(
             handler,
@@ -60,6 +62,7 @@ def smtp_factory(handler: Any, *, hostname: str, data_size_limit: int) -> Callab
             data_size_limit=data_size_limit,
             enable_SMTPUTF8=True,
             decode_data=False,
+            **options,
         )
 
     return make

@@ -33,6 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.config import Settings, SubmissionUser
 from gateway.errors import ConfigError, Permanent, Transient
+from gateway.intake.smtp import smtp_factory
 from gateway.passwords import load_users, verify_password
 
 log = logging.getLogger(__name__)
@@ -312,22 +313,9 @@ def _refuse_builtin(
 def submission_factory(
     handler: SubmissionHandler, *, hostname: str, data_size_limit: int, tls: ssl.SSLContext
 ) -> Callable[[], SMTP]:
-    def make() -> SMTP:
-        return SMTP(
-            handler,
-            hostname=hostname,
-            ident="saraban-gateway",
-            data_size_limit=data_size_limit,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            require_starttls=True,
-            auth_required=True,
-            auth_require_tls=True,
-            tls_context=tls,
-            authenticator=_refuse_builtin,
-        )
-
-    return make
+    return smtp_factory(handler, hostname=hostname, data_size_limit=data_size_limit,
+                        require_starttls=True, auth_required=True, auth_require_tls=True,
+                        tls_context=tls, authenticator=_refuse_builtin)
 
 
 async def start_submission(settings: Settings, submit: Submit, *, clock: Clock) -> asyncio.Server:

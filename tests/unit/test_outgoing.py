@@ -156,3 +156,26 @@ def test_unlisted_recipients_pass_when_confirmed_or_allowed() -> None:
 def test_every_reason_is_listed_not_just_the_first() -> None:
     plan = _plan(subject="[ลับ]", main=None, recipients=[])
     assert {"secret", "no_pdf", "no_recipient", "no_subject"} <= {r.code for r in plan.refusals}
+
+
+@pytest.mark.parametrize("name", ["gateway.outgoing", "gateway.routing", "gateway.bounce", "gateway.trace"])
+def test_the_send_and_routing_core_does_no_io(name: str) -> None:
+    """architecture.md: the pure core takes data and returns data — no files, sockets, clock,
+    randomness, logging or store (imports anywhere in the module, lazy ones included)."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    module = importlib.import_module(name)
+    tree = ast.parse(Path(str(module.__file__)).read_text("utf-8"))
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module if node.module.startswith(("gateway", "store")) else node.module.split(".")[0])
+    forbidden = {"os", "socket", "pathlib", "time", "logging", "asyncio", "subprocess", "secrets", "random",
+                 "sqlalchemy", "aiosmtplib", "aioimaplib", "tempfile", "shutil"}
+    assert not imported & forbidden, imported & forbidden
+    assert not {m for m in imported if m.startswith(("store", "gateway.app", "gateway.pipeline",
+                                                      "gateway.effects", "gateway.intake"))}
