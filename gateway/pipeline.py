@@ -983,8 +983,9 @@ _SYSTEM_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|bounces?|md
 
 def _may_be_bounce(msg: ParsedMessage, envelope_to: Sequence[str], envelope_from: str) -> bool:
     """A cheap filter before read_bounce: reports, auto-submitted mail, mail-system senders, the
-    null return path, and anything sent to a VERP path."""
-    return (msg.is_auto_reply or envelope_from in ("", "<>")
+    null return path, and anything sent to a VERP path. An IMAP letter's envelope sender is
+    unknown (""), not null: there a null `Return-Path` already makes msg.is_auto_reply."""
+    return (msg.is_auto_reply or envelope_from == "<>"
             or bool(_SYSTEM_SENDER.match(msg.from_addr or ""))
             or any(verp_token(a) for a in (*envelope_to, *msg.to_addrs)))
 
