@@ -18,7 +18,7 @@ from gateway.errors import UserError
 from gateway.thai import register_thai_charsets
 from store import migrate
 from store.blobs import BlobStore
-from store.db import make_engine, make_readers, make_sessionmaker
+from store.db import WriteSessions, make_engine, make_readers, make_sessionmaker
 from store.registers import BookDef, ensure_books, unit_book_code
 from store.tables import Unit
 
@@ -33,7 +33,7 @@ def utc_now() -> dt.datetime:
 class Store:
     settings: Settings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]  # may write: the caller owns the transaction
+    sessions: WriteSessions  # may write: the caller owns the transaction
     readers: async_sessionmaker[AsyncSession]  # only reads (no write lock on SQLite)
     blobs: BlobStore
     clock: Clock

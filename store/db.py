@@ -9,10 +9,20 @@ with "database is locked" when it upgrades a read lock half-way through.
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util.concurrency import await_
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "saraban_read_only"
@@ -37,11 +48,101 @@ def make_engine(url: str, *, password: str | None = None, echo: bool = False) ->
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            u, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            u, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            module=_one_hop_dbapi(),
         )
         _tune_sqlite(engine)
         return engine
     return create_async_engine(u, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
+    """A statement in one trip to the connection's thread.
+
+    SQLAlchemy's aiosqlite cursor makes four trips per SELECT (open the cursor, execute,
+    fetch, close), and each trip waits for the event loop to come round again. Under load
+    that wait, not SQLite, was most of a write transaction's time, and every other writer
+    queues behind it. Here the whole statement runs in the connection's thread at once and
+    the results come back together.
+    """
+
+    __slots__ = ("_description", "_rowcount", "_lastrowid")
+
+    def __init__(self, adapt_connection: Any) -> None:  # no trip to open a cursor
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]
+        self._soft_closed_memoized = {}  # type: ignore[assignment]
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> int:
+        return self._lastrowid  # type: ignore[return-value]
+
+    @staticmethod
+    def _run(raw: sqlite3.Connection, many: bool, operation: str, parameters: Any) -> tuple[Any, ...]:
+        cur = raw.cursor()  # in the connection's own thread
+        try:
+            if many:
+                cur.executemany(operation, parameters)
+            else:
+                cur.execute(operation, () if parameters is None else parameters)
+            rows = cur.fetchall() if cur.description else None
+            return cur.description, cur.rowcount, cur.lastrowid, rows
+        finally:
+            cur.close()
+
+    async def _go(self, many: bool, operation: str, parameters: Any) -> None:
+        async with self._adapt_connection._execute_mutex:
+            conn = self._connection
+            out = await conn._execute(self._run, conn._conn, many, operation, parameters)
+        self._description, self._rowcount, self._lastrowid, rows = out
+        self._rows = collections.deque(rows or ())
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            return await_(self._go(False, operation, parameters))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            return await_(self._go(True, operation, seq_of_parameters))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    async def _async_soft_close(self) -> None:
+        return  # nothing is open between statements
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = _OneHopCursor
+
+
+class _OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> _OneHopConnection:
+        return _OneHopConnection(self, super().connect(*arg, **kw)._connection)
+
+
+def _one_hop_dbapi() -> _OneHopDbapi:
+    import aiosqlite
+
+    return _OneHopDbapi(aiosqlite, sqlite3)
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
@@ -66,8 +167,88 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+class _Gate:
+    """A lock that hands over in order, but to urgent waiters first."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._normal: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self, urgent: bool) -> None:
+        if not self._held and not self._urgent and not self._normal:
+            self._held = True
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._normal
+        queue.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # handed over just as we were cancelled
+                self.release()
+            raise
+        finally:
+            if fut in queue:
+                queue.remove(fut)
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                fut = queue.popleft()
+                if not fut.done():
+                    fut.set_result(None)  # the gate stays held: it passes to that waiter
+                    return
+        self._held = False
+
+
+class WriteSessions:
+    """Sessions that may write; `begin()` is a transaction the caller owns.
+
+    SQLite lets one writer in at a time, and a writer that finds the lock taken sleeps in
+    SQLite's busy handler (1, 2, 5 … 100 ms steps), often long after the lock was freed. So on
+    SQLite this process's writers queue on a gate instead and start the moment the previous
+    one commits; `urgent` writers (the letter whose turn it is to be numbered, which the
+    letters behind it wait for) go to the front of that queue. Other processes (the CLI, a
+    second gateway) still meet SQLite's busy handler. PostgreSQL writers run concurrently,
+    guarded by their row locks.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._maker = async_sessionmaker(engine, expire_on_commit=False)
+        self._gated = engine.dialect.name == "sqlite"
+        self._gate: _Gate | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._holder: asyncio.Task[Any] | None = None
+
+    def __call__(self, **kw: Any) -> AsyncSession:
+        return self._maker(**kw)
+
+    @contextlib.asynccontextmanager
+    async def begin(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        if not self._gated:
+            async with self._maker.begin() as s:
+                yield s
+            return
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        if self._gate is None or self._loop is not loop:
+            self._gate, self._loop = _Gate(), loop
+        if task is not None and task is self._holder:
+            # On SQLite the inner transaction would wait for the outer one for ever.
+            raise RuntimeError("a write transaction was opened inside another one")
+        gate = self._gate
+        await gate.acquire(urgent)
+        self._holder = task
+        try:
+            async with self._maker.begin() as s:
+                yield s
+        finally:
+            self._holder = None
+            gate.release()
+
+
+def make_sessionmaker(engine: AsyncEngine) -> WriteSessions:
+    return WriteSessions(engine)
 
 
 def make_readers(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

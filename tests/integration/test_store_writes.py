@@ -1,0 +1,109 @@
+"""How this process's writers share a SQLite file: the write gate and the one-trip cursor,
+on a real SQLite file (and the same statements on PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from gateway.app import open_store
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.integration
+
+
+async def _sqlite_store(tmp_path: Path):
+    return await open_store(make_settings(tmp_path), upgrade=True)
+
+
+async def test_urgent_writer_goes_before_writers_queued_earlier(tmp_path: Path) -> None:
+    store = await _sqlite_store(tmp_path)
+    order: list[str] = []
+    release = asyncio.Event()
+    try:
+        async def writer(name: str, urgent: bool = False, hold: asyncio.Event | None = None) -> None:
+            async with store.sessions.begin(urgent=urgent) as s:
+                order.append(name)
+                await s.execute(text("SELECT 1"))
+                if hold is not None:
+                    await hold.wait()
+
+        first = asyncio.create_task(writer("holder", hold=release))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.create_task(writer(f"normal-{i}")) for i in range(3)]
+        await asyncio.sleep(0.05)
+        urgent = asyncio.create_task(writer("urgent", urgent=True))
+        await asyncio.sleep(0.05)
+        assert order == ["holder"]  # everyone else waits for the gate
+        release.set()
+        await asyncio.gather(first, *queued, urgent)
+        assert order == ["holder", "urgent", "normal-0", "normal-1", "normal-2"]
+    finally:
+        await store.close()
+
+
+async def test_a_cancelled_waiter_does_not_keep_the_gate(tmp_path: Path) -> None:
+    store = await _sqlite_store(tmp_path)
+    release = asyncio.Event()
+    try:
+        async def hold() -> None:
+            async with store.sessions.begin():
+                await release.wait()
+
+        holder = asyncio.create_task(hold())
+        await asyncio.sleep(0.05)
+
+        async def wait_in_line() -> None:
+            async with store.sessions.begin():
+                pass
+
+        waiter = asyncio.create_task(wait_in_line())
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        release.set()
+        await holder
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        async with asyncio.timeout(5):  # the gate is free again
+            async with store.sessions.begin() as s:
+                assert (await s.execute(text("SELECT 2"))).scalar_one() == 2
+    finally:
+        await store.close()
+
+
+async def test_a_write_transaction_inside_another_fails_at_once(tmp_path: Path) -> None:
+    store = await _sqlite_store(tmp_path)
+    try:
+        async with asyncio.timeout(5):
+            with pytest.raises(RuntimeError, match="inside another"):
+                async with store.sessions.begin():
+                    async with store.sessions.begin():
+                        pass
+    finally:
+        await store.close()
+
+
+async def test_statements_report_rows_rowcount_and_lastrowid(store) -> None:
+    """What the ORM relies on from each statement: rows, rowcount, inserted ids, and errors."""
+    async with store.sessions.begin() as s:
+        await s.execute(text("CREATE TABLE t_probe (id INTEGER PRIMARY KEY, v TEXT)"))
+        await s.execute(text("INSERT INTO t_probe (id, v) VALUES (:id, :v)"),
+                        [{"id": 1, "v": "ก"}, {"id": 2, "v": "ข"}])
+        one = await s.execute(text("INSERT INTO t_probe (id, v) VALUES (3, 'ค')"))
+        if s.get_bind().dialect.name == "sqlite":
+            assert one.lastrowid == 3
+        changed = await s.execute(text("UPDATE t_probe SET v = v || '!' WHERE id > 1"))
+        assert changed.rowcount == 2
+        rows = (await s.execute(text("SELECT id, v FROM t_probe ORDER BY id"))).all()
+        assert [tuple(r) for r in rows] == [(1, "ก"), (2, "ข!"), (3, "ค!")]
+        none = (await s.execute(text("SELECT v FROM t_probe WHERE id = 99"))).first()
+        assert none is None
+    with pytest.raises(Exception, match="(?i)t_missing"):
+        async with store.sessions.begin() as s:
+            await s.execute(text("SELECT * FROM t_missing"))
+    async with store.sessions.begin() as s:  # the connection is usable after an error
+        assert (await s.execute(text("SELECT count(*) FROM t_probe"))).scalar_one() == 3
+        await s.execute(text("DROP TABLE t_probe"))
