@@ -239,6 +239,11 @@ class Intake(_Model):
     trust_roots_dir: Path | None = Field(
         default=None, description="folder of CA certificates (PEM/DER) for signature checks"
     )
+    read_processes: int | None = Field(
+        default=None, ge=0, le=32,
+        description="worker processes that read messages (MIME, PDF, XML); unset: one per core "
+        "but one, at most 4; 0: read inside the gateway's own process",
+    )
 
 
 class Signing(_Model):

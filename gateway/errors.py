@@ -35,6 +35,9 @@ class UserError(Permanent):
         self.message_th = message_th
         self.message_en = message_en
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # crosses from worker processes
+        return type(self), (self.message_th, self.message_en)
+
 
 class ConfigError(UserError):
     """config.toml is missing, unreadable or invalid; names the key at fault."""

@@ -26,6 +26,7 @@ import jinja2
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway import workers
 from gateway.app import Store
 from gateway.bounce import Bounce, read_bounce, verp_token
 from gateway.decide import (
@@ -41,7 +42,7 @@ from gateway.decide import (
     sender_flags,
     validate,
 )
-from gateway.effects.compose import FileToAttach, Mail, compose
+from gateway.effects.compose import FileToAttach, Mail, compose, compose_from, templates_dir
 from gateway.effects.send import agency_mail, queue_mail
 from gateway.effects.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
 from gateway.errors import Permanent
@@ -231,6 +232,22 @@ class StampSettings:
     thai_digits: bool
 
 
+def stamp_bytes(original: bytes, settings: StampSettings, number: int,
+                at: dt.datetime) -> tuple[bytes | None, str]:
+    """The receive stamp drawn on `original`, or why it could not be (in a worker process)."""
+    stamp = ReceiptStamp(settings.agency, number, at, settings.thai_digits)
+    try:
+        return stamp_receipt(original, stamp, settings.style), ""
+    except PdfUnreadable as exc:
+        return None, exc.reason_th
+
+
+def read_with_default_resources(raw: bytes, *, trust_roots: Sequence[bytes],
+                                now: dt.datetime) -> Reading:
+    """read_message in a worker process, with that process's own copy of the schemas."""
+    return read_message(raw, xml_resources=default_resources(), trust_roots=trust_roots, now=now)
+
+
 @dataclass
 class Pipeline:
     store: Store
@@ -241,6 +258,8 @@ class Pipeline:
     policy: Policy
     receive_notifier: bool = False
     wake_sender: asyncio.Event | None = None
+    # > 0: messages are read, stamped and the filed copies composed in worker processes
+    read_processes: int = 0
     units: Units = None  # type: ignore[assignment]  # set in __post_init__
 
     def __post_init__(self) -> None:
@@ -272,13 +291,17 @@ class Pipeline:
                 max_message_bytes=s.smtp_listener.max_message_bytes,
             ),
             receive_notifier=s.intake.receive_notifier,
+            read_processes=workers.auto_processes() if s.intake.read_processes is None
+            else s.intake.read_processes,
         )
 
     # -- the flow ---------------------------------------------------------------------------
 
     async def process(self, letter_id: int, *, raw: bytes | None = None,
-                      turn: Turn | None = None) -> str:
+                      turn: Turn | None = None, on_stamp: dict[str, Any] | None = None) -> str:
         """Take one letter as far as it can go; returns its state.
+
+        `on_stamp`: effects committed with the stamp when the letter is registered.
 
         `raw` saves reading the bytes back from disk when the caller has them; `turn`, when
         given, is entered around the recording transaction only, so letters read in parallel
@@ -293,7 +316,7 @@ class Pipeline:
         if state == "received" and raw_row is not None:
             state = await self._decide_and_record(letter_id, raw_row, raw, turn)
         if state == Outcome.REGISTER.value:
-            await self.stamp_letter(letter_id)  # a no-op when the record step stamped it
+            await self.stamp_letter(letter_id, also=on_stamp)  # once per letter
         return state
 
     async def _decide_and_record(self, letter_id: int, raw_row: RawMessage, raw: bytes | None,
@@ -302,10 +325,7 @@ class Pipeline:
         try:
             if raw is None:
                 raw = await asyncio.to_thread(self.store.blobs.get, raw_row.sha256)
-            reading = await asyncio.to_thread(
-                read_message, raw, xml_resources=self.xml_resources,
-                trust_roots=self.trust_roots, now=now,
-            )
+            reading = await self._read(raw, now)
         except Exception as exc:
             log.exception("letter %s could not be read", letter_id)
             return await self._count_failure(letter_id, exc)
@@ -339,7 +359,8 @@ class Pipeline:
         await put_blobs(self.store.blobs, *files)
         async with turn if turn is not None else contextlib.nullcontext():
             now = self.store.clock()
-            async with self.store.sessions.begin() as s:
+            # The letters behind this one wait for its turn: its transaction goes first.
+            async with self.store.sessions.begin(urgent=turn is not None) as s:
                 letter = await s.get(Letter, letter_id, with_for_update=True)
                 assert letter is not None
                 if letter.state != "received":  # another worker got here first
@@ -359,6 +380,13 @@ class Pipeline:
         if self.wake_sender is not None:
             self.wake_sender.set()
         return state
+
+    async def _read(self, raw: bytes, now: dt.datetime) -> Reading:
+        if self.read_processes > 0 and self.xml_resources is default_resources():
+            return await workers.run(self.read_processes, read_with_default_resources, raw,
+                                     trust_roots=self.trust_roots, now=now)
+        return await workers.run(0, read_message, raw, xml_resources=self.xml_resources,
+                                 trust_roots=self.trust_roots, now=now)
 
     async def _count_failure(self, letter_id: int, exc: Exception) -> str:
         now = self.store.clock()
@@ -670,10 +698,9 @@ class Pipeline:
         )
         letter.state = Outcome.REGISTER.value
         letter.effects = {**letter.effects, "receive_number": entry.number, "receive_year": entry.year}
-        if reading is not None and reading.main is not None:
-            # Stamping is part of registration: the stamped copy is committed with the number.
-            await self._stamp_in(s, letter, reading.main.data, reading.main.safe_name,
-                                 entry.number, now)
+        # The stamp follows in its own short transaction (stamp_letter): drawing it and writing
+        # the stamped PDF are done outside the write lock, and resume() stamps what a crash
+        # left registered but unstamped.
         if ack_to:
             xml = reading.xml_letter if reading is not None else xml_letter
             await self._enqueue_ack(s, letter, reading.message if reading else None, ack_to,
@@ -815,19 +842,11 @@ class Pipeline:
 
     # -- effects ------------------------------------------------------------------------------
 
-    def _stamp_bytes(self, original: bytes, number: int, at: dt.datetime) -> tuple[bytes | None, str]:
-        stamp = ReceiptStamp(self.stamp.agency, number, at, self.stamp.thai_digits)
-        try:
-            return stamp_receipt(original, stamp, self.stamp.style), ""
-        except PdfUnreadable as exc:
-            return None, exc.reason_th
-
-    async def _stamp_in(self, s: AsyncSession, letter: Letter, original: bytes, safe_name: str,
-                        number: int, at: dt.datetime) -> None:
-        stamped, error = await asyncio.to_thread(self._stamp_bytes, original, number, at)
+    async def _record_stamp(self, s: AsyncSession, letter: Letter, stamped: bytes | None,
+                            digest: str | None, safe_name: str, error: str, at: dt.datetime) -> None:
         outcome: dict[str, Any] = {"stamped": True}
-        if stamped is not None:
-            digest = await ensure_blob(s, self.store.blobs, stamped, at)
+        if stamped is not None and digest is not None:
+            digest = await ensure_blob(s, self.store.blobs, stamped, at, digest)
             stem = Path(safe_name).stem or "letter"
             s.add(LetterFile(letter_id=letter.id, role="stamped", position=0, filename="",
                              safe_name=f"{stem}-ตรารับ.pdf", media_type="application/pdf",
@@ -842,9 +861,10 @@ class Pipeline:
         # Units get the stamped copy: rules route the letter once it carries the stamp.
         await self.units.route_by_rules(s, letter, self.store.clock())
 
-    async def stamp_letter(self, letter_id: int) -> bool:
-        """Stamp a registered letter not stamped yet (registered by the clerk, or before a
-        crash); once per letter."""
+    async def stamp_letter(self, letter_id: int, *, also: dict[str, Any] | None = None) -> bool:
+        """Stamp a registered letter (just registered, registered by the clerk, or left
+        unstamped by a crash); once per letter. The stamp is drawn and the stamped PDF written
+        before the transaction, which only records it."""
         async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
             if letter is None or letter.state != Outcome.REGISTER.value or letter.effects.get("stamped"):
@@ -854,17 +874,23 @@ class Pipeline:
             entry_time = await _registered_at(s, letter_id)
         number = letter.effects.get("receive_number")
         original = await asyncio.to_thread(self.store.blobs.get, main.sha256) if main else None
+        stamped: bytes | None = None
+        digest: str | None = None
+        error = "ไม่มีไฟล์ PDF ให้ประทับตรารับ"
+        if main is not None and original is not None and number is not None and entry_time is not None:
+            stamped, error = await workers.run(self.read_processes, stamp_bytes, original,
+                                               self.stamp, number, entry_time)
+            if stamped is not None:
+                (digest,) = await put_blobs(self.store.blobs, stamped)
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             assert letter is not None
             if letter.effects.get("stamped"):
                 return False
-            if main is None or original is None or number is None or entry_time is None:
-                letter.effects = {**letter.effects, "stamped": True,
-                                  "stamp_error": "ไม่มีไฟล์ PDF ให้ประทับตรารับ"}
-                await self.units.route_by_rules(s, letter, self.store.clock())
-                return True
-            await self._stamp_in(s, letter, original, main.safe_name, number, entry_time)
+            await self._record_stamp(s, letter, stamped, digest, main.safe_name if main else "",
+                                     error, entry_time or self.store.clock())
+            if also:  # what the caller records with the stamp (an intent to file a copy)
+                letter.effects = {**letter.effects, **also}
         return True
 
     async def registered_copy(self, letter_id: int) -> bytes | None:
@@ -914,6 +940,9 @@ class Pipeline:
                            "X-Saraban-Receive-Number": f"{number}/{year}"},
         )
         # A letter-sized message: base64 work off the event loop.
+        folder = templates_dir(self.templates)
+        if self.read_processes > 0 and folder is not None:
+            return await workers.run(self.read_processes, compose_from, folder, mail, now=entry_time)
         return await asyncio.to_thread(compose, self.templates, mail, now=entry_time)
 
     def _routing_note(self, letter: Letter) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
@@ -27,10 +28,10 @@ import jinja2
 from gateway.resources import resource_dir
 
 
-def template_env() -> jinja2.Environment:
+def template_env(directory: str | None = None) -> jinja2.Environment:
     """Built once by the composition root and passed down."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(resource_dir("templates")),
+        loader=jinja2.FileSystemLoader(directory or resource_dir("templates")),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(["html"]),
         keep_trailing_newline=True,
@@ -125,6 +126,25 @@ def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime) -> bytes:
                                          b"Content-Transfer-Encoding: base64", 1)
         out = out[:head] + part_head + encoded + out[at + len(token):]
     return out
+
+
+@functools.cache
+def _env_at(directory: str) -> jinja2.Environment:
+    return template_env(directory)
+
+
+def compose_from(directory: str, mail: Mail, *, now: dt.datetime) -> bytes:
+    """compose() with the templates in `directory`: for worker processes, which cannot be
+    handed an Environment and keep one per directory."""
+    return compose(_env_at(directory), mail, now=now)
+
+
+def templates_dir(env: jinja2.Environment) -> str | None:
+    """The one folder `env` loads from, when it is a plain folder loader."""
+    loader = env.loader
+    if isinstance(loader, jinja2.FileSystemLoader) and len(loader.searchpath) == 1:
+        return str(loader.searchpath[0])
+    return None
 
 
 def base64_crlf(data: bytes) -> bytes:

@@ -1,0 +1,100 @@
+"""Worker processes that read letters: same results as in-process, a dead worker costs one
+attempt and is replaced, and a gateway killed outright leaves no worker behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway import workers
+from gateway.errors import ConfigError
+from gateway.pipeline import read_message, read_with_default_resources
+from gateway.xmlletter import default_resources
+from tests.corpus.mail import letter_mail, numbered_letter_pdf
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
+
+
+def _die() -> None:
+    os._exit(3)
+
+
+def _raise_config() -> None:
+    raise ConfigError("ไม่พบแบบอักษร", "font not found")
+
+
+async def test_a_letter_read_in_a_worker_is_read_the_same() -> None:
+    raw = letter_mail(numbered_letter_pdf(41), subject="ที่ ศธ 04010/41 ทดสอบ")
+    here = read_message(raw, xml_resources=default_resources(), trust_roots=(), now=NOW)
+    there = await workers.run(1, read_with_default_resources, raw, trust_roots=(), now=NOW)
+    assert there == here
+    assert there.fields.letter_no is not None and "04010/41" in str(there.fields.letter_no.value)
+
+
+async def test_a_dead_worker_is_reported_and_replaced() -> None:
+    with pytest.raises(workers.WorkerDied):
+        await workers.run(1, _die)
+    raw = letter_mail(numbered_letter_pdf(42))
+    got = await workers.run(1, read_with_default_resources, raw, trust_roots=(), now=NOW)
+    assert got.main is not None
+
+
+async def test_errors_cross_from_the_worker_intact() -> None:
+    with pytest.raises(ConfigError) as info:
+        await workers.run(1, _raise_config)
+    assert info.value.message_th == "ไม่พบแบบอักษร"
+    err = pickle.loads(pickle.dumps(ConfigError("ก", "k")))
+    assert (err.message_th, err.message_en) == ("ก", "k")
+
+
+def test_workers_end_when_the_gateway_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import asyncio, os, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from gateway import workers
+
+        async def main():
+            pid = await workers.run(1, os.getpid)
+            print(pid, flush=True)
+            await asyncio.sleep(60)
+
+        if __name__ == "__main__":
+            asyncio.run(main())
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = parent.stdout.readline() if parent.stdout else ""
+        worker = int(line)
+        os.kill(worker, 0)  # running
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            try:  # reap it if it is ours (it is not: it was the parent's)
+                os.waitpid(worker, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.1)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            pytest.fail("the worker outlived the gateway by 10 s")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
