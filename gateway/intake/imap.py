@@ -388,23 +388,30 @@ class Watcher:
             return
         key = f"imap:{self.cfg.name}:{validity}:{uid}"
         rec = await self._record(key, raw)
-        state = await self.pipeline.process(rec.letter_id, raw=raw, turn=turn)
+        # A registered letter's findable copy will be appended: the intent is committed with
+        # its stamp, before the APPEND, so a crash after the APPEND is found by a search
+        # instead of filing a second copy.
+        state = await self.pipeline.process(rec.letter_id, raw=raw, turn=turn,
+                                            on_stamp={"copy_appending": True})
         folder = self.folder_for(state)
         if folder is None:  # not decided (e.g. a transient read failure): stays in INBOX
             return
         # The findable copy is composed before taking the connection: only IMAP waits for it.
         copy = await self.pipeline.registered_copy(rec.letter_id) if state == "registered" else None
+        if copy is not None and not await self._has_effect(rec.letter_id, "copy_appending"):
+            await self._set_effect(rec.letter_id, "copy_appending", True)  # stamped earlier
         async with lock:
             if client.selected != self.cfg.mailbox:
                 await client.select(self.cfg.mailbox)
             moved = await client.move(uid, folder)
-            # Filed, and the intent to file the copy, in one transaction before the APPEND.
-            await self._remember(folder, moved, rec.letter_id, "original", rec.sha256,
-                                 effects={"copy_appending": True} if copy else None)
             where = await client.append(self.folders.registered, copy) if copy else None
+        # Both placements in one transaction, after the connection is free for the next
+        # letter. A crash before it leaves them for _clerk_moves and _after_filing to find.
+        rows = [(folder, moved, "original", rec.sha256)]
         if copy is not None:
-            await self._remember(self.folders.registered, where, rec.letter_id, "copy",
-                                 hashlib.sha256(copy).hexdigest(), effects={"copy_appended": True})
+            rows.append((self.folders.registered, where, "copy", hashlib.sha256(copy).hexdigest()))
+        await self._remember_all(rows, rec.letter_id,
+                                 effects={"filed": folder, **({"copy_appended": True} if copy else {})})
 
     async def _record(self, key: str, raw: bytes) -> Any:
         (digest,) = await put_blobs(self.store.blobs, raw)
@@ -429,6 +436,30 @@ class Watcher:
                 if letter is not None:
                     filed = {"filed": folder} if kind == "original" else {}
                     letter.effects = {**letter.effects, **filed, **(effects or {})}
+
+    async def _remember_all(self, rows: list[tuple[str, tuple[int, int] | None, str, str]],
+                            letter_id: int, effects: dict[str, Any]) -> None:
+        """Where the messages of one letter now are (folder, (UIDVALIDITY, UID), kind, sha256),
+        and what that means for the letter, in one transaction."""
+        async with self.store.sessions.begin() as s:
+            for folder, where, kind, sha in rows:
+                if where is None:
+                    continue
+                exists = (await s.execute(select(ImapMessage.id).where(
+                    ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
+                    ImapMessage.uidvalidity == where[0], ImapMessage.uid == where[1]))).first()
+                if exists is None:
+                    s.add(ImapMessage(mailbox=self.cfg.name, folder=folder, uidvalidity=where[0],
+                                      uid=where[1], letter_id=letter_id, kind=kind, sha256=sha,
+                                      seen_at=self.store.clock()))
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            if letter is not None:
+                letter.effects = {**letter.effects, **effects}
+
+    async def _has_effect(self, letter_id: int, key: str) -> bool:
+        async with self.store.readers() as s:
+            letter = await s.get(Letter, letter_id)
+            return bool(letter is not None and letter.effects.get(key))
 
     async def _after_filing(self, client: ImapClient, letter_id: int, state: str) -> None:
         """File the findable copy `[รับ n/ปี] …` next to a registered original, once."""
