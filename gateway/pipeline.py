@@ -72,7 +72,7 @@ from gateway.xmlletter import (
     validate_xml,
 )
 from store import audit, recipients, registers
-from store.letters import ensure_blob, put_blobs
+from store.letters import ensure_blob, put_blobs, record_raw
 from store.registers import EntryFields
 from store.tables import Letter, LetterFile, RawMessage, RegisterEntry
 
@@ -248,6 +248,16 @@ def read_with_default_resources(raw: bytes, *, trust_roots: Sequence[bytes],
     return read_message(raw, xml_resources=default_resources(), trust_roots=trust_roots, now=now)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    reading: Reading
+    decision: Decision
+    bounce: Bounce | None
+    own: tuple[str, int] | None  # our own mail come back: (header, letter id)
+    unit_token: str | None  # a unit's reply to a forward
+    clerk: tuple[tuple[int, int], ClerkRoute] | None  # the clerk's `ส่ง <unit>` reply
+
+
 @dataclass
 class Pipeline:
     store: Store
@@ -319,23 +329,81 @@ class Pipeline:
             await self.stamp_letter(letter_id, also=on_stamp)  # once per letter
         return state
 
+    async def take_in(self, raw: bytes, *, digest: str, channel: str, source_key: str,
+                      envelope_to: Sequence[str], envelope_from: str = "", turn: Turn | None = None,
+                      on_stamp: dict[str, Any] | None = None) -> tuple[int, str]:
+        """Keep and decide a message the transport still holds (IMAP: until it is moved):
+        read first, then the raw record and the decision in one transaction. Returns
+        (letter id, state). Nothing is lost by a crash before the commit: the transport
+        still has the message, and the raw bytes are on disk."""
+        async with self.store.readers() as s:
+            seen = (await s.execute(select(Letter.id).join(
+                RawMessage, Letter.raw_message_id == RawMessage.id).where(
+                RawMessage.source_key == source_key))).scalar_one_or_none()
+        if seen is not None:  # fetched again: finish it the usual way
+            return seen, await self.process(seen, raw=raw, turn=turn, on_stamp=on_stamp)
+        now = self.store.clock()
+        try:
+            prepared = await self._prepare(raw, envelope_from, list(envelope_to), now)
+        except Exception as exc:
+            log.exception("message %s could not be read", source_key)
+            async with self.store.sessions.begin() as s:
+                rec = await record_raw(s, self.store.blobs, channel=channel, source_key=source_key,
+                                       data=raw, now=now, envelope_from=envelope_from,
+                                       envelope_to=envelope_to, digest=digest)
+            return rec.letter_id, await self._count_failure(rec.letter_id, exc)
+        async with turn if turn is not None else contextlib.nullcontext():
+            now = self.store.clock()
+            async with self.store.sessions.begin(urgent=turn is not None) as s:
+                rec = await record_raw(s, self.store.blobs, channel=channel, source_key=source_key,
+                                       data=raw, now=now, envelope_from=envelope_from,
+                                       envelope_to=envelope_to, digest=digest)
+                letter = await s.get(Letter, rec.letter_id, with_for_update=True)
+                raw_row = await s.get(RawMessage, rec.raw_message_id)
+                assert letter is not None and raw_row is not None
+                state = letter.state if letter.state != "received" else \
+                    await self._commit_decision(s, letter, raw_row, prepared, now)
+        if self.wake_sender is not None:
+            self.wake_sender.set()
+        if state == Outcome.REGISTER.value:
+            await self.stamp_letter(rec.letter_id, also=on_stamp)
+        return rec.letter_id, state
+
     async def _decide_and_record(self, letter_id: int, raw_row: RawMessage, raw: bytes | None,
                                  turn: Turn | None) -> str:
         now = self.store.clock()
         try:
             if raw is None:
                 raw = await asyncio.to_thread(self.store.blobs.get, raw_row.sha256)
-            reading = await self._read(raw, now)
+            prepared = await self._prepare(raw, raw_row.envelope_from,
+                                           [str(a) for a in raw_row.envelope_to], now)
         except Exception as exc:
             log.exception("letter %s could not be read", letter_id)
             return await self._count_failure(letter_id, exc)
+        async with turn if turn is not None else contextlib.nullcontext():
+            now = self.store.clock()
+            # The letters behind this one wait for its turn: its transaction goes first.
+            async with self.store.sessions.begin(urgent=turn is not None) as s:
+                letter = await s.get(Letter, letter_id, with_for_update=True)
+                assert letter is not None
+                if letter.state != "received":  # another worker got here first
+                    return letter.state
+                state = await self._commit_decision(s, letter, raw_row, prepared, now)
+        if self.wake_sender is not None:
+            self.wake_sender.set()
+        return state
+
+    async def _prepare(self, raw: bytes, envelope_from: str, envelope_to: list[str],
+                       now: dt.datetime) -> _Prepared:
+        """Everything decided before the write transaction: reading, decision, and what kind
+        of mail this is; the letter's files are written to disk here, not under the lock."""
+        reading = await self._read(raw, now)
         problems = validate(reading, self.policy)
-        decision = decide(reading, problems, self.policy, envelope_from=raw_row.envelope_from)
+        decision = decide(reading, problems, self.policy, envelope_from=envelope_from)
         msg = reading.message
-        envelope_to = [str(a) for a in raw_row.envelope_to]
         # Reading a report means parsing the message again: only for what may be one.
         bounce = await asyncio.to_thread(read_bounce, raw, envelope_to=envelope_to) \
-            if _may_be_bounce(msg, envelope_to, raw_row.envelope_from) else None
+            if _may_be_bounce(msg, envelope_to, envelope_from) else None
         own = _own_copy(raw, msg, self.policy)
         unit_token = reply_token([*envelope_to, *msg.to_addrs, *msg.cc_addrs], msg.subject)
         clerk = self._clerk_route_of(msg)
@@ -354,32 +422,30 @@ class Pipeline:
                 Decision(Outcome.REVIEW, (Problem(
                     "unknown_unit", "ไม่รู้จักหน่วยงาน: " + ", ".join(clerk[1].unknown),
                     "unknown unit(s): " + ", ".join(clerk[1].unknown)),))
-        # The letter's files go to disk before the write transaction, not under its lock.
         files = [a.data for a in (reading.main, *reading.enclosures, reading.xml_attachment) if a]
         await put_blobs(self.store.blobs, *files)
-        async with turn if turn is not None else contextlib.nullcontext():
-            now = self.store.clock()
-            # The letters behind this one wait for its turn: its transaction goes first.
-            async with self.store.sessions.begin(urgent=turn is not None) as s:
-                letter = await s.get(Letter, letter_id, with_for_update=True)
-                assert letter is not None
-                if letter.state != "received":  # another worker got here first
-                    return letter.state
-                if own is not None:
-                    letter.effects = {**letter.effects, "for_letter": own[1]}
-                elif unit_token is not None:
-                    await self.units.take_reply(s, letter, unit_token, msg, now)
-                elif clerk is not None and not clerk[1].unknown:
-                    await self._clerk_forward(s, letter, clerk, now)
-                elif bounce is not None:
-                    await self._take_bounce(s, letter, bounce, now)
-                elif await self._take_reply(s, letter, reading, now) and \
-                        decision.outcome is not Outcome.REGISTER:
-                    decision = replace(decision, outcome=Outcome.NOT_LETTER, acknowledge_to=None)
-                state = await self._record(s, letter, raw_row, reading, decision, now)
-        if self.wake_sender is not None:
-            self.wake_sender.set()
-        return state
+        return _Prepared(reading, decision, bounce, own, unit_token, clerk)
+
+    async def _commit_decision(self, s: AsyncSession, letter: Letter, raw_row: RawMessage,
+                               p: _Prepared, now: dt.datetime) -> str:
+        decision, reading, msg = p.decision, p.reading, p.reading.message
+        if p.own is not None:
+            letter.effects = {**letter.effects, "for_letter": p.own[1]}
+        elif p.unit_token is not None:
+            await self.units.take_reply(s, letter, p.unit_token, msg, now)
+        elif p.clerk is not None and not p.clerk[1].unknown:
+            await self._clerk_forward(s, letter, p.clerk, now)
+        elif p.bounce is not None:
+            await self._take_bounce(s, letter, p.bounce, now)
+        elif await self._take_reply(s, letter, reading, now) and \
+                decision.outcome is not Outcome.REGISTER:
+            decision = replace(decision, outcome=Outcome.NOT_LETTER, acknowledge_to=None)
+        return await self._record(s, letter, raw_row, reading, decision, now)
+
+    def warm_up(self) -> None:
+        """Start the worker processes now, in the background (they take a second to load)."""
+        if self.read_processes > 0:
+            workers.warm(self.read_processes)
 
     async def _read(self, raw: bytes, now: dt.datetime) -> Reading:
         if self.read_processes > 0 and self.xml_resources is default_resources():

@@ -204,6 +204,7 @@ async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
     store = store or await open_store(settings, upgrade=True)
     wake_sender = asyncio.Event()
     pipeline = Pipeline.build(store, template_env())
+    pipeline.warm_up()  # the first letter after a start does not wait for a reader to start
     pipeline.wake_sender = wake_sender
     outbound = Outbound.build(store, pipeline.templates)
     outbound.wake_sender = wake_sender
@@ -273,6 +274,7 @@ async def ingest_once(settings: Settings, *, store: Store | None = None) -> dict
     store = store or await open_store(settings)
     try:
         pipeline = Pipeline.build(store, template_env())
+        pipeline.warm_up()
         outbound = Outbound.build(store, pipeline.templates)
         before = await _state_counts(store)
         await pipeline.resume()

@@ -95,10 +95,12 @@ async def run(processes: int, fn: Callable[..., T], /, *args: Any, **kwargs: Any
         raise WorkerDied(f"worker process died running {getattr(fn, '__name__', fn)}") from exc
 
 
-def shutdown() -> None:
-    """Stop every worker (the gateway's last step; also done at interpreter exit)."""
-    with _guard:
-        pools = list(_pools.values())
-        _pools.clear()
-    for pool in pools:
-        pool.shutdown(wait=True, cancel_futures=True)
+def warm(processes: int) -> None:
+    """Start the pool's workers without waiting for them (each loads the gateway's modules)."""
+    if processes > 0:
+        try:
+            pool = _pool(processes)
+            for _ in range(processes):
+                pool.submit(os.getpid)
+        except (BrokenProcessPool, RuntimeError) as exc:  # started on first real use instead
+            log.warning("worker processes did not start: %r", exc)

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from gateway.config import Imap, secret
 from gateway.intake.mutf7 import decode_mutf7, encode_mailbox
 from store import leases
-from store.letters import put_blobs, record_raw
+from store.letters import put_blobs
 from store.tables import ImapMessage, Letter, RawMessage
 
 log = logging.getLogger(__name__)
@@ -387,19 +387,21 @@ class Watcher:
         if raw is None:
             return
         key = f"imap:{self.cfg.name}:{validity}:{uid}"
-        rec = await self._record(key, raw)
+        (digest,) = await put_blobs(self.store.blobs, raw)
+        # Kept and decided in one transaction: until it is moved, the server still has it.
         # A registered letter's findable copy will be appended: the intent is committed with
         # its stamp, before the APPEND, so a crash after the APPEND is found by a search
         # instead of filing a second copy.
-        state = await self.pipeline.process(rec.letter_id, raw=raw, turn=turn,
-                                            on_stamp={"copy_appending": True})
+        letter_id, state = await self.pipeline.take_in(
+            raw, digest=digest, channel="imap", source_key=key, envelope_to=[self.cfg.user],
+            turn=turn, on_stamp={"copy_appending": True})
         folder = self.folder_for(state)
         if folder is None:  # not decided (e.g. a transient read failure): stays in INBOX
             return
         # The findable copy is composed before taking the connection: only IMAP waits for it.
-        copy = await self.pipeline.registered_copy(rec.letter_id) if state == "registered" else None
-        if copy is not None and not await self._has_effect(rec.letter_id, "copy_appending"):
-            await self._set_effect(rec.letter_id, "copy_appending", True)  # stamped earlier
+        copy = await self.pipeline.registered_copy(letter_id) if state == "registered" else None
+        if copy is not None and not await self._has_effect(letter_id, "copy_appending"):
+            await self._set_effect(letter_id, "copy_appending", True)  # stamped earlier
         async with lock:
             if client.selected != self.cfg.mailbox:
                 await client.select(self.cfg.mailbox)
@@ -407,18 +409,11 @@ class Watcher:
             where = await client.append(self.folders.registered, copy) if copy else None
         # Both placements in one transaction, after the connection is free for the next
         # letter. A crash before it leaves them for _clerk_moves and _after_filing to find.
-        rows = [(folder, moved, "original", rec.sha256)]
+        rows = [(folder, moved, "original", digest)]
         if copy is not None:
             rows.append((self.folders.registered, where, "copy", hashlib.sha256(copy).hexdigest()))
-        await self._remember_all(rows, rec.letter_id,
+        await self._remember_all(rows, letter_id,
                                  effects={"filed": folder, **({"copy_appended": True} if copy else {})})
-
-    async def _record(self, key: str, raw: bytes) -> Any:
-        (digest,) = await put_blobs(self.store.blobs, raw)
-        async with self.store.sessions.begin() as s:
-            return await record_raw(s, self.store.blobs, channel="imap", source_key=key, data=raw,
-                                    now=self.store.clock(), envelope_to=[self.cfg.user],
-                                    digest=digest)
 
     async def _remember(self, folder: str, where: tuple[int, int] | None, letter_id: int | None,
                         kind: str, sha: str, effects: dict[str, Any] | None = None) -> None:
