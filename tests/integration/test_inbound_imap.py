@@ -186,3 +186,51 @@ async def test_one_worker_per_mailbox(site, dovecot) -> None:
         assert summary["sent"] == 0 and not any(v for k, v in summary.items() if k != "sent")
     finally:
         await store.close()
+
+
+def _die() -> None:
+    import os
+
+    os._exit(9)
+
+
+async def test_a_letter_whose_reader_dies_is_kept_counted_and_finally_sent_to_review(
+        site, dovecot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reading worker dies on this message every time (a parser crash): the raw message
+    is recorded, stays in INBOX while attempts remain, then goes to review with a Thai reason;
+    the next letter is not held up by it."""
+    from gateway import workers
+
+    settings, user = site
+    settings = settings.model_copy(update={"intake": settings.intake.model_copy(
+        update={"max_attempts": 2, "read_processes": 1})})
+    poison = b"X-Test-Poison: yes\r\n" + letter_mail(letter_pdf(), subject="จดหมายที่ทำให้ตัวอ่านล่ม")
+    dovecot.deliver(user, poison)
+    real_read = Pipeline._read
+
+    async def read(self: Pipeline, raw: bytes, now: dt.datetime):  # type: ignore[no-untyped-def]
+        if b"\r\nX-Test-Poison: yes\r\n" in raw:
+            return await workers.run(self.read_processes, _die)
+        return await real_read(self, raw, now)
+
+    monkeypatch.setattr(Pipeline, "_read", read)
+    store = await open_store(settings, upgrade=True)
+    try:
+        first = await ingest_once(settings, store=store)
+        assert first.get("registered", 0) == 0
+        assert dovecot.message_count(user, "INBOX") == 1  # not decided yet: stays
+        async with store.sessions() as s:
+            letter = (await s.execute(select(Letter))).scalar_one()
+            assert letter.state == "received" and letter.attempts == 1
+        dovecot.deliver(user, letter_mail(letter_pdf()))
+        await ingest_once(settings, store=store)
+        async with store.sessions() as s:
+            letters = {x.subject or "": x for x in (await s.execute(select(Letter))).scalars()}
+            poisoned = next(x for x in letters.values() if x.state != "registered")
+            assert poisoned.state == "review" and poisoned.attempts == 2
+            assert "ไม่สำเร็จ 2 ครั้ง" in (poisoned.review_reason or "")
+            assert sum(x.state == "registered" for x in letters.values()) == 1
+        assert dovecot.message_count(user, "INBOX") == 0
+        assert dovecot.message_count(user, "รอตรวจสอบ") == 1
+    finally:
+        await store.close()
