@@ -72,7 +72,8 @@ from gateway.xmlletter import (
     validate_xml,
 )
 from store import audit, recipients, registers
-from store.letters import ensure_blob, put_blobs, record_raw
+from store.blobs import BlobStore
+from store.letters import ensure_blob, know_blob, put_blobs, record_raw
 from store.registers import EntryFields
 from store.tables import Letter, LetterFile, RawMessage, RegisterEntry
 
@@ -242,6 +243,33 @@ def stamp_bytes(original: bytes, settings: StampSettings, number: int,
         return None, exc.reason_th
 
 
+def stamp_blob(blob_root: str, digest: str, settings: StampSettings, number: int,
+               at: dt.datetime) -> tuple[str | None, int, str]:
+    """Stamp the PDF kept as `digest` and keep the stamped copy durably (in a worker process:
+    only names cross the pipe, not megabytes). Returns (digest, size, "") or (None, 0, why)."""
+    blobs = BlobStore(Path(blob_root))
+    stamped, error = stamp_bytes(blobs.get(digest), settings, number, at)
+    if stamped is None:
+        return None, 0, error
+    return blobs.put(stamped), len(stamped), ""
+
+
+def read_blob(blob_root: str, digest: str, *, trust_roots: Sequence[bytes],
+              now: dt.datetime) -> Reading:
+    """read_with_default_resources of the message kept as `digest`, and the letter's files
+    kept durably next to it (in a worker process: the message is not sent through the pipe,
+    and the files are not written by the gateway's own process)."""
+    blobs = BlobStore(Path(blob_root))
+    reading = read_with_default_resources(blobs.get(digest), trust_roots=trust_roots, now=now)
+    for a in _files_of(reading):
+        blobs.put(a.data)
+    return reading
+
+
+def _files_of(reading: Reading) -> list[Attachment]:
+    return [a for a in (reading.main, *reading.enclosures, reading.xml_attachment) if a]
+
+
 def read_with_default_resources(raw: bytes, *, trust_roots: Sequence[bytes],
                                 now: dt.datetime) -> Reading:
     """read_message in a worker process, with that process's own copy of the schemas."""
@@ -344,7 +372,7 @@ class Pipeline:
             return seen, await self.process(seen, raw=raw, turn=turn, on_stamp=on_stamp)
         now = self.store.clock()
         try:
-            prepared = await self._prepare(raw, envelope_from, list(envelope_to), now)
+            prepared = await self._prepare(raw, envelope_from, list(envelope_to), now, digest)
         except Exception as exc:
             log.exception("message %s could not be read", source_key)
             async with self.store.sessions.begin() as s:
@@ -376,7 +404,7 @@ class Pipeline:
             if raw is None:
                 raw = await asyncio.to_thread(self.store.blobs.get, raw_row.sha256)
             prepared = await self._prepare(raw, raw_row.envelope_from,
-                                           [str(a) for a in raw_row.envelope_to], now)
+                                           [str(a) for a in raw_row.envelope_to], now, raw_row.sha256)
         except Exception as exc:
             log.exception("letter %s could not be read", letter_id)
             return await self._count_failure(letter_id, exc)
@@ -394,10 +422,10 @@ class Pipeline:
         return state
 
     async def _prepare(self, raw: bytes, envelope_from: str, envelope_to: list[str],
-                       now: dt.datetime) -> _Prepared:
+                       now: dt.datetime, digest: str | None = None) -> _Prepared:
         """Everything decided before the write transaction: reading, decision, and what kind
-        of mail this is; the letter's files are written to disk here, not under the lock."""
-        reading = await self._read(raw, now)
+        of mail this is; the letter's files are on disk by then, not written under the lock."""
+        reading = await self._read(raw, now, digest)
         problems = validate(reading, self.policy)
         decision = decide(reading, problems, self.policy, envelope_from=envelope_from)
         msg = reading.message
@@ -422,8 +450,6 @@ class Pipeline:
                 Decision(Outcome.REVIEW, (Problem(
                     "unknown_unit", "ไม่รู้จักหน่วยงาน: " + ", ".join(clerk[1].unknown),
                     "unknown unit(s): " + ", ".join(clerk[1].unknown)),))
-        files = [a.data for a in (reading.main, *reading.enclosures, reading.xml_attachment) if a]
-        await put_blobs(self.store.blobs, *files)
         return _Prepared(reading, decision, bounce, own, unit_token, clerk)
 
     async def _commit_decision(self, s: AsyncSession, letter: Letter, raw_row: RawMessage,
@@ -447,12 +473,20 @@ class Pipeline:
         if self.read_processes > 0:
             workers.warm(self.read_processes)
 
-    async def _read(self, raw: bytes, now: dt.datetime) -> Reading:
+    async def _read(self, raw: bytes, now: dt.datetime, digest: str | None = None) -> Reading:
+        """The message read, and its files kept durably in the blob store."""
         if self.read_processes > 0 and self.xml_resources is default_resources():
-            return await workers.run(self.read_processes, read_with_default_resources, raw,
-                                     trust_roots=self.trust_roots, now=now)
-        return await workers.run(0, read_message, raw, xml_resources=self.xml_resources,
-                                 trust_roots=self.trust_roots, now=now)
+            if digest is not None:  # already on disk: the worker reads it and keeps the files
+                return await workers.run(self.read_processes, read_blob, str(self.store.blobs.root),
+                                         digest, trust_roots=self.trust_roots, now=now)
+            reading = await workers.run(self.read_processes, read_with_default_resources, raw,
+                                        trust_roots=self.trust_roots, now=now)
+        else:
+            reading = await workers.run(0, read_message, raw, xml_resources=self.xml_resources,
+                                        trust_roots=self.trust_roots, now=now)
+        # The letter's files go to disk before the write transaction, not under its lock.
+        await put_blobs(self.store.blobs, *(a.data for a in _files_of(reading)))
+        return reading
 
     async def _count_failure(self, letter_id: int, exc: Exception) -> str:
         now = self.store.clock()
@@ -908,15 +942,15 @@ class Pipeline:
 
     # -- effects ------------------------------------------------------------------------------
 
-    async def _record_stamp(self, s: AsyncSession, letter: Letter, stamped: bytes | None,
-                            digest: str | None, safe_name: str, error: str, at: dt.datetime) -> None:
+    async def _record_stamp(self, s: AsyncSession, letter: Letter, digest: str | None, size: int,
+                            safe_name: str, error: str, at: dt.datetime) -> None:
         outcome: dict[str, Any] = {"stamped": True}
-        if stamped is not None and digest is not None:
-            digest = await ensure_blob(s, self.store.blobs, stamped, at, digest)
+        if digest is not None:
+            await know_blob(s, digest, size, at)
             stem = Path(safe_name).stem or "letter"
             s.add(LetterFile(letter_id=letter.id, role="stamped", position=0, filename="",
                              safe_name=f"{stem}-ตรารับ.pdf", media_type="application/pdf",
-                             sha256=digest, size=len(stamped)))
+                             sha256=digest, size=size))
             outcome["stamped_sha256"] = digest
         else:
             outcome["stamp_error"] = error
@@ -939,21 +973,20 @@ class Pipeline:
                 LetterFile.letter_id == letter_id, LetterFile.role == "main"))).scalar_one_or_none()
             entry_time = await _registered_at(s, letter_id)
         number = letter.effects.get("receive_number")
-        original = await asyncio.to_thread(self.store.blobs.get, main.sha256) if main else None
-        stamped: bytes | None = None
         digest: str | None = None
+        size = 0
         error = "ไม่มีไฟล์ PDF ให้ประทับตรารับ"
-        if main is not None and original is not None and number is not None and entry_time is not None:
-            stamped, error = await workers.run(self.read_processes, stamp_bytes, original,
-                                               self.stamp, number, entry_time)
-            if stamped is not None:
-                (digest,) = await put_blobs(self.store.blobs, stamped)
+        if main is not None and number is not None and entry_time is not None:
+            # drawn and kept durably before the transaction, which only records it
+            digest, size, error = await workers.run(
+                self.read_processes, stamp_blob, str(self.store.blobs.root), main.sha256,
+                self.stamp, number, entry_time)
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             assert letter is not None
             if letter.effects.get("stamped"):
                 return False
-            await self._record_stamp(s, letter, stamped, digest, main.safe_name if main else "",
+            await self._record_stamp(s, letter, digest, size, main.safe_name if main else "",
                                      error, entry_time or self.store.clock())
             if also:  # what the caller records with the stamp (an intent to file a copy)
                 letter.effects = {**letter.effects, **also}
@@ -977,9 +1010,11 @@ class Pipeline:
         local = entry_time.astimezone(BANGKOK)
         stamped = next((f for f in files if f.role == "stamped"), None)
         main = next((f for f in files if f.role == "main"), None)
-        attach: list[FileToAttach] = []
         shown = stamped or main
-        if shown is not None:
+        folder = templates_dir(self.templates)
+        in_worker = self.read_processes > 0 and folder is not None
+        attach: list[FileToAttach] = []
+        if shown is not None and not in_worker:
             data = await asyncio.to_thread(self.store.blobs.get, shown.sha256)
             attach.append(FileToAttach(shown.safe_name, "application/pdf", data))
         a = self.store.settings.agency
@@ -1006,9 +1041,10 @@ class Pipeline:
                            "X-Saraban-Receive-Number": f"{number}/{year}"},
         )
         # A letter-sized message: base64 work off the event loop.
-        folder = templates_dir(self.templates)
-        if self.read_processes > 0 and folder is not None:
-            return await workers.run(self.read_processes, compose_from, folder, mail, now=entry_time)
+        if in_worker and folder is not None:  # the worker reads the PDF from the blob store
+            kept = [(shown.safe_name, "application/pdf", shown.sha256)] if shown is not None else []
+            return await workers.run(self.read_processes, compose_from, folder, mail,
+                                     now=entry_time, blob_root=str(self.store.blobs.root), kept=kept)
         return await asyncio.to_thread(compose, self.templates, mail, now=entry_time)
 
     def _routing_note(self, letter: Letter) -> str:

@@ -34,12 +34,17 @@ async def ensure_blob(session: AsyncSession, blobs: BlobStore, data: bytes, now:
     """
     if digest is None or not blobs.exists(digest):
         digest = await asyncio.to_thread(blobs.put, data)
-    # One statement, whether or not the store already knows the file.
+    await know_blob(session, digest, len(data), now)
+    return digest
+
+
+async def know_blob(session: AsyncSession, digest: str, size: int, now: dt.datetime) -> None:
+    """Record a file already written durably (BlobStore.put); one statement, whether or not
+    the store already knows it."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(insert(Blob).values(sha256=digest, size=len(data), created_at=now)
+    await session.execute(insert(Blob).values(sha256=digest, size=size, created_at=now)
                           .on_conflict_do_nothing(index_elements=[Blob.sha256]))
-    return digest
 
 
 async def put_blobs(blobs: BlobStore, *items: bytes) -> list[str]:
