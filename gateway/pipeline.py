@@ -359,17 +359,18 @@ class Pipeline:
 
     async def take_in(self, raw: bytes, *, digest: str, channel: str, source_key: str,
                       envelope_to: Sequence[str], envelope_from: str = "", turn: Turn | None = None,
-                      on_stamp: dict[str, Any] | None = None) -> tuple[int, str]:
+                      on_stamp: dict[str, Any] | None = None) -> tuple[int, str, bool]:
         """Keep and decide a message the transport still holds (IMAP: until it is moved):
         read first, then the raw record and the decision in one transaction. Returns
-        (letter id, state). Nothing is lost by a crash before the commit: the transport
-        still has the message, and the raw bytes are on disk."""
+        (letter id, state, whether `on_stamp` was committed with the stamp just now).
+        Nothing is lost by a crash before the commit: the transport still has the message,
+        and the raw bytes are on disk."""
         async with self.store.readers() as s:
             seen = (await s.execute(select(Letter.id).join(
                 RawMessage, Letter.raw_message_id == RawMessage.id).where(
                 RawMessage.source_key == source_key))).scalar_one_or_none()
         if seen is not None:  # fetched again: finish it the usual way
-            return seen, await self.process(seen, raw=raw, turn=turn, on_stamp=on_stamp)
+            return seen, await self.process(seen, raw=raw, turn=turn, on_stamp=on_stamp), False
         now = self.store.clock()
         try:
             prepared = await self._prepare(raw, envelope_from, list(envelope_to), now, digest)
@@ -379,7 +380,7 @@ class Pipeline:
                 rec = await record_raw(s, self.store.blobs, channel=channel, source_key=source_key,
                                        data=raw, now=now, envelope_from=envelope_from,
                                        envelope_to=envelope_to, digest=digest)
-            return rec.letter_id, await self._count_failure(rec.letter_id, exc)
+            return rec.letter_id, await self._count_failure(rec.letter_id, exc), False
         async with turn if turn is not None else contextlib.nullcontext():
             now = self.store.clock()
             async with self.store.sessions.begin(urgent=turn is not None) as s:
@@ -393,9 +394,9 @@ class Pipeline:
                     await self._commit_decision(s, letter, raw_row, prepared, now)
         if self.wake_sender is not None:
             self.wake_sender.set()
-        if state == Outcome.REGISTER.value:
+        stamped = state == Outcome.REGISTER.value and \
             await self.stamp_letter(rec.letter_id, also=on_stamp)
-        return rec.letter_id, state
+        return rec.letter_id, state, stamped
 
     async def _decide_and_record(self, letter_id: int, raw_row: RawMessage, raw: bytes | None,
                                  turn: Turn | None) -> str:

@@ -29,6 +29,8 @@ from typing import Any
 
 from aioimaplib import aioimaplib
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.config import Imap, secret
 from gateway.intake.mutf7 import decode_mutf7, encode_mailbox
@@ -392,7 +394,7 @@ class Watcher:
         # A registered letter's findable copy will be appended: the intent is committed with
         # its stamp, before the APPEND, so a crash after the APPEND is found by a search
         # instead of filing a second copy.
-        letter_id, state = await self.pipeline.take_in(
+        letter_id, state, intent_committed = await self.pipeline.take_in(
             raw, digest=digest, channel="imap", source_key=key, envelope_to=[self.cfg.user],
             turn=turn, on_stamp={"copy_appending": True})
         folder = self.folder_for(state)
@@ -400,7 +402,8 @@ class Watcher:
             return
         # The findable copy is composed before taking the connection: only IMAP waits for it.
         copy = await self.pipeline.registered_copy(letter_id) if state == "registered" else None
-        if copy is not None and not await self._has_effect(letter_id, "copy_appending"):
+        if copy is not None and not intent_committed and \
+                not await self._has_effect(letter_id, "copy_appending"):
             await self._set_effect(letter_id, "copy_appending", True)  # stamped earlier
         async with lock:
             if client.selected != self.cfg.mailbox:
@@ -436,17 +439,14 @@ class Watcher:
                             letter_id: int, effects: dict[str, Any]) -> None:
         """Where the messages of one letter now are (folder, (UIDVALIDITY, UID), kind, sha256),
         and what that means for the letter, in one transaction."""
+        values = [dict(mailbox=self.cfg.name, folder=folder, uidvalidity=where[0], uid=where[1],
+                       letter_id=letter_id, kind=kind, sha256=sha, seen_at=self.store.clock())
+                  for folder, where, kind, sha in rows if where is not None]
         async with self.store.sessions.begin() as s:
-            for folder, where, kind, sha in rows:
-                if where is None:
-                    continue
-                exists = (await s.execute(select(ImapMessage.id).where(
-                    ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
-                    ImapMessage.uidvalidity == where[0], ImapMessage.uid == where[1]))).first()
-                if exists is None:
-                    s.add(ImapMessage(mailbox=self.cfg.name, folder=folder, uidvalidity=where[0],
-                                      uid=where[1], letter_id=letter_id, kind=kind, sha256=sha,
-                                      seen_at=self.store.clock()))
+            if values:  # one statement; a location already known is left as it is
+                insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+                await s.execute(insert(ImapMessage).values(values).on_conflict_do_nothing(
+                    index_elements=["mailbox", "folder", "uidvalidity", "uid"]))
             letter = await s.get(Letter, letter_id, with_for_update=True)
             if letter is not None:
                 letter.effects = {**letter.effects, **effects}
