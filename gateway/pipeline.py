@@ -276,6 +276,9 @@ def read_with_default_resources(raw: bytes, *, trust_roots: Sequence[bytes],
     return read_message(raw, xml_resources=default_resources(), trust_roots=trust_roots, now=now)
 
 
+_NEW_LETTERS = "saraban_new_letters"  # session.info: letters created in this transaction
+
+
 @dataclass(frozen=True)
 class _Prepared:
     reading: Reading
@@ -387,6 +390,8 @@ class Pipeline:
                 rec = await record_raw(s, self.store.blobs, channel=channel, source_key=source_key,
                                        data=raw, now=now, envelope_from=envelope_from,
                                        envelope_to=envelope_to, digest=digest)
+                if rec.created:
+                    s.info.setdefault(_NEW_LETTERS, set()).add(rec.letter_id)
                 letter = await s.get(Letter, rec.letter_id, with_for_update=True)
                 raw_row = await s.get(RawMessage, rec.raw_message_id)
                 assert letter is not None and raw_row is not None
@@ -508,9 +513,10 @@ class Pipeline:
 
     async def _store_files(self, s: AsyncSession, letter: Letter, reading: Reading,
                            now: dt.datetime) -> None:
-        have = (await s.execute(select(LetterFile.id).where(LetterFile.letter_id == letter.id))).first()
-        if have is not None:
-            return
+        if letter.id not in s.info.get(_NEW_LETTERS, ()):  # a new letter has no files yet
+            have = (await s.execute(select(LetterFile.id).where(LetterFile.letter_id == letter.id))).first()
+            if have is not None:
+                return
         files: list[tuple[str, Attachment]] = []
         if reading.main is not None:
             files.append(("main", reading.main))

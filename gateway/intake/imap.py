@@ -44,7 +44,7 @@ TIMEOUT = 30.0
 IDLE_MAX_SECONDS = 25 * 60  # re-IDLE well before the 29 minutes of RFC 2177
 IDLE_SECONDS = 60  # one IDLE round; the lease is renewed between rounds
 LEASE_TTL = dt.timedelta(minutes=3)
-TAKE_IN_PARALLEL = 4
+TAKE_IN_PARALLEL = 6  # letters in flight: enough to keep the readers and the database busy
 
 
 class InOrder:
