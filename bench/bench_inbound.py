@@ -78,75 +78,77 @@ async def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--latency-samples", type=int, default=30)
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-inbound-"))
-    pki = make_test_pki(tmp / "pki")
-    with DovecotServer({}, pki=pki) as server:
-        user, password = server.new_user("bench")
-        os.environ["SARABAN_BENCH_IMAP_PASSWORD"] = password
-        settings = make_settings(
-            tmp,
-            agency={"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183", "latin_code": "TEST04183",
-                    "central_addresses": [user]},
-            imap=[{"name": "central", "host": "127.0.0.1", "port": server.imaps_port, "user": user,
-                   "password_env": "SARABAN_BENCH_IMAP_PASSWORD", "ca_file": str(server.ca_file),
-                   "poll_seconds": 5}],
-            smtp_listener={"enabled": False},
-        )
-        t = time.perf_counter()
-        size = 0
-        for n in range(1, args.n + 1):
-            raw = message(n)
-            size += len(raw)
-            server.deliver(user, raw)
-        print(f"delivered {args.n} messages of {size / args.n / 2**20:.2f} MiB each "
-              f"in {time.perf_counter() - t:.1f} s (setup, not timed)")
-
-        count, base_s = await baseline(server, user, password)
-        store = await open_store(settings, upgrade=True)
-        try:
+    # Each run keeps a few GB (mail, blobs): removed afterwards, not left in /tmp.
+    with tempfile.TemporaryDirectory(prefix="bench-inbound-") as workdir:
+        tmp = Path(workdir)
+        pki = make_test_pki(tmp / "pki")
+        with DovecotServer({}, pki=pki) as server:
+            user, password = server.new_user("bench")
+            os.environ["SARABAN_BENCH_IMAP_PASSWORD"] = password
+            settings = make_settings(
+                tmp,
+                agency={"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183", "latin_code": "TEST04183",
+                        "central_addresses": [user]},
+                imap=[{"name": "central", "host": "127.0.0.1", "port": server.imaps_port, "user": user,
+                       "password_env": "SARABAN_BENCH_IMAP_PASSWORD", "ca_file": str(server.ca_file),
+                       "poll_seconds": 5}],
+                smtp_listener={"enabled": False},
+            )
             t = time.perf_counter()
-            summary = await ingest_once(settings, store=store)
-            gw_s = time.perf_counter() - t
-            assert summary.get("registered") == args.n, summary
-            base_rate, gw_rate = count / base_s, args.n / gw_s
-            print(f"\n1) throughput, {args.n} letters with a ~1 MB PDF each")
-            print(f"   baseline (aioimaplib fetch + email parse): {base_rate:7.1f} letters/s")
-            print(f"   gateway  (take in + register + stamp ...): {gw_rate:7.1f} letters/s")
-            print(f"   ratio gateway/baseline: {gw_rate / base_rate:.2f}  (target >= 0.5)")
-
-            # 2) latency with IDLE
-            ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            stop = asyncio.Event()
-            task = asyncio.create_task(serve(settings, ready=ready, stop=stop, store=store))
-            await asyncio.wait_for(ready, 60)
-            await asyncio.sleep(2)
-            latencies: list[float] = []
-            for i in range(args.latency_samples):
-                n = args.n + 1 + i
+            size = 0
+            for n in range(1, args.n + 1):
                 raw = message(n)
-                async with store.sessions() as s:
-                    before = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
-                t0 = time.perf_counter()
-                await asyncio.to_thread(server.deliver, user, raw)
-                while True:
+                size += len(raw)
+                server.deliver(user, raw)
+            print(f"delivered {args.n} messages of {size / args.n / 2**20:.2f} MiB each "
+                  f"in {time.perf_counter() - t:.1f} s (setup, not timed)")
+
+            count, base_s = await baseline(server, user, password)
+            store = await open_store(settings, upgrade=True)
+            try:
+                t = time.perf_counter()
+                summary = await ingest_once(settings, store=store)
+                gw_s = time.perf_counter() - t
+                assert summary.get("registered") == args.n, summary
+                base_rate, gw_rate = count / base_s, args.n / gw_s
+                print(f"\n1) throughput, {args.n} letters with a ~1 MB PDF each")
+                print(f"   baseline (aioimaplib fetch + email parse): {base_rate:7.1f} letters/s")
+                print(f"   gateway  (take in + register + stamp ...): {gw_rate:7.1f} letters/s")
+                print(f"   ratio gateway/baseline: {gw_rate / base_rate:.2f}  (target >= 0.5)")
+
+                # 2) latency with IDLE
+                ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+                stop = asyncio.Event()
+                task = asyncio.create_task(serve(settings, ready=ready, stop=stop, store=store))
+                await asyncio.wait_for(ready, 60)
+                await asyncio.sleep(2)
+                latencies: list[float] = []
+                for i in range(args.latency_samples):
+                    n = args.n + 1 + i
+                    raw = message(n)
                     async with store.sessions() as s:
-                        now = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
-                    if now > before:
-                        break
-                    if time.perf_counter() - t0 > 30:
-                        raise SystemExit("a letter was not registered within 30 s")
-                    await asyncio.sleep(0.01)
-                latencies.append(time.perf_counter() - t0)
-                await asyncio.sleep(0.3)
-            stop.set()
-            await asyncio.wait_for(task, 60)
-            latencies.sort()
-            p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
-            print(f"\n2) latency LMTP delivery -> registered, IDLE, {len(latencies)} letters")
-            print(f"   median {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
-                  f"max {latencies[-1] * 1000:.0f} ms  (target p95 <= 1000 ms)")
-        finally:
-            await store.close()
+                        before = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
+                    t0 = time.perf_counter()
+                    await asyncio.to_thread(server.deliver, user, raw)
+                    while True:
+                        async with store.sessions() as s:
+                            now = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
+                        if now > before:
+                            break
+                        if time.perf_counter() - t0 > 30:
+                            raise SystemExit("a letter was not registered within 30 s")
+                        await asyncio.sleep(0.01)
+                    latencies.append(time.perf_counter() - t0)
+                    await asyncio.sleep(0.3)
+                stop.set()
+                await asyncio.wait_for(task, 60)
+                latencies.sort()
+                p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
+                print(f"\n2) latency LMTP delivery -> registered, IDLE, {len(latencies)} letters")
+                print(f"   median {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+                      f"max {latencies[-1] * 1000:.0f} ms  (target p95 <= 1000 ms)")
+            finally:
+                await store.close()
 
 
 if __name__ == "__main__":
