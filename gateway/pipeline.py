@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ from gateway.xmlletter import (
 )
 from store import audit, recipients, registers
 from store.blobs import BlobStore
-from store.letters import ensure_blob, know_blob, put_blobs, record_raw
+from store.letters import Recorded, ensure_blob, know_blob, put_blobs, record_raw
 from store.registers import EntryFields
 from store.tables import Letter, LetterFile, RawMessage, RegisterEntry
 
@@ -266,6 +266,15 @@ def read_blob(blob_root: str, digest: str, *, trust_roots: Sequence[bytes],
     return reading
 
 
+def compose_with_kept(directory: str, mail: Mail, blob_root: str,
+                      kept: Sequence[tuple[str, str, str]], *, now: dt.datetime) -> bytes:
+    """compose_from with `kept` files (name, type, sha256) attached from the blob store (in a
+    worker process: the PDF is read there, not sent through the pipe)."""
+    blobs = BlobStore(Path(blob_root))
+    files = [FileToAttach(name, ctype, blobs.get(digest)) for name, ctype, digest in kept]
+    return compose_from(directory, replace(mail, attachments=[*mail.attachments, *files]), now=now)
+
+
 def _files_of(reading: Reading) -> list[Attachment]:
     return [a for a in (reading.main, *reading.enclosures, reading.xml_attachment) if a]
 
@@ -374,64 +383,74 @@ class Pipeline:
                 RawMessage.source_key == source_key))).scalar_one_or_none()
         if seen is not None:  # fetched again: finish it the usual way
             return seen, await self.process(seen, raw=raw, turn=turn, on_stamp=on_stamp), False
-        now = self.store.clock()
+
+        async def record(s: AsyncSession, now: dt.datetime) -> Recorded:
+            return await record_raw(s, self.store.blobs, channel=channel, source_key=source_key,
+                                    data=raw, now=now, envelope_from=envelope_from,
+                                    envelope_to=envelope_to, digest=digest)
+
         try:
-            prepared = await self._prepare(raw, envelope_from, list(envelope_to), now, digest)
+            prepared = await self._prepare(raw, digest, envelope_from, list(envelope_to),
+                                           self.store.clock())
         except Exception as exc:
             log.exception("message %s could not be read", source_key)
             async with self.store.sessions.begin() as s:
-                rec = await record_raw(s, self.store.blobs, channel=channel, source_key=source_key,
-                                       data=raw, now=now, envelope_from=envelope_from,
-                                       envelope_to=envelope_to, digest=digest)
+                rec = await record(s, self.store.clock())
             return rec.letter_id, await self._count_failure(rec.letter_id, exc), False
-        async with turn if turn is not None else contextlib.nullcontext():
-            now = self.store.clock()
-            async with self.store.sessions.begin(urgent=turn is not None) as s:
-                rec = await record_raw(s, self.store.blobs, channel=channel, source_key=source_key,
-                                       data=raw, now=now, envelope_from=envelope_from,
-                                       envelope_to=envelope_to, digest=digest)
-                if rec.created:
-                    s.info.setdefault(_NEW_LETTERS, set()).add(rec.letter_id)
-                letter = await s.get(Letter, rec.letter_id, with_for_update=True)
-                raw_row = await s.get(RawMessage, rec.raw_message_id)
-                assert letter is not None and raw_row is not None
-                state = letter.state if letter.state != "received" else \
-                    await self._commit_decision(s, letter, raw_row, prepared, now)
-        if self.wake_sender is not None:
-            self.wake_sender.set()
+        letter_id = 0
+
+        async def record_and_decide(s: AsyncSession, now: dt.datetime) -> str:
+            nonlocal letter_id
+            rec = await record(s, now)
+            letter_id = rec.letter_id
+            if rec.created:
+                s.info.setdefault(_NEW_LETTERS, set()).add(rec.letter_id)
+            raw_row = await s.get(RawMessage, rec.raw_message_id)
+            assert raw_row is not None
+            return await self._decide_in(s, rec.letter_id, raw_row, prepared, now)
+
+        state = await self._in_turn(turn, record_and_decide)
         stamped = state == Outcome.REGISTER.value and \
-            await self.stamp_letter(rec.letter_id, also=on_stamp)
-        return rec.letter_id, state, stamped
+            await self.stamp_letter(letter_id, also=on_stamp)
+        return letter_id, state, stamped
 
     async def _decide_and_record(self, letter_id: int, raw_row: RawMessage, raw: bytes | None,
                                  turn: Turn | None) -> str:
-        now = self.store.clock()
         try:
             if raw is None:
                 raw = await asyncio.to_thread(self.store.blobs.get, raw_row.sha256)
-            prepared = await self._prepare(raw, raw_row.envelope_from,
-                                           [str(a) for a in raw_row.envelope_to], now, raw_row.sha256)
+            prepared = await self._prepare(raw, raw_row.sha256, raw_row.envelope_from,
+                                           [str(a) for a in raw_row.envelope_to], self.store.clock())
         except Exception as exc:
             log.exception("letter %s could not be read", letter_id)
             return await self._count_failure(letter_id, exc)
+        return await self._in_turn(turn, lambda s, now: self._decide_in(s, letter_id, raw_row,
+                                                                         prepared, now))
+
+    async def _in_turn(self, turn: Turn | None,
+                       step: Callable[[AsyncSession, dt.datetime], Awaitable[str]]) -> str:
+        """The recording transaction, in this letter's turn when letters are numbered in
+        arrival order; the letters behind it wait for that turn, so it goes first."""
         async with turn if turn is not None else contextlib.nullcontext():
-            now = self.store.clock()
-            # The letters behind this one wait for its turn: its transaction goes first.
             async with self.store.sessions.begin(urgent=turn is not None) as s:
-                letter = await s.get(Letter, letter_id, with_for_update=True)
-                assert letter is not None
-                if letter.state != "received":  # another worker got here first
-                    return letter.state
-                state = await self._commit_decision(s, letter, raw_row, prepared, now)
+                state = await step(s, self.store.clock())
         if self.wake_sender is not None:
             self.wake_sender.set()
         return state
 
-    async def _prepare(self, raw: bytes, envelope_from: str, envelope_to: list[str],
-                       now: dt.datetime, digest: str | None = None) -> _Prepared:
+    async def _decide_in(self, s: AsyncSession, letter_id: int, raw_row: RawMessage,
+                         prepared: _Prepared, now: dt.datetime) -> str:
+        letter = await s.get(Letter, letter_id, with_for_update=True)
+        assert letter is not None
+        if letter.state != "received":  # another worker got here first
+            return letter.state
+        return await self._commit_decision(s, letter, raw_row, prepared, now)
+
+    async def _prepare(self, raw: bytes, digest: str, envelope_from: str, envelope_to: list[str],
+                       now: dt.datetime) -> _Prepared:
         """Everything decided before the write transaction: reading, decision, and what kind
         of mail this is; the letter's files are on disk by then, not written under the lock."""
-        reading = await self._read(raw, now, digest)
+        reading = await self._read(raw, digest, now)
         problems = validate(reading, self.policy)
         decision = decide(reading, problems, self.policy, envelope_from=envelope_from)
         msg = reading.message
@@ -479,18 +498,15 @@ class Pipeline:
         if self.read_processes > 0:
             workers.warm(self.read_processes)
 
-    async def _read(self, raw: bytes, now: dt.datetime, digest: str | None = None) -> Reading:
-        """The message read, and its files kept durably in the blob store."""
+    async def _read(self, raw: bytes, digest: str, now: dt.datetime) -> Reading:
+        """The message read, and its files kept durably in the blob store (before the write
+        transaction, not under its lock)."""
         if self.read_processes > 0 and self.xml_resources is default_resources():
-            if digest is not None:  # already on disk: the worker reads it and keeps the files
-                return await workers.run(self.read_processes, read_blob, str(self.store.blobs.root),
-                                         digest, trust_roots=self.trust_roots, now=now)
-            reading = await workers.run(self.read_processes, read_with_default_resources, raw,
-                                        trust_roots=self.trust_roots, now=now)
-        else:
-            reading = await workers.run(0, read_message, raw, xml_resources=self.xml_resources,
-                                        trust_roots=self.trust_roots, now=now)
-        # The letter's files go to disk before the write transaction, not under its lock.
+            # the message is already on disk: the worker reads it and keeps the files
+            return await workers.run(self.read_processes, read_blob, str(self.store.blobs.root),
+                                     digest, trust_roots=self.trust_roots, now=now)
+        reading = await workers.run(0, read_message, raw, xml_resources=self.xml_resources,
+                                    trust_roots=self.trust_roots, now=now)
         await put_blobs(self.store.blobs, *(a.data for a in _files_of(reading)))
         return reading
 
@@ -1050,8 +1066,8 @@ class Pipeline:
         # A letter-sized message: base64 work off the event loop.
         if in_worker and folder is not None:  # the worker reads the PDF from the blob store
             kept = [(shown.safe_name, "application/pdf", shown.sha256)] if shown is not None else []
-            return await workers.run(self.read_processes, compose_from, folder, mail,
-                                     now=entry_time, blob_root=str(self.store.blobs.root), kept=kept)
+            return await workers.run(self.read_processes, compose_with_kept, folder, mail,
+                                     str(self.store.blobs.root), kept, now=entry_time)
         return await asyncio.to_thread(compose, self.templates, mail, now=entry_time)
 
     def _routing_note(self, letter: Letter) -> str:

@@ -36,6 +36,14 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "saraban_read_only"
 
 
+def insert_for(session: AsyncSession) -> Any:
+    """The INSERT construct with ON CONFLICT for the session's database (SQLite or PostgreSQL)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 

@@ -13,10 +13,9 @@ import os
 import socket
 
 from sqlalchemy import delete, or_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.db import insert_for
 from store.tables import MailboxLease
 
 log = logging.getLogger(__name__)
@@ -25,7 +24,7 @@ log = logging.getLogger(__name__)
 async def acquire(session: AsyncSession, *, name: str, holder: str, now: dt.datetime,
                   ttl: dt.timedelta) -> bool:
     """Take or renew the lease; False while someone else holds an unexpired one."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     stmt = (
         insert(MailboxLease)
         .values(name=name, holder=holder, expires_at=now + ttl)

@@ -8,12 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit
 from store.blobs import BlobStore
+from store.db import insert_for
 from store.tables import Blob, Letter, RawMessage
 
 
@@ -41,8 +40,7 @@ async def ensure_blob(session: AsyncSession, blobs: BlobStore, data: bytes, now:
 async def know_blob(session: AsyncSession, digest: str, size: int, now: dt.datetime) -> None:
     """Record a file already written durably (BlobStore.put); one statement, whether or not
     the store already knows it."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     await session.execute(insert(Blob).values(sha256=digest, size=size, created_at=now)
                           .on_conflict_do_nothing(index_elements=[Blob.sha256]))
 

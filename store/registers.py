@@ -19,13 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import UserError
 from gateway.thai import be_year_of
 from store import audit
+from store.db import insert_for
 from store.tables import Counter, RegisterBook, RegisterEntry, Reservation
 
 MIN_YEAR, MAX_YEAR = 2500, 2800
@@ -123,8 +122,7 @@ async def _take_numbers(
     session: AsyncSession, book: RegisterBook, year: int, count: int, first_number: int
 ) -> int:
     """Bump the counter by `count`; return the first number taken."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     stmt = (
         insert(Counter)
         .values(book_id=book.id, year=year, last=first_number + count - 1)

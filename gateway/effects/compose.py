@@ -16,18 +16,16 @@ import functools
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from gateway.resources import resource_dir
-from store.blobs import BlobStore
 
 
 def template_env(directory: str | None = None) -> jinja2.Environment:
@@ -135,15 +133,9 @@ def _env_at(directory: str) -> jinja2.Environment:
     return template_env(directory)
 
 
-def compose_from(directory: str, mail: Mail, *, now: dt.datetime, blob_root: str | None = None,
-                 kept: Sequence[tuple[str, str, str]] = ()) -> bytes:
+def compose_from(directory: str, mail: Mail, *, now: dt.datetime) -> bytes:
     """compose() with the templates in `directory`: for worker processes, which cannot be
-    handed an Environment and keep one per directory. `kept` files (name, type, sha256) are
-    attached from the blob store at `blob_root`, so megabytes do not cross the pipe."""
-    if kept and blob_root is not None:
-        blobs = BlobStore(Path(blob_root))
-        files = [FileToAttach(name, ctype, blobs.get(digest)) for name, ctype, digest in kept]
-        mail = replace(mail, attachments=[*mail.attachments, *files])
+    handed an Environment and keep one per directory."""
     return compose(_env_at(directory), mail, now=now)
 
 

@@ -29,12 +29,11 @@ from typing import Any
 
 from aioimaplib import aioimaplib
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.config import Imap, secret
 from gateway.intake.mutf7 import decode_mutf7, encode_mailbox
 from store import leases
+from store.db import insert_for
 from store.letters import put_blobs
 from store.tables import ImapMessage, Letter, RawMessage
 
@@ -432,9 +431,8 @@ class Watcher:
             return
         # The findable copy is composed before taking the connection: only IMAP waits for it.
         copy = await self.pipeline.registered_copy(letter_id) if state == "registered" else None
-        if copy is not None and not intent_committed and \
-                not await self._has_effect(letter_id, "copy_appending"):
-            await self._set_effect(letter_id, "copy_appending", True)  # stamped earlier
+        if copy is not None and not intent_committed:  # stamped before: record the intent now
+            await self._set_effect(letter_id, "copy_appending", True)
         async with lock:
             if client.selected != self.cfg.mailbox:
                 await client.select(self.cfg.mailbox)
@@ -450,41 +448,24 @@ class Watcher:
 
     async def _remember(self, folder: str, where: tuple[int, int] | None, letter_id: int | None,
                         kind: str, sha: str, effects: dict[str, Any] | None = None) -> None:
-        async with self.store.sessions.begin() as s:
-            if where is not None:
-                exists = (await s.execute(select(ImapMessage.id).where(
-                    ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
-                    ImapMessage.uidvalidity == where[0], ImapMessage.uid == where[1]))).first()
-                if exists is None:
-                    s.add(ImapMessage(mailbox=self.cfg.name, folder=folder, uidvalidity=where[0],
-                                      uid=where[1], letter_id=letter_id, kind=kind, sha256=sha,
-                                      seen_at=self.store.clock()))
-            if letter_id is not None and (kind == "original" or effects):
-                letter = await s.get(Letter, letter_id, with_for_update=True)
-                if letter is not None:
-                    filed = {"filed": folder} if kind == "original" else {}
-                    letter.effects = {**letter.effects, **filed, **(effects or {})}
+        filed = {"filed": folder} if kind == "original" else {}
+        await self._remember_all([(folder, where, kind, sha)], letter_id, {**filed, **(effects or {})})
 
     async def _remember_all(self, rows: list[tuple[str, tuple[int, int] | None, str, str]],
-                            letter_id: int, effects: dict[str, Any]) -> None:
-        """Where the messages of one letter now are (folder, (UIDVALIDITY, UID), kind, sha256),
-        and what that means for the letter, in one transaction."""
+                            letter_id: int | None, effects: dict[str, Any]) -> None:
+        """Where messages now are (folder, (UIDVALIDITY, UID), kind, sha256), and what that
+        means for their letter, in one transaction; a location already known is kept."""
         values = [dict(mailbox=self.cfg.name, folder=folder, uidvalidity=where[0], uid=where[1],
                        letter_id=letter_id, kind=kind, sha256=sha, seen_at=self.store.clock())
                   for folder, where, kind, sha in rows if where is not None]
         async with self.store.sessions.begin() as s:
-            if values:  # one statement; a location already known is left as it is
-                insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-                await s.execute(insert(ImapMessage).values(values).on_conflict_do_nothing(
+            if values:
+                await s.execute(insert_for(s)(ImapMessage).values(values).on_conflict_do_nothing(
                     index_elements=["mailbox", "folder", "uidvalidity", "uid"]))
-            letter = await s.get(Letter, letter_id, with_for_update=True)
-            if letter is not None:
-                letter.effects = {**letter.effects, **effects}
-
-    async def _has_effect(self, letter_id: int, key: str) -> bool:
-        async with self.store.readers() as s:
-            letter = await s.get(Letter, letter_id)
-            return bool(letter is not None and letter.effects.get(key))
+            if letter_id is not None and effects:
+                letter = await s.get(Letter, letter_id, with_for_update=True)
+                if letter is not None:
+                    letter.effects = {**letter.effects, **effects}
 
     async def _after_filing(self, client: ImapClient, letter_id: int, state: str) -> None:
         """File the findable copy `[รับ n/ปี] …` next to a registered original, once."""

@@ -208,11 +208,11 @@ async def test_a_letter_whose_reader_dies_is_kept_counted_and_finally_sent_to_re
     dovecot.deliver(user, poison)
     real_read = Pipeline._read
 
-    async def read(self: Pipeline, raw: bytes, now: dt.datetime,  # type: ignore[no-untyped-def]
-                   digest: str | None = None):
+    async def read(self: Pipeline, raw: bytes, digest: str,  # type: ignore[no-untyped-def]
+                   now: dt.datetime):
         if b"\r\nX-Test-Poison: yes\r\n" in raw:
             return await workers.run(self.read_processes, _die)
-        return await real_read(self, raw, now, digest)
+        return await real_read(self, raw, digest, now)
 
     monkeypatch.setattr(Pipeline, "_read", read)
     store = await open_store(settings, upgrade=True)
