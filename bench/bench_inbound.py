@@ -35,7 +35,7 @@ from sqlalchemy import func, select  # noqa: E402
 from gateway.app import open_store  # noqa: E402
 from gateway.service import ingest_once, serve  # noqa: E402
 from store.tables import RegisterEntry  # noqa: E402
-from tests.conftest import make_settings  # noqa: E402
+from tests.conftest import central_mailbox_settings  # noqa: E402
 from tests.corpus.mail import letter_mail, letter_pdf  # noqa: E402
 from tests.servers.dovecot import DovecotServer  # noqa: E402
 from tests.servers.tls import make_test_pki  # noqa: E402
@@ -85,14 +85,8 @@ async def main() -> None:
         with DovecotServer({}, pki=pki) as server:
             user, password = server.new_user("bench")
             os.environ["SARABAN_BENCH_IMAP_PASSWORD"] = password
-            settings = make_settings(
-                tmp,
-                agency={"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183", "latin_code": "TEST04183",
-                        "central_addresses": [user]},
-                imap=[{"name": "central", "host": "127.0.0.1", "port": server.imaps_port, "user": user,
-                       "password_env": "SARABAN_BENCH_IMAP_PASSWORD", "ca_file": str(server.ca_file),
-                       "poll_seconds": 5}],
-                smtp_listener={"enabled": False},
+            settings = central_mailbox_settings(
+                tmp, server, user, password_env="SARABAN_BENCH_IMAP_PASSWORD", poll_seconds=5,
             )
             t = time.perf_counter()
             size = 0

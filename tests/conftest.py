@@ -35,6 +35,28 @@ def make_settings(tmp: Path, database_url: str = "", **overrides: object) -> Set
     return parse_settings(data, base_dir=tmp)
 
 
+def central_mailbox_settings(tmp: Path, server: object, user: str, *,
+                             password_env: str = "SARABAN_TEST_IMAP_PASSWORD",
+                             poll_seconds: int | None = None, **overrides: object) -> Settings:
+    """An agency whose central mailbox is `user` on the test Dovecot `server`, watched over
+    IMAPS on 127.0.0.1, with no SMTP listener; `overrides` as for make_settings."""
+    mailbox: dict[str, object] = {
+        "name": "central", "host": "127.0.0.1", "port": server.imaps_port,  # type: ignore[attr-defined]
+        "user": user, "password_env": password_env,
+        "ca_file": str(server.ca_file),  # type: ignore[attr-defined]
+    }
+    if poll_seconds is not None:
+        mailbox["poll_seconds"] = poll_seconds
+    return make_settings(
+        tmp,
+        agency={"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183", "latin_code": "TEST04183",
+                "central_addresses": [user]},
+        imap=[mailbox],
+        smtp_listener={"enabled": False},
+        **overrides,
+    )
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The same store tests run on both databases."""

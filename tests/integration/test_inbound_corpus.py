@@ -15,7 +15,7 @@ from sqlalchemy import select
 from gateway.app import open_store
 from gateway.service import ingest_once
 from store.tables import Letter, LetterFile, RawMessage, RegisterEntry
-from tests.conftest import make_settings
+from tests.conftest import central_mailbox_settings
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
 from tests.pdfgen.documents import not_a_pdf
 
@@ -91,13 +91,8 @@ async def test_every_message_ends_in_a_defined_state_with_raw_bytes_kept(
 ) -> None:
     user, password = dovecot.new_user("corpus")
     monkeypatch.setenv("SARABAN_TEST_IMAP_PASSWORD", password)
-    settings = make_settings(
-        tmp_path,
-        agency={"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183", "latin_code": "TEST04183",
-                "central_addresses": [user]},
-        imap=[{"name": "central", "host": "127.0.0.1", "port": dovecot.imaps_port, "user": user,
-               "password_env": "SARABAN_TEST_IMAP_PASSWORD", "ca_file": str(dovecot.ca_file)}],
-        smtp_listener={"enabled": False},
+    settings = central_mailbox_settings(
+        tmp_path, dovecot, user,
     )
     cases = corpus()
     for _, raw, _, _ in cases:

@@ -18,7 +18,7 @@ from gateway.intake.imap import MailboxHealth, Watcher
 from gateway.pipeline import Pipeline
 from gateway.service import Alarm, ingest_once, serve
 from store.tables import Letter, OutboxItem, RegisterEntry
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import FakeClock, central_mailbox_settings, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 
 pytestmark = pytest.mark.integration
@@ -30,14 +30,8 @@ FOLDERS = ("ลงรับแล้ว", "รอตรวจสอบ", "รอ
 def site(tmp_path: Path, dovecot, monkeypatch: pytest.MonkeyPatch):
     user, password = dovecot.new_user("saraban")
     monkeypatch.setenv("SARABAN_TEST_IMAP_PASSWORD", password)
-    settings = make_settings(
-        tmp_path,
-        agency={"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183", "latin_code": "TEST04183",
-                "central_addresses": [user]},
-        imap=[{"name": "central", "host": "127.0.0.1", "port": dovecot.imaps_port, "user": user,
-               "password_env": "SARABAN_TEST_IMAP_PASSWORD", "ca_file": str(dovecot.ca_file),
-               "poll_seconds": 2}],
-        smtp_listener={"enabled": False},
+    settings = central_mailbox_settings(
+        tmp_path, dovecot, user, poll_seconds=2,
     )
     return settings, user
 

@@ -18,7 +18,7 @@ from gateway.effects.send import SenderLease, make_transport, send_due
 from gateway.outbound import Outbound, submission_message
 from gateway.service import ingest_once
 from store.tables import LetterRecipient, RegisterEntry
-from tests.conftest import make_settings
+from tests.conftest import central_mailbox_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 
 pytestmark = pytest.mark.integration
@@ -38,14 +38,8 @@ async def test_sent_copy_replies_and_bounces_come_back_to_their_places(tmp_path:
                                                                       monkeypatch) -> None:
     user, password = dovecot.new_user("sarabanout")
     monkeypatch.setenv("SARABAN_TEST_IMAP_PASSWORD", password)
-    settings = make_settings(
-        tmp_path,
-        agency={"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183", "latin_code": "TEST04183",
-                "central_addresses": [user]},
-        imap=[{"name": "central", "host": "127.0.0.1", "port": dovecot.imaps_port, "user": user,
-               "password_env": "SARABAN_TEST_IMAP_PASSWORD", "ca_file": str(dovecot.ca_file),
-               "poll_seconds": 2}],
-        smtp_listener={"enabled": False},
+    settings = central_mailbox_settings(
+        tmp_path, dovecot, user, poll_seconds=2,
         outbound={"allow_unlisted_recipients": True},
     )
     store = await open_store(settings, upgrade=True)

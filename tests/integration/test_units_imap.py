@@ -16,7 +16,7 @@ from gateway.app import open_store
 from gateway.service import ingest_once
 from store import audit
 from store.tables import Forward, Letter, RegisterEntry
-from tests.conftest import make_settings
+from tests.conftest import central_mailbox_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.integration.test_cli import cli_process as cli
 
@@ -55,13 +55,8 @@ def _reply(to_forward: EmailMessage, frm: str, body: str) -> bytes:
 async def test_route_accept_return_and_trace(tmp_path: Path, dovecot, monkeypatch) -> None:
     user, password = dovecot.new_user("central")
     monkeypatch.setenv("SARABAN_TEST_IMAP_PASSWORD", password)
-    settings = make_settings(
-        tmp_path,
-        agency={"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183", "latin_code": "TEST04183",
-                "central_addresses": [user]},
-        imap=[{"name": "central", "host": "127.0.0.1", "port": dovecot.imaps_port, "user": user,
-               "password_env": "SARABAN_TEST_IMAP_PASSWORD", "ca_file": str(dovecot.ca_file)}],
-        smtp_listener={"enabled": False},
+    settings = central_mailbox_settings(
+        tmp_path, dovecot, user,
         units=[{"code": "hr", "name_th": "กลุ่มบริหารงานบุคคล", "emails": [HR], "own_register": True,
                 "aliases": ["บุคคล"]},
                {"code": "policy", "name_th": "กลุ่มนโยบายและแผน", "emails": [POLICY]}],
