@@ -8,7 +8,7 @@ here is a frozen dataclass or an enum: data, not behaviour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -124,10 +124,24 @@ class Attachment:
     inline: bool
     content_id: str | None
     origin: str
+    # Set when the bytes were written to the blob store (under ``sha256``) and dropped here,
+    # so that a reading crosses from a worker process without megabytes: their length.
+    kept_size: int | None = None
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return len(self.data) if self.kept_size is None else self.kept_size
+
+    def kept(self) -> Attachment:
+        """This file without its bytes, which the caller has stored in the blob store."""
+        if self.kept_size is not None:
+            return self
+        return replace(self, data=b"", kept_size=len(self.data))
+
+    def _bytes(self) -> bytes:
+        if self.kept_size is not None:
+            raise ValueError(f"the bytes of {self.safe_name} are in the blob store, not here")
+        return self.data
 
     @property
     def is_pdf(self) -> bool:
@@ -137,11 +151,12 @@ class Attachment:
         PDF or as generic binary, appear in its first 1024 bytes as PDF readers allow. A
         forwarded .eml that merely contains a PDF is not one.
         """
-        if self.data.lstrip(b"\x00\t\n\r\x0c \xef\xbb\xbf").startswith(_PDF_MAGIC):
+        data = self._bytes()
+        if data.lstrip(b"\x00\t\n\r\x0c \xef\xbb\xbf").startswith(_PDF_MAGIC):
             return True
         return (
             self.content_type in _PDF_OR_GENERIC_TYPES
-            and _PDF_MAGIC in self.data[:_PDF_MAGIC_WINDOW]
+            and _PDF_MAGIC in data[:_PDF_MAGIC_WINDOW]
         )
 
     @property

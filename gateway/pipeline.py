@@ -262,8 +262,22 @@ def read_blob(blob_root: str, digest: str, *, trust_roots: Sequence[bytes],
     blobs = BlobStore(Path(blob_root))
     reading = read_with_default_resources(blobs.get(digest), trust_roots=trust_roots, now=now)
     for a in _files_of(reading):
-        blobs.put(a.data)
-    return reading
+        blobs.put(a.data, digest=a.sha256)
+    return _kept(reading)
+
+
+def _kept(reading: Reading) -> Reading:
+    """The reading without the bytes of its files, which are in the blob store."""
+    def files(msg: ParsedMessage) -> ParsedMessage:
+        return replace(msg, attachments=tuple(a.kept() for a in msg.attachments),
+                       forwarded=tuple(files(f) for f in msg.forwarded))
+
+    def one(a: Attachment | None) -> Attachment | None:
+        return a.kept() if a is not None else None
+
+    return replace(reading, message=files(reading.message), main=one(reading.main),
+                   enclosures=tuple(a.kept() for a in reading.enclosures),
+                   xml_attachment=one(reading.xml_attachment))
 
 
 def compose_with_kept(directory: str, mail: Mail, blob_root: str,
@@ -540,7 +554,11 @@ class Pipeline:
         if reading.xml_attachment is not None:
             files.append(("xml", reading.xml_attachment))
         for pos, (role, a) in enumerate(files):
-            digest = await ensure_blob(s, self.store.blobs, a.data, now, a.sha256)
+            if a.kept_size is not None:  # written by the worker that read it
+                digest = a.sha256
+                await know_blob(s, digest, a.size, now)
+            else:
+                digest = await ensure_blob(s, self.store.blobs, a.data, now, a.sha256)
             s.add(LetterFile(letter_id=letter.id, role=role, position=pos,
                              filename=a.filename or "", safe_name=a.safe_name,
                              media_type=a.content_type, sha256=digest, size=a.size))

@@ -34,9 +34,10 @@ class BlobStore:
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
-    def put(self, data: bytes) -> str:
-        """Store `data` durably and return its sha256; idempotent."""
-        digest = sha256_hex(data)
+    def put(self, data: bytes, *, digest: str | None = None) -> str:
+        """Store `data` durably and return its sha256; idempotent. `digest`: the sha256 the
+        caller has just computed from these bytes (it names the file; `get` checks it)."""
+        digest = digest or sha256_hex(data)
         final = self.path(digest)
         if final.is_file() and final.stat().st_size == len(data):
             return digest
