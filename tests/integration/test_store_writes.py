@@ -4,10 +4,13 @@ on a real SQLite file (and the same statements on PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from gateway.app import open_store
 from tests.conftest import make_settings
@@ -82,6 +85,59 @@ async def test_a_write_transaction_inside_another_fails_at_once(tmp_path: Path) 
                 async with store.sessions.begin():
                     async with store.sessions.begin():
                         pass
+    finally:
+        await store.close()
+
+
+async def test_write_statements_run_in_the_callers_thread_and_waits_stay_in_the_connections(
+        tmp_path: Path) -> None:
+    """Inside BEGIN IMMEDIATE a statement cannot wait for anyone, so it runs at once in the
+    event loop's thread; BEGIN itself (which may wait for another process) and read-only
+    transactions stay in the connection's thread, so the loop keeps running meanwhile."""
+    store = await _sqlite_store(tmp_path)
+    await store.engine.dispose()
+
+    @event.listens_for(store.engine.sync_engine, "connect")
+    def _probe(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.create_function("thread_id", 0, threading.get_ident)
+
+    loop_thread = threading.get_ident()
+    db_path = store.engine.url.database
+    try:
+        async with store.sessions.begin() as s:
+            assert (await s.execute(text("SELECT thread_id()"))).scalar_one() == loop_thread
+            await s.execute(text("CREATE TABLE t_where (v INTEGER)"))
+            await s.execute(text("INSERT INTO t_where VALUES (1)"))
+        async with store.readers() as s:
+            assert (await s.execute(text("SELECT thread_id()"))).scalar_one() != loop_thread
+            assert (await s.execute(text("SELECT count(*) FROM t_where"))).scalar_one() == 1
+
+        # Another process (here: another connection) holds the write lock for 0.5 s.
+        other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        freed = threading.Timer(0.5, lambda: (other.execute("INSERT INTO t_where VALUES (2)"),
+                                              other.execute("COMMIT")))
+        freed.start()
+        started = time.perf_counter()
+        async with store.sessions.begin() as s:
+            # BEGIN, sent with the first statement, waits in SQLite's busy handler
+            assert (await s.execute(text("SELECT count(*) FROM t_where"))).scalar_one() == 2
+            waited = time.perf_counter() - started
+            assert (await s.execute(text("SELECT thread_id()"))).scalar_one() == loop_thread
+        ticker.cancel()
+        freed.join()
+        other.close()
+        assert waited >= 0.4
+        assert ticks >= 20  # the event loop ran while BEGIN waited
     finally:
         await store.close()
 
