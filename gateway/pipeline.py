@@ -72,7 +72,7 @@ from gateway.xmlletter import (
     validate_xml,
 )
 from store import audit, recipients, registers
-from store.blobs import BlobStore
+from store.blobs import BlobStore, sha256_hex
 from store.letters import Recorded, ensure_blob, know_blob, put_blobs, record_raw
 from store.registers import EntryFields
 from store.tables import Letter, LetterFile, RawMessage, RegisterEntry
@@ -281,12 +281,18 @@ def _kept(reading: Reading) -> Reading:
 
 
 def compose_with_kept(directory: str, mail: Mail, blob_root: str,
-                      kept: Sequence[tuple[str, str, str]], *, now: dt.datetime) -> bytes:
-    """compose_from with `kept` files (name, type, sha256) attached from the blob store (in a
-    worker process: the PDF is read there, not sent through the pipe)."""
+                      kept: Sequence[tuple[str, str, str]], *, now: dt.datetime) -> tuple[bytes, str]:
+    """compose_from with `kept` files (name, type, sha256) attached from the blob store, and
+    the mail's sha256 (in a worker process: the PDF is read there, not sent through the pipe)."""
     blobs = BlobStore(Path(blob_root))
     files = [FileToAttach(name, ctype, blobs.get(digest)) for name, ctype, digest in kept]
-    return compose_from(directory, replace(mail, attachments=[*mail.attachments, *files]), now=now)
+    data = compose_from(directory, replace(mail, attachments=[*mail.attachments, *files]), now=now)
+    return data, sha256_hex(data)
+
+
+def _composed(templates: jinja2.Environment, mail: Mail, now: dt.datetime) -> tuple[bytes, str]:
+    data = compose(templates, mail, now=now)
+    return data, sha256_hex(data)
 
 
 def _files_of(reading: Reading) -> list[Attachment]:
@@ -1033,9 +1039,9 @@ class Pipeline:
                 letter.effects = {**letter.effects, **also}
         return True
 
-    async def registered_copy(self, letter_id: int) -> bytes | None:
-        """The copy filed next to the original in ลงรับแล้ว: subject `[รับ n/ปี] เรื่อง`, the
-        stamped PDF and the original message attached; the original's bytes are never altered."""
+    async def registered_copy(self, letter_id: int) -> tuple[bytes, str] | None:
+        """The copy filed next to the original in ลงรับแล้ว, and its sha256: subject
+        `[รับ n/ปี] เรื่อง`, the stamped PDF attached; the original's bytes are never altered."""
         async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
             if letter is None or letter.state != Outcome.REGISTER.value:
@@ -1086,7 +1092,7 @@ class Pipeline:
             kept = [(shown.safe_name, "application/pdf", shown.sha256)] if shown is not None else []
             return await workers.run(self.read_processes, compose_with_kept, folder, mail,
                                      str(self.store.blobs.root), kept, now=entry_time)
-        return await asyncio.to_thread(compose, self.templates, mail, now=entry_time)
+        return await asyncio.to_thread(_composed, self.templates, mail, entry_time)
 
     def _routing_note(self, letter: Letter) -> str:
         """What routing did or suggests, for the clerk's copy."""

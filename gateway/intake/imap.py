@@ -430,7 +430,8 @@ class Watcher:
         if folder is None:  # not decided (e.g. a transient read failure): stays in INBOX
             return
         # The findable copy is composed before taking the connection: only IMAP waits for it.
-        copy = await self.pipeline.registered_copy(letter_id) if state == "registered" else None
+        made = await self.pipeline.registered_copy(letter_id) if state == "registered" else None
+        copy, copy_sha = made if made is not None else (None, "")
         if copy is not None and not intent_committed:  # stamped before: record the intent now
             await self._set_effect(letter_id, "copy_appending", True)
         async with lock:
@@ -442,7 +443,7 @@ class Watcher:
         # letter. A crash before it leaves them for _clerk_moves and _after_filing to find.
         rows = [(folder, moved, "original", digest)]
         if copy is not None:
-            rows.append((self.folders.registered, where, "copy", hashlib.sha256(copy).hexdigest()))
+            rows.append((self.folders.registered, where, "copy", copy_sha))
         await self._remember_all(rows, letter_id,
                                  effects={"filed": folder, **({"copy_appended": True} if copy else {})})
 
@@ -488,11 +489,11 @@ class Watcher:
             where: tuple[int, int] | None = found
             sha = ""
         else:
-            copy = await self.pipeline.registered_copy(letter_id)
-            if copy is None:
+            made = await self.pipeline.registered_copy(letter_id)
+            if made is None:
                 return
+            copy, sha = made
             where = await client.append(folder, copy)
-            sha = hashlib.sha256(copy).hexdigest()
         await self._remember(folder, where, letter_id, "copy", sha)
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
