@@ -32,6 +32,7 @@ from html.parser import HTMLParser
 
 import tnefparse
 
+from gateway.b64 import decode_clean
 from gateway.letter import Attachment, ParsedMessage
 from gateway.thai import decode_thai, normalize_text, register_thai_charsets
 
@@ -618,6 +619,12 @@ class _Reader:
         self._leaf(part, headers, ctype, in_related)
 
     def _payload(self, part: Message, ctype: str) -> bytes:
+        text = part.get_payload()
+        if isinstance(text, str) and text.isascii() and \
+                str(part.get("content-transfer-encoding", "")).strip().lower() == "base64":
+            fast = decode_clean(text.encode("ascii"))
+            if fast is not None:  # what get_payload(decode=True) gives, without its defects
+                return fast
         seen = len(part.defects)
         payload = part.get_payload(decode=True)
         new = part.defects[seen:]

@@ -10,7 +10,6 @@ well-behaved auto-responders do not answer it and loops cannot start.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import functools
 import hashlib
@@ -25,6 +24,7 @@ from typing import Any
 
 import jinja2
 
+from gateway.b64 import encode_lines
 from gateway.resources import resource_dir
 
 
@@ -148,5 +148,5 @@ def templates_dir(env: jinja2.Environment) -> str | None:
 
 
 def base64_crlf(data: bytes) -> bytes:
-    """76-character base64 lines with CRLF (about 4 ms per MB)."""
-    return base64.encodebytes(data).replace(b"\n", b"\r\n").rstrip(b"\r\n")
+    """76-character base64 lines with CRLF."""
+    return encode_lines(data)

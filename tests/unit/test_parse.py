@@ -449,6 +449,8 @@ _ALLOWED_IMPORTS = {
     "typing",
     "unicodedata",
     "tnefparse",
+    "pybase64",
+    "gateway.b64",
     "gateway.letter",
     "gateway.thai",
 }
