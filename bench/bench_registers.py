@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import shutil
 import sys
 import tempfile
 import time
@@ -93,6 +94,7 @@ async def measure(url: str, n: int, workers: int) -> tuple[float, float]:
         return base, ours
     finally:
         await store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def main() -> None:
