@@ -123,7 +123,7 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             cur.close()
 
     async def _go(self, many: bool, operation: str, parameters: Any) -> None:
-        adapt = self._adapt_connection
+        adapt: Any = self._adapt_connection  # a _OneHopConnection
         async with adapt._execute_mutex:
             conn = self._connection
             out = await conn._execute(self._run, conn._conn, many, operation, parameters)
@@ -137,7 +137,7 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
     def _inline(self) -> sqlite3.Connection | None:
         """The raw connection, when this statement may run in the caller's thread."""
-        adapt = self._adapt_connection
+        adapt: Any = self._adapt_connection  # a _OneHopConnection
         if not adapt._writing:
             return None
         raw = self._connection._conn
