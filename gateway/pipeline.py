@@ -306,6 +306,17 @@ def read_with_default_resources(raw: bytes, *, trust_roots: Sequence[bytes],
 
 
 _NEW_LETTERS = "saraban_new_letters"  # session.info: letters created in this transaction
+_NUMBERED = "saraban_numbered"  # session.info: {letter id: (receive number, registered at)}
+
+
+@dataclass(frozen=True)
+class _ToStamp:
+    """What stamping a letter registered a moment ago needs, known from its transaction."""
+
+    number: int
+    at: dt.datetime
+    main_sha256: str | None
+    main_name: str
 
 
 @dataclass(frozen=True)
@@ -418,20 +429,27 @@ class Pipeline:
                 rec = await record(s, self.store.clock())
             return rec.letter_id, await self._count_failure(rec.letter_id, exc), False
         letter_id = 0
+        to_stamp: _ToStamp | None = None
 
         async def record_and_decide(s: AsyncSession, now: dt.datetime) -> str:
-            nonlocal letter_id
+            nonlocal letter_id, to_stamp
             rec = await record(s, now)
             letter_id = rec.letter_id
             if rec.created:
                 s.info.setdefault(_NEW_LETTERS, set()).add(rec.letter_id)
             raw_row = await s.get(RawMessage, rec.raw_message_id)
             assert raw_row is not None
-            return await self._decide_in(s, rec.letter_id, raw_row, prepared, now)
+            state = await self._decide_in(s, rec.letter_id, raw_row, prepared, now)
+            numbered = s.info.get(_NUMBERED, {}).get(rec.letter_id)
+            if rec.created and numbered is not None:  # its files are this reading's
+                main = prepared.reading.main
+                to_stamp = _ToStamp(numbered[0], numbered[1], main.sha256 if main else None,
+                                    main.safe_name if main else "")
+            return state
 
         state = await self._in_turn(turn, record_and_decide)
         stamped = state == Outcome.REGISTER.value and \
-            await self.stamp_letter(letter_id, also=on_stamp)
+            await self.stamp_letter(letter_id, also=on_stamp, known=to_stamp)
         return letter_id, state, stamped
 
     async def _decide_and_record(self, letter_id: int, raw_row: RawMessage, raw: bytes | None,
@@ -845,6 +863,7 @@ class Pipeline:
         )
         letter.state = Outcome.REGISTER.value
         letter.effects = {**letter.effects, "receive_number": entry.number, "receive_year": entry.year}
+        s.info.setdefault(_NUMBERED, {})[letter.id] = (entry.number, entry.registered_at)
         # The stamp follows in its own short transaction (stamp_letter): drawing it and writing
         # the stamped PDF are done outside the write lock, and resume() stamps what a crash
         # left registered but unstamped.
@@ -1008,32 +1027,39 @@ class Pipeline:
         # Units get the stamped copy: rules route the letter once it carries the stamp.
         await self.units.route_by_rules(s, letter, self.store.clock())
 
-    async def stamp_letter(self, letter_id: int, *, also: dict[str, Any] | None = None) -> bool:
+    async def stamp_letter(self, letter_id: int, *, also: dict[str, Any] | None = None,
+                           known: _ToStamp | None = None) -> bool:
         """Stamp a registered letter (just registered, registered by the clerk, or left
         unstamped by a crash); once per letter. The stamp is drawn and the stamped PDF written
-        before the transaction, which only records it."""
-        async with self.store.readers() as s:
-            letter = await s.get(Letter, letter_id)
-            if letter is None or letter.state != Outcome.REGISTER.value or letter.effects.get("stamped"):
-                return False
-            main = (await s.execute(select(LetterFile).where(
-                LetterFile.letter_id == letter_id, LetterFile.role == "main"))).scalar_one_or_none()
-            entry_time = await _registered_at(s, letter_id)
-        number = letter.effects.get("receive_number")
+        before the transaction, which only records it. `known`: the letter was registered a
+        moment ago and its number, time and main file are known, so they are not read back."""
+        if known is None:
+            async with self.store.readers() as s:
+                letter = await s.get(Letter, letter_id)
+                if letter is None or letter.state != Outcome.REGISTER.value or \
+                        letter.effects.get("stamped"):
+                    return False
+                main = (await s.execute(select(LetterFile).where(
+                    LetterFile.letter_id == letter_id, LetterFile.role == "main"))).scalar_one_or_none()
+                entry_time = await _registered_at(s, letter_id)
+            number = letter.effects.get("receive_number")
+            main_sha, main_name = (main.sha256, main.safe_name) if main is not None else (None, "")
+        else:
+            number, entry_time, main_sha, main_name = known.number, known.at, known.main_sha256, known.main_name
         digest: str | None = None
         size = 0
         error = "ไม่มีไฟล์ PDF ให้ประทับตรารับ"
-        if main is not None and number is not None and entry_time is not None:
+        if main_sha is not None and number is not None and entry_time is not None:
             # drawn and kept durably before the transaction, which only records it
             digest, size, error = await workers.run(
-                self.read_processes, stamp_blob, str(self.store.blobs.root), main.sha256,
+                self.read_processes, stamp_blob, str(self.store.blobs.root), main_sha,
                 self.stamp, number, entry_time)
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             assert letter is not None
-            if letter.effects.get("stamped"):
+            if letter.state != Outcome.REGISTER.value or letter.effects.get("stamped"):
                 return False
-            await self._record_stamp(s, letter, digest, size, main.safe_name if main else "",
+            await self._record_stamp(s, letter, digest, size, main_name,
                                      error, entry_time or self.store.clock())
             if also:  # what the caller records with the stamp (an intent to file a copy)
                 letter.effects = {**letter.effects, **also}

@@ -17,9 +17,11 @@ from gateway.effects.compose import template_env
 from gateway.intake.imap import MailboxHealth, Watcher
 from gateway.pipeline import Pipeline
 from gateway.service import Alarm, ingest_once, serve
-from store.tables import Letter, OutboxItem, RegisterEntry
+from gateway.thai import format_short_date, format_time
+from store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
 from tests.conftest import FakeClock, central_mailbox_settings, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
+from tests.pdfgen.poppler import pdftotext
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +57,16 @@ async def test_backlog_is_registered_filed_and_idempotent(site, dovecot) -> None
         assert "X-Saraban-Receive-Number: 1/2569" in registered  # the findable copy
         assert dovecot.message_count(user, "ลงรับแล้ว") == 2  # original (unchanged) + copy
         assert dovecot.message_count(user, "รอตรวจสอบ") == 1
+
+        # the receive stamp shows the register entry's number, date and time (Bangkok)
+        async with store.sessions() as s:
+            entry = (await s.execute(select(RegisterEntry))).scalar_one()
+            stamped = (await s.execute(select(LetterFile).where(
+                LetterFile.letter_id == entry.letter_id, LetterFile.role == "stamped"))).scalar_one()
+        text = pdftotext(store.blobs.get(stamped.sha256))
+        assert "เลขรับ ๑" in text
+        assert format_time(entry.registered_at, thai_digits=True) in text
+        assert format_short_date(entry.registered_at, thai_digits=True) in text
 
         again = await ingest_once(settings, store=store)
         assert again.get("registered", 0) == 0 and again["sent"] == 0
