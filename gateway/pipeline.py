@@ -311,10 +311,10 @@ _NUMBERED = "saraban_numbered"  # session.info: {letter id: (receive number, reg
 
 @dataclass(frozen=True)
 class _ToStamp:
-    """What stamping a letter registered a moment ago needs, known from its transaction."""
+    """What drawing a registered letter's stamp needs."""
 
-    number: int
-    at: dt.datetime
+    number: int | None
+    at: dt.datetime | None  # when it was registered
     main_sha256: str | None
     main_name: str
 
@@ -1027,40 +1027,43 @@ class Pipeline:
         # Units get the stamped copy: rules route the letter once it carries the stamp.
         await self.units.route_by_rules(s, letter, self.store.clock())
 
+    async def _to_stamp(self, letter_id: int) -> _ToStamp | None:
+        """What stamping the letter needs, read back; None when it is not registered or is
+        already stamped."""
+        async with self.store.readers() as s:
+            letter = await s.get(Letter, letter_id)
+            if letter is None or letter.state != Outcome.REGISTER.value or letter.effects.get("stamped"):
+                return None
+            main = (await s.execute(select(LetterFile).where(
+                LetterFile.letter_id == letter_id, LetterFile.role == "main"))).scalar_one_or_none()
+            entry_time = await _registered_at(s, letter_id)
+        return _ToStamp(letter.effects.get("receive_number"), entry_time,
+                        main.sha256 if main else None, main.safe_name if main else "")
+
     async def stamp_letter(self, letter_id: int, *, also: dict[str, Any] | None = None,
                            known: _ToStamp | None = None) -> bool:
         """Stamp a registered letter (just registered, registered by the clerk, or left
         unstamped by a crash); once per letter. The stamp is drawn and the stamped PDF written
         before the transaction, which only records it. `known`: the letter was registered a
-        moment ago and its number, time and main file are known, so they are not read back."""
-        if known is None:
-            async with self.store.readers() as s:
-                letter = await s.get(Letter, letter_id)
-                if letter is None or letter.state != Outcome.REGISTER.value or \
-                        letter.effects.get("stamped"):
-                    return False
-                main = (await s.execute(select(LetterFile).where(
-                    LetterFile.letter_id == letter_id, LetterFile.role == "main"))).scalar_one_or_none()
-                entry_time = await _registered_at(s, letter_id)
-            number = letter.effects.get("receive_number")
-            main_sha, main_name = (main.sha256, main.safe_name) if main is not None else (None, "")
-        else:
-            number, entry_time, main_sha, main_name = known.number, known.at, known.main_sha256, known.main_name
+        moment ago and what the stamp needs came from that transaction, not read back."""
+        facts = known or await self._to_stamp(letter_id)
+        if facts is None:
+            return False
         digest: str | None = None
         size = 0
         error = "ไม่มีไฟล์ PDF ให้ประทับตรารับ"
-        if main_sha is not None and number is not None and entry_time is not None:
+        if facts.main_sha256 is not None and facts.number is not None and facts.at is not None:
             # drawn and kept durably before the transaction, which only records it
             digest, size, error = await workers.run(
-                self.read_processes, stamp_blob, str(self.store.blobs.root), main_sha,
-                self.stamp, number, entry_time)
+                self.read_processes, stamp_blob, str(self.store.blobs.root), facts.main_sha256,
+                self.stamp, facts.number, facts.at)
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             assert letter is not None
             if letter.state != Outcome.REGISTER.value or letter.effects.get("stamped"):
                 return False
-            await self._record_stamp(s, letter, digest, size, main_name,
-                                     error, entry_time or self.store.clock())
+            await self._record_stamp(s, letter, digest, size, facts.main_name,
+                                     error, facts.at or self.store.clock())
             if also:  # what the caller records with the stamp (an intent to file a copy)
                 letter.effects = {**letter.effects, **also}
         return True

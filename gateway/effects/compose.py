@@ -49,7 +49,7 @@ class FileToAttach:
     encoded: bytes | None = field(default=None, repr=False, compare=False)
 
     def with_encoding(self) -> FileToAttach:
-        return FileToAttach(self.filename, self.content_type, self.data, base64_crlf(self.data))
+        return FileToAttach(self.filename, self.content_type, self.data, encode_lines(self.data))
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime) -> bytes:
         maintype, _, subtype = a.content_type.partition("/")
         msg.add_attachment(placeholder, maintype=maintype, subtype=subtype or "octet-stream",
                            filename=a.filename, cte="7bit")
-        spliced[placeholder] = a.encoded if a.encoded is not None else base64_crlf(a.data)
+        spliced[placeholder] = a.encoded if a.encoded is not None else encode_lines(a.data)
     for raw in mail.attach_messages:
         msg.add_attachment(raw, maintype="message", subtype="rfc822", filename="original.eml")
     if mail.boundary_seed and msg.is_multipart():
@@ -145,8 +145,3 @@ def templates_dir(env: jinja2.Environment) -> str | None:
     if isinstance(loader, jinja2.FileSystemLoader) and len(loader.searchpath) == 1:
         return str(loader.searchpath[0])
     return None
-
-
-def base64_crlf(data: bytes) -> bytes:
-    """76-character base64 lines with CRLF."""
-    return encode_lines(data)
