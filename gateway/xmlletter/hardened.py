@@ -197,6 +197,7 @@ class _SkeletonTarget:
         self._builder = etree.TreeBuilder()
         self._depth = 0
         self._count = 0
+        self._declared: dict[str | None, str] = {}  # from start_ns(), for the next start()
         self._sink: _Base64Sink | None = None
         self._sink_element: Any = None
         self._sink_depth = 0
@@ -211,15 +212,30 @@ class _SkeletonTarget:
         # Called at "<!DOCTYPE name", before libxml2 reads any entity declaration.
         self._refuse(RefusalReason.DOCTYPE, name)
 
-    def start(self, tag: str, attrib: Mapping[str, str], nsmap: Mapping[str | None, str]) -> Any:
+    def start_ns(self, prefix: str, uri: str) -> None:
+        # Called for each xmlns declaration just before start() of the element that has it.
+        # The target sees the default namespace under prefix "", TreeBuilder wants None.
+        self._declared[prefix or None] = uri
+
+    def end_ns(self, prefix: str) -> None:
+        pass
+
+    def start(
+        self,
+        tag: str,
+        attrib: Mapping[str, str],
+        nsmap: Mapping[str | None, str] | None = None,
+    ) -> Any:
+        # The declarations are taken from start_ns(), not from ``nsmap``: lxml 6.2.0 stopped
+        # passing ``nsmap`` to a target without start_ns() (LP#2178248), and without them
+        # TreeBuilder invents ns0/ns1 prefixes, which hides the prefixes the sender wrote.
+        declared, self._declared = self._declared or None, {}
         self._depth += 1
         self._count += 1
         if self._depth > self._limits.max_depth:
             self._refuse(RefusalReason.TOO_DEEP, str(self._limits.max_depth))
         if self._count > self._limits.max_elements:
             self._refuse(RefusalReason.TOO_MANY_ELEMENTS, str(self._limits.max_elements))
-        # The target sees the default namespace under prefix "", TreeBuilder wants None.
-        declared = {(prefix or None): uri for prefix, uri in nsmap.items()} if nsmap else None
         element = self._builder.start(tag, dict(attrib), declared)
         if self._sink is None and local_name(tag).lower() in BINARY_ELEMENTS:
             self._sink = _Base64Sink(self._limits.max_payload_bytes)

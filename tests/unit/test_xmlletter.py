@@ -612,6 +612,21 @@ def test_parser_target_refuses_a_doctype_the_prolog_check_did_not_see() -> None:
     assert target.refused is not None and target.refused.reason is RefusalReason.DOCTYPE
 
 
+def test_parsed_tree_keeps_the_prefixes_the_sender_declared() -> None:
+    # lxml 6.2.0 stopped passing nsmap to a target's start() (LP#2178248): the tree must still
+    # carry the sender's own prefixes, never ns0/ns1 made up by the TreeBuilder.
+    data = (
+        f'<w xmlns="urn:d"><rsm:a xmlns:rsm="{RAM_NS}" xmlns:ram="{RSM_NS}">'
+        "<ram:b/><c/></rsm:a></w>"
+    ).encode()
+    parsed = xl.hardened.parse_hardened(data, Limits())
+    assert isinstance(parsed, xl.hardened.ParsedDocument)
+    a, b, c = parsed.root[0], parsed.root[0][0], parsed.root[0][1]
+    assert (parsed.root.prefix, a.prefix, b.prefix, c.prefix) == (None, "rsm", "ram", None)
+    assert a.nsmap == {None: "urn:d", "rsm": RAM_NS, "ram": RSM_NS}
+    assert parsed.root.nsmap == {None: "urn:d"}
+
+
 _SAMPLE_BYTES = [(XML_DIR / name).read_bytes() for name in sorted(SAMPLES)]
 
 
