@@ -6,13 +6,12 @@ made here and passed down (architecture.md, house style 7).
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from gateway.clock import Clock, system_clock
 from gateway.config import Settings, secret
 from gateway.errors import UserError
 from gateway.thai import register_thai_charsets
@@ -21,12 +20,6 @@ from store.blobs import BlobStore
 from store.db import WriteSessions, make_engine, make_readers, make_sessionmaker
 from store.registers import BookDef, ensure_books, unit_book_code
 from store.tables import Unit
-
-Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -56,7 +49,7 @@ def build_engine(settings: Settings) -> AsyncEngine:
     return make_engine(settings.database_url, password=password)
 
 
-async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock = utc_now) -> Store:
+async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock = system_clock) -> Store:
     """Connect, check (or bring) the schema up to date, and sync books and units from config."""
     register_thai_charsets()
     settings.data_path.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import aioimaplib
 import aiosmtplib
 
 from gateway.app import build_engine
+from gateway.clock import system_clock
 from gateway.config import Imap, Settings, secret
 from gateway.errors import UserError
 from store import migrate
@@ -129,7 +130,7 @@ async def probe_submission(settings: Settings) -> str:
     users = load_users(settings)
     if not users:  # not an error: sending from the mail client is simply not set up yet
         return "ยังไม่มีผู้ใช้ จึงไม่เปิดเซิร์ฟเวอร์ส่งหนังสือ (no users: the submission server stays off)"
-    await asyncio.to_thread(tls_context, settings)
+    await asyncio.to_thread(tls_context, settings, now=system_clock())
     sub = settings.submission
     try:
         with socket.create_server((sub.host, sub.port)):

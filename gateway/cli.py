@@ -15,6 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from gateway.clock import system_clock
 from gateway.config import Settings, load_settings
 from gateway.errors import UserError
 from gateway.thai import BANGKOK, be_year_of, format_short_date
@@ -193,7 +194,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def this_year(now: dt.datetime | None = None) -> int:
-    return be_year_of(now or dt.datetime.now(dt.UTC))
+    return be_year_of(now or system_clock())
 
 
 def today_th(now: dt.datetime) -> str:

@@ -230,7 +230,7 @@ class Outbound:
         )
         signed = None
         if not plan.refused and main is not None and self.signer is not None and not self._numbers_stamped(plan):
-            signed = sign_pdf(main.data, self.signer)
+            signed = sign_pdf(main.data, self.signer, now=self.store.clock())
         return _Prepared(plan, user, unit, reply_to, signed, msg.message_id, on_pdf(fields.letter_date))
 
     async def _answer(self, letter_id: int, command: Command, *, unit: str, user: str,
@@ -278,7 +278,7 @@ class Outbound:
         x, y = s.outbound.number_position
         out = stamp_text(pdf, text, x=x, y=y,
                          font_path=str(s.intake.stamp_font) if s.intake.stamp_font else None)
-        return sign_pdf(out, self.signer) if self.signer is not None else out
+        return sign_pdf(out, self.signer, now=self.store.clock()) if self.signer is not None else out
 
     async def _route(self, letter_id: int, ref: tuple[int, int], wanted: ClerkRoute, *, user: str,
                      reply_to: str, message_id: str | None) -> str:

@@ -12,6 +12,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from gateway.clock import system_clock
 from gateway.config import Settings, secret
 from gateway.errors import UserError
 from gateway.thai import BANGKOK, format_short_date, format_time
@@ -57,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def _now(at: str | None) -> dt.datetime:
     if at is None:
-        return dt.datetime.now(dt.UTC)
+        return system_clock()
     try:
         t = dt.datetime.fromisoformat(at)
     except ValueError:
@@ -99,7 +100,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.pdf_command == "verify":
         roots = [_read(p) for p in args.trust]
         try:
-            report = inspect_pdf(data, trust_roots=roots, now=dt.datetime.now(dt.UTC))
+            report = inspect_pdf(data, trust_roots=roots, now=system_clock())
         except ValueError as exc:
             raise UserError(f"ไฟล์ใบรับรองไม่ถูกต้อง: {exc}", f"bad trust root: {exc}") from None
         if not report.readable:
@@ -137,7 +138,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     config = SignerConfig(pkcs12=_read(settings.base_dir / p12), passphrase=passphrase,
                           timestamp_url=args.tsa or sg.timestamp_url or None, reason=sg.reason,
                           visible=visible)
-    _write(args.output, sign_pdf(data, config))
+    _write(args.output, sign_pdf(data, config, now=system_clock()))
     level = "B-T" if config.timestamp_url else "B-B"
     print(f"ลงลายมือชื่อดิจิทัลแล้ว (PAdES {level}): {args.output}")
     return 0

@@ -147,7 +147,7 @@ def _appearance(visible: VisibleSignature, now: datetime) -> tuple[TextStampStyl
     return style, {"name": visible.signer_name, "position": visible.position, "when": when}
 
 
-def sign_pdf(pdf: bytes, signer: SignerConfig) -> bytes:
+def sign_pdf(pdf: bytes, signer: SignerConfig, *, now: datetime) -> bytes:
     """Return `pdf` with the agency's PAdES signature appended as an incremental update.
 
     Raises `PdfUnreadable` for a file that cannot be opened, `ConfigError` for a bad
@@ -164,7 +164,7 @@ def sign_pdf(pdf: bytes, signer: SignerConfig) -> bytes:
         if signer.visible is not None:
             page_ix, box = _visible_box(writer, signer.visible)
             field_spec = fields.SigFieldSpec(sig_field_name=name, on_page=page_ix, box=box)
-            stamp_style, text_params = _appearance(signer.visible, datetime.now(BANGKOK))
+            stamp_style, text_params = _appearance(signer.visible, now.astimezone(BANGKOK))
         meta = signers.PdfSignatureMetadata(
             field_name=name,
             md_algorithm=signer.md_algorithm,

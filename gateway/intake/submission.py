@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gateway.clock import Clock
 from gateway.config import Settings, SubmissionUser
 from gateway.errors import ConfigError, Permanent, Transient
 from gateway.intake.smtp import smtp_factory
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 # Called with (raw bytes, envelope sender, recipients, authenticated user name);
 # returns the letter id once durably committed.
 Submit = Callable[[bytes, str, list[str], str], Awaitable[int]]
-Clock = Callable[[], dt.datetime]
 
 # RFC 5321 §4.5.3.1.8 asks servers to take at least 100; a circular to every school of an
 # area can have several hundred.
@@ -343,7 +343,7 @@ def _given(p: Path | None) -> Path | None:
     return None if p is None or str(p) in ("", ".") else p
 
 
-def tls_context(settings: Settings, *, now: dt.datetime | None = None) -> ssl.SSLContext:
+def tls_context(settings: Settings, *, now: dt.datetime) -> ssl.SSLContext:
     """The server context: the configured PEM files, else a self-signed pair in <data>/tls."""
     sub = settings.submission
     cert_file, key_file = _given(sub.cert_file), _given(sub.key_file)
@@ -355,9 +355,8 @@ def tls_context(settings: Settings, *, now: dt.datetime | None = None) -> ssl.SS
     if cert_file is not None and key_file is not None:
         cert_path, key_path = settings.base_dir / cert_file, settings.base_dir / key_file
     else:
-        when = now or dt.datetime.now(dt.UTC)
         cert_path, key_path = self_signed_certificate(
-            settings.data_path / TLS_DIR, sub.hostname, now=when
+            settings.data_path / TLS_DIR, sub.hostname, now=now
         )
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -406,7 +405,8 @@ def self_signed_certificate(directory: Path, hostname: str, *, now: dt.datetime)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
+        # a year back: a client whose clock is behind ours still accepts it
+        .not_valid_before(now - dt.timedelta(days=365))
         .not_valid_after(now + dt.timedelta(days=SELF_SIGNED_DAYS))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

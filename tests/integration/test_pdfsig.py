@@ -47,7 +47,7 @@ def _assert_good(block: str, cn: str, *, whole_file: bool) -> None:
 
 def test_nss_database_trusts_only_the_test_ca(nssdir: str, pki: Pki, tmp_path: Path) -> None:
     (block,) = _signatures(
-        pdfsig(sign_pdf(make_pdf(), SignerConfig(pki.agency_p12, pki.passphrase)), nssdir)
+        pdfsig(sign_pdf(make_pdf(), SignerConfig(pki.agency_p12, pki.passphrase), now=NOW), nssdir)
     )
     _assert_good(block, AGENCY_CN, whole_file=True)
     # a database without the CA: same file, issuer not trusted — the check can fail
@@ -56,7 +56,7 @@ def test_nss_database_trusts_only_the_test_ca(nssdir: str, pki: Pki, tmp_path: P
 
     subprocess.run(["certutil", "-N", "-d", empty, "--empty-password"], check=True, timeout=30)
     (block,) = _signatures(
-        pdfsig(sign_pdf(make_pdf(), SignerConfig(pki.agency_p12, pki.passphrase)), empty)
+        pdfsig(sign_pdf(make_pdf(), SignerConfig(pki.agency_p12, pki.passphrase), now=NOW), empty)
     )
     assert "Certificate is Trusted." not in block
 
@@ -77,10 +77,11 @@ def test_gateway_signature_is_valid_for_pdfsig_and_pyhanko(
     if kind == "b-t":
         with running_tsa(pki) as url:
             signed = sign_pdf(
-                original, SignerConfig(pki.agency_p12, pki.passphrase, timestamp_url=url)
+                original, SignerConfig(pki.agency_p12, pki.passphrase, timestamp_url=url), now=NOW
             )
     else:
-        signed = sign_pdf(original, SignerConfig(pki.agency_p12, pki.passphrase, visible=visible))
+        signed = sign_pdf(original, SignerConfig(pki.agency_p12, pki.passphrase, visible=visible),
+                          now=NOW)
     (block,) = _signatures(pdfsig(signed, nssdir))
     _assert_good(block, AGENCY_CN, whole_file=True)
     (sig,) = inspect_pdf(signed, trust_roots=[pki.ca_pem], now=NOW).signatures
@@ -91,7 +92,7 @@ def test_gateway_signature_is_valid_for_pdfsig_and_pyhanko(
 
 
 def test_byte_flipped_after_signing_fails_both(nssdir: str, pki: Pki) -> None:
-    bad = tamper(sign_pdf(make_pdf(), SignerConfig(pki.agency_p12, pki.passphrase)))
+    bad = tamper(sign_pdf(make_pdf(), SignerConfig(pki.agency_p12, pki.passphrase), now=NOW))
     (block,) = _signatures(pdfsig(bad, nssdir))
     assert "Signature Validation: Digest Mismatch." in block
     assert "Signature is Valid." not in block
@@ -124,7 +125,7 @@ def test_stamped_copy_keeps_the_signed_revision_intact(
 def test_cosigned_letter_has_two_valid_signatures(
     sender_signed_pdf: bytes, nssdir: str, pki: Pki
 ) -> None:
-    cosigned = sign_pdf(sender_signed_pdf, SignerConfig(pki.agency_p12, pki.passphrase))
+    cosigned = sign_pdf(sender_signed_pdf, SignerConfig(pki.agency_p12, pki.passphrase), now=NOW)
     first, second = _signatures(pdfsig(cosigned, nssdir))
     _assert_good(first, SIGNER_CN, whole_file=False)
     _assert_good(second, AGENCY_CN, whole_file=True)

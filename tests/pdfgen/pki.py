@@ -22,6 +22,11 @@ AGENCY_CN = "นายสมชาย รักราชการ"  # our agency
 SIGNER_ORG = "สำนักงานทดสอบสารบรรณ"
 PASSPHRASE = b"test-passphrase"
 
+# Test certificates are valid over a wide window fixed in advance, not from "now": the suite
+# runs with shifted wall clocks (scripts/test --at) while OpenSSL and poppler keep the real one.
+VALID_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+VALID_UNTIL = dt.datetime(2099, 12, 31, tzinfo=dt.UTC)
+
 
 @dataclass(frozen=True)
 class Pki:
@@ -68,7 +73,6 @@ def _issue(
     issuer_key: rsa.RSAPrivateKey,
     *,
     ca: bool,
-    now: dt.datetime,
     eku: list[x509.ObjectIdentifier] | None = None,
 ) -> x509.Certificate:
     builder = (
@@ -77,8 +81,8 @@ def _issue(
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
+        .not_valid_before(VALID_FROM)
+        .not_valid_after(VALID_UNTIL)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -110,22 +114,20 @@ def _issue(
 # Generated once per process: RSA key generation is the slow part of the PDF tests.
 @functools.lru_cache(maxsize=1)
 def make_pki() -> Pki:
-    now = dt.datetime.now(dt.UTC)
     ca_key, signer_key, tsa_key, agency_key = _key(), _key(), _key(), _key()
     ca_name = _name("Saraban Test Root CA", "Saraban Gateway Tests")
-    ca = _issue(ca_name, ca_key, ca_name, ca_key, ca=True, now=now)
-    signer = _issue(_name(SIGNER_CN), signer_key, ca_name, ca_key, ca=False, now=now)
+    ca = _issue(ca_name, ca_key, ca_name, ca_key, ca=True)
+    signer = _issue(_name(SIGNER_CN), signer_key, ca_name, ca_key, ca=False)
     tsa = _issue(
         _name("Saraban Test TSA", "Saraban Gateway Tests"),
         tsa_key,
         ca_name,
         ca_key,
         ca=False,
-        now=now,
         eku=[ExtendedKeyUsageOID.TIME_STAMPING],
     )
     agency = _issue(
-        _name(AGENCY_CN, "สำนักงานผู้รับทดสอบ"), agency_key, ca_name, ca_key, ca=False, now=now
+        _name(AGENCY_CN, "สำนักงานผู้รับทดสอบ"), agency_key, ca_name, ca_key, ca=False
     )
 
     def p12(key: rsa.RSAPrivateKey, cert: x509.Certificate) -> bytes:
@@ -153,7 +155,6 @@ def make_pki() -> Pki:
 
 def other_ca_pem() -> bytes:
     """A CA that signed nothing here: configuring only it must leave signatures untrusted."""
-    now = dt.datetime.now(dt.UTC)
     key = _key()
     name = _name("Unrelated Root CA", "Elsewhere")
-    return _issue(name, key, name, key, ca=True, now=now).public_bytes(serialization.Encoding.PEM)
+    return _issue(name, key, name, key, ca=True).public_bytes(serialization.Encoding.PEM)

@@ -25,7 +25,7 @@ from tests.pdfgen.documents import (
     not_a_pdf,
     tamper,
 )
-from tests.pdfgen.pki import SIGNER_CN, Pki, other_ca_pem
+from tests.pdfgen.pki import SIGNER_CN, VALID_UNTIL, Pki, other_ca_pem
 
 # pki, sender_signed_pdf: session fixtures shared by the PDF tests
 
@@ -107,7 +107,7 @@ def test_signed_with_an_unrelated_root_is_still_unknown(sender_signed_pdf: bytes
 
 
 def test_expired_certificate_is_a_certificate_problem(sender_signed_pdf: bytes, pki: Pki) -> None:
-    later = NOW + dt.timedelta(days=800)  # the test certificates live one year
+    later = VALID_UNTIL + dt.timedelta(days=1)  # after the test certificates end
     (sig,) = inspect_pdf(sender_signed_pdf, trust_roots=[pki.ca_pem], now=later).signatures
     assert sig.intact and not sig.trusted
     assert sig.verdict is Verdict.CERT_PROBLEM
@@ -130,7 +130,7 @@ def test_content_added_after_signing_is_flagged(sender_signed_pdf: bytes, pki: P
 
 
 def test_a_second_signature_is_an_allowed_change(sender_signed_pdf: bytes, pki: Pki) -> None:
-    cosigned = sign_pdf(sender_signed_pdf, SignerConfig(pki.agency_p12, pki.passphrase))
+    cosigned = sign_pdf(sender_signed_pdf, SignerConfig(pki.agency_p12, pki.passphrase), now=NOW)
     first, second = inspect_pdf(cosigned, trust_roots=[pki.ca_pem], now=NOW).signatures
     assert first.modification is Modification.FORM_FILLING and first.verdict is Verdict.VALID
     assert second.coverage is Coverage.ENTIRE_FILE and second.verdict is Verdict.VALID

@@ -35,7 +35,7 @@ def _sig_dict(pdf: bytes, index: int = -1):  # type: ignore[no-untyped-def]
 
 def test_pades_b_b_by_default(pki: Pki) -> None:
     original = make_pdf()
-    signed = sign_pdf(original, _config(pki))
+    signed = sign_pdf(original, _config(pki), now=NOW)
     assert signed.startswith(original)
     emb = _sig_dict(signed)
     assert emb.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
@@ -51,7 +51,7 @@ def test_pades_b_b_by_default(pki: Pki) -> None:
 
 def test_pades_b_t_with_a_local_timestamp_authority(pki: Pki) -> None:
     with running_tsa(pki) as url:
-        signed = sign_pdf(make_pdf(), _config(pki, timestamp_url=url))
+        signed = sign_pdf(make_pdf(), _config(pki, timestamp_url=url), now=NOW)
     emb = _sig_dict(signed)
     assert "signature_time_stamp_token" in {
         a["type"].native for a in emb.signer_info["unsigned_attrs"]
@@ -65,11 +65,11 @@ def test_unreachable_timestamp_authority_is_transient(pki: Pki) -> None:
     with running_tsa(pki) as url:
         pass  # started and stopped: nothing listens on that port any more
     with pytest.raises(Transient):
-        sign_pdf(make_pdf(), _config(pki, timestamp_url=url, timestamp_timeout=3))
+        sign_pdf(make_pdf(), _config(pki, timestamp_url=url, timestamp_timeout=3), now=NOW)
 
 
 def test_existing_signature_stays_valid(sender_signed_pdf: bytes, pki: Pki) -> None:
-    cosigned = sign_pdf(sender_signed_pdf, _config(pki, visible=VISIBLE))
+    cosigned = sign_pdf(sender_signed_pdf, _config(pki, visible=VISIBLE), now=NOW)
     assert cosigned.startswith(sender_signed_pdf)
     sender, ours = inspect_pdf(cosigned, trust_roots=[pki.ca_pem], now=NOW).signatures
     assert sender.verdict is Verdict.VALID and sender.modification is Modification.FORM_FILLING
@@ -77,15 +77,15 @@ def test_existing_signature_stays_valid(sender_signed_pdf: bytes, pki: Pki) -> N
 
 
 def test_second_signature_gets_a_fresh_field_name(pki: Pki) -> None:
-    twice = sign_pdf(sign_pdf(make_pdf(), _config(pki)), _config(pki))
+    twice = sign_pdf(sign_pdf(make_pdf(), _config(pki), now=NOW), _config(pki), now=NOW)
     names = [s.field_name for s in inspect_pdf(twice, now=NOW).signatures]
     assert names == ["SarabanSignature", "SarabanSignature2"]
     with pytest.raises(ConfigError):
-        sign_pdf(twice, _config(pki, field_name="SarabanSignature"))
+        sign_pdf(twice, _config(pki, field_name="SarabanSignature"), now=NOW)
 
 
 def test_visible_box_is_a_widget_with_an_appearance(pki: Pki) -> None:
-    signed = sign_pdf(make_pdf(PdfSpec(pages=2)), _config(pki, visible=VISIBLE))
+    signed = sign_pdf(make_pdf(PdfSpec(pages=2)), _config(pki, visible=VISIBLE), now=NOW)
     emb = _sig_dict(signed)
     x1, y1, x2, y2 = (float(v) for v in emb.sig_field["/Rect"])
     assert x2 - x1 > 150 and y2 - y1 > 50
@@ -96,22 +96,22 @@ def test_visible_box_is_a_widget_with_an_appearance(pki: Pki) -> None:
 
 
 def test_owner_password_pdf_is_signed_and_stays_encrypted(pki: Pki) -> None:
-    signed = sign_pdf(make_pdf(PdfSpec(encryption="owner-rc4")), _config(pki))
+    signed = sign_pdf(make_pdf(PdfSpec(encryption="owner-rc4")), _config(pki), now=NOW)
     assert PdfFileReader(io.BytesIO(signed), strict=False).encrypted
     (sig,) = inspect_pdf(signed, trust_roots=[pki.ca_pem], now=NOW).signatures
     assert sig.verdict is Verdict.VALID
 
 
 def test_byte_flipped_after_signing_fails(pki: Pki) -> None:
-    (sig,) = inspect_pdf(tamper(sign_pdf(make_pdf(), _config(pki))), now=NOW).signatures
+    (sig,) = inspect_pdf(tamper(sign_pdf(make_pdf(), _config(pki), now=NOW)), now=NOW).signatures
     assert sig.verdict is Verdict.TAMPERED and not sig.intact
 
 
 def test_wrong_passphrase_is_a_config_error(pki: Pki) -> None:
     with pytest.raises(ConfigError):
-        sign_pdf(make_pdf(), SignerConfig(pki.agency_p12, b"wrong"))
+        sign_pdf(make_pdf(), SignerConfig(pki.agency_p12, b"wrong"), now=NOW)
     with pytest.raises(ConfigError):
-        sign_pdf(make_pdf(), SignerConfig(b"not pkcs12", None))
+        sign_pdf(make_pdf(), SignerConfig(b"not pkcs12", None), now=NOW)
 
 
 def test_passphrase_never_shows_in_repr(pki: Pki) -> None:
@@ -125,4 +125,4 @@ def test_passphrase_never_shows_in_repr(pki: Pki) -> None:
 )
 def test_unreadable_input_raises_pdf_unreadable(make, pki: Pki) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(PdfUnreadable):
-        sign_pdf(make(), _config(pki))
+        sign_pdf(make(), _config(pki), now=NOW)
