@@ -35,6 +35,9 @@ data_dir = "data"
 code = "admin"
 name_th = "กลุ่มอำนวยการ"
 emails = ["admin@agency.test"]
+
+[forwarding]
+digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
 """
 
 

@@ -55,6 +55,9 @@ user = "{user}"
 password_env = "SARABAN_CRASH_IMAP_PASSWORD"
 ca_file = "{dovecot.ca_file}"
 poll_seconds = 1
+
+[forwarding]
+digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
 """,
         encoding="utf-8",
     )

@@ -29,6 +29,9 @@ data_dir = "data"
 
 [directory]
 file = "agencies.csv"
+
+[forwarding]
+digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
 """
 CSV = ("thai_name,thai_code,latin_code,central_email,ministry\n"
        "กรมทดสอบหนึ่ง,ทส 0001,TEST1,saraban@one.go.th,กระทรวงทดสอบ\n"

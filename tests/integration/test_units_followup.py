@@ -41,7 +41,7 @@ async def site(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path, db_url, units=UNITS, forwarding={
         "rules": [{"name": "บุคคล", "subject": ["แต่งตั้ง"], "unit": "hr"}],
         "remind_after_hours": 24, "remind_after_hours_urgent": {"ด่วนที่สุด": 2},
-        "tell_clerk_after_hours": 4, "digest_time": "16:30"})
+        "tell_clerk_after_hours": 4, "digest": True, "digest_time": "16:30"})
     store = await open_store(settings, upgrade=True, clock=clock)
     pipeline = Pipeline.build(store, template_env())
     yield store, pipeline, clock
