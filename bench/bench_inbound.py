@@ -1,6 +1,6 @@
 """Benchmark: taking in and registering letters from a real Dovecot on loopback.
 
-Run: .venv/bin/python bench/bench_inbound.py [--n 1000] [--latency-samples 30]
+Run: .venv/bin/python bench/bench_inbound.py [--n 1000] [--latency-samples 30] [--smoke]
 
 1. Throughput. N letters, each with a ~1 MB scanned PDF (10 noisy pages), are delivered
    to a fresh mailbox. Baseline, same run, same messages: only fetch every message with
@@ -11,13 +11,19 @@ Run: .venv/bin/python bench/bench_inbound.py [--n 1000] [--latency-samples 30]
 2. Latency. The gateway runs (`run`, IDLE on INBOX); one letter at a time is delivered by
    LMTP and the time until its register entry exists is measured: median and p95.
 
-Everything talks to 127.0.0.1 only and stops by itself.
+--smoke (CI: the benchmark must not rot): both parts on a tiny scale, 3 letters with a
+2-page PDF and 2 latency samples, short timeouts; the same figures and ratio are printed, the
+targets are not checked. Any failure exits non-zero.
+
+Everything talks to 127.0.0.1 only and stops by itself; the working directory and Dovecot are
+removed/stopped on exit, also on error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import email
 import os
 import statistics
@@ -32,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aioimaplib import aioimaplib  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from gateway.app import open_store  # noqa: E402
+from gateway.app import Store, open_store  # noqa: E402
 from gateway.service import ingest_once, serve  # noqa: E402
 from store.tables import RegisterEntry  # noqa: E402
 from tests.conftest import central_mailbox_settings  # noqa: E402
@@ -40,20 +46,19 @@ from tests.corpus.mail import letter_mail, letter_pdf  # noqa: E402
 from tests.servers.dovecot import DovecotServer  # noqa: E402
 from tests.servers.tls import make_test_pki  # noqa: E402
 
-BASE_PDF = letter_pdf(content="scan", pages=10, scan_noise=True)
 
-
-def message(n: int) -> bytes:
-    pdf = BASE_PDF + f"\n% letter {n}\n".encode()  # a distinct file per letter
+def message(base_pdf: bytes, n: int) -> bytes:
+    pdf = base_pdf + f"\n% letter {n}\n".encode()  # a distinct file per letter
     body = (f"เรียน ผู้อำนวยการ\n\nส่งหนังสือ ที่ ศธ 04010/{n} ลงวันที่ 20 พฤศจิกายน 2569 "
             f"เรื่อง แจ้งการดำเนินงานฉบับที่ {n} มาเพื่อทราบ\n\nขอแสดงความนับถือ\n")
     return letter_mail(pdf, subject=f"ที่ ศธ 04010/{n} แจ้งการดำเนินงานฉบับที่ {n}", body=body,
                        filename=f"2569_OBEC_{n}.pdf")
 
 
-async def baseline(server: DovecotServer, user: str, password: str) -> tuple[int, float]:
+async def baseline(server: DovecotServer, user: str, password: str,
+                   timeout: float) -> tuple[int, float]:
     client = aioimaplib.IMAP4_SSL(host="127.0.0.1", port=server.imaps_port,
-                                  ssl_context=server.ssl_context(), timeout=60)
+                                  ssl_context=server.ssl_context(), timeout=timeout)
     await client.wait_hello_from_server()
     await client.login(user, password)
     await client.select("INBOX")
@@ -73,11 +78,40 @@ async def baseline(server: DovecotServer, user: str, password: str) -> tuple[int
     return len(uids), took
 
 
+async def wait_registered(store: Store, before: int, task: asyncio.Task[int], t0: float,
+                          timeout: float) -> None:
+    """Until the register has more than `before` entries; the gateway failing ends the wait."""
+    while True:
+        async with store.sessions() as s:
+            now = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
+        if now > before:
+            return
+        if task.done():  # the gateway stopped on its own: its error, not a timeout
+            task.result()
+            raise SystemExit("the gateway stopped before the letter was registered")
+        if time.perf_counter() - t0 > timeout:
+            raise SystemExit(f"a letter was not registered within {timeout:.0f} s")
+        await asyncio.sleep(0.01)
+
+
 async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--latency-samples", type=int, default=30)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--n", type=int, default=None, help="letters for the throughput (default 1000)")
+    ap.add_argument("--latency-samples", type=int, default=None,
+                    help="letters for the latency (default 30)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny run for CI: 3 letters, a 2-page PDF, 2 latency samples, short timeouts")
     args = ap.parse_args()
+    smoke = args.smoke
+    if args.n is None:
+        args.n = 3 if smoke else 1000
+    if args.latency_samples is None:
+        args.latency_samples = 2 if smoke else 30
+    if args.n < 1 or args.latency_samples < 1:
+        ap.error("--n and --latency-samples must be >= 1")
+    timeout = 20.0 if smoke else 60.0  # IMAP commands, the gateway's start and stop
+    register_timeout = 15.0 if smoke else 30.0
+    base_pdf = letter_pdf(content="scan", pages=2 if smoke else 10, scan_noise=True)
     # Each run keeps a few GB (mail, blobs): removed afterwards, not left in /tmp.
     with tempfile.TemporaryDirectory(prefix="bench-inbound-") as workdir:
         tmp = Path(workdir)
@@ -91,57 +125,69 @@ async def main() -> None:
             t = time.perf_counter()
             size = 0
             for n in range(1, args.n + 1):
-                raw = message(n)
+                raw = message(base_pdf, n)
                 size += len(raw)
                 server.deliver(user, raw)
             print(f"delivered {args.n} messages of {size / args.n / 2**20:.2f} MiB each "
-                  f"in {time.perf_counter() - t:.1f} s (setup, not timed)")
+                  f"(PDF {len(base_pdf) / 2**20:.2f} MiB) in {time.perf_counter() - t:.1f} s "
+                  f"(setup, not timed)")
 
-            count, base_s = await baseline(server, user, password)
+            count, base_s = await baseline(server, user, password, timeout)
+            if count != args.n:
+                raise SystemExit(f"baseline fetched {count} messages, expected {args.n}")
             store = await open_store(settings, upgrade=True)
+            task: asyncio.Task[int] | None = None
+            stop = asyncio.Event()
             try:
                 t = time.perf_counter()
                 summary = await ingest_once(settings, store=store)
                 gw_s = time.perf_counter() - t
-                assert summary.get("registered") == args.n, summary
+                if summary.get("registered") != args.n:
+                    raise SystemExit(f"the gateway registered {summary.get('registered')} of "
+                                     f"{args.n} letters: {summary}")
                 base_rate, gw_rate = count / base_s, args.n / gw_s
-                print(f"\n1) throughput, {args.n} letters with a ~1 MB PDF each")
+                print(f"\n1) throughput, {args.n} letters with a {len(base_pdf) / 2**20:.2f} MiB "
+                      f"PDF each")
                 print(f"   baseline (aioimaplib fetch + email parse): {base_rate:7.1f} letters/s")
                 print(f"   gateway  (take in + register + stamp ...): {gw_rate:7.1f} letters/s")
                 print(f"   ratio gateway/baseline: {gw_rate / base_rate:.2f}  (target >= 0.5)")
 
                 # 2) latency with IDLE
                 ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-                stop = asyncio.Event()
                 task = asyncio.create_task(serve(settings, ready=ready, stop=stop, store=store))
-                await asyncio.wait_for(ready, 60)
-                await asyncio.sleep(2)
+                await asyncio.wait({ready, task}, timeout=timeout,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if task.done():  # it failed while starting: its error
+                    task.result()
+                    raise SystemExit("the gateway stopped while starting")
+                if not ready.done():
+                    raise SystemExit(f"the gateway was not ready within {timeout:.0f} s")
+                await asyncio.sleep(0.5 if smoke else 2)  # the watcher logs in and enters IDLE
                 latencies: list[float] = []
                 for i in range(args.latency_samples):
                     n = args.n + 1 + i
-                    raw = message(n)
+                    raw = message(base_pdf, n)
                     async with store.sessions() as s:
                         before = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
                     t0 = time.perf_counter()
                     await asyncio.to_thread(server.deliver, user, raw)
-                    while True:
-                        async with store.sessions() as s:
-                            now = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
-                        if now > before:
-                            break
-                        if time.perf_counter() - t0 > 30:
-                            raise SystemExit("a letter was not registered within 30 s")
-                        await asyncio.sleep(0.01)
+                    await wait_registered(store, before, task, t0, register_timeout)
                     latencies.append(time.perf_counter() - t0)
-                    await asyncio.sleep(0.3)
+                    await asyncio.sleep(0.1 if smoke else 0.3)
                 stop.set()
-                await asyncio.wait_for(task, 60)
+                await asyncio.wait_for(task, timeout)
+                task = None
                 latencies.sort()
                 p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
                 print(f"\n2) latency LMTP delivery -> registered, IDLE, {len(latencies)} letters")
                 print(f"   median {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
                       f"max {latencies[-1] * 1000:.0f} ms  (target p95 <= 1000 ms)")
             finally:
+                if task is not None:  # an error above: stop the gateway before its store closes
+                    stop.set()
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await store.close()
 
 

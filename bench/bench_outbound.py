@@ -1,7 +1,7 @@
 """Benchmark: sending a circular to N recipient agencies through a local SMTP sink.
 
 Run: .venv/bin/python bench/bench_outbound.py [--n 1000] [--concurrency 8] [--repeat 1]
-                                              [--trace-memory] [--tmp-dir DIR]
+                                              [--trace-memory] [--tmp-dir DIR] [--smoke]
 
 A circular ([เวียน][ยืนยันผู้รับ]) with a ~1 MB scanned PDF (8 noisy pages) goes to N
 agencies, saraban@agency-0001.example.go.th …, all delivered by SMTP (no TLS) to one
@@ -30,6 +30,10 @@ not yet hold the baseline's N prepared mails, so its peak RSS growth (VmHWM rese
 /proc/self/clear_refs) is the gateway's own; later rounds (--repeat) alternate the order
 and the medians are reported.
 --trace-memory adds a separate, slower pass of one more circular under tracemalloc.
+
+--smoke (CI: the benchmark must not rot) runs every step above on a tiny scale: N = 3, C = 2,
+a 1-page PDF, 2 rounds (both orders), --trace-memory, and short timeouts. The same figures and
+ratio are printed; the target is not checked. Any failure exits non-zero.
 
 Everything talks to 127.0.0.1 only, and the temporary store and the sink process are
 removed/stopped on exit, also on error.
@@ -70,7 +74,9 @@ from tests.corpus.mail import letter_pdf  # noqa: E402
 
 AGENCY_DOMAIN = ".example.go.th"
 SINK_DATA_LIMIT = 64 * 2**20
-TIMEOUT = 120.0
+TIMEOUT = 120.0  # one SMTP command; --smoke: SMOKE_TIMEOUT
+SMOKE_TIMEOUT = 15.0
+SINK_START_TIMEOUT = 60.0
 
 # The sink's shared counters (doubles: exact for these magnitudes).
 MSGS, RCPTS, BYTES, CRC, LETTERS, LETTER_BYTES, LETTER_CRC, SINK_CPU = range(8)
@@ -139,7 +145,7 @@ class SinkCounts:
 
 
 class Sink:
-    def __init__(self) -> None:
+    def __init__(self, start_timeout: float = SINK_START_TIMEOUT) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.counters = ctx.RawArray("d", FIELDS)
         ours, theirs = ctx.Pipe()
@@ -148,12 +154,12 @@ class Sink:
         self.proc.start()
         theirs.close()
         try:
-            if not ours.poll(60):
+            if not ours.poll(start_timeout):
                 raise EOFError
             self.port: int = ours.recv()
         except (EOFError, OSError):
             self.stop()
-            raise SystemExit("the SMTP sink did not start within 60 s") from None
+            raise SystemExit(f"the SMTP sink did not start within {start_timeout:.0f} s") from None
         finally:
             ours.close()
 
@@ -224,12 +230,14 @@ class Prepared:
 
 
 class Bench:
-    def __init__(self, store: Store, sink: Sink, n: int, concurrency: int, pdf: Path) -> None:
+    def __init__(self, store: Store, sink: Sink, n: int, concurrency: int, pdf: Path,
+                 timeout: float = TIMEOUT) -> None:
         self.store = store
         self.sink = sink
         self.n = n
         self.c = concurrency
         self.pdf = pdf
+        self.timeout = timeout
         self.out = Outbound.build(store, template_env())  # the gateway's, as service.py keeps one
         self.central = store.settings.agency.central_addresses[0]
         self.letters = 0
@@ -296,7 +304,7 @@ class Bench:
             for m in todo:
                 await aiosmtplib.send(m.data, sender=m.sender, recipients=[m.recipient],
                                       hostname="127.0.0.1", port=self.sink.port, start_tls=False,
-                                      use_tls=False, timeout=TIMEOUT)
+                                      use_tls=False, timeout=self.timeout)
                 sent += 1
 
         await asyncio.gather(*(worker() for _ in range(self.c)))
@@ -315,19 +323,19 @@ def mib(n: float) -> str:
 
 
 async def run(args: argparse.Namespace, sink: Sink, tmp: Path) -> None:
-    n, c = args.n, args.concurrency
-    pdf_bytes = letter_pdf(content="scan", pages=8, scan_noise=True)
+    n, c, timeout = args.n, args.concurrency, args.timeout
+    pdf_bytes = letter_pdf(content="scan", pages=args.pages, scan_noise=True)
     pdf = tmp / "2569_circular.pdf"
     pdf.write_bytes(pdf_bytes)
     settings = make_settings(
         tmp,
         relay={"mode": "smtp", "host": "127.0.0.1", "port": sink.port, "starttls": False,
-               "concurrency": c, "timeout_seconds": TIMEOUT},
+               "concurrency": c, "timeout_seconds": timeout},
         smtp_listener={"enabled": False},
     )
     store = await open_store(settings, upgrade=True)
     try:
-        b = Bench(store, sink, n, c, pdf)
+        b = Bench(store, sink, n, c, pdf, timeout)
         # Warm-up, not timed: imports, templates, XML schemas, connections, the sink.
         wid, _, _ = await b.record(min(n, 4))
         await b.gateway_send()
@@ -365,7 +373,8 @@ async def run(args: argparse.Namespace, sink: Sink, tmp: Path) -> None:
                               f"in {time.perf_counter() - t:.1f} s (not timed)")
                     sent, p = await timed(sink, b.baseline_send(mails))
                     check_phase("baseline", p, letters=n, msgs=n)
-                    assert sent == n
+                    if sent != n:
+                        raise SystemExit(f"baseline sent {sent} mails, expected {n}")
                     if p.sink.letter_crc != first_crc:
                         raise SystemExit("the baseline did not send the gateway's bytes")
                     base.append(p)
@@ -387,7 +396,7 @@ async def run(args: argparse.Namespace, sink: Sink, tmp: Path) -> None:
         print(f"   PDF {mib(len(pdf_bytes))}, each mail {mib(msg_size)} as received "
               f"(same bytes in both phases: CRC sums equal)")
         print(f"   sink received per phase: {first.sink.letters} letters, "
-              f"{first.sink.letter_bytes / 2**20:.0f} MiB (gateway also: 1 clerk confirmation)")
+              f"{mib(first.sink.letter_bytes)} (gateway also: 1 clerk confirmation)")
         print(f"   baseline (bare aiosmtplib, C workers, a connection per mail): {base_rate:7.1f} mails/s")
         print(f"   gateway  (send_due, compose at delivery, outbox rows):        {gw_rate:7.1f} recipients/s")
         print(f"   ratio gateway/baseline: {gw_rate / base_rate:.2f}  (target >= 0.5)")
@@ -426,19 +435,32 @@ async def run(args: argparse.Namespace, sink: Sink, tmp: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--n", type=int, default=1000, help="recipient agencies (default 1000)")
-    ap.add_argument("--concurrency", "-c", type=int, default=8, help="mails at once (default 8)")
-    ap.add_argument("--repeat", type=int, default=1, help="rounds; medians are reported")
+    ap.add_argument("--n", type=int, default=None, help="recipient agencies (default 1000)")
+    ap.add_argument("--concurrency", "-c", type=int, default=None,
+                    help="mails at once (default 8)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="rounds; medians are reported (default 1)")
     ap.add_argument("--trace-memory", action="store_true",
                     help="one more, slower gateway pass under tracemalloc")
     ap.add_argument("--tmp-dir", type=Path, default=None, help="where the temporary store goes")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny run for CI: N 3, C 2, a 1-page PDF, 2 rounds, --trace-memory, "
+                         "short timeouts; every step, no target checked")
     args = ap.parse_args()
+    # --smoke: small sizes where none are given, every optional step, short timeouts.
+    smoke = args.smoke
+    for name, full, tiny in (("n", 1000, 3), ("concurrency", 8, 2), ("repeat", 1, 2)):
+        if getattr(args, name) is None:
+            setattr(args, name, tiny if smoke else full)
+    args.trace_memory = args.trace_memory or smoke
+    args.pages = 1 if smoke else 8
+    args.timeout = SMOKE_TIMEOUT if smoke else TIMEOUT
     if args.n < 1 or args.repeat < 1 or not 1 <= args.concurrency <= 64:
         ap.error("--n and --repeat must be >= 1, --concurrency 1..64")
     tmp = Path(tempfile.mkdtemp(prefix="bench-outbound-", dir=args.tmp_dir))
     sink = None
     try:
-        sink = Sink()
+        sink = Sink(SMOKE_TIMEOUT if args.smoke else SINK_START_TIMEOUT)
         asyncio.run(run(args, sink, tmp))
     finally:
         if sink is not None:

@@ -1,6 +1,6 @@
 """Benchmark: read + validate a CorrespondenceLetter XML carrying a 5 MB PDF (issue 5).
 
-    .venv/bin/python bench/bench_xml.py [--payload-mb 5] [--repeat 7]
+    .venv/bin/python bench/bench_xml.py [--payload-mb 5] [--repeat 7] [--smoke]
 
 Builds an ECMS letter whose MainLetterBinaryObject is a 5 MB "PDF" (random bytes behind a %PDF
 header, base64 in the XML), then measures, each in a fresh subprocess so the numbers do not mix:
@@ -23,6 +23,11 @@ things:
   the baseline's figure is near zero and not a fair denominator).
 
 The issue's target: peak memory under 4x the payload size.
+
+``--smoke`` (CI: the benchmark must not rot): every operation in every mode, each in its own
+subprocess as above, on a 0.25 MiB payload, once, with a time limit per subprocess; the same
+table and ratio are printed, the target is reported, not checked. Any failure (a child's too,
+with its stderr) exits non-zero.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ sys.path.insert(0, str(REPO))
 
 MB = 1024 * 1024
 TARGET_RATIO = 4.0
+CHILD_TIMEOUT = 600.0  # seconds per measuring subprocess; --smoke: SMOKE_CHILD_TIMEOUT
+SMOKE_CHILD_TIMEOUT = 60.0
 
 
 def build_sample(payload_bytes: int) -> tuple[bytes, int]:
@@ -97,12 +104,14 @@ def _operation(name: str) -> Any:
 
     def read(data: bytes) -> Any:
         result = read_letter_xml(data)
-        assert result.valid and result.letter is not None and result.letter.main_letter
+        if not (result.valid and result.letter is not None and result.letter.main_letter):
+            raise SystemExit(f"read_letter_xml: not a valid letter with its PDF: {result!r}"[:2000])
         return result
 
     def validate(data: bytes) -> Any:
         report = validate_xml(data)
-        assert report.valid
+        if not report.valid:
+            raise SystemExit(f"validate_xml: not valid: {report!r}"[:2000])
         return report
 
     return {"fromstring": etree.fromstring, "naive": naive, "read": read, "validate": validate}[
@@ -145,36 +154,52 @@ def child(name: str, mode: str, path: str, repeat: int) -> dict[str, float]:
     return {"seconds": statistics.median(times)}
 
 
-def measure(name: str, path: Path, repeat: int) -> dict[str, float]:
+def measure(name: str, path: Path, repeat: int, timeout: float) -> dict[str, float]:
     out: dict[str, float] = {}
     for mode in ("rss", "trace", "time"):
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", name, mode, str(path), str(repeat)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        what = f"child {name} {mode}"
+        try:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", name, mode, str(path), str(repeat)],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as exc:  # run() has killed it
+            raise SystemExit(f"{what}: no result within {timeout:.0f} s") from exc
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            raise SystemExit(f"{what} failed (exit {proc.returncode})")
         out.update(json.loads(proc.stdout))
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--payload-mb", type=float, default=5.0)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--payload-mb", type=float, default=None, help="default 5")
+    parser.add_argument("--repeat", type=int, default=None, help="default 7")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny run for CI: 0.25 MiB payload, 1 run, every operation and mode")
     parser.add_argument("--child", nargs=4, metavar=("OP", "MODE", "PATH", "REPEAT"))
     args = parser.parse_args()
     if args.child:
         name, mode, path, repeat = args.child
         print(json.dumps(child(name, mode, path, int(repeat))))
         return
+    if args.payload_mb is None:
+        args.payload_mb = 0.25 if args.smoke else 5.0
+    if args.repeat is None:
+        args.repeat = 1 if args.smoke else 7
+    if args.payload_mb <= 0 or args.repeat < 1:
+        parser.error("--payload-mb must be > 0 and --repeat >= 1")
+    timeout = SMOKE_CHILD_TIMEOUT if args.smoke else CHILD_TIMEOUT
 
     data, payload = build_sample(int(args.payload_mb * MB))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-xml-") as tmp:
         path = Path(tmp) / "letter.xml"
         path.write_bytes(data)
         results = {
-            name: measure(name, path, args.repeat)
+            name: measure(name, path, args.repeat, timeout)
             for name in ("fromstring", "naive", "read", "validate")
         }
 
