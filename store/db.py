@@ -12,17 +12,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.dialects.sqlite.aiosqlite import (
-    AsyncAdapt_aiosqlite_connection,
-    AsyncAdapt_aiosqlite_cursor,
-    AsyncAdapt_aiosqlite_dbapi,
-)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -30,7 +24,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.util.concurrency import await_
+
+from store.sqlite_adapter import one_hop_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "saraban_read_only"
@@ -59,136 +54,11 @@ def make_engine(url: str, *, password: str | None = None, echo: bool = False) ->
             u, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                           # write transactions' statements run in the event loop's thread
                           "check_same_thread": False},
-            module=_one_hop_dbapi(),
+            module=one_hop_dbapi(),  # store/sqlite_adapter.py
         )
         _tune_sqlite(engine)
         return engine
     return create_async_engine(u, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
-
-
-class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
-    """A statement in one trip to the connection's thread, or none inside a write transaction.
-
-    SQLAlchemy's aiosqlite cursor makes four trips per SELECT (open the cursor, execute,
-    fetch, close), and each trip waits for the event loop to come round again. Under load
-    that wait, not SQLite, was most of a write transaction's time, and every other writer
-    queues behind it. Here the whole statement runs in the connection's thread at once and
-    the results come back together.
-
-    Once `BEGIN IMMEDIATE` has returned, the transaction holds SQLite's write lock (and, in
-    WAL, its snapshot): its statements can no longer wait for another connection, and take
-    tens of microseconds. They run at once in the caller's thread instead, because the trip
-    (queue, thread wake-up, event-loop turn) cost ten times the statement and was paid while
-    every other writer waited. What can wait stays in the thread: BEGIN (SQLite's busy
-    handler), COMMIT (fsync), and everything in read-only transactions (reports can scan).
-    The connection is never used by two threads at once: a checked-out connection runs one
-    operation at a time, and an inline statement starts only when nothing is queued to it.
-    """
-
-    __slots__ = ("_description", "_rowcount", "_lastrowid")
-
-    def __init__(self, adapt_connection: Any) -> None:  # no trip to open a cursor
-        self._adapt_connection = adapt_connection
-        self._connection = adapt_connection._connection
-        self._cursor = None  # type: ignore[assignment]
-        self._soft_closed_memoized = {}  # type: ignore[assignment]
-        self._rows = collections.deque()
-        self._description: Any = None
-        self._rowcount = -1
-        self._lastrowid: int | None = None
-
-    @property
-    def description(self) -> Any:
-        return self._description
-
-    @property
-    def rowcount(self) -> int:
-        return self._rowcount
-
-    @property
-    def lastrowid(self) -> int:
-        return self._lastrowid  # type: ignore[return-value]
-
-    @staticmethod
-    def _run(raw: sqlite3.Connection, many: bool, operation: str, parameters: Any) -> tuple[Any, ...]:
-        cur = raw.cursor()  # in the connection's own thread
-        try:
-            if many:
-                cur.executemany(operation, parameters)
-            else:
-                cur.execute(operation, () if parameters is None else parameters)
-            rows = cur.fetchall() if cur.description else None
-            return cur.description, cur.rowcount, cur.lastrowid, rows
-        finally:
-            cur.close()
-
-    async def _go(self, many: bool, operation: str, parameters: Any) -> None:
-        adapt: Any = self._adapt_connection  # a _OneHopConnection
-        async with adapt._execute_mutex:
-            conn = self._connection
-            out = await conn._execute(self._run, conn._conn, many, operation, parameters)
-            if operation[:5].upper() == "BEGIN":
-                adapt._writing = operation.split()[1:2] == ["IMMEDIATE"]
-        self._done(out)
-
-    def _done(self, out: tuple[Any, ...]) -> None:
-        self._description, self._rowcount, self._lastrowid, rows = out
-        self._rows = collections.deque(rows or ())
-
-    def _inline(self) -> sqlite3.Connection | None:
-        """The raw connection, when this statement may run in the caller's thread."""
-        adapt: Any = self._adapt_connection  # a _OneHopConnection
-        if not adapt._writing:
-            return None
-        raw = self._connection._conn
-        if raw is None or not raw.in_transaction:  # committed or rolled back since
-            adapt._writing = False
-            return None
-        return None if adapt._execute_mutex.locked() else raw
-
-    def _statement(self, many: bool, operation: str, parameters: Any) -> Any:
-        raw = self._inline()
-        if raw is not None:
-            return self._done(self._run(raw, many, operation, parameters))
-        return await_(self._go(many, operation, parameters))
-
-    def execute(self, operation: Any, parameters: Any = None) -> Any:
-        try:
-            return self._statement(False, operation, parameters)
-        except Exception as error:
-            self._adapt_connection._handle_exception(error)
-
-    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
-        try:
-            return self._statement(True, operation, seq_of_parameters)
-        except Exception as error:
-            self._adapt_connection._handle_exception(error)
-
-    async def _async_soft_close(self) -> None:
-        return  # nothing is open between statements
-
-    def close(self) -> None:
-        self._rows.clear()
-
-
-class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("_writing",)
-    _cursor_cls = _OneHopCursor
-
-    def __init__(self, dbapi: Any, connection: Any) -> None:
-        super().__init__(dbapi, connection)
-        self._writing = False  # inside a transaction begun with BEGIN IMMEDIATE
-
-
-class _OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
-    def connect(self, *arg: Any, **kw: Any) -> _OneHopConnection:
-        return _OneHopConnection(self, super().connect(*arg, **kw)._connection)
-
-
-def _one_hop_dbapi() -> _OneHopDbapi:
-    import aiosqlite
-
-    return _OneHopDbapi(aiosqlite, sqlite3)
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import re
 import ssl
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -139,32 +140,34 @@ async def data_in_two_steps(client: aiosmtplib.SMTP, message: bytes, before_end:
                             timeout: float) -> None:
     """DATA with a pause before the final ".": a crash before it means the server discards the
     message (RFC 5321 §4.1.1.4), so only the short span from `before_end` to the 250 is
-    uncertain. aiosmtplib's `data()` writes body and dot in one go, hence its protocol is used
-    directly here (aiosmtplib 5.x: `write`, `read_response`, `_command_lock`)."""
-    from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+    uncertain. aiosmtplib's `data()` writes body and dot in one go, so DATA is sent here with
+    its public API: `SMTP.execute_command` for "DATA" and for the final ".", each with its
+    reply, and `SMTP.protocol.write` for the dot-stuffed body in between."""
 
+    def dot_stuffed() -> bytes:
+        # RFC 5321 §2.3.8, §4.5.2: CRLF line endings (a lone CR or LF becomes CRLF, as in
+        # aiosmtplib's own data()), a final CRLF, and a "." doubled at the start of each line.
+        body = re.sub(rb"\r\n|\n|\r(?!\n)", b"\r\n", message)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        return re.sub(rb"(?m)^\.", b"..", body)
+
+    body = await asyncio.to_thread(dot_stuffed)
+    start = await client.execute_command(b"DATA", timeout=timeout)
+    if start.code != 354:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
     protocol = client.protocol
-    if protocol is None or protocol._command_lock is None:
+    if protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-    body = await asyncio.to_thread(
-        lambda: PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)))
-    async with protocol._command_lock:
-        protocol._response_pending = True
-        protocol.write(b"DATA\r\n")
-        start = await protocol.read_response(timeout=timeout)
-        if start.code != 354:
-            raise aiosmtplib.SMTPDataError(start.code, start.message)
-        protocol.write(body)
-        await before_end()
-        protocol._response_pending = True
-        protocol.write(b".\r\n")
-        try:
-            done = await protocol.read_response(timeout=timeout)
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-            # The relay may have taken the mail: sending it again could deliver it twice.
-            raise Uncertain(f"no answer after the end of DATA: {exc!r}") from exc
-        if done.code != 250:
-            raise aiosmtplib.SMTPDataError(done.code, done.message)
+    protocol.write(body)
+    await before_end()
+    try:
+        done = await client.execute_command(b".", timeout=timeout)
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        # The relay may have taken the mail: sending it again could deliver it twice.
+        raise Uncertain(f"no answer after the end of DATA: {exc!r}") from exc
+    if done.code != 250:
+        raise aiosmtplib.SMTPDataError(done.code, done.message)
 
 
 def agency_mail(settings: Settings, template: str, context: Mapping[str, Any], *, to: Sequence[str],

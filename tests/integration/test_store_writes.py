@@ -163,3 +163,40 @@ async def test_statements_report_rows_rowcount_and_lastrowid(store) -> None:
     async with store.sessions.begin() as s:  # the connection is usable after an error
         assert (await s.execute(text("SELECT count(*) FROM t_probe"))).scalar_one() == 3
         await s.execute(text("DROP TABLE t_probe"))
+
+
+async def test_core_statements_on_engine_begin(store) -> None:
+    """`engine.begin()` with Core statements, outside the write gate (as bench_registers'
+    baseline does). SQLAlchemy's AsyncConnection.execute raises AwaitRequired unless the
+    driver switched out of its greenlet, which a statement run inline in a BEGIN IMMEDIATE
+    transaction once did not: every statement after BEGIN failed on SQLite."""
+    engine = store.engine
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t_core (k INTEGER PRIMARY KEY, n INTEGER NOT NULL)"))
+        await conn.execute(text("CREATE TABLE t_core_log (k INTEGER NOT NULL, n INTEGER NOT NULL)"))
+
+    async def bump() -> None:
+        async with engine.begin() as conn:
+            n = (await conn.execute(text(
+                "INSERT INTO t_core (k, n) VALUES (1, 1) "
+                "ON CONFLICT (k) DO UPDATE SET n = t_core.n + 1 RETURNING n"))).scalar_one()
+            await conn.execute(text("INSERT INTO t_core_log (k, n) VALUES (1, :n)"), {"n": n})
+            await conn.exec_driver_sql("UPDATE t_core SET n = n WHERE k = 1")
+
+    await asyncio.gather(*(bump() for _ in range(20)))  # writers on several pooled connections
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t_core_log (k, n) VALUES (:k, :n)"),
+                           [{"k": 2, "n": 1}, {"k": 2, "n": 2}])
+        assert (await conn.scalar(text("SELECT n FROM t_core WHERE k = 1"))) == 20
+        logged = (await conn.execute(text("SELECT n FROM t_core_log WHERE k = 1 ORDER BY n"))).scalars()
+        assert list(logged) == list(range(1, 21))
+        streamed = await conn.stream(text("SELECT n FROM t_core_log WHERE k = 2 ORDER BY n"))
+        assert [n async for (n,) in streamed] == [1, 2]
+    with pytest.raises(Exception, match="(?i)t_missing"):
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT 1"))
+            await conn.execute(text("SELECT * FROM t_missing"))
+    async with engine.begin() as conn:  # rolled back, and the connection still works
+        assert (await conn.scalar(text("SELECT count(*) FROM t_core_log"))) == 22
+        await conn.execute(text("DROP TABLE t_core_log"))
+        await conn.execute(text("DROP TABLE t_core"))
