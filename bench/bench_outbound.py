@@ -65,9 +65,9 @@ import aiosmtplib  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from gateway.app import Store, open_store  # noqa: E402
-from gateway.effects.compose import template_env  # noqa: E402
-from gateway.effects.send import SenderLease, make_transport, send_due  # noqa: E402
-from gateway.outbound import Outbound, submission_message  # noqa: E402
+from gateway.core.compose import template_env  # noqa: E402
+from gateway.outbound.flow import Outbound, submission_message  # noqa: E402
+from gateway.outbound.sender import SenderLease, make_transport, send_due  # noqa: E402
 from store.tables import OutboxItem  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.corpus.mail import letter_pdf  # noqa: E402

@@ -21,9 +21,14 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.app import Store, open_store
 from gateway.config import Settings
-from gateway.digest import send_digest_if_due
-from gateway.effects.compose import template_env
-from gateway.effects.send import (
+from gateway.core.compose import template_env
+from gateway.errors import Transient
+from gateway.inbound.pipeline import Pipeline
+from gateway.intake.imap import MailboxHealth, Watcher
+from gateway.intake.smtp import CentralMailboxHandler, start_listener
+from gateway.intake.submission import start_submission
+from gateway.outbound.flow import Outbound
+from gateway.outbound.sender import (
     SenderLease,
     agency_mail,
     make_transport,
@@ -31,13 +36,8 @@ from gateway.effects.send import (
     send_due,
     sender_loop,
 )
-from gateway.errors import Transient
-from gateway.intake.imap import MailboxHealth, Watcher
-from gateway.intake.smtp import CentralMailboxHandler, start_listener
-from gateway.intake.submission import start_submission
-from gateway.outbound import Outbound
 from gateway.passwords import load_users
-from gateway.pipeline import Pipeline
+from gateway.reports.digest import send_digest_if_due
 from gateway.thai import BANGKOK, format_short_date, format_time
 from store import registers
 from store.blobs import sha256_hex

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.state import LetterState
 from store import audit
 from store.blobs import BlobStore
 from store.db import insert_for
@@ -95,7 +96,7 @@ async def record_raw(
     await session.flush()
     letter = Letter(
         direction=direction,
-        state="received" if direction == "in" else "submitted",
+        state=LetterState.RECEIVED if direction == "in" else LetterState.SUBMITTED,
         source_key=source_key,
         raw_message_id=raw.id,
         channel=channel,

@@ -32,6 +32,7 @@ from sqlalchemy import select
 
 from gateway.config import Imap, secret
 from gateway.intake.mutf7 import decode_mutf7, encode_mailbox
+from gateway.state import LetterState
 from store import leases
 from store.db import insert_for
 from store.letters import put_blobs
@@ -306,16 +307,17 @@ class Watcher:
 
     def folder_for(self, state: str) -> str | None:
         f = self.folders
-        return {
-            "registered": f.registered,
-            "duplicate": f.registered,
-            "review": f.review,
-            "restricted": f.restricted,
-            "rejected": f.rejected,
-            "not_letter": f.other,
-            "sent_copy": self.store.settings.outbound.sent_folder,
-            "returned_copy": f.review,
-        }.get(state)
+        folders: dict[str, str] = {
+            LetterState.REGISTERED: f.registered,
+            LetterState.DUPLICATE: f.registered,
+            LetterState.REVIEW: f.review,
+            LetterState.RESTRICTED: f.restricted,
+            LetterState.REJECTED: f.rejected,
+            LetterState.NOT_LETTER: f.other,
+            LetterState.SENT_COPY: self.store.settings.outbound.sent_folder,
+            LetterState.RETURNED_COPY: f.review,
+        }
+        return folders.get(state)
 
     def forward_folders(self, client: ImapClient) -> dict[str, str]:
         """ส่งต่อ/<unit name> for every unit: folder → unit code (the server's delimiter)."""
@@ -430,7 +432,7 @@ class Watcher:
         if folder is None:  # not decided (e.g. a transient read failure): stays in INBOX
             return
         # The findable copy is composed before taking the connection: only IMAP waits for it.
-        made = await self.pipeline.registered_copy(letter_id) if state == "registered" else None
+        made = await self.pipeline.registered_copy(letter_id) if state == LetterState.REGISTERED else None
         copy, copy_sha = made if made is not None else (None, "")
         if copy is not None and not intent_committed:  # stamped before: record the intent now
             await self._set_effect(letter_id, "copy_appending", True)
@@ -470,7 +472,7 @@ class Watcher:
 
     async def _after_filing(self, client: ImapClient, letter_id: int, state: str) -> None:
         """File the findable copy `[รับ n/ปี] …` next to a registered original, once."""
-        if state != "registered":
+        if state != LetterState.REGISTERED:
             return
         async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
@@ -526,7 +528,7 @@ class Watcher:
             rows = (await s.execute(
                 select(Letter.id, Letter.state, Letter.effects, Letter.channel, RawMessage.sha256)
                 .join(RawMessage, RawMessage.id == Letter.raw_message_id)
-                .where(Letter.state != "received")
+                .where(Letter.state != LetterState.RECEIVED)
                 .order_by(Letter.id)
             )).all()
         for letter_id, state, effects, channel, sha in rows:
@@ -545,7 +547,7 @@ class Watcher:
                 where = found or await client.append(folder, raw)
                 await self._remember(folder, where, letter_id, "original", sha)
                 effects = {**effects, "filed": folder}
-            if state == "registered" and effects.get("filed") and not effects.get("copy_appended"):
+            if state == LetterState.REGISTERED and effects.get("filed") and not effects.get("copy_appended"):
                 if channel == "smtp" and not primary:
                     continue
                 await self._after_filing(client, letter_id, state)
@@ -587,7 +589,7 @@ class Watcher:
                 log.info("clerk moved letter %s into %s: now %s", letter_id, folder, state)
             await self._remember(folder, (validity, uid), letter_id, kind, sha)
             if letter_id is not None and action == "register":
-                await self._after_filing(client, letter_id, "registered")
+                await self._after_filing(client, letter_id, LetterState.REGISTERED)
                 await client.select(folder)
 
 

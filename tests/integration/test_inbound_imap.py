@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.app import open_store
-from gateway.effects.compose import template_env
+from gateway.core.compose import template_env
+from gateway.inbound.pipeline import Pipeline
 from gateway.intake.imap import MailboxHealth, Watcher
-from gateway.pipeline import Pipeline
 from gateway.service import Alarm, ingest_once, serve
 from gateway.thai import format_short_date, format_time
 from store.tables import Letter, LetterFile, OutboxItem, RegisterEntry

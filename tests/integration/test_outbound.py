@@ -20,13 +20,13 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.app import Store, open_store
-from gateway.bounce import verp_token
-from gateway.effects.compose import template_env
-from gateway.effects.send import RelayTransport, SenderLease, send_due
-from gateway.outbound import Outbound, submission_message
+from gateway.core.compose import template_env
+from gateway.inbound.pipeline import Pipeline
+from gateway.outbound.bounces import verp_token
+from gateway.outbound.flow import Outbound, submission_message
+from gateway.outbound.sender import RelayTransport, SenderLease, send_due
 from gateway.passwords import hash_password
-from gateway.pdfcheck import inspect_pdf
-from gateway.pipeline import Pipeline
+from gateway.pdf.check import inspect_pdf
 from gateway.service import accept_smtp, serve
 from gateway.xmlletter import read_letter_xml
 from gateway.xmlletter.model import Notifier, NotifierKind

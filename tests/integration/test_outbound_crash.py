@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 
 KILLS = int(os.environ.get("SARABAN_SEND_CRASH_KILLS", "12"))
 RECIPIENTS = [f"saraban@agency-{i:02d}.example.go.th" for i in range(40)]
-GATEWAY = [sys.executable, "-m", "gateway.cli"]
+GATEWAY = [sys.executable, "-m", "gateway.cli.main"]
 
 
 def _config(tmp: Path, port: int) -> Path:

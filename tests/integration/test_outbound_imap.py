@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.app import open_store
-from gateway.effects.compose import template_env
-from gateway.effects.send import SenderLease, make_transport, send_due
-from gateway.outbound import Outbound, submission_message
+from gateway.core.compose import template_env
+from gateway.outbound.flow import Outbound, submission_message
+from gateway.outbound.sender import SenderLease, make_transport, send_due
 from gateway.service import ingest_once
 from store.tables import LetterRecipient, RegisterEntry
 from tests.conftest import central_mailbox_settings

@@ -6,7 +6,7 @@ dialect and for aiosqlite; this is its test. A failure says which package, at wh
 version, changed what, e.g.
     SQLAlchemy 2.2.0 changed AsyncAdapt_aiosqlite_connection: no method _handle_exception;
     store/sqlite_adapter.py needs updating
-(aiosmtplib: gateway/effects/send.py uses its public API only, so nothing of it is checked here.)
+(aiosmtplib: gateway/outbound/sender.py uses its public API only, so nothing of it is checked here.)
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ from email.message import Message
 from email.parser import BytesParser
 from typing import Literal
 
-from gateway.parse import decode_words, html_to_text
+from gateway.core.parse import decode_words, html_to_text
 from gateway.thai import decode_thai
 
 __all__ = [

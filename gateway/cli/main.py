@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("file", type=Path)
     dr.add_parser("list", help="แสดงรายการ (list)")
 
-    from gateway.pdftools import add_parser as add_pdf_parser
+    from gateway.cli.pdf import add_parser as add_pdf_parser
     _add_send_parsers(sub)
 
     add_pdf_parser(sub)
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config or _default_config())
         if args.command == "pdf":
-            from gateway.pdftools import run as run_pdf
+            from gateway.cli.pdf import run as run_pdf
 
             return run_pdf(args, settings)
         return asyncio.run(_dispatch(args, settings))
@@ -171,7 +171,7 @@ Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway import commands, sendcommands  # imported late: `--help` stays fast
+    from gateway.cli import commands, sendcommands  # imported late: `--help` stays fast
 
     table: dict[str, Handler] = {
         "run": commands.run,

@@ -28,8 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import workers
 from gateway.app import Store
-from gateway.bounce import Bounce, read_bounce, verp_token
-from gateway.decide import (
+from gateway.core.classify import (
     Decision,
     Outcome,
     PdfFacts,
@@ -42,17 +41,20 @@ from gateway.decide import (
     sender_flags,
     validate,
 )
-from gateway.effects.compose import FileToAttach, Mail, compose, compose_from, templates_dir
-from gateway.effects.send import agency_mail, queue_mail
-from gateway.effects.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
+from gateway.core.compose import FileToAttach, Mail, compose, compose_from, templates_dir
+from gateway.core.extract import choose_main_letter, extract_fields
+from gateway.core.parse import parse_message
 from gateway.errors import Permanent
-from gateway.extract import choose_main_letter, extract_fields
+from gateway.forwarding.routing import ClerkRoute, read_clerk_route, receive_ref, reply_token
+from gateway.forwarding.units import RETURNED_HEADER, Units
 from gateway.intake.imap import copy_marker
 from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem
-from gateway.outgoing import SENT_HEADER, letter_numbers_in, their_receive_number
-from gateway.parse import parse_message
-from gateway.pdfcheck import PdfUnreadable, inspect_pdf
-from gateway.routing import ClerkRoute, read_clerk_route, receive_ref, reply_token
+from gateway.outbound.bounces import Bounce, read_bounce, verp_token
+from gateway.outbound.rules import SENT_HEADER, letter_numbers_in, their_receive_number
+from gateway.outbound.sender import agency_mail, queue_mail
+from gateway.pdf.check import PdfUnreadable, inspect_pdf
+from gateway.pdf.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
+from gateway.state import AWAITING_CLERK, NUMBERED, Event, LetterState, advance
 from gateway.thai import (
     BANGKOK,
     format_letter_date,
@@ -60,7 +62,6 @@ from gateway.thai import (
     format_time,
     letter_no_key,
 )
-from gateway.units import RETURNED_HEADER, Units
 from gateway.xmlletter import (
     Notifier,
     NotifierKind,
@@ -80,8 +81,6 @@ from store.tables import Letter, LetterFile, RawMessage, RegisterEntry
 log = logging.getLogger(__name__)
 
 Turn = contextlib.AbstractAsyncContextManager[None]
-
-FINAL_STATES = {o.value for o in Outcome} | {"duplicate"}
 
 NOTIFIER_STATE = {
     NotifierKind.RECEIVE: "received",
@@ -394,9 +393,9 @@ class Pipeline:
                 raise Permanent(f"no letter {letter_id}")
             state = letter.state
             raw_row = await s.get(RawMessage, letter.raw_message_id) if letter.raw_message_id else None
-        if state == "received" and raw_row is not None:
+        if state == LetterState.RECEIVED and raw_row is not None:
             state = await self._decide_and_record(letter_id, raw_row, raw, turn)
-        if state == Outcome.REGISTER.value:
+        if state == LetterState.REGISTERED:
             await self.stamp_letter(letter_id, also=on_stamp)  # once per letter
         return state
 
@@ -448,7 +447,7 @@ class Pipeline:
             return state
 
         state = await self._in_turn(turn, record_and_decide)
-        stamped = state == Outcome.REGISTER.value and \
+        stamped = state == LetterState.REGISTERED and \
             await self.stamp_letter(letter_id, also=on_stamp, known=to_stamp)
         return letter_id, state, stamped
 
@@ -480,7 +479,7 @@ class Pipeline:
                          prepared: _Prepared, now: dt.datetime) -> str:
         letter = await s.get(Letter, letter_id, with_for_update=True)
         assert letter is not None
-        if letter.state != "received":  # another worker got here first
+        if letter.state != LetterState.RECEIVED:  # another worker got here first
             return letter.state
         return await self._commit_decision(s, letter, raw_row, prepared, now)
 
@@ -553,11 +552,13 @@ class Pipeline:
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             assert letter is not None
+            if letter.state != LetterState.RECEIVED:  # decided already (a copy that came again)
+                return letter.state
             letter.attempts += 1
             letter.updated_at = now
             if letter.attempts < self.store.settings.intake.max_attempts:
                 return letter.state
-            letter.state = Outcome.REVIEW.value
+            letter.state = advance(letter.state, Event.READING_FAILED)
             letter.review_reason = f"ระบบอ่านอีเมลนี้ไม่สำเร็จ {letter.attempts} ครั้ง ({type(exc).__name__})"
             letter.problems = [{"code": "unreadable", "th": letter.review_reason, "en": repr(exc)}]
             await audit.append(s, now=now, actor="pipeline", action="letter.parked",
@@ -609,7 +610,7 @@ class Pipeline:
 
     async def _find_duplicate(self, s: AsyncSession, letter: Letter, reading: Reading) -> Letter | None:
         """The same letter again: same main file, or same letter number and date."""
-        registered = (Outcome.REGISTER.value,)
+        registered = tuple(NUMBERED)
         if reading.main is not None:
             hit = (
                 await s.execute(
@@ -646,13 +647,13 @@ class Pipeline:
         if outcome in (Outcome.REGISTER, Outcome.REVIEW):
             first = await self._find_duplicate(s, letter, reading)
             if first is not None:
-                letter.state = "duplicate"
+                letter.state = advance(letter.state, Event.READ_DUPLICATE)
                 letter.duplicate_of = first.id
                 await audit.append(s, now=now, actor="pipeline", action="letter.duplicate",
                                    subject_type="letter", subject_id=letter.id,
                                    details={"duplicate_of": first.id})
                 return letter.state
-        letter.state = outcome.value
+        letter.state = advance(letter.state, outcome.event)
         flags = sender_flags(reading.message, in_directory=await _in_directory(s, reading.message))
         if flags:
             letter.effects = {**letter.effects, "sender_flags": list(flags)}
@@ -675,7 +676,7 @@ class Pipeline:
                               "signatures": [x.summary_th for x in reading.pdf.signatures]}
         await audit.append(s, now=now, actor="pipeline", action="letter.decided",
                            subject_type="letter", subject_id=letter.id,
-                           details={"outcome": outcome.value,
+                           details={"outcome": letter.state,
                                     "problems": [p.code for p in decision.problems],
                                     "sources": letter.field_sources})
         if reading.notifier is not None:
@@ -719,7 +720,7 @@ class Pipeline:
             RegisterEntry.status == "registered"))).scalar_one_or_none()
         target = await s.get(Letter, target_id) if target_id is not None else None
         reply.effects = {**reply.effects, "clerk_route": list(wanted.units), "for_letter": target_id}
-        if target is None or target.state != Outcome.REGISTER.value:
+        if target is None or target.state != LetterState.REGISTERED:
             await audit.append(s, now=now, actor="clerk", action="unit.route_unmatched",
                                subject_type="letter", subject_id=reply.id,
                                details={"receive": f"{number}/{year}"})
@@ -747,7 +748,7 @@ class Pipeline:
             why = " ".join(x for x in (first.status if first else "", first.diagnostic if first else "") if x)
             error = f"ตีกลับ (bounce): {why or 'ส่งไม่สำเร็จ'}"
             await recipients.mark_failed(s, rec, error=error, now=now, actor="pipeline")
-            from gateway.outbound import enqueue_failure_report  # the send side; imported late
+            from gateway.outbound.flow import enqueue_failure_report  # the send side; imported late
 
             await enqueue_failure_report(s, self.store, self.templates, rec=rec, error=error, now=now,
                                          key=f"failed:bounce:{letter.id}")
@@ -791,7 +792,7 @@ class Pipeline:
             # The sender says the AcceptID we gave is wrong: send our accept notifier again.
             ours = (await s.execute(select(Letter).where(
                 Letter.direction == "in", Letter.letter_no_norm == key,
-                Letter.state == Outcome.REGISTER.value).order_by(Letter.id).limit(1))).scalar_one_or_none()
+                Letter.state == LetterState.REGISTERED).order_by(Letter.id).limit(1))).scalar_one_or_none()
             to = ack_address(reading.message, self.policy)
             if ours is None or to is None:
                 await audit.append(s, now=now, actor="pipeline", action="notifier.unmatched",
@@ -861,7 +862,8 @@ class Pipeline:
             letter_id=letter.id,
             actor=actor,
         )
-        letter.state = Outcome.REGISTER.value
+        if letter.state != LetterState.REGISTERED:  # the clerk's decision; reading set it already
+            letter.state = advance(letter.state, Event.CLERK_REGISTERS)
         letter.effects = {**letter.effects, "receive_number": entry.number, "receive_year": entry.year}
         s.info.setdefault(_NUMBERED, {})[letter.id] = (entry.number, entry.registered_at)
         # The stamp follows in its own short transaction (stamp_letter): drawing it and writing
@@ -957,7 +959,7 @@ class Pipeline:
         now = self.store.clock()
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
-            if letter is None or letter.state not in (Outcome.REVIEW.value, Outcome.RESTRICTED.value):
+            if letter is None or letter.state not in AWAITING_CLERK:
                 return letter.state if letter else "missing"
             ack_to = decide_ack(msg, self.policy)
             await audit.append(s, now=now, actor=actor, action="letter.clerk_register",
@@ -969,16 +971,16 @@ class Pipeline:
         if self.wake_sender is not None:
             self.wake_sender.set()
         await self.stamp_letter(letter_id)
-        return Outcome.REGISTER.value
+        return LetterState.REGISTERED
 
     async def clerk_reject(self, letter_id: int, *, actor: str, reason: str = "") -> str:
         msg = await self._message_of(letter_id)  # before the write transaction: no nesting
         now = self.store.clock()
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
-            if letter is None or letter.state not in (Outcome.REVIEW.value, Outcome.RESTRICTED.value):
+            if letter is None or letter.state not in AWAITING_CLERK:
                 return letter.state if letter else "missing"
-            letter.state = Outcome.REJECT.value
+            letter.state = advance(letter.state, Event.CLERK_REJECTS)
             letter.updated_at = now
             reasons = [reason] if reason else [p.get("th", "") for p in letter.problems if p.get("th")]
             await audit.append(s, now=now, actor=actor, action="letter.clerk_reject",
@@ -993,7 +995,7 @@ class Pipeline:
                     invalid=bool(codes & {"xml_invalid", "xml_unreadable"}))
         if self.wake_sender is not None:
             self.wake_sender.set()
-        return Outcome.REJECT.value
+        return LetterState.REJECTED
 
     async def _message_of(self, letter_id: int) -> ParsedMessage | None:
         async with self.store.readers() as s:
@@ -1032,7 +1034,7 @@ class Pipeline:
         already stamped."""
         async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
-            if letter is None or letter.state != Outcome.REGISTER.value or letter.effects.get("stamped"):
+            if letter is None or letter.state != LetterState.REGISTERED or letter.effects.get("stamped"):
                 return None
             main = (await s.execute(select(LetterFile).where(
                 LetterFile.letter_id == letter_id, LetterFile.role == "main"))).scalar_one_or_none()
@@ -1060,7 +1062,7 @@ class Pipeline:
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             assert letter is not None
-            if letter.state != Outcome.REGISTER.value or letter.effects.get("stamped"):
+            if letter.state != LetterState.REGISTERED or letter.effects.get("stamped"):
                 return False
             await self._record_stamp(s, letter, digest, size, facts.main_name,
                                      error, facts.at or self.store.clock())
@@ -1073,7 +1075,7 @@ class Pipeline:
         `[รับ n/ปี] เรื่อง`, the stamped PDF attached; the original's bytes are never altered."""
         async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
-            if letter is None or letter.state != Outcome.REGISTER.value:
+            if letter is None or letter.state != LetterState.REGISTERED:
                 return None
             files = list((await s.execute(select(LetterFile).where(
                 LetterFile.letter_id == letter_id).order_by(LetterFile.position))).scalars())
@@ -1136,11 +1138,11 @@ class Pipeline:
     async def resume(self) -> int:
         """After a restart: finish every letter left half-way. Returns how many were touched."""
         async with self.store.readers() as s:
-            pending = list((await s.execute(select(Letter.id).where(Letter.state == "received")
+            pending = list((await s.execute(select(Letter.id).where(Letter.state == LetterState.RECEIVED)
                                             .order_by(Letter.id))).scalars())
             registered = [
                 lid for lid, eff in (await s.execute(
-                    select(Letter.id, Letter.effects).where(Letter.state == Outcome.REGISTER.value)
+                    select(Letter.id, Letter.effects).where(Letter.state == LetterState.REGISTERED)
                 )).all() if not (eff or {}).get("stamped")
             ]
         for lid in pending:
@@ -1198,7 +1200,7 @@ def _may_be_bounce(msg: ParsedMessage, envelope_to: Sequence[str], envelope_from
 
 
 def decide_ack(msg: ParsedMessage | None, policy: Policy) -> str | None:
-    from gateway.decide import ack_address
+    from gateway.core.classify import ack_address
 
     return ack_address(msg, policy) if msg is not None else None
 

@@ -24,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.app import Store
 from gateway.config import Unit
-from gateway.effects.compose import FileToAttach
-from gateway.effects.send import agency_mail, queue_mail
+from gateway.core.compose import FileToAttach
+from gateway.forwarding.routing import Route, RouteFacts, read_unit_reply, reply_address, route
 from gateway.letter import ParsedMessage
-from gateway.routing import Route, RouteFacts, read_unit_reply, reply_address, route
+from gateway.outbound.sender import agency_mail, queue_mail
+from gateway.state import LetterState
 from gateway.thai import be_year_of, format_short_date, format_short_datetime
 from store import audit, registers
 from store.registers import EntryFields, unit_book_code
@@ -106,7 +107,7 @@ class Units:
         now = self.store.clock()
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
-            if letter is None or letter.state != "registered":
+            if letter is None or letter.state != LetterState.REGISTERED:
                 return []
             made = await self.forward(s, letter, codes, via=via, by=by, now=now)
         return [f.unit_code for f in made]

@@ -27,9 +27,9 @@ from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimestampRequestError
 from pyhanko.stamp import TextStampStyle
 
-from gateway.effects.stamp import ThaiFontFactory, default_font_path, page_frame, read_font
 from gateway.errors import ConfigError, Permanent, Transient
-from gateway.pdfcheck import CORRUPT, PdfUnreadable, open_pdf_for_update
+from gateway.pdf.check import CORRUPT, PdfUnreadable, open_pdf_for_update
+from gateway.pdf.stamp import ThaiFontFactory, default_font_path, page_frame, read_font
 from gateway.thai import BANGKOK, format_short_date, format_time
 
 

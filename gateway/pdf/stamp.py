@@ -5,7 +5,7 @@ Effects step of registration: after the receive number is allocated, the pipelin
 `stamp_receipt` on the main letter's PDF and files the result as the stamped copy that
 units receive. The stamp is an incremental update, so the original bytes, and any
 signature in them, are a byte-identical prefix of the output; the sender's signatures
-must therefore be validated on the original (`gateway.pdfcheck.inspect_pdf`) before
+must therefore be validated on the original (`gateway.pdf.check.inspect_pdf`) before
 stamping.
 
 Thai is shaped with HarfBuzz through pyHanko's OpenType engine and the font subset is
@@ -47,7 +47,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 
 from gateway.errors import ConfigError
-from gateway.pdfcheck import CORRUPT, PdfUnreadable, open_pdf_for_update
+from gateway.pdf.check import CORRUPT, PdfUnreadable, open_pdf_for_update
 from gateway.thai import MONTHS_ABBR, format_short_date, format_time, to_thai_digits
 
 # Debian's fonts-tlwg-laksaman; fontconfig has no alias for it, so the path is explicit.

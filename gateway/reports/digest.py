@@ -17,8 +17,9 @@ import jinja2
 from sqlalchemy import select
 
 from gateway.app import Store
-from gateway.effects.compose import compose
-from gateway.effects.send import agency_mail
+from gateway.core.compose import compose
+from gateway.outbound.sender import agency_mail
+from gateway.state import AWAITING_CLERK, LetterState
 from gateway.thai import BANGKOK, format_short_date, format_short_datetime, format_time
 from store import audit, outbox, registers
 from store.tables import Digest, Forward, Letter, LetterRecipient, OutboxItem, RegisterEntry
@@ -55,9 +56,9 @@ async def gather(store: Store, day: dt.date) -> DigestData:
                                     "speed": e.speed, "time": format_time(e.registered_at),
                                     "action": e.action or "ยังไม่ได้ส่งต่อ"})
         for letter in (await s.execute(select(Letter).where(
-                Letter.direction == "in", Letter.state.in_(("review", "restricted")))
+                Letter.direction == "in", Letter.state.in_(AWAITING_CLERK))
                 .order_by(Letter.created_at))).scalars():
-            restricted = letter.state == "restricted"
+            restricted = letter.state == LetterState.RESTRICTED
             data.review.append({"received": format_short_datetime(letter.created_at),
                                 "subject": "(ชั้นความลับ — ดูในโฟลเดอร์รอตรวจสอบ (ลับ))" if restricted
                                 else (letter.subject or "-"),

@@ -14,7 +14,8 @@ from gateway.app import Store, open_store
 from gateway.config import Settings
 from gateway.directory import parse_directory_csv
 from gateway.errors import UserError
-from gateway.export import ExportRow, to_csv, to_json, to_table
+from gateway.reports.export import ExportRow, to_csv, to_json, to_table
+from gateway.state import label_th
 from gateway.thai import BANGKOK, be_year_of, format_short_date, format_time
 from store import audit, migrate, registers
 from store.directory import import_agencies, list_agencies
@@ -41,15 +42,6 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     return await serve(settings)
 
 
-STATE_TH = {
-    "registered": "ลงทะเบียนรับ (registered)",
-    "duplicate": "ซ้ำกับที่ลงรับแล้ว (duplicate)",
-    "review": "รอตรวจสอบ (review)",
-    "restricted": "รอตรวจสอบ ชั้นความลับ (restricted review)",
-    "rejected": "ไม่รับ (rejected)",
-    "not_letter": "ไม่ใช่หนังสือ (not a letter)",
-    "received": "ยังไม่เสร็จ (unfinished)",
-}
 
 
 async def ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -60,13 +52,13 @@ async def ingest(args: argparse.Namespace, settings: Settings) -> int:
     print("สรุปการรับหนังสือ (ingest summary):")
     for state, n in sorted(summary.items()):
         if n:
-            print(f"  {STATE_TH.get(state, state)}: {n:+d}")
+            print(f"  {label_th(state)} ({state}): {n:+d}")
     print(f"  ส่งอีเมลออก (mail sent): {sent}")
     return 0
 
 
 async def check(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.check import run_checks
+    from gateway.cli.check import run_checks
 
     return await run_checks(settings)
 
@@ -329,7 +321,7 @@ async def trace_cmd(args: argparse.Namespace, settings: Settings) -> int:
     """`letter trace 12[/2569]`: the path of a received letter, from the audit log."""
     import json
 
-    from gateway.trace import Step, render
+    from gateway.reports.trace import Step, render
     from store.tables import AuditEntry, Forward, Letter
 
     number_text, _, year_text = args.ref.partition("/")

@@ -334,7 +334,7 @@ _THEIR_NUMBER = re.compile(
 
 def letter_numbers_in(text: str, *, limit: int = 20) -> set[str]:
     """The normalised letter numbers a text quotes (a reply's subject and body)."""
-    from gateway.extract import find_letter_number
+    from gateway.core.extract import find_letter_number
 
     found: set[str] = set()
     rest = text[:20_000]

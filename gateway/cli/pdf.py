@@ -68,7 +68,7 @@ def _now(at: str | None) -> dt.datetime:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.errors import Permanent, Transient
-    from gateway.pdfcheck import PdfUnreadable
+    from gateway.pdf.check import PdfUnreadable
 
     try:
         return _run(args, settings)
@@ -82,9 +82,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     # pyHanko takes ~0.6 s to import: only the pdf commands pay for it.
-    from gateway.effects.sign import SignerConfig, VisibleSignature, sign_pdf
-    from gateway.effects.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
-    from gateway.pdfcheck import Verdict, inspect_pdf
+    from gateway.pdf.check import Verdict, inspect_pdf
+    from gateway.pdf.sign import SignerConfig, VisibleSignature, sign_pdf
+    from gateway.pdf.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
 
     data = _read(args.file)
     if args.pdf_command == "stamp":

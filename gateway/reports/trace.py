@@ -12,10 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.state import label_th
 from gateway.thai import BANGKOK, format_short_date, format_time
 
-OUTCOME_TH = {"registered": "ลงทะเบียนรับ", "review": "รอตรวจสอบ", "restricted": "รอตรวจสอบ (ลับ)",
-              "rejected": "ไม่รับ", "not_letter": "ไม่ใช่หนังสือ"}
 ROLE_TH = {"primary": "", "copy": " (สำเนา)"}
 VIA_TH = {"rule": "ตามกฎ", "folder": "เจ้าหน้าที่ย้ายโฟลเดอร์", "reply": "เจ้าหน้าที่ตอบอีเมล", "cli": "คำสั่ง"}
 
@@ -37,7 +36,7 @@ def describe(step: Step, units: Mapping[str, str]) -> str | None:
     d = step.details
     table: dict[str, Callable[[], str]] = {
         "letter.received": lambda: f"รับทาง {d.get('channel', '-')} จาก {d.get('from') or '-'}",
-        "letter.decided": lambda: f"ตรวจแล้ว: {OUTCOME_TH.get(str(d.get('outcome')), d.get('outcome'))}",
+        "letter.decided": lambda: f"ตรวจแล้ว: {label_th(str(d.get('outcome')))}",
         "letter.clerk_register": lambda: "เจ้าหน้าที่สั่งลงทะเบียนรับ",
         "letter.clerk_reject": lambda: "เจ้าหน้าที่สั่งไม่รับ",
         "letter.duplicate": lambda: f"ซ้ำกับหนังสือที่ลงรับแล้ว (รหัส {d.get('duplicate_of')})",

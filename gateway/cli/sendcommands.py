@@ -16,11 +16,12 @@ from sqlalchemy import select
 
 from gateway.app import Store
 from gateway.config import Settings
-from gateway.effects.compose import template_env
-from gateway.effects.send import SenderLease, make_transport, send_due
+from gateway.core.compose import template_env
 from gateway.errors import UserError
-from gateway.outbound import Outbound, submission_message
+from gateway.outbound.flow import Outbound, submission_message
+from gateway.outbound.sender import SenderLease, make_transport, send_due
 from gateway.passwords import hash_password
+from gateway.state import label_th
 from gateway.thai import BANGKOK, format_short_datetime, letter_no_key
 from store import outbox
 from store.tables import Letter, LetterRecipient, OutboxItem
@@ -29,12 +30,10 @@ ACTOR_USER = "cli"
 
 RECIPIENT_TH = {"queued": "รอส่ง", "sent": "ส่งแล้ว", "failed": "ส่งไม่สำเร็จ",
                 "acknowledged": "ลงรับแล้ว"}
-LETTER_TH = {"submitted": "รอดำเนินการ", "queued": "ลงทะเบียนส่งแล้ว", "refused": "ไม่ได้ส่ง",
-             "answered": "ตอบคำสั่งแล้ว"}
 
 
 async def _store(settings: Settings) -> Store:
-    from gateway.commands import _with_store  # like every command: the schema must be current
+    from gateway.cli.commands import _with_store  # like every command: the schema must be current
 
     return await _with_store(settings)
 
@@ -102,7 +101,7 @@ async def letter_cmd(args: argparse.Namespace, settings: Settings) -> int:
                                          .where(LetterRecipient.letter_id == letter.id)
                                          .order_by(LetterRecipient.id))).all())
         print(f"หนังสือ {letter.id}: ที่ {letter.letter_no or '-'}  เรื่อง {letter.subject}")
-        print(f"  สถานะ {LETTER_TH.get(letter.state, letter.state)} ({letter.state})"
+        print(f"  สถานะ {label_th(letter.state)} ({letter.state})"
               + (f"  ไฟล์ {letter.effects.get('file_name')}" if letter.effects.get("file_name") else ""))
         if letter.review_reason:
             print(f"  เหตุผล: {letter.review_reason}")

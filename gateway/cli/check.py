@@ -93,7 +93,7 @@ def _quote_mailbox(name: str) -> str:
 
 async def probe_relay(settings: Settings) -> str:
     r = settings.relay
-    from gateway.effects.send import relay_tls_context
+    from gateway.outbound.sender import relay_tls_context
 
     client = aiosmtplib.SMTP(hostname=r.host, port=r.port, timeout=TIMEOUT, start_tls=r.starttls,
                              tls_context=relay_tls_context(r, settings.base_dir))

@@ -14,17 +14,24 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem, Secrecy
+from gateway.state import Event
 from gateway.xmlletter.model import Notifier, XmlLetter
 
 
 class Outcome(StrEnum):
-    REGISTER = "registered"
-    REVIEW = "review"
-    RESTRICTED = "restricted"  # secret letters: restricted review, never forwarded automatically
-    REJECT = "rejected"
-    NOT_LETTER = "not_letter"
-    SENT_COPY = "sent_copy"  # our own confirmation of a letter we sent: filed in ส่งแล้ว
-    RETURNED_COPY = "returned_copy"  # a letter a unit returned, back to the clerk: filed in review
+    """What reading a letter decided: each is an event of the letter's table (gateway/state.py)."""
+
+    REGISTER = Event.READ_REGISTER.value
+    REVIEW = Event.READ_REVIEW.value
+    RESTRICTED = Event.READ_RESTRICTED.value  # secret: restricted review, never forwarded automatically
+    REJECT = Event.READ_REJECT.value
+    NOT_LETTER = Event.READ_NOT_LETTER.value
+    SENT_COPY = Event.READ_SENT_COPY.value  # our own confirmation of a letter we sent: ส่งแล้ว
+    RETURNED_COPY = Event.READ_RETURNED_COPY.value  # a letter a unit returned, back to the clerk
+
+    @property
+    def event(self) -> Event:
+        return Event(self.value)
 
 
 @dataclass(frozen=True)

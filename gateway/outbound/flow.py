@@ -32,16 +32,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.app import Store
-from gateway.bounce import verp_address
 from gateway.config import secret
-from gateway.effects.compose import FileToAttach, Mail, compose
-from gateway.effects.send import agency_mail, queue_mail
-from gateway.effects.sign import SignerConfig, VisibleSignature, sign_pdf
-from gateway.effects.stamp import stamp_text
+from gateway.core.compose import FileToAttach, Mail, compose
+from gateway.core.extract import choose_main_letter, extract_fields
+from gateway.core.parse import parse_message
 from gateway.errors import UserError
-from gateway.extract import choose_main_letter, extract_fields
+from gateway.forwarding.routing import ClerkRoute, read_clerk_route, receive_ref
 from gateway.letter import FieldSource, Speed
-from gateway.outgoing import (
+from gateway.outbound.bounces import verp_address
+from gateway.outbound.rules import (
     BOOK_TH,
     SENT_HEADER,
     Book,
@@ -57,9 +56,11 @@ from gateway.outgoing import (
     plan_submission,
     read_command,
 )
-from gateway.parse import parse_message
-from gateway.pdfcheck import inspect_pdf
-from gateway.routing import ClerkRoute, read_clerk_route, receive_ref
+from gateway.outbound.sender import agency_mail, queue_mail
+from gateway.pdf.check import inspect_pdf
+from gateway.pdf.sign import SignerConfig, VisibleSignature, sign_pdf
+from gateway.pdf.stamp import stamp_text
+from gateway.state import Event, LetterState, advance
 from gateway.thai import (
     BANGKOK,
     be_year_of,
@@ -157,7 +158,7 @@ class Outbound:
     async def resume(self) -> int:
         async with self.store.readers() as s:
             ids = list((await s.execute(select(Letter.id).where(
-                Letter.direction == "out", Letter.state == "submitted").order_by(Letter.id))).scalars())
+                Letter.direction == "out", Letter.state == LetterState.SUBMITTED).order_by(Letter.id))).scalars())
         for lid in ids:
             await self.process(lid)
         return len(ids)
@@ -167,7 +168,7 @@ class Outbound:
             letter = await s.get(Letter, letter_id)
             if letter is None or letter.direction != "out":
                 raise UserError(f"ไม่มีหนังสือส่งหมายเลข {letter_id}", f"no outgoing letter {letter_id}")
-            if letter.state != "submitted":
+            if letter.state != LetterState.SUBMITTED:
                 return letter.state
             raw_row = await s.get(RawMessage, letter.raw_message_id)
             assert raw_row is not None
@@ -240,7 +241,7 @@ class Outbound:
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id)
             assert letter is not None
-            if letter.state != "submitted":
+            if letter.state != LetterState.SUBMITTED:
                 return letter.state
             ctx: dict[str, Any] = {**self._agency_context(), "error": command.error_th}
             if command.kind is CommandKind.HELP:
@@ -260,12 +261,12 @@ class Outbound:
                     ctx["numbers"] = [self._number_text(command.book, n, year) for n in numbers]
                     ctx["expires"] = format_short_date(res.expires_at.astimezone(BANGKOK).date())
                     ctx["tag_example"] = f"[เลขสำรอง {numbers[0]}]"
-            letter.state = "answered"
+            letter.state = advance(letter.state, Event.SUBMISSION_ANSWERED)
             letter.subject = f"({template})"
             letter.updated_at = now
             await self._reply(s, letter, template, ctx, reply_to, message_id, now)
         self._wake()
-        return "answered"
+        return LetterState.ANSWERED
 
     def _numbers_stamped(self, plan: SendPlan) -> bool:
         return self.store.settings.outbound.stamp_number and plan.printed_number is None
@@ -283,14 +284,14 @@ class Outbound:
     async def _route(self, letter_id: int, ref: tuple[int, int], wanted: ClerkRoute, *, user: str,
                      reply_to: str, message_id: str | None) -> str:
         """Forward the registered letter `[รับ n/ปี]` to the units named, and say what was done."""
-        from gateway.units import Units
+        from gateway.forwarding.units import Units
 
         now = self.store.clock()
         number, year = ref
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id)
             assert letter is not None
-            if letter.state != "submitted":
+            if letter.state != LetterState.SUBMITTED:
                 return letter.state
             book = await registers.get_book(s, "receive")
             target = (await s.execute(select(Letter).join(RegisterEntry, RegisterEntry.letter_id == Letter.id)
@@ -300,13 +301,13 @@ class Outbound:
             names = {u.code: u.name_th for u in self.store.settings.units}
             done: list[str] = []
             problems = [f"ไม่รู้จักหน่วยงาน: {', '.join(wanted.unknown)}"] if wanted.unknown else []
-            if target is None or target.state != "registered":
+            if target is None or target.state != LetterState.REGISTERED:
                 problems.append(f"ไม่มีหนังสือเลขรับ {number}/{year} ที่ลงทะเบียนแล้ว")
             elif wanted.units:
                 made = await Units(self.store, self.templates).forward(
                     s, target, wanted.units, via="reply", by=f"clerk:{user}", now=now)
                 done = [names.get(f.unit_code, f.unit_code) for f in made]
-            letter.state = "answered"
+            letter.state = advance(letter.state, Event.SUBMISSION_ANSWERED)
             letter.subject = f"(ส่งต่อ {number}/{year})"
             letter.updated_at = now
             ctx = {**self._agency_context(), "number": number, "year": year, "done": done,
@@ -314,7 +315,7 @@ class Outbound:
                    "problems": problems}
             await self._reply(s, letter, "routed", ctx, reply_to, message_id, now)
         self._wake()
-        return "answered"
+        return LetterState.ANSWERED
 
     def _number_text(self, book: Book, number: int, year: int) -> str:
         a = self.store.settings.agency
@@ -337,9 +338,9 @@ class Outbound:
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id)
             assert letter is not None
-            if letter.state != "submitted":
+            if letter.state != LetterState.SUBMITTED:
                 return letter.state
-            letter.state = "refused"
+            letter.state = advance(letter.state, Event.SUBMISSION_REFUSED)
             letter.subject = prepared.plan.options.subject
             letter.problems = [{"code": r.code, "th": r.reason_th, "en": r.reason_en} for r in refusals]
             letter.review_reason = " / ".join(r.reason_th for r in refusals)
@@ -351,7 +352,7 @@ class Outbound:
                    "reasons": [r.reason_th for r in refusals]}
             await self._reply(s, letter, "refused", ctx, prepared.reply_to, prepared.message_id, now)
         self._wake()
-        return "refused"
+        return LetterState.REFUSED
 
     async def _take_number(self, s: AsyncSession, prepared: _Prepared, fields: EntryFields,
                            letter_id: int, now: dt.datetime) -> RegisterEntry:
@@ -400,7 +401,7 @@ class Outbound:
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id)
             assert letter is not None
-            if letter.state != "submitted":
+            if letter.state != LetterState.SUBMITTED:
                 return letter.state
             unit_name = ""
             if prepared.unit and (u := settings.unit(prepared.unit)):
@@ -437,7 +438,7 @@ class Outbound:
             letter.recipient = to_text
             letter.subject = opts.subject
             letter.speed = fields.speed
-            letter.state = "queued"
+            letter.state = advance(letter.state, Event.SUBMISSION_QUEUED)
             letter.updated_at = now
             is_signed = signed is not None and self.signer is not None
             files = [("main", main.filename or main.safe_name, main_name, main.content_type, main.data)]
@@ -488,7 +489,7 @@ class Outbound:
             await self._reply(s, letter, "sent-confirm", ctx, prepared.reply_to, prepared.message_id, now,
                               attachments=(sent_file,), headers={SENT_HEADER: str(letter_id)})
         self._wake()
-        return "queued"
+        return LetterState.QUEUED
 
     async def on_parked(self, s: AsyncSession, item_id: int, now: dt.datetime) -> None:
         """The sender gave up on a letter's recipient (permanent, expired or uncertain): tell the clerk."""

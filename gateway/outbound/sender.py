@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.app import Store
 from gateway.config import Relay, Settings, secret
-from gateway.effects.compose import Mail, compose
+from gateway.core.compose import Mail, compose
 from gateway.errors import Permanent, Transient, Uncertain
 from store import leases, outbox, recipients
 from store.blobs import sha256_hex

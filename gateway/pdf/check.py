@@ -10,7 +10,7 @@ Everything here is CPU-bound and synchronous; run it from a thread
 (`asyncio.to_thread`). It does no network I/O: certificate revocation is not fetched
 (soft-fail), trust comes only from the roots the caller passes in.
 
-`open_pdf_for_update` is shared with `gateway.effects.stamp` and `.sign`, so one place
+`open_pdf_for_update` is shared with `gateway.pdf.stamp` and `.sign`, so one place
 decides what "unreadable" means and words the Thai reason the letter goes to review with.
 """
 
