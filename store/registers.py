@@ -445,6 +445,15 @@ async def expire_reservations(session: AsyncSession, *, now: dt.datetime) -> dic
     return out
 
 
+async def entry_of(session: AsyncSession, letter_id: int) -> RegisterEntry | None:
+    """The register entry that numbers a letter, the one place its number lives: the receive
+    number of an incoming letter, the send (circular, order) number of an outgoing one. A unit's
+    own number for the same letter is taken later, so it is never the first."""
+    return (await session.execute(select(RegisterEntry).where(
+        RegisterEntry.letter_id == letter_id, RegisterEntry.status == "registered",
+    ).order_by(RegisterEntry.id).limit(1))).scalar_one_or_none()
+
+
 async def entries(
     session: AsyncSession, *, book_code: str, year: int
 ) -> tuple[RegisterBook, list[RegisterEntry]]:

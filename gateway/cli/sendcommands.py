@@ -70,7 +70,7 @@ async def send(args: argparse.Namespace, settings: Settings) -> int:
                     sent += n
             finally:
                 await lease.drop()
-        print(f"ลงทะเบียนส่งแล้ว ที่ {letter.letter_no} ไฟล์ {letter.effects.get('file_name')}\n"
+        print(f"ลงทะเบียนส่งแล้ว ที่ {letter.letter_no} ไฟล์ {letter.file_name}\n"
               f"queued {letter.letter_no} to {len(set(args.to))} recipient(s); delivered now: {sent}")
         return 0
     finally:
@@ -102,7 +102,7 @@ async def letter_cmd(args: argparse.Namespace, settings: Settings) -> int:
                                          .order_by(LetterRecipient.id))).all())
         print(f"หนังสือ {letter.id}: ที่ {letter.letter_no or '-'}  เรื่อง {letter.subject}")
         print(f"  สถานะ {label_th(letter.state)} ({letter.state})"
-              + (f"  ไฟล์ {letter.effects.get('file_name')}" if letter.effects.get("file_name") else ""))
+              + (f"  ไฟล์ {letter.file_name}" if letter.file_name else ""))
         if letter.review_reason:
             print(f"  เหตุผล: {letter.review_reason}")
         for r, attempts, ob_status in rows:

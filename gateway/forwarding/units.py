@@ -32,7 +32,7 @@ from gateway.state import LetterState
 from gateway.thai import be_year_of, format_short_date, format_short_datetime
 from store import audit, registers
 from store.registers import EntryFields, unit_book_code
-from store.tables import Forward, Letter, LetterFile, RegisterEntry
+from store.tables import About, Forward, Letter, LetterFile, RegisterEntry
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +61,16 @@ class Units:
     async def route_by_rules(self, s: AsyncSession, letter: Letter, now: dt.datetime) -> Route | None:
         """At registration, once: forward when a rule is sure; otherwise the letter waits."""
         rules = self.store.settings.forwarding.rules
-        if not rules or "routed" in letter.effects:
+        if not rules or letter.routed_rule is not None:
             return None
         facts = RouteFacts(recipient=letter.recipient, salutation=letter.salutation,
                            subject=letter.subject, sender=letter.sender,
                            sender_address=letter.sender_address,
-                           xml_receiver=str(letter.effects.get("xml_receiver", "")))
+                           xml_receiver=letter.xml_receiver)
         r = route(facts, rules)
-        letter.effects = {**letter.effects, "routed": r.rule if r else "",
-                          **({"suggested": [r.primary, *r.copies]} if r and not r.sure else {})}
+        letter.routed_rule = r.rule if r else ""
+        if r is not None and not r.sure:
+            letter.suggested_units = [r.primary, *r.copies]
         if r is not None and r.sure:
             await self.forward(s, letter, [r.primary, *r.copies], via="rule", by=f"กฎ {r.rule}", now=now)
         return r
@@ -123,7 +124,7 @@ class Units:
             await audit.append(s, now=now, actor="pipeline", action="unit.reply_unmatched",
                                subject_type="letter", subject_id=reply.id, details={"from": sender})
             return "unmatched"
-        reply.effects = {**reply.effects, "unit_reply_for": fw.letter_id, "forward": fw.id}
+        reply.about, reply.about_letter_id, reply.forward_id = About.UNIT_REPLY, fw.letter_id, fw.id
         unit = self.unit(fw.unit_code)
         if unit is None or sender not in {e.lower() for e in unit.emails}:
             log.warning("reply for forward %s from %s, not from unit %s: not accepted", fw.id, sender,
@@ -148,7 +149,7 @@ class Units:
                                        sender=letter.sender, recipient=letter.recipient,
                                        subject=letter.subject, speed=letter.speed, secrecy=letter.secrecy,
                                        channel="unit", unit_code=unit.code,
-                                       remarks=f"เลขรับหน่วยงานกลาง {self._receive_ref(letter)}"),
+                                       remarks=f"เลขรับหน่วยงานกลาง {await self._receive_ref(s, letter)}"),
                     first_number=self.store.settings.books.first_number(unit_book_code(unit.code),
                                                                         be_year_of(now)),
                     letter_id=letter.id, actor=f"unit:{unit.code}")
@@ -171,8 +172,9 @@ class Units:
         return fw.state
 
     @staticmethod
-    def _receive_ref(letter: Letter) -> str:
-        return f"{letter.effects.get('receive_number', '-')}/{letter.effects.get('receive_year', '-')}"
+    async def _receive_ref(s: AsyncSession, letter: Letter) -> str:
+        entry = await registers.entry_of(s, letter.id)
+        return f"{entry.number}/{entry.year}" if entry else "-/-"
 
     # -- mails ------------------------------------------------------------------------------
 
@@ -184,10 +186,11 @@ class Units:
             [f for f in files if f.role == "enclosure"]
         return [FileToAttach(f.safe_name, f.media_type, self.store.blobs.get(f.sha256)) for f in chosen]
 
-    def _context(self, letter: Letter, fw: Forward, unit: Unit) -> dict[str, Any]:
+    async def _context(self, s: AsyncSession, letter: Letter, fw: Forward, unit: Unit) -> dict[str, Any]:
         a = self.store.settings.agency
-        return {"agency": a.name_th, "unit_name": unit.name_th, "number": letter.effects.get("receive_number"),
-                "year": letter.effects.get("receive_year"), "letter_no": letter.letter_no,
+        entry = await registers.entry_of(s, letter.id)
+        return {"agency": a.name_th, "unit_name": unit.name_th, "number": entry.number if entry else None,
+                "year": entry.year if entry else None, "letter_no": letter.letter_no,
                 "letter_date": format_short_date(letter.letter_date) if letter.letter_date else "",
                 "sender": letter.sender, "subject": letter.subject, "speed": letter.speed,
                 "role": fw.role, "token": fw.token, "unit_number": fw.unit_number,
@@ -197,7 +200,7 @@ class Units:
     async def _mail_unit(self, s: AsyncSession, letter: Letter, fw: Forward, unit: Unit, template: str,
                          now: dt.datetime, *, key: str | None = None) -> None:
         attachments = await self._files(s, letter.id) if template == "forward" else []
-        mail = agency_mail(self.store.settings, template, self._context(letter, fw, unit), to=unit.emails,
+        mail = agency_mail(self.store.settings, template, await self._context(s, letter, fw, unit), to=unit.emails,
                            key=key or f"{template}:{fw.id}", attachments=attachments,
                            auto=template != "forward",
                            extra_headers={"Reply-To": reply_address(self.central, fw.token)})
@@ -206,7 +209,7 @@ class Units:
     async def _tell_clerk_returned(self, s: AsyncSession, letter: Letter, fw: Forward, unit: Unit,
                                    now: dt.datetime) -> None:
         """A returned letter goes back to the clerk: a mail that the IMAP watcher files in review."""
-        mail = agency_mail(self.store.settings, "returned", self._context(letter, fw, unit), to=[self.central],
+        mail = agency_mail(self.store.settings, "returned", await self._context(s, letter, fw, unit), to=[self.central],
                            key=f"returned:{fw.id}", attachments=await self._files(s, letter.id),
                            extra_headers={RETURNED_HEADER: str(letter.id)})
         await queue_mail(s, self.store, self.templates, mail, kind="returned", now=now, letter_id=letter.id)
@@ -263,7 +266,7 @@ class Units:
                 elif fw.reminded_at is not None and \
                         now - fw.reminded_at >= dt.timedelta(hours=cfg.tell_clerk_after_hours):
                     fw.clerk_told_at = now
-                    mail = agency_mail(self.store.settings, "unit-overdue", self._context(letter, fw, unit),
+                    mail = agency_mail(self.store.settings, "unit-overdue", await self._context(s, letter, fw, unit),
                                        to=[self.central], key=f"overdue:{fw.id}")
                     await queue_mail(s, self.store, self.templates, mail, kind="unit-overdue", now=now,
                                      letter_id=letter.id)

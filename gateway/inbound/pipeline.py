@@ -76,7 +76,7 @@ from store import audit, recipients, registers
 from store.blobs import BlobStore, sha256_hex
 from store.letters import Recorded, ensure_blob, know_blob, put_blobs, record_raw
 from store.registers import EntryFields
-from store.tables import Letter, LetterFile, RawMessage, RegisterEntry
+from store.tables import About, DeliveryNotice, Letter, LetterFile, RawMessage, RegisterEntry
 
 log = logging.getLogger(__name__)
 
@@ -518,7 +518,7 @@ class Pipeline:
                                p: _Prepared, now: dt.datetime) -> str:
         decision, reading, msg = p.decision, p.reading, p.reading.message
         if p.own is not None:
-            letter.effects = {**letter.effects, "for_letter": p.own[1]}
+            letter.about, letter.about_letter_id = About.OWN_COPY, p.own[1]
         elif p.unit_token is not None:
             await self.units.take_reply(s, letter, p.unit_token, msg, now)
         elif p.clerk is not None and not p.clerk[1].unknown:
@@ -655,25 +655,23 @@ class Pipeline:
                 return letter.state
         letter.state = advance(letter.state, outcome.event)
         flags = sender_flags(reading.message, in_directory=await _in_directory(s, reading.message))
-        if flags:
-            letter.effects = {**letter.effects, "sender_flags": list(flags)}
+        letter.sender_flags = list(flags)
         if reading.xml is not None:
             # The strict validation report stays with the letter (issue 5), valid or not.
             x = reading.xml
-            letter.effects = {**letter.effects, "xml": {
+            letter.xml_report = {
                 "readable": x.readable, "valid": x.valid, "dialect": x.dialect,
                 "variants": list(x.variants), "errors": list(x.errors),
-                "reason": x.reason_en}}
+                "reason": x.reason_en}
         if reading.xml_letter is not None:
             # routing rules can match on the XML's receiver (issue 7)
             r = reading.xml_letter.receiver
             words = (r.given_name, r.family_name, r.job_title, r.department_name, r.ministry_name,
                      r.department_id, r.ministry_id)
-            letter.effects = {**letter.effects, "xml_receiver": " ".join(w for w in words if w)}
+            letter.xml_receiver = " ".join(w for w in words if w)
         if reading.pdf is not None and reading.pdf.signatures:
             # checked on the original, before any stamp (issue 4): what the clerk is shown
-            letter.effects = {**letter.effects,
-                              "signatures": [x.summary_th for x in reading.pdf.signatures]}
+            letter.signatures = [x.summary_th for x in reading.pdf.signatures]
         await audit.append(s, now=now, actor="pipeline", action="letter.decided",
                            subject_type="letter", subject_id=letter.id,
                            details={"outcome": letter.state,
@@ -719,7 +717,8 @@ class Pipeline:
             RegisterEntry.book_id == book.id, RegisterEntry.year == year, RegisterEntry.number == number,
             RegisterEntry.status == "registered"))).scalar_one_or_none()
         target = await s.get(Letter, target_id) if target_id is not None else None
-        reply.effects = {**reply.effects, "clerk_route": list(wanted.units), "for_letter": target_id}
+        reply.about, reply.about_letter_id = About.CLERK_ROUTE, target_id
+        reply.clerk_route = list(wanted.units)
         if target is None or target.state != LetterState.REGISTERED:
             await audit.append(s, now=now, actor="clerk", action="unit.route_unmatched",
                                subject_type="letter", subject_id=reply.id,
@@ -733,16 +732,16 @@ class Pipeline:
         """A delivery report: mark the recipient it names failed (RFC 3464; VERP token)."""
         rec = await recipients.by_token(s, bounce.token) if bounce.token else None
         failures = bounce.permanent_failures
-        letter.effects = {**letter.effects, "bounce": {
+        letter.bounce_report = {
             "token": bounce.token, "kind": str(bounce.kind),
             "recipients": [{"to": r.final_recipient, "action": r.action, "status": r.status}
-                           for r in bounce.recipients[:20]]}}
+                           for r in bounce.recipients[:20]]}
         if rec is None:
             await audit.append(s, now=now, actor="pipeline", action="bounce.unmatched",
                                subject_type="letter", subject_id=letter.id,
                                details={"token": bounce.token, "message_id": bounce.original_message_id})
             return
-        letter.effects = {**letter.effects, "bounce_for": rec.letter_id}
+        letter.about, letter.about_letter_id = About.BOUNCE, rec.letter_id
         if failures or not bounce.recipients:
             first = failures[0] if failures else None
             why = " ".join(x for x in (first.status if first else "", first.diagnostic if first else "") if x)
@@ -768,7 +767,7 @@ class Pipeline:
                 number = their_receive_number(text)
                 await recipients.acknowledge(s, rec, number=number, date=now.astimezone(BANGKOK).date(),
                                              source="reply", now=now, actor="pipeline")
-                letter.effects = {**letter.effects, "acknowledges": ours.id}
+                letter.about, letter.about_letter_id = About.ACKNOWLEDGEMENT, ours.id
                 return True
         return False
 
@@ -787,7 +786,7 @@ class Pipeline:
         n = reading.notifier
         assert n is not None
         key = letter_no_key(n.letter_id)
-        letter.effects = {**letter.effects, "notifier": n.kind.value, "notifier_letter": n.letter_id}
+        letter.notifier_kind, letter.notifier_letter_no = n.kind.value, n.letter_id
         if n.kind is NotifierKind.INVALID_ACCEPT_ID:
             # The sender says the AcceptID we gave is wrong: send our accept notifier again.
             ours = (await s.execute(select(Letter).where(
@@ -799,10 +798,11 @@ class Pipeline:
                                    subject_type="letter", subject_id=letter.id,
                                    details={"kind": n.kind.value, "letter": n.letter_id})
                 return
-            again = int(ours.effects.get("accept_resent", 0)) + 1
-            ours.effects = {**ours.effects, "accept_resent": again}
-            number, year = int(ours.effects["receive_number"]), int(ours.effects["receive_year"])
-            await self._enqueue_ack(s, ours, reading.message, to, number, year, now,
+            ours.accept_resent += 1
+            again = ours.accept_resent
+            entry = await registers.entry_of(s, ours.id)
+            assert entry is not None  # registered letters have their entry
+            await self._enqueue_ack(s, ours, reading.message, to, entry.number, entry.year, now,
                                     xml_letter=n, key=f"ack-again:{ours.id}:{again}")
             return
         target = (await s.execute(select(Letter).where(
@@ -815,10 +815,12 @@ class Pipeline:
             return
         state = NOTIFIER_STATE[n.kind]
         event = {"kind": n.kind.value, "state": state, "from": reading.message.from_addr or "",
-                 "at": now.isoformat(), "accept_id": n.accept_id,
+                 "accept_id": n.accept_id,
                  "accept_date": n.accept_date.isoformat() if n.accept_date else None}
-        target.effects = {**target.effects, "delivery_state": state,
-                          "delivery": [*target.effects.get("delivery", []), event]}
+        target.delivery_state = state
+        s.add(DeliveryNotice(letter_id=target.id, notice_letter_id=letter.id, kind=n.kind.value,
+                             state=state, from_addr=reading.message.from_addr or "",
+                             accept_id=n.accept_id, accept_date=n.accept_date, at=now))
         sender = (reading.message.from_addr or "").lower()
         rec = next((r for r, ours in await recipients.open_for(s, sender) if ours.id == target.id), None) \
             if sender else None
@@ -841,8 +843,7 @@ class Pipeline:
         year_first = self.store.settings.books.first_number
         from gateway.thai import be_year_of
 
-        notes = [n for n in (self._signature_remarks(reading), remarks,
-                             *letter.effects.get("sender_flags", [])) if n]
+        notes = [n for n in (self._signature_remarks(reading), remarks, *letter.sender_flags) if n]
         entry = await registers.allocate(
             s,
             book_code="receive",
@@ -864,7 +865,6 @@ class Pipeline:
         )
         if letter.state != LetterState.REGISTERED:  # the clerk's decision; reading set it already
             letter.state = advance(letter.state, Event.CLERK_REGISTERS)
-        letter.effects = {**letter.effects, "receive_number": entry.number, "receive_year": entry.year}
         s.info.setdefault(_NUMBERED, {})[letter.id] = (entry.number, entry.registered_at)
         # The stamp follows in its own short transaction (stamp_letter): drawing it and writing
         # the stamped PDF are done outside the write lock, and resume() stamps what a crash
@@ -1012,7 +1012,8 @@ class Pipeline:
 
     async def _record_stamp(self, s: AsyncSession, letter: Letter, digest: str | None, size: int,
                             safe_name: str, error: str, at: dt.datetime) -> None:
-        outcome: dict[str, Any] = {"stamped": True}
+        outcome: dict[str, Any] = {}
+        letter.stamped_at = at
         if digest is not None:
             await know_blob(s, digest, size, at)
             stem = Path(safe_name).stem or "letter"
@@ -1021,11 +1022,9 @@ class Pipeline:
                              sha256=digest, size=size))
             outcome["stamped_sha256"] = digest
         else:
-            outcome["stamp_error"] = error
-        letter.effects = {**letter.effects, **outcome}
+            outcome["stamp_error"] = letter.stamp_error = error
         await audit.append(s, now=at, actor="pipeline", action="letter.stamped",
-                           subject_type="letter", subject_id=letter.id,
-                           details={k: v for k, v in outcome.items() if k != "stamped"})
+                           subject_type="letter", subject_id=letter.id, details=outcome)
         # Units get the stamped copy: rules route the letter once it carries the stamp.
         await self.units.route_by_rules(s, letter, self.store.clock())
 
@@ -1034,12 +1033,12 @@ class Pipeline:
         already stamped."""
         async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
-            if letter is None or letter.state != LetterState.REGISTERED or letter.effects.get("stamped"):
+            if letter is None or letter.state != LetterState.REGISTERED or letter.stamped_at is not None:
                 return None
             main = (await s.execute(select(LetterFile).where(
                 LetterFile.letter_id == letter_id, LetterFile.role == "main"))).scalar_one_or_none()
-            entry_time = await _registered_at(s, letter_id)
-        return _ToStamp(letter.effects.get("receive_number"), entry_time,
+            entry = await registers.entry_of(s, letter_id)
+        return _ToStamp(entry.number if entry else None, entry.registered_at if entry else None,
                         main.sha256 if main else None, main.safe_name if main else "")
 
     async def stamp_letter(self, letter_id: int, *, also: dict[str, Any] | None = None,
@@ -1062,12 +1061,13 @@ class Pipeline:
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             assert letter is not None
-            if letter.state != LetterState.REGISTERED or letter.effects.get("stamped"):
+            if letter.state != LetterState.REGISTERED or letter.stamped_at is not None:
                 return False
             await self._record_stamp(s, letter, digest, size, facts.main_name,
                                      error, facts.at or self.store.clock())
             if also:  # what the caller records with the stamp (an intent to file a copy)
-                letter.effects = {**letter.effects, **also}
+                for column, value in also.items():
+                    setattr(letter, column, value)
         return True
 
     async def registered_copy(self, letter_id: int) -> tuple[bytes, str] | None:
@@ -1080,11 +1080,10 @@ class Pipeline:
             files = list((await s.execute(select(LetterFile).where(
                 LetterFile.letter_id == letter_id).order_by(LetterFile.position))).scalars())
             raw_row = await s.get(RawMessage, letter.raw_message_id) if letter.raw_message_id else None
-            entry_time = await _registered_at(s, letter_id)
-        number = letter.effects.get("receive_number")
-        year = letter.effects.get("receive_year")
-        if number is None or entry_time is None:
+            entry = await registers.entry_of(s, letter_id)
+        if entry is None:
             return None
+        number, year, entry_time = entry.number, entry.year, entry.registered_at
         local = entry_time.astimezone(BANGKOK)
         stamped = next((f for f in files if f.role == "stamped"), None)
         main = next((f for f in files if f.role == "main"), None)
@@ -1104,9 +1103,8 @@ class Pipeline:
             "recipient": letter.recipient, "salutation": letter.salutation,
             "speed": letter.speed, "secrecy": letter.secrecy,
             "sources": {k: SOURCE_TH.get(v, v) for k, v in letter.field_sources.items()},
-            "signatures": letter.effects.get("signatures", []),
-            "remarks": " / ".join(x for x in (*letter.effects.get("sender_flags", []),
-                                               letter.effects.get("stamp_error", "")) if x),
+            "signatures": letter.signatures,
+            "remarks": " / ".join(x for x in (*letter.sender_flags, letter.stamp_error) if x),
             "sha256": raw_row.sha256 if raw_row else "",
             "units": self._routing_note(letter),
             "folder_prefix": self.store.settings.forwarding.folder_prefix,
@@ -1128,11 +1126,11 @@ class Pipeline:
     def _routing_note(self, letter: Letter) -> str:
         """What routing did or suggests, for the clerk's copy."""
         names = {u.code: u.name_th for u in self.store.settings.units}
-        if letter.effects.get("routed"):
-            if letter.effects.get("suggested"):
-                wanted = ", ".join(names.get(c, c) for c in letter.effects["suggested"])
-                return f"ข้อเสนอตามกฎ “{letter.effects['routed']}”: ส่ง {wanted} (ยังไม่ได้ส่ง)"
-            return f"ส่งต่อแล้วตามกฎ “{letter.effects['routed']}”"
+        if letter.routed_rule:
+            if letter.suggested_units:
+                wanted = ", ".join(names.get(c, c) for c in letter.suggested_units)
+                return f"ข้อเสนอตามกฎ “{letter.routed_rule}”: ส่ง {wanted} (ยังไม่ได้ส่ง)"
+            return f"ส่งต่อแล้วตามกฎ “{letter.routed_rule}”"
         return ""
 
     async def resume(self) -> int:
@@ -1140,11 +1138,9 @@ class Pipeline:
         async with self.store.readers() as s:
             pending = list((await s.execute(select(Letter.id).where(Letter.state == LetterState.RECEIVED)
                                             .order_by(Letter.id))).scalars())
-            registered = [
-                lid for lid, eff in (await s.execute(
-                    select(Letter.id, Letter.effects).where(Letter.state == LetterState.REGISTERED)
-                )).all() if not (eff or {}).get("stamped")
-            ]
+            registered = list((await s.execute(select(Letter.id).where(
+                Letter.state == LetterState.REGISTERED, Letter.stamped_at.is_(None))
+                .order_by(Letter.id))).scalars())
         for lid in pending:
             await self.process(lid)
         for lid in registered:
@@ -1159,14 +1155,6 @@ async def _in_directory(s: AsyncSession, msg: ParsedMessage) -> bool | None:
     if not msg.from_addr or await count_agencies(s) == 0:
         return None
     return await find_by_email(s, msg.from_addr) is not None
-
-
-async def _registered_at(s: AsyncSession, letter_id: int) -> dt.datetime | None:
-    from store.tables import RegisterEntry
-
-    return (await s.execute(select(RegisterEntry.registered_at).where(
-        RegisterEntry.letter_id == letter_id, RegisterEntry.status == "registered"
-    ).order_by(RegisterEntry.id).limit(1))).scalar_one_or_none()
 
 
 _OWN_HEADERS = re.compile(rb"^(" + SENT_HEADER.encode() + rb"|" + RETURNED_HEADER.encode()

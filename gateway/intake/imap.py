@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aioimaplib import aioimaplib
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from gateway.config import Imap, secret
 from gateway.intake.mutf7 import decode_mutf7, encode_mailbox
@@ -36,7 +36,7 @@ from gateway.state import LetterState
 from store import leases
 from store.db import insert_for
 from store.letters import put_blobs
-from store.tables import ImapMessage, Letter, RawMessage
+from store.tables import About, ImapMessage, Letter, RawMessage
 
 log = logging.getLogger(__name__)
 
@@ -435,7 +435,7 @@ class Watcher:
         made = await self.pipeline.registered_copy(letter_id) if state == LetterState.REGISTERED else None
         copy, copy_sha = made if made is not None else (None, "")
         if copy is not None and not intent_committed:  # stamped before: record the intent now
-            await self._set_effect(letter_id, "copy_appending", True)
+            await self._set(letter_id, copy_appending=True)
         async with lock:
             if client.selected != self.cfg.mailbox:
                 await client.select(self.cfg.mailbox)
@@ -447,17 +447,18 @@ class Watcher:
         if copy is not None:
             rows.append((self.folders.registered, where, "copy", copy_sha))
         await self._remember_all(rows, letter_id,
-                                 effects={"filed": folder, **({"copy_appended": True} if copy else {})})
+                                 {"filed_folder": folder, **({"copy_appended": True} if copy else {})})
 
     async def _remember(self, folder: str, where: tuple[int, int] | None, letter_id: int | None,
-                        kind: str, sha: str, effects: dict[str, Any] | None = None) -> None:
-        filed = {"filed": folder} if kind == "original" else {}
-        await self._remember_all([(folder, where, kind, sha)], letter_id, {**filed, **(effects or {})})
+                        kind: str, sha: str, columns: dict[str, Any] | None = None) -> None:
+        filed = {"filed_folder": folder} if kind == "original" else {}
+        await self._remember_all([(folder, where, kind, sha)], letter_id, {**filed, **(columns or {})})
 
     async def _remember_all(self, rows: list[tuple[str, tuple[int, int] | None, str, str]],
-                            letter_id: int | None, effects: dict[str, Any]) -> None:
+                            letter_id: int | None, columns: dict[str, Any]) -> None:
         """Where messages now are (folder, (UIDVALIDITY, UID), kind, sha256), and what that
-        means for their letter, in one transaction; a location already known is kept."""
+        means for their letter (its filing columns), in one transaction; a location already
+        known is kept."""
         values = [dict(mailbox=self.cfg.name, folder=folder, uidvalidity=where[0], uid=where[1],
                        letter_id=letter_id, kind=kind, sha256=sha, seen_at=self.store.clock())
                   for folder, where, kind, sha in rows if where is not None]
@@ -465,10 +466,11 @@ class Watcher:
             if values:
                 await s.execute(insert_for(s)(ImapMessage).values(values).on_conflict_do_nothing(
                     index_elements=["mailbox", "folder", "uidvalidity", "uid"]))
-            if letter_id is not None and effects:
+            if letter_id is not None and columns:
                 letter = await s.get(Letter, letter_id, with_for_update=True)
                 if letter is not None:
-                    letter.effects = {**letter.effects, **effects}
+                    for column, value in columns.items():
+                        setattr(letter, column, value)
 
     async def _after_filing(self, client: ImapClient, letter_id: int, state: str) -> None:
         """File the findable copy `[รับ n/ปี] …` next to a registered original, once."""
@@ -476,17 +478,17 @@ class Watcher:
             return
         async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
-            done = letter is not None and letter.effects.get("copy_appended")
+            done = letter is not None and letter.copy_appended
         if done:
             return
         folder = self.folders.registered
         # A crash between APPEND and the commit below must not file a second copy: the intent
         # is committed first, and only then (rarely) is the folder searched for the copy.
         found = None
-        if letter is not None and letter.effects.get("copy_appending"):
+        if letter is not None and letter.copy_appending:
             found = await client.search_header(folder, "X-Saraban-Letter", copy_marker(letter_id))
         else:
-            await self._set_effect(letter_id, "copy_appending", True)
+            await self._set(letter_id, copy_appending=True)
         if found is not None:
             where: tuple[int, int] | None = found
             sha = ""
@@ -496,58 +498,59 @@ class Watcher:
                 return
             copy, sha = made
             where = await client.append(folder, copy)
-        await self._remember(folder, where, letter_id, "copy", sha)
-        async with self.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
-            if letter is not None:
-                letter.effects = {**letter.effects, "copy_appended": True}
+        await self._remember(folder, where, letter_id, "copy", sha, {"copy_appended": True})
 
     async def _letter_behind(self, sha: str, letter_id: int | None) -> int | None:
         """The registered letter a message in a clerk's folder stands for."""
         async with self.store.readers() as s:
             if letter_id is not None:
                 letter = await s.get(Letter, letter_id)
-                if letter is not None and letter.effects.get("for_letter"):
-                    return int(letter.effects["for_letter"])
+                if letter is not None and letter.about in (About.OWN_COPY, About.CLERK_ROUTE) \
+                        and letter.about_letter_id is not None:
+                    return letter.about_letter_id
                 return letter_id
             return (await s.execute(select(ImapMessage.letter_id).where(
                 ImapMessage.sha256 == sha, ImapMessage.kind == "copy",
                 ImapMessage.letter_id.is_not(None)).limit(1))).scalar_one_or_none()
 
-    async def _set_effect(self, letter_id: int, key: str, value: object) -> None:
+    async def _set(self, letter_id: int, **columns: object) -> None:
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             if letter is not None:
-                letter.effects = {**letter.effects, key: value}
+                for column, value in columns.items():
+                    setattr(letter, column, value)
 
     async def _finish_filing(self, client: ImapClient) -> None:
         """What a crash or another channel left unfiled: SMTP letters shown in the clerk's
         folders (original bytes, appended), and registered letters still missing their copy."""
         primary = self.cfg.name == self.store.settings.imap[0].name
         async with self.store.readers() as s:
+            # only the letters with something left to file: the query does not grow with history
             rows = (await s.execute(
-                select(Letter.id, Letter.state, Letter.effects, Letter.channel, RawMessage.sha256)
+                select(Letter.id, Letter.state, Letter.channel, Letter.filing_folder,
+                       Letter.filed_folder, Letter.copy_appended, RawMessage.sha256)
                 .join(RawMessage, RawMessage.id == Letter.raw_message_id)
-                .where(Letter.state != LetterState.RECEIVED)
+                .where(Letter.state != LetterState.RECEIVED,
+                       or_(and_(Letter.channel == "smtp", Letter.filed_folder == ""),
+                           and_(Letter.state == LetterState.REGISTERED, Letter.copy_appended.is_(False))))
                 .order_by(Letter.id)
             )).all()
-        for letter_id, state, effects, channel, sha in rows:
-            effects = effects or {}
+        for letter_id, state, channel, filing, filed, appended, sha in rows:
             folder = self.folder_for(state)
             if folder is None:
                 continue
-            if channel == "smtp" and primary and not effects.get("filed"):
+            if channel == "smtp" and primary and not filed:
                 raw = await asyncio.to_thread(self.store.blobs.get, sha)
                 msg_id = _message_id(raw)
                 found = None
-                if effects.get("filing") and msg_id:
+                if filing and msg_id:
                     found = await client.search_header(folder, "Message-ID", msg_id)
                 else:
-                    await self._set_effect(letter_id, "filing", folder)
+                    await self._set(letter_id, filing_folder=folder)
                 where = found or await client.append(folder, raw)
                 await self._remember(folder, where, letter_id, "original", sha)
-                effects = {**effects, "filed": folder}
-            if state == LetterState.REGISTERED and effects.get("filed") and not effects.get("copy_appended"):
+                filed = folder
+            if state == LetterState.REGISTERED and filed and not appended:
                 if channel == "smtp" and not primary:
                     continue
                 await self._after_filing(client, letter_id, state)

@@ -144,7 +144,7 @@ class Outbound:
             if rec.created:
                 letter = await s.get(Letter, rec.letter_id)
                 assert letter is not None
-                letter.effects = {"user": user, "unit": self._unit_of(user)}
+                letter.submitted_by, letter.unit_code = user, self._unit_of(user)
         return rec.letter_id
 
     def _unit_of(self, user: str) -> str:
@@ -172,8 +172,7 @@ class Outbound:
                 return letter.state
             raw_row = await s.get(RawMessage, letter.raw_message_id)
             assert raw_row is not None
-            user = str(letter.effects.get("user", ""))
-            unit = str(letter.effects.get("unit", ""))
+            user, unit = letter.submitted_by, letter.unit_code
             rcpts = [str(r) for r in raw_row.envelope_to]
             digest = raw_row.sha256
         raw = await asyncio.to_thread(self.store.blobs.get, digest)
@@ -452,10 +451,8 @@ class Outbound:
                 digest = await ensure_blob(s, self.store.blobs, data, now, hashlib.sha256(data).hexdigest())
                 s.add(LetterFile(letter_id=letter_id, role=role, position=pos, filename=original,
                                  safe_name=safe, media_type=ctype, sha256=digest, size=len(data)))
-            letter.effects = {**letter.effects, "book": book.value, "number": number, "year": year,
-                              "file_name": main_name, "signed": is_signed,
-                              "registered_at": now.isoformat(),
-                              "cc_unit": opts.cc_unit or settings.outbound.cc_owning_unit}
+            letter.file_name, letter.signed = main_name, is_signed
+            letter.cc_unit = opts.cc_unit or settings.outbound.cc_owning_unit
             lifetime = dt.timedelta(days=settings.outbound.lifetime_days)
             for r in plan.recipients:
                 token = secrets.token_hex(10)
@@ -528,6 +525,8 @@ class Outbound:
                                           .order_by(LetterFile.position))).scalars())
             names = {r.address: r.name_th for r in (await s.execute(
                 select(LetterRecipient).where(LetterRecipient.letter_id == letter_id))).scalars()}
+            entry = await registers.entry_of(s, letter_id)
+            assert entry is not None  # a queued letter is in its send register
         sent = [f for f in files if f.role in ("sent", "enclosure")]
         if not any(f.role == "sent" for f in files):
             sent = [f for f in files if f.role in ("main", "enclosure")]
@@ -536,13 +535,12 @@ class Outbound:
 
         # Encoded once per letter: every recipient's mail splices the same base64 text.
         attachments = tuple([await asyncio.to_thread(encoded, f) for f in sent])
-        registered_at = dt.datetime.fromisoformat(str(letter.effects.get("registered_at")))
+        registered_at = entry.registered_at
         return _LetterMail(letter_id=letter_id, letter_no=letter.letter_no,
                            letter_date=letter.letter_date or registered_at.astimezone(BANGKOK).date(),
                            subject=letter.subject, speed=letter.speed, registered_at=registered_at,
                            attachments=attachments, names=names,
-                           cc_unit=bool(letter.effects.get("cc_unit")),
-                           unit=str(letter.effects.get("unit", "")))
+                           cc_unit=letter.cc_unit, unit=letter.unit_code)
 
     def _compose_one(self, lm: _LetterMail, to: str, token: str, name: str = "") -> bytes:
         s = self.store.settings

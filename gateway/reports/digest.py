@@ -69,8 +69,9 @@ async def gather(store: Store, day: dt.date) -> DigestData:
             .where(Forward.state == "sent"))).all()]
         rows.sort(key=lambda r: (-SPEED_RANK.get(r[1].speed, 0), r[0].forwarded_at))
         for fw, letter in rows:
+            entry = await registers.entry_of(s, letter.id)
             data.waiting.append({
-                "number": f"{letter.effects.get('receive_number')}/{letter.effects.get('receive_year')}",
+                "number": f"{entry.number}/{entry.year}" if entry else "-",
                 "subject": letter.subject or "-", "unit": units.get(fw.unit_code, fw.unit_code),
                 "speed": letter.speed, "since": format_short_datetime(fw.forwarded_at),
                 "reminded": fw.reminded_at is not None})

@@ -132,7 +132,7 @@ async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, dovecot, mo
             assert store.blobs.exists(r.sha256)
         assert [x.state for x in letters].count("registered") == len(sent_numbers)
         assert [x.state for x in letters if x.subject == "ไม่มีไฟล์หนังสือ"] == ["review"]
-        assert all(x.effects.get("stamped") for x in letters if x.state == "registered")
+        assert all(x.stamped_at is not None for x in letters if x.state == "registered")
         assert acks == len(sent_numbers)  # one acknowledgement each, never two
         # the clerk's folders hold each original once and one findable copy each
         assert dovecot.message_count(user, "ลงรับแล้ว") == 2 * len(sent_numbers)

@@ -49,7 +49,7 @@ async def _until(store, letter_id: int, *, states: set[str], timeout: float = 30
         async with store.sessions() as s:
             letter = await s.get(Letter, letter_id)
         if letter is not None and letter.state in states and (
-            letter.state != "registered" or letter.effects.get("stamped")
+            letter.state != "registered" or letter.stamped_at is not None
         ):
             return letter
         if loop.time() > end:
