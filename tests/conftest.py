@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -80,6 +81,17 @@ class FakeClock:
 
     def advance(self, **kw: float) -> None:
         self.now += dt.timedelta(**kw)
+
+
+class TickingClock:
+    """A clock that starts at a set instant and ticks on with the monotonic clock: for tests
+    that run a whole gateway (timeouts and retries need time to pass) but assert dates."""
+
+    def __init__(self, start: dt.datetime = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)) -> None:
+        self.start, self.t0 = start, time.monotonic()
+
+    def __call__(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=time.monotonic() - self.t0)
 
 
 @pytest.fixture

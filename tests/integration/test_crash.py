@@ -8,9 +8,11 @@ sweep runs, and the register is checked against the mailbox.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -64,6 +66,27 @@ digest = false  # scheduled work off: the daily digest would depend on the hour 
     return cfg
 
 
+def _entries(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM register_entries").fetchone()[0])
+        except sqlite3.OperationalError:  # not migrated yet
+            return 0
+
+
+def _wait_for_more_entries(db: Path, *, timeout: float) -> None:
+    """Until the running gateway has numbered one more letter (on the monotonic clock: the
+    wall clock may be shifted), so that some kills land in the middle of real work however
+    fast or slow this machine is."""
+    start, end = _entries(db), time.monotonic() + timeout
+    while _entries(db) <= start:
+        if time.monotonic() > end:
+            raise AssertionError(f"the gateway numbered nothing in {timeout} s")
+        time.sleep(0.02)
+
+
 async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, dovecot, monkeypatch) -> None:
     user, password = dovecot.new_user("crash")
     monkeypatch.setenv("SARABAN_CRASH_IMAP_PASSWORD", password)
@@ -90,6 +113,10 @@ async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, dovecot, mo
         )
         if i % 3 == 0:  # during start-up: imports, migrations, resume
             delay = rng.uniform(0.3, 2.5)
+            time.sleep(delay)
+        elif i % 3 == 1:  # in the middle of the work: once it has registered one more letter
+            delay = rng.uniform(0.0, 1.0)
+            _wait_for_more_entries(tmp_path / "data" / "saraban.sqlite3", timeout=30)
             time.sleep(delay)
         else:  # while it works: measured from the moment it says it is ready
             assert proc.stdout is not None

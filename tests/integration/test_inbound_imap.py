@@ -19,7 +19,7 @@ from gateway.intake.imap import MailboxHealth, Watcher
 from gateway.service import Alarm, ingest_once, serve
 from gateway.thai import format_short_date, format_time
 from store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
-from tests.conftest import FakeClock, central_mailbox_settings, make_settings
+from tests.conftest import FakeClock, TickingClock, central_mailbox_settings, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.pdfgen.poppler import pdftotext
 
@@ -47,7 +47,7 @@ async def test_backlog_is_registered_filed_and_idempotent(site, dovecot) -> None
     settings, user = site
     dovecot.deliver(user, letter_mail(letter_pdf()))
     dovecot.deliver(user, letter_mail(None, subject="สอบถามเรื่องการประชุม"))
-    store = await open_store(settings, upgrade=True)
+    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
     try:
         summary = await ingest_once(settings, store=store)
         assert summary["registered"] == 1 and summary["review"] == 1 and summary["sent"] == 1
@@ -83,7 +83,7 @@ async def test_clerk_moves_review_into_registered_or_rejected(site, dovecot) -> 
     settings, user = site
     dovecot.deliver(user, letter_mail(None, subject="หนังสือไม่มีไฟล์ ก"))
     dovecot.deliver(user, letter_mail(None, subject="หนังสือไม่มีไฟล์ ข", sender="x@moe.go.th"))
-    store = await open_store(settings, upgrade=True)
+    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
     try:
         await ingest_once(settings, store=store)
         assert dovecot.message_count(user, "รอตรวจสอบ") == 2
@@ -110,7 +110,7 @@ async def test_clerk_moves_review_into_registered_or_rejected(site, dovecot) -> 
 
 async def test_idle_picks_up_a_new_letter_within_seconds(site, dovecot) -> None:
     settings, user = site
-    store = await open_store(settings, upgrade=True)
+    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, ready=ready, stop=stop, store=store))
@@ -170,7 +170,7 @@ async def test_alarm_when_the_mailbox_cannot_be_checked(tmp_path: Path, monkeypa
 
 async def test_one_worker_per_mailbox(site, dovecot) -> None:
     settings, _ = site
-    store = await open_store(settings, upgrade=True)
+    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
     try:
         pipeline = Pipeline.build(store, template_env())
         first = Watcher(settings.imap[0], pipeline, MailboxHealth())
@@ -221,7 +221,7 @@ async def test_a_letter_whose_reader_dies_is_kept_counted_and_finally_sent_to_re
         return await real_read(self, raw, digest, now)
 
     monkeypatch.setattr(Pipeline, "_read", read)
-    store = await open_store(settings, upgrade=True)
+    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
     try:
         first = await ingest_once(settings, store=store)
         assert first.get("registered", 0) == 0

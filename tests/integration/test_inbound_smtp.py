@@ -15,7 +15,7 @@ from gateway.app import open_store
 from gateway.service import serve
 from store import audit
 from store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
-from tests.conftest import make_settings
+from tests.conftest import TickingClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.pdfgen.poppler import pdftotext
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def gw(tmp_path: Path, db_url: str):
     settings = make_settings(tmp_path, db_url)
-    store = await open_store(settings, upgrade=True)
+    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, ready=ready, stop=stop, store=store))

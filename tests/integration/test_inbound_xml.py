@@ -26,7 +26,7 @@ from gateway.xmlletter import (
 )
 from gateway.xmlletter.model import Party
 from store.tables import DeliveryNotice, Letter, LetterFile, OutboxItem, RegisterEntry
-from tests.conftest import make_settings
+from tests.conftest import TickingClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf, numbered_letter_pdf
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ def with_xml(pdf: bytes | None, xml: bytes, name: str = "letter.xml", **kw: obje
 async def gw(tmp_path: Path, request: pytest.FixtureRequest):
     receive = getattr(request, "param", False)
     settings = make_settings(tmp_path, intake={"receive_notifier": receive})
-    store = await open_store(settings, upgrade=True)
+    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, ready=ready, stop=stop, store=store))
@@ -76,7 +76,9 @@ async def _deliver(port: int, raw: bytes, store, *, final: set[str]) -> Letter:
     for _ in range(300):
         async with store.sessions() as s:
             letter = await s.get(Letter, letter_id)
-        if letter is not None and letter.state in final:
+        # a registered letter is done once its stamp is recorded (a moment after the number)
+        if letter is not None and letter.state in final and (
+                letter.state != "registered" or letter.stamped_at is not None):
             return letter
         await asyncio.sleep(0.1)
     raise AssertionError(f"letter {letter_id} stuck in {letter.state if letter else None}")

@@ -35,7 +35,7 @@ from gateway.xmlletter.resources import default_resources
 from store import audit
 from store.directory import import_agencies
 from store.tables import Letter, LetterFile, LetterRecipient, OutboxItem, RawMessage, RegisterEntry
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import FakeClock, TickingClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.servers.smtpsink import SmtpSink
 from tests.servers.tls import TestPKI
@@ -131,7 +131,7 @@ async def served(tmp_path: Path, db_url: str, sink: SmtpSink, tls_pki: TestPKI, 
     os.environ["TEST_SIGNING_PASSPHRASE"] = pki.passphrase.decode()
     settings = _settings(tmp_path, db_url, sink, signing={
         "pkcs12_file": "agency.p12", "passphrase_env": "TEST_SIGNING_PASSPHRASE"})
-    store = await open_store(settings, upgrade=True)
+    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
     await _directory(store)
     ports: dict[str, int] = {}
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()

@@ -16,7 +16,7 @@ from gateway.app import open_store
 from gateway.service import ingest_once
 from store import audit
 from store.tables import Forward, Letter, RegisterEntry
-from tests.conftest import central_mailbox_settings
+from tests.conftest import TickingClock, central_mailbox_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.integration.test_cli import cli_process as cli
 
@@ -82,7 +82,7 @@ emails = ["{POLICY}"]
 """, encoding="utf-8")
     dovecot.deliver(user, _letter(101, "ขอแจ้งคำสั่งแต่งตั้งคณะกรรมการ"))
     dovecot.deliver(user, _letter(102, "ขอเชิญประชุมจัดทำแผนปฏิบัติการ"))
-    store = await open_store(settings, upgrade=True)
+    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
     try:
         await ingest_once(settings, store=store)
         (fw_hr,) = _outbox(settings, "forward")  # the rule routed letter 1 only; letter 2 waits
@@ -138,7 +138,7 @@ emails = ["{POLICY}"]
     finally:
         await store.close()
 
-    one = cli(tmp_path, "letter", "trace", "1")
+    one = cli(tmp_path, "letter", "trace", "1/2569")  # the gateway ran at a set date
     assert one.returncode == 0, one.stderr
     for words in ("รับทาง imap จาก saraban@obec.go.th", "ลงทะเบียนรับ เลขรับ 1/2569", "ประทับตรารับ", "ส่งต่อ กลุ่มบริหารงานบุคคล",
                   "ลงรับ", "เลขรับหน่วยงาน 1/2569"):
