@@ -9,7 +9,7 @@ whether the sender is acknowledged. The rules are tables, not ladders.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -198,21 +198,96 @@ def ack_address(m: ParsedMessage, policy: Policy, envelope_from: str = "") -> st
     return addr
 
 
+@dataclass(frozen=True)
+class Kind:
+    """What else a message may be besides a letter: facts read before any decision (pure)."""
+
+    own_copy: str | None = None  # our own mail come back: "sent" or "returned"
+    bounce: bool = False  # a delivery report about mail we sent
+    unit_reply: bool = False  # a unit answering a forward (its token found)
+    clerk_route: tuple[str, ...] | None = None  # a clerk's `ส่ง …`: the unit names not known
+    acknowledgement: bool = False  # a recipient quoting our letter's number (found in the store)
+
+
+@dataclass(frozen=True)
+class Facts:
+    reading: Reading
+    problems: tuple[Problem, ...]
+    policy: Policy
+    envelope_from: str = ""
+    kind: Kind = Kind()
+
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(p.code for p in self.problems)
+
+    @property
+    def set_aside(self) -> str | None:
+        """Why this is not a letter to read at all: a notifier, an auto-reply, spam."""
+        r, m = self.reading, self.reading.message
+        if r.notifier is not None:  # a status message about a letter, handled by the record step
+            return f"notifier:{r.notifier.kind.value}"
+        if m.is_auto_reply or m.is_spam_flagged:
+            return m.auto_reply_reason or ("spam" if m.is_spam_flagged else "auto-reply")
+        return None
+
+    @property
+    def ack_to(self) -> str | None:
+        return ack_address(self.reading.message, self.policy, self.envelope_from)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the table: when `applies`, the message gets `decision` (the first row wins)."""
+
+    name: str
+    applies: Callable[[Facts], bool]
+    decision: Callable[[Facts], Decision]
+
+
+def _unknown_unit(f: Facts) -> Decision:
+    names = ", ".join(f.kind.clerk_route or ())
+    return Decision(Outcome.REVIEW, (Problem("unknown_unit", "ไม่รู้จักหน่วยงาน: " + names,
+                                             "unknown unit(s): " + names),))
+
+
+# The whole classification of a message that reached the central mailbox, in order
+# (Mailman's chains as data). Mail about mail comes first: our own copies, delivery reports,
+# units' and clerks' replies; then what is set aside unread; then the letter itself.
+RULES: tuple[Rule, ...] = (
+    Rule("our copy of a sent letter", lambda f: f.kind.own_copy == "sent",
+         lambda f: Decision(Outcome.SENT_COPY)),
+    Rule("a letter a unit returned", lambda f: f.kind.own_copy == "returned",
+         lambda f: Decision(Outcome.RETURNED_COPY)),
+    # a report about our own mail is never a letter, even when it returns the PDF
+    Rule("delivery report", lambda f: f.kind.bounce,
+         lambda f: Decision(Outcome.NOT_LETTER, f.problems, notes=("bounce",))),
+    Rule("a unit's reply", lambda f: f.kind.unit_reply,
+         lambda f: Decision(Outcome.NOT_LETTER, notes=("unit reply",))),
+    Rule("clerk names an unknown unit", lambda f: bool(f.kind.clerk_route), _unknown_unit),
+    Rule("clerk routes a letter", lambda f: f.kind.clerk_route is not None,
+         lambda f: Decision(Outcome.NOT_LETTER, notes=("clerk route",))),
+    # a reply that acknowledges our letter is no letter of its own unless it is a complete one
+    Rule("acknowledgement of ours", lambda f: f.kind.acknowledgement and bool(
+             f.set_aside or f.problems),
+         lambda f: Decision(Outcome.NOT_LETTER, f.problems, notes=("acknowledgement",))),
+    Rule("set aside unread", lambda f: f.set_aside is not None,
+         lambda f: Decision(Outcome.NOT_LETTER, notes=(f.set_aside or "",))),
+    Rule("secret", lambda f: "secret" in f.codes, lambda f: Decision(Outcome.RESTRICTED, f.problems)),
+    Rule("refused", lambda f: bool(f.codes & f.policy.reject_codes),
+         lambda f: Decision(Outcome.REJECT, f.problems, acknowledge_to=f.ack_to)),
+    Rule("needs the clerk", lambda f: bool(f.problems), lambda f: Decision(Outcome.REVIEW, f.problems)),
+    Rule("a complete letter", lambda f: True,
+         lambda f: Decision(Outcome.REGISTER, (), acknowledge_to=f.ack_to)),
+)
+
+
+def classify(facts: Facts) -> Decision:
+    """The first rule of RULES that applies decides."""
+    return next(rule.decision(facts) for rule in RULES if rule.applies(facts))
+
+
 def decide(r: Reading, problems: Sequence[Problem], policy: Policy, *,
            envelope_from: str = "") -> Decision:
-    m = r.message
-    if r.notifier is not None:  # a status message about a letter, handled by the record step
-        return Decision(Outcome.NOT_LETTER, notes=(f"notifier:{r.notifier.kind.value}",))
-    if m.is_auto_reply or m.is_spam_flagged:
-        why = m.auto_reply_reason or ("spam" if m.is_spam_flagged else "auto-reply")
-        return Decision(Outcome.NOT_LETTER, notes=(why,))
-    probs = tuple(problems)
-    to = ack_address(m, policy, envelope_from)
-    codes = {p.code for p in probs}
-    if "secret" in codes:
-        return Decision(Outcome.RESTRICTED, probs)
-    if codes & policy.reject_codes:
-        return Decision(Outcome.REJECT, probs, acknowledge_to=to)
-    if probs:
-        return Decision(Outcome.REVIEW, probs)
-    return Decision(Outcome.REGISTER, (), acknowledge_to=to)
+    """A message that is only a letter (nothing else): the letter rows of the table."""
+    return classify(Facts(r, tuple(problems), policy, envelope_from))
