@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import aioimaplib
 import aiosmtplib
 
-from gateway.app import build_engine
+from gateway.app import schema_revision
 from gateway.clock import system_clock
 from gateway.config import Imap, Settings, secret
 from gateway.errors import UserError
@@ -37,11 +37,7 @@ class CheckResult:
 
 
 async def _database(settings: Settings) -> str:
-    engine = build_engine(settings)
-    try:
-        current = await asyncio.wait_for(migrate.current_revision(engine), TIMEOUT)
-    finally:
-        await engine.dispose()
+    current = await asyncio.wait_for(schema_revision(settings), TIMEOUT)
     head = migrate.head_revision()
     if current != head:
         raise UserError(

@@ -17,7 +17,7 @@ from gateway.errors import UserError
 from gateway.reports.export import ExportRow, to_csv, to_json, to_table
 from gateway.state import label_th
 from gateway.thai import BANGKOK, be_year_of, format_short_date, format_time
-from store import audit, migrate, registers
+from store import audit, registers
 from store.directory import import_agencies, list_agencies
 from store.registers import EntryFields
 from store.tables import Counter, RegisterBook, RegisterEntry, Reservation
@@ -64,24 +64,14 @@ async def check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def db(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.app import build_engine
+    from gateway.app import schema_revision, upgrade_schema
 
-    engine = build_engine(settings)
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    try:
-        if args.db_command == "upgrade":
-            before = await migrate.current_revision(engine)
-            await migrate.upgrade(engine)
-            after = await migrate.current_revision(engine)
-            print(f"ฐานข้อมูลเป็นรุ่นล่าสุดแล้ว (schema {before or 'empty'} → {after})")
-        else:
-            print(await migrate.current_revision(engine) or "(ว่าง / empty)")
-    finally:
-        await engine.dispose()
-    # Books and units are created from config on first open.
     if args.db_command == "upgrade":
-        store = await open_store(settings)
-        await store.close()
+        before, after = await upgrade_schema(settings)  # books and units too, from config
+        print(f"ฐานข้อมูลเป็นรุ่นล่าสุดแล้ว (schema {before or 'empty'} → {after})")
+    else:
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        print(await schema_revision(settings) or "(ว่าง / empty)")
     return 0
 
 
