@@ -1,28 +1,59 @@
-"""What each `saraban-gateway` command does (parsing the arguments is cli.py's job)."""
+"""`saraban-gateway registers`, `reserve` and `reservations`: the books and their numbers."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-
-from gateway.app import Store, open_store
+from gateway.cli.common import ACTOR, Subparsers, add_actions, command_store
 from gateway.config import Settings
-from gateway.directory import parse_directory_csv
 from gateway.errors import UserError
 from gateway.reports.export import ExportRow, to_csv, to_json, to_table
-from gateway.state import label_th
-from gateway.thai import BANGKOK, be_year_of, format_short_date, format_time
-from store import audit, registers
-from store.directory import import_agencies, list_agencies
-from store.registers import EntryFields
-from store.tables import Counter, RegisterBook, RegisterEntry, Reservation
+from gateway.thai import BANGKOK, be_year_of, format_short_date
 
-ACTOR = "cli:" + os.environ.get("USER", "admin")
+if TYPE_CHECKING:
+    from gateway.app import Store
+    from store.tables import RegisterBook, RegisterEntry
+
+
+def add_parser(sub: Subparsers) -> None:
+    act = add_actions(sub, "registers", "ทะเบียนหนังสือ (registers)", "reg_command", registers_cmd)
+    act.add_parser("list", help="รายการทะเบียนและเลขล่าสุด (books and their last numbers)")
+    ex = act.add_parser("export", help="ส่งออกทะเบียน (export a register)")
+    ex.add_argument("--book", required=True, help="receive | send | circular | order | unit-<code>")
+    ex.add_argument("--year", type=int, default=None, help="ปี พ.ศ. (Buddhist-era year, default this year)")
+    ex.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    ex.add_argument("--output", "-o", type=Path, default=None, help="เขียนลงไฟล์ (write to a file)")
+    cn = act.add_parser("cancel", help="ยกเลิกเลขทะเบียน (cancel a number; it stays marked ยกเลิก)")
+    cn.add_argument("--book", required=True)
+    cn.add_argument("--year", type=int, required=True)
+    cn.add_argument("--number", type=int, required=True)
+    cn.add_argument("--reason", required=True, help="เหตุผล (reason)")
+
+    rs = sub.add_parser("reserve", help="สำรองเลข (reserve numbers of a book)")
+    rs.set_defaults(handler=reserve)
+    rs.add_argument("--book", required=True)
+    rs.add_argument("--count", type=int, required=True, help="จำนวนเลข (how many)")
+    rs.add_argument("--unit", default="", help="รหัสหน่วยงานที่ขอ (unit code)")
+    rs.add_argument("--note", default="", help="หมายเหตุ (note)")
+    rs.add_argument("--days", type=int, default=None, help="หมดอายุในกี่วัน (expiry in days)")
+
+    act = add_actions(sub, "reservations", "การสำรองเลข (reservations)", "res_command", reservations)
+    act.add_parser("list", help="รายการสำรองเลขที่ยังเปิดอยู่ (open reservations)")
+    rl = act.add_parser("release", help="คืนเลขสำรองที่ไม่ได้ใช้ (release unused numbers)")
+    rl.add_argument("id", type=int)
+    rl.add_argument("--reason", default="คืนเลขสำรองที่ไม่ได้ใช้")
+    ru = act.add_parser("use", help="ใช้เลขสำรอง (use a reserved number)")
+    ru.add_argument("--book", required=True)
+    ru.add_argument("--number", type=int, required=True)
+    ru.add_argument("--year", type=int, default=None)
+    ru.add_argument("--letter-no", default="", help="ที่ (letter number)")
+    ru.add_argument("--to", default="", dest="recipient", help="ถึง (recipient)")
+    ru.add_argument("--subject", required=True, help="เรื่อง (subject)")
+    act.add_parser("expire", help="ยกเลิกเลขสำรองที่หมดอายุ (expire overdue reservations)")
 
 
 def _write(data: str | bytes, output: Path | None) -> None:
@@ -36,50 +67,12 @@ def _write(data: str | bytes, output: Path | None) -> None:
         sys.stdout.write(data)
 
 
-async def run(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.service import serve
-
-    return await serve(settings)
-
-
-
-
-async def ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.service import ingest_once
-
-    summary = await ingest_once(settings)
-    sent = summary.pop("sent", 0)
-    print("สรุปการรับหนังสือ (ingest summary):")
-    for state, n in sorted(summary.items()):
-        if n:
-            print(f"  {label_th(state)} ({state}): {n:+d}")
-    print(f"  ส่งอีเมลออก (mail sent): {sent}")
-    return 0
-
-
-async def check(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.cli.check import run_checks
-
-    return await run_checks(settings)
-
-
-async def db(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.app import schema_revision, upgrade_schema
-
-    if args.db_command == "upgrade":
-        before, after = await upgrade_schema(settings)  # books and units too, from config
-        print(f"ฐานข้อมูลเป็นรุ่นล่าสุดแล้ว (schema {before or 'empty'} → {after})")
-    else:
-        settings.data_path.mkdir(parents=True, exist_ok=True)
-        print(await schema_revision(settings) or "(ว่าง / empty)")
-    return 0
-
-
-async def _with_store(settings: Settings) -> Store:
-    return await open_store(settings)
-
-
 async def registers_list(store: Store) -> int:
+    from sqlalchemy import func, select
+
+    from store import registers
+    from store.tables import Counter, RegisterEntry
+
     year = be_year_of(store.clock())
     async with store.readers() as s:
         books = await registers.list_books(s)
@@ -103,8 +96,9 @@ async def registers_list(store: Store) -> int:
 
 
 async def registers_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    store = await _with_store(settings)
-    try:
+    from store import registers
+
+    async with command_store(settings) as store:
         if args.reg_command == "list":
             return await registers_list(store)
         if args.reg_command == "cancel":
@@ -132,8 +126,6 @@ async def registers_cmd(args: argparse.Namespace, settings: Settings) -> int:
             head = f"{book.name_th} ปี พ.ศ. {year} — {len(out)} รายการ\n"
             _write(head + to_table(out), args.output)
         return 0
-    finally:
-        await store.close()
 
 
 def export_row(book: RegisterBook, e: RegisterEntry) -> ExportRow:
@@ -167,12 +159,13 @@ def _check_unit(settings: Settings, code: str) -> None:
 
 
 async def reserve(args: argparse.Namespace, settings: Settings) -> int:
+    from store import registers
+
     _check_unit(settings, args.unit)
     days = args.days if args.days is not None else settings.books.reservation_days
     if days < 1:
         raise UserError("จำนวนวันต้องมากกว่าศูนย์", "--days must be at least 1")
-    store = await _with_store(settings)
-    try:
+    async with command_store(settings) as store:
         now = store.clock()
         year = be_year_of(now)
         async with store.sessions.begin() as s:
@@ -194,13 +187,16 @@ async def reserve(args: argparse.Namespace, settings: Settings) -> int:
             f"reserved {span}/{year} of {args.book}, reservation {res.id}, expires {until}"
         )
         return 0
-    finally:
-        await store.close()
 
 
 async def reservations(args: argparse.Namespace, settings: Settings) -> int:
-    store = await _with_store(settings)
-    try:
+    from sqlalchemy import select
+
+    from store import registers
+    from store.registers import EntryFields
+    from store.tables import RegisterBook, Reservation
+
+    async with command_store(settings) as store:
         now = store.clock()
         if args.res_command == "list":
             async with store.readers() as s:
@@ -252,107 +248,3 @@ async def reservations(args: argparse.Namespace, settings: Settings) -> int:
         n = sum(len(v) for v in expired.values())
         print(f"ยกเลิกเลขสำรองที่หมดอายุ {n} เลข จาก {len(expired)} รายการ (expired)")
         return 0
-    finally:
-        await store.close()
-
-
-async def directory(args: argparse.Namespace, settings: Settings) -> int:
-    if args.dir_command == "import":
-        try:
-            data = args.file.read_bytes()
-        except OSError as exc:
-            raise UserError(
-                f"อ่านไฟล์ {args.file} ไม่ได้: {exc.strerror}", f"cannot read {args.file}: {exc.strerror}"
-            ) from None
-        records = parse_directory_csv(data, source=args.file.name)
-    store = await _with_store(settings)
-    try:
-        if args.dir_command == "import":
-            async with store.sessions.begin() as s:
-                added, updated = await import_agencies(s, records, now=store.clock(), actor=ACTOR)
-            print(
-                f"นำเข้าแล้ว: เพิ่ม {added} ปรับปรุง {updated} จาก {len(records)} รายการ\n"
-                f"imported: {added} added, {updated} updated, {len(records)} rows"
-            )
-            return 0
-        async with store.readers() as s:
-            for a in await list_agencies(s):
-                print(f"{a.thai_code:<8} {a.latin_code:<12} {a.central_email:<36} {a.thai_name}")
-        return 0
-    finally:
-        await store.close()
-
-
-async def audit_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    store = await _with_store(settings)
-    try:
-        async with store.readers() as s:
-            report = await audit.verify(s)
-        if report.ok:
-            print(
-                f"บันทึกการตรวจสอบครบถ้วน {report.entries} รายการ ไม่มีการแก้ไขหรือลบ\n"
-                f"audit log intact: {report.entries} entries, chain verified"
-            )
-            return 0
-        print(f"พบปัญหาในบันทึกการตรวจสอบ {len(report.problems)} จุด (audit log FAILED):", file=sys.stderr)
-        for p in report.problems:
-            print(f"  #{p.seq}: {p.problem_th} / {p.problem_en}", file=sys.stderr)
-        return 1
-    finally:
-        await store.close()
-
-
-def describe_time(now: dt.datetime) -> str:
-    local = now.astimezone(BANGKOK)
-    return f"{format_short_date(local.date())} {format_time(local)}"
-
-
-async def trace_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    """`letter trace 12[/2569]`: the path of a received letter, from the audit log."""
-    import json
-
-    from gateway.reports.trace import Step, render
-    from store.tables import AuditEntry, Forward, Letter
-
-    number_text, _, year_text = args.ref.partition("/")
-    if not number_text.strip().isdigit() or (year_text and not year_text.strip().isdigit()):
-        raise UserError(f"เลขรับ {args.ref!r} ไม่ถูกต้อง ตัวอย่าง: 12 หรือ 12/2569",
-                        f"bad receive number {args.ref!r}: e.g. 12 or 12/2569")
-    store = await _with_store(settings)
-    try:
-        year = int(year_text) if year_text else be_year_of(store.clock())
-        async with store.readers() as s:
-            book = await registers.get_book(s, "receive")
-            entry = (await s.execute(select(RegisterEntry).where(
-                RegisterEntry.book_id == book.id, RegisterEntry.year == year,
-                RegisterEntry.number == int(number_text)))).scalar_one_or_none()
-            if entry is None or entry.letter_id is None:
-                raise UserError(f"ไม่มีเลขรับ {number_text}/{year}", f"no receive number {number_text}/{year}")
-            letter = await s.get(Letter, entry.letter_id)
-            assert letter is not None
-            lid = str(letter.id)
-            rows = (await s.execute(select(AuditEntry).where(
-                ((AuditEntry.subject_type == "letter") & (AuditEntry.subject_id == lid))
-                | AuditEntry.details.like(f'%"letter_id":{lid}%')).order_by(AuditEntry.seq))).scalars().all()
-            forwards = (await s.execute(select(Forward).where(Forward.letter_id == letter.id))).scalars().all()
-        steps = []
-        for r in rows:
-            details = json.loads(r.details or "{}")
-            if r.subject_type != "letter" and str(details.get("letter_id")) != lid:
-                continue
-            if r.action == "letter.received" and not details.get("from"):
-                details["from"] = letter.sender_address  # IMAP has no envelope: the From address
-            steps.append(Step(r.at, r.actor, r.action, details))
-        units = {u.code: u.name_th for u in settings.units}
-        print(f"เส้นทางเดินของหนังสือ เลขรับ {entry.number}/{entry.year}")
-        print(f"  ที่ {letter.letter_no or '-'}  จาก {letter.sender or '-'}  เรื่อง {letter.subject or '-'}")
-        for line in render(steps, units):
-            print("  " + line)
-        waiting = [units.get(f.unit_code, f.unit_code) for f in forwards if f.state == "sent"]
-        if waiting:
-            print("  รอลงรับ: " + ", ".join(waiting))
-        elif not forwards:
-            print("  ยังไม่ได้ส่งต่อหน่วยงาน (not forwarded yet)")
-        return 0
-    finally:
-        await store.close()
