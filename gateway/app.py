@@ -75,6 +75,26 @@ async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock 
     return Store(settings, engine, sessions, make_readers(engine), BlobStore(settings.blob_path), clock)
 
 
+async def schema_revision(settings: Settings) -> str | None:
+    """The database's schema revision (None: no schema yet), over a connection of its own."""
+    engine = build_engine(settings)
+    try:
+        return await migrate.current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def upgrade_schema(settings: Settings) -> tuple[str | None, str | None]:
+    """Apply the migrations, then sync books and units from config; the revisions before and after."""
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    before = await schema_revision(settings)
+    store = await open_store(settings, upgrade=True)
+    try:
+        return before, await migrate.current_revision(store.engine)
+    finally:
+        await store.close()
+
+
 async def sync_units(session: AsyncSession, settings: Settings) -> None:
     """Make the units table say what config.toml says; units dropped from config become inactive."""
     rows = {u.code: u for u in (await session.execute(select(Unit))).scalars()}

@@ -7,6 +7,7 @@ check failed, so an installer or a monitoring script can rely on it.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -16,14 +17,10 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import aioimaplib
-import aiosmtplib
-
-from gateway.app import build_engine
+from gateway.cli.common import Subparsers
 from gateway.clock import system_clock
 from gateway.config import Imap, Settings, secret
 from gateway.errors import UserError
-from store import migrate
 
 TIMEOUT = 10.0
 log = logging.getLogger(__name__)
@@ -36,12 +33,21 @@ class CheckResult:
     detail: str
 
 
+def add_parser(sub: Subparsers) -> None:
+    sub.add_parser(
+        "check", help="ตรวจการตั้งค่าและทดลองเชื่อมต่อทุกระบบ (validate config, try each connection)"
+    ).set_defaults(handler=check)
+
+
+async def check(args: argparse.Namespace, settings: Settings) -> int:
+    return await run_checks(settings)
+
+
 async def _database(settings: Settings) -> str:
-    engine = build_engine(settings)
-    try:
-        current = await asyncio.wait_for(migrate.current_revision(engine), TIMEOUT)
-    finally:
-        await engine.dispose()
+    from gateway.app import schema_revision
+    from store import migrate
+
+    current = await asyncio.wait_for(schema_revision(settings), TIMEOUT)
     head = migrate.head_revision()
     if current != head:
         raise UserError(
@@ -66,6 +72,8 @@ def _ssl_context(m: Imap) -> ssl.SSLContext:
 
 
 async def probe_imap(m: Imap) -> str:
+    import aioimaplib
+
     password = secret(m.password_env, what=f"รหัสผ่าน IMAP {m.name} (IMAP password)")
     client = aioimaplib.IMAP4_SSL(host=m.host, port=m.port, ssl_context=_ssl_context(m), timeout=TIMEOUT)
     await asyncio.wait_for(client.wait_hello_from_server(), TIMEOUT)
@@ -92,9 +100,11 @@ def _quote_mailbox(name: str) -> str:
 
 
 async def probe_relay(settings: Settings) -> str:
-    r = settings.relay
+    import aiosmtplib
+
     from gateway.outbound.sender import relay_tls_context
 
+    r = settings.relay
     client = aiosmtplib.SMTP(hostname=r.host, port=r.port, timeout=TIMEOUT, start_tls=r.starttls,
                              tls_context=relay_tls_context(r, settings.base_dir))
     await client.connect()
@@ -108,6 +118,8 @@ async def probe_relay(settings: Settings) -> str:
 
 
 async def probe_listener(settings: Settings) -> str:
+    import aiosmtplib
+
     lst = settings.smtp_listener
     try:
         with socket.create_server((lst.host, lst.port)):
@@ -142,6 +154,8 @@ async def probe_submission(settings: Settings) -> str:
 
 
 async def run_checks(settings: Settings) -> int:
+    import aiosmtplib
+
     checks: list[tuple[str, Callable[[], Awaitable[str]]]] = [
         ("config", lambda: _ok(f"อ่านการตั้งค่าได้ ({settings.agency.name_th})")),
         ("database", lambda: _database(settings)),

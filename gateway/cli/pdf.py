@@ -1,8 +1,8 @@
 """`saraban-gateway pdf stamp | verify | sign`: the PDF effects by hand, for operators.
 
 Each command reads one file and writes another; nothing touches the store. The
-work is the same code the pipeline runs (effects/stamp.py, pdfcheck.py,
-effects/sign.py), so what an operator sees here is what the gateway does.
+work is the same code the pipeline runs (gateway/pdf: stamp.py, check.py,
+sign.py), so what an operator sees here is what the gateway does.
 """
 
 from __future__ import annotations
@@ -12,18 +12,11 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from gateway.cli.common import Subparsers, add_actions, read_input
 from gateway.clock import system_clock
 from gateway.config import Settings, secret
 from gateway.errors import UserError
-from gateway.thai import BANGKOK, format_short_date, format_time
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"อ่านไฟล์ {path} ไม่ได้: {exc.strerror}",
-                        f"cannot read {path}: {exc.strerror}") from None
+from gateway.thai import BANGKOK, format_short_datetime
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -33,9 +26,9 @@ def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    pdf = sub.add_parser("pdf", help="ไฟล์ PDF: ประทับตรารับ ตรวจ และลงลายมือชื่อ (stamp, verify, sign)")
-    act = pdf.add_subparsers(dest="pdf_command", metavar="ACTION", required=True)
+def add_parser(sub: Subparsers) -> None:
+    act = add_actions(sub, "pdf", "ไฟล์ PDF: ประทับตรารับ ตรวจ และลงลายมือชื่อ (stamp, verify, sign)",
+                      "pdf_command", run)
     st = act.add_parser("stamp", help="ประทับตรารับบนสำเนา (receive stamp on a copy)")
     st.add_argument("file", type=Path)
     st.add_argument("-o", "--output", type=Path, required=True)
@@ -86,7 +79,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.pdf.sign import SignerConfig, VisibleSignature, sign_pdf
     from gateway.pdf.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
 
-    data = _read(args.file)
+    data = read_input(args.file)
     if args.pdf_command == "stamp":
         s = settings.intake
         style = StampStyle(corner=Corner(s.stamp_corner), margin_x=s.stamp_margin,
@@ -98,7 +91,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ประทับตรารับเลข {args.number} แล้ว: {args.output} (stamped; original unchanged)")
         return 0
     if args.pdf_command == "verify":
-        roots = [_read(p) for p in args.trust]
+        roots = [read_input(p) for p in args.trust]
         try:
             report = inspect_pdf(data, trust_roots=roots, now=system_clock())
         except ValueError as exc:
@@ -115,10 +108,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         for sig in report.signatures:
             ok = sig.verdict in (Verdict.VALID, Verdict.UNKNOWN_ISSUER)
             bad |= not ok
-            when = ""
-            if sig.signing_time:
-                local = sig.signing_time.astimezone(BANGKOK)
-                when = f" {format_short_date(local.date())} {format_time(local)}"
+            when = f" {format_short_datetime(sig.signing_time)}" if sig.signing_time else ""
             print(f"{'✓' if ok else '✗'} {sig.field_name}: {sig.summary_th}{when}")
             print(f"    {sig.summary_en}; subject: {sig.signer_subject}")
         return 1 if bad else 0
@@ -135,7 +125,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             raise UserError("ต้องตั้ง [signing] signer_name และ position สำหรับกรอบลายมือชื่อ",
                             "a visible signature needs [signing] signer_name and position")
         visible = VisibleSignature(sg.signer_name, sg.position)
-    config = SignerConfig(pkcs12=_read(settings.base_dir / p12), passphrase=passphrase,
+    config = SignerConfig(pkcs12=read_input(settings.base_dir / p12), passphrase=passphrase,
                           timestamp_url=args.tsa or sg.timestamp_url or None, reason=sg.reason,
                           visible=visible)
     _write(args.output, sign_pdf(data, config, now=system_clock()))
