@@ -232,6 +232,11 @@ class Facts:
         return None
 
     @property
+    def letter_problems(self) -> tuple[Problem, ...]:
+        """The problems of the message read as a letter (none for what is set aside unread)."""
+        return () if self.set_aside else self.problems
+
+    @property
     def ack_to(self) -> str | None:
         return ack_address(self.reading.message, self.policy, self.envelope_from)
 
@@ -261,7 +266,7 @@ RULES: tuple[Rule, ...] = (
          lambda f: Decision(Outcome.RETURNED_COPY)),
     # a report about our own mail is never a letter, even when it returns the PDF
     Rule("delivery report", lambda f: f.kind.bounce,
-         lambda f: Decision(Outcome.NOT_LETTER, f.problems, notes=("bounce",))),
+         lambda f: Decision(Outcome.NOT_LETTER, f.letter_problems, notes=("bounce",))),
     Rule("a unit's reply", lambda f: f.kind.unit_reply,
          lambda f: Decision(Outcome.NOT_LETTER, notes=("unit reply",))),
     Rule("clerk names an unknown unit", lambda f: bool(f.kind.clerk_route), _unknown_unit),
@@ -270,7 +275,7 @@ RULES: tuple[Rule, ...] = (
     # a reply that acknowledges our letter is no letter of its own unless it is a complete one
     Rule("acknowledgement of ours", lambda f: f.kind.acknowledgement and bool(
              f.set_aside or f.problems),
-         lambda f: Decision(Outcome.NOT_LETTER, f.problems, notes=("acknowledgement",))),
+         lambda f: Decision(Outcome.NOT_LETTER, f.letter_problems, notes=("acknowledgement",))),
     Rule("set aside unread", lambda f: f.set_aside is not None,
          lambda f: Decision(Outcome.NOT_LETTER, notes=(f.set_aside or "",))),
     Rule("secret", lambda f: "secret" in f.codes, lambda f: Decision(Outcome.RESTRICTED, f.problems)),
