@@ -40,7 +40,8 @@ def real_time() -> float:
         import time_machine
     except ImportError:  # pragma: no cover - a test tool of the lock
         return time.time()
-    return time_machine.escape_hatch.time.time()
+    hatch = time_machine.escape_hatch
+    return hatch.time.time() if hatch.is_travelling() else time.time()
 
 
 def _probe(tmp_path: Path, shift: float) -> dict[str, float]:
