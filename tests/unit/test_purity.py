@@ -23,7 +23,7 @@ PURE = sorted({
     GATEWAY / "thai.py",
     GATEWAY / "state.py",
     GATEWAY / "outbound" / "rules.py",
-    GATEWAY / "outbound" / "bounces.py",
+    *(GATEWAY / "outbound" / "bounces").glob("*.py"),
     GATEWAY / "forwarding" / "routing.py",
     GATEWAY / "reports" / "trace.py",
 } - {GATEWAY / "core" / "__init__.py"})
