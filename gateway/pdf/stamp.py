@@ -47,7 +47,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 
 from gateway.errors import ConfigError
-from gateway.pdf.check import CORRUPT, PdfUnreadable, open_pdf_for_update
+from gateway.pdf.opening import CORRUPT, PdfUnreadable, open_pdf_for_update
 from gateway.thai import MONTHS_ABBR, format_short_date, format_time, to_thai_digits
 
 # Debian's fonts-tlwg-laksaman; fontconfig has no alias for it, so the path is explicit.
