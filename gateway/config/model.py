@@ -1,6 +1,6 @@
-"""What every part of the settings is: a frozen model that refuses unknown keys; checked types.
+"""The base of every part of the settings, and the checked types they share.
 
-Messages name what is wrong in Thai and English; `gateway.config.settings` adds the key.
+A check words what is wrong in Thai and English; `parse_settings` adds the key it was found at.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
 class ConfigModel(BaseModel):
+    """Frozen; an unknown key is an error; text is stripped."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 

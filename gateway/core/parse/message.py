@@ -1,9 +1,8 @@
 """Reading one message: the MIME walk that turns raw bytes into a ParsedMessage (pure).
 
 ``parse_message`` never raises: whatever is malformed becomes a line in ``defects`` and the rest
-is read on a best-effort basis. Headers are read by ``headers``, attachment names made safe by
-``names``; ``tnef`` unpacks winmail.dat, ``forwards`` opens forwarded messages (read here, to
-``MAX_FORWARD_DEPTH``), ``base64runs`` keeps a large PDF from being parsed line by line.
+is read on a best-effort basis. Forwarded messages are read by the same walk, to
+``MAX_FORWARD_DEPTH``, their attachments and defects joining the outer message's.
 """
 
 from __future__ import annotations
