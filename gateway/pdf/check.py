@@ -7,11 +7,8 @@ unexplained change, so the sender's signatures are judged on the bytes as they a
 and that judgement is what the clerk sees (register remarks, acknowledgement copy).
 
 Everything here is CPU-bound and synchronous; run it from a thread
-(`asyncio.to_thread`). It does no network I/O: certificate revocation is not fetched
-(soft-fail), trust comes only from the roots the caller passes in.
-
-`open_pdf_for_update` is shared with `gateway.pdf.stamp` and `.sign`, so one place
-decides what "unreadable" means and words the Thai reason the letter goes to review with.
+(`asyncio.to_thread`). Opening the file is `gateway.pdf.opening`, judging its signatures
+`gateway.pdf.signatures`; the types of the report are importable from here.
 """
 
 from __future__ import annotations
@@ -23,167 +20,32 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
-from asn1crypto import pem, x509
-from pyhanko.pdf_utils.crypt import AuthStatus, StandardSecurityHandler
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.ades.report import AdESIndeterminate
-from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.fields import SigSeedSubFilter, enumerate_sig_fields
-from pyhanko.sign.validation import (
-    EmbeddedPdfSignature,
-    PdfSignatureStatus,
-    SignatureCoverageLevel,
-    async_validate_pdf_signature,
+from gateway.pdf.opening import CORRUPT, PdfUnreadable, open_reader
+from gateway.pdf.signatures import (
+    Coverage,
+    Modification,
+    SignatureCheck,
+    Verdict,
+    collect_signatures,
+    load_trust_roots,
+    validate_signatures,
 )
-from pyhanko.sign.validation.settings import KeyUsageConstraints
-from pyhanko_certvalidator import ValidationContext
-
-from gateway.errors import Permanent
 from gateway.thai import normalize_text
 
+__all__ = [
+    "Coverage",
+    "Modification",
+    "PdfReport",
+    "PdfUnreadable",
+    "SignatureCheck",
+    "Verdict",
+    "inspect_pdf",
+    "load_trust_roots",
+    "normalise_extracted_thai",
+]
+
 log = logging.getLogger(__name__)
-
-# ISO 32000-2 §7.5.2: the header may follow up to 1024 bytes of junk that readers skip.
-_HEADER_WINDOW = 1024
-
-
-class PdfUnreadable(Permanent):
-    """The PDF cannot be opened (corrupt, user password, not a PDF): the letter goes to
-    review with `reason_th`, and nothing else in the gateway crashes on it."""
-
-    def __init__(self, reason_th: str, reason_en: str) -> None:
-        super().__init__(f"{reason_th} ({reason_en})")
-        self.reason_th = reason_th
-        self.reason_en = reason_en
-
-
-# Reasons a clerk reads in the review queue: (Thai, English).
-NOT_A_PDF = ("ไฟล์แนบไม่ใช่ไฟล์ PDF", "the attachment is not a PDF file")
-CORRUPT = ("ไฟล์ PDF เสียหาย เปิดอ่านไม่ได้", "the PDF file is damaged and cannot be read")
-NEEDS_PASSWORD = (
-    "ไฟล์ PDF ถูกล็อกด้วยรหัสผ่าน ต้องขอไฟล์ที่ไม่มีรหัสผ่านจากผู้ส่ง",
-    "the PDF is protected by a password to open it; ask the sender for an unprotected copy",
-)
-CERT_ENCRYPTED = (
-    "ไฟล์ PDF ถูกเข้ารหัสสำหรับผู้รับเฉพาะราย (ใบรับรอง) เปิดอ่านไม่ได้",
-    "the PDF is encrypted for specific recipients' certificates and cannot be opened",
-)
-
-
-def _unreadable(reason: tuple[str, str], detail: str = "") -> PdfUnreadable:
-    th, en = reason
-    return PdfUnreadable(th, f"{en}: {detail}" if detail else en)
-
-
-def _check_header(pdf: bytes) -> None:
-    if b"%PDF-" not in pdf[: _HEADER_WINDOW + 8]:
-        raise _unreadable(NOT_A_PDF)
-
-
-def _unlock(reader: PdfFileReader) -> bool:
-    """Open an encrypted file with the empty user password; True if it was encrypted.
-
-    Files with only an owner password ("restrict editing") open this way, as in any
-    viewer; a file that needs a password to open cannot be registered unattended.
-    """
-    if not reader.encrypted:
-        return False
-    if not isinstance(reader.security_handler, StandardSecurityHandler):
-        raise _unreadable(CERT_ENCRYPTED)
-    if reader.decrypt(b"").status == AuthStatus.FAILED:
-        raise _unreadable(NEEDS_PASSWORD)
-    return True
-
-
-def _open_reader(pdf: bytes) -> tuple[PdfFileReader, bool]:
-    _check_header(pdf)
-    try:
-        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-        encrypted = _unlock(reader)
-        # Touch the page tree now, so a broken one fails here and not half-way through.
-        reader.root["/Pages"]["/Count"]
-        reader.find_page_for_modification(0)
-    except PdfUnreadable:
-        raise
-    except Exception as exc:
-        # Boundary with a third-party parser fed untrusted bytes: a damaged file can
-        # surface as any exception type, and none of them may escape as anything but
-        # PdfUnreadable (architecture.md: errors are translated at the boundary).
-        raise _unreadable(CORRUPT, f"{type(exc).__name__}: {exc}") from exc
-    return reader, encrypted
-
-
-def open_pdf_for_update(pdf: bytes) -> IncrementalPdfFileWriter:
-    """An incremental writer over `pdf`, decrypted if it has an owner password only.
-
-    Whatever is written through it is appended: `pdf` stays a byte-identical prefix.
-    Raises `PdfUnreadable` and nothing else for files that cannot be opened.
-    """
-    reader, _ = _open_reader(pdf)
-    try:
-        writer = IncrementalPdfFileWriter.from_reader(reader)
-    except Exception as exc:  # same boundary as _open_reader
-        raise _unreadable(CORRUPT, f"{type(exc).__name__}: {exc}") from exc
-    # An encrypted original stays encrypted (ISO 32000-2 §7.6.1: an update cannot
-    # remove encryption): the writer reuses the key of the reader unlocked above.
-    return writer
-
-
-# --- signatures -------------------------------------------------------------------------
-
-
-class Coverage(StrEnum):
-    """How much of the file the signature's byte range covers."""
-
-    ENTIRE_FILE = "entire_file"
-    ENTIRE_REVISION = "entire_revision"  # later incremental updates exist
-    PARTIAL = "partial"  # the byte range leaves out more than the signature itself
-
-
-class Modification(StrEnum):
-    """What later revisions changed (pyHanko's diff analysis, ModificationLevel)."""
-
-    NONE = "none"
-    LTA_UPDATES = "lta_updates"  # validation data and document timestamps only
-    FORM_FILLING = "form_filling"  # further signatures, form fields
-    ANNOTATIONS = "annotations"  # comments, when the signer allowed them
-    OTHER = "other"  # anything else: page content, new pages...
-    UNKNOWN = "unknown"
-
-
-class Verdict(StrEnum):
-    VALID = "valid"
-    UNKNOWN_ISSUER = "unknown_issuer"  # intact, but no configured root vouches for it
-    CERT_PROBLEM = "cert_problem"  # chains to a root but expired, revoked, wrong usage...
-    MODIFIED = "modified"  # signed bytes intact, later changes exceed what is allowed
-    TAMPERED = "tampered"  # signed bytes changed, or the signature value is wrong
-    UNREADABLE = "unreadable"  # the signature object itself could not be evaluated
-
-
-@dataclass(frozen=True)
-class SignatureCheck:
-    field_name: str
-    signer_name: str  # certificate common name; "" if the certificate has none
-    signer_subject: str  # full subject, RFC 4514 order as printed by asn1crypto
-    issuer_subject: str
-    signing_time: datetime | None  # trusted timestamp if any, else what the signer claims
-    timestamped: bool  # carries an RFC 3161 signature timestamp (PAdES B-T)
-    intact: bool  # the digest of the signed byte range matches
-    valid: bool  # the signature value over the signed attributes verifies
-    coverage: Coverage
-    modification: Modification
-    changed_beyond_allowed: bool  # later revisions changed more than the signature permits
-    trusted: bool  # the signer's certificate chains to a configured trust root
-    verdict: Verdict
-    summary_th: str  # one line a clerk can read, for remarks and acknowledgements
-    summary_en: str
-
-    @property
-    def ok(self) -> bool:
-        return self.verdict is Verdict.VALID
 
 
 @dataclass(frozen=True)
@@ -205,227 +67,6 @@ class PdfReport:
     def remarks_th(self) -> str:
         """The register entry's remarks line about signatures; "" for unsigned files."""
         return " / ".join(s.summary_th for s in self.signatures)
-
-
-_SUMMARY: dict[Verdict, tuple[str, str]] = {
-    Verdict.VALID: (
-        "ลายมือชื่อดิจิทัลถูกต้อง ผู้ลงนาม {name}",
-        "valid digital signature by {name}",
-    ),
-    Verdict.UNKNOWN_ISSUER: (
-        "ลายมือชื่อดิจิทัลของ {name} ไม่ถูกแก้ไข แต่ไม่ทราบผู้ออกใบรับรอง",
-        "signature by {name} is intact, but its certificate issuer is not a trusted root",
-    ),
-    Verdict.CERT_PROBLEM: (
-        "ใบรับรองของผู้ลงนาม {name} ใช้ไม่ได้ ({detail})",
-        "the certificate of {name} is not acceptable ({detail})",
-    ),
-    Verdict.MODIFIED: (
-        "เอกสารถูกแก้ไขหลังลงนาม (มีการเปลี่ยนแปลงเกินกว่าที่ลายมือชื่อของ {name} อนุญาต)",
-        "document modified after signing: later changes exceed what {name}'s signature allows",
-    ),
-    Verdict.TAMPERED: (
-        "เอกสารถูกแก้ไขหลังลงนาม ลายมือชื่อดิจิทัลของ {name} ไม่ตรงกับเนื้อหา",
-        "document altered after signing: the signature of {name} does not match the content",
-    ),
-    Verdict.UNREADABLE: (
-        "อ่านลายมือชื่อดิจิทัล {name} ไม่ได้",
-        "signature {name} could not be read ({detail})",
-    ),
-}
-
-_COVERAGE = {
-    SignatureCoverageLevel.ENTIRE_FILE: Coverage.ENTIRE_FILE,
-    SignatureCoverageLevel.ENTIRE_REVISION: Coverage.ENTIRE_REVISION,
-}
-
-_MODIFICATION = {
-    ModificationLevel.NONE: Modification.NONE,
-    ModificationLevel.LTA_UPDATES: Modification.LTA_UPDATES,
-    ModificationLevel.FORM_FILLING: Modification.FORM_FILLING,
-    ModificationLevel.ANNOTATIONS: Modification.ANNOTATIONS,
-    ModificationLevel.OTHER: Modification.OTHER,
-}
-
-# Agencies' certificates carry digitalSignature, nonRepudiation or both; pyHanko's
-# default demands nonRepudiation alone, which would mark many genuine ones untrusted.
-_KEY_USAGE = KeyUsageConstraints(
-    key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False
-)
-
-
-def load_trust_roots(blobs: Sequence[bytes]) -> list[x509.Certificate]:
-    """Parse DER or PEM CA certificates (a PEM blob may hold several).
-
-    Raises ValueError on a blob that is not a certificate: that is a configuration
-    error to report at start-up, not a property of any letter.
-    """
-    certs: list[x509.Certificate] = []
-    for blob in blobs:
-        try:
-            if pem.detect(blob):
-                for _, _, der in pem.unarmor(blob, multiple=True):
-                    certs.append(x509.Certificate.load(der))
-            else:
-                certs.append(x509.Certificate.load(blob))
-            _ = certs[-1].native  # force a full parse now, not mid-validation
-        except Exception as exc:  # asn1crypto raises assorted types
-            raise ValueError(f"not an X.509 certificate: {exc}") from exc
-    return certs
-
-
-def _name(cert: x509.Certificate) -> str:
-    try:
-        cn = cert.subject.native.get("common_name", "")
-    except Exception:  # noqa: BLE001 - a malformed subject must not sink the report
-        return ""
-    return cn[0] if isinstance(cn, list) else str(cn)
-
-
-def _human(name: x509.Name) -> str:
-    try:
-        return str(name.human_friendly)
-    except Exception:  # noqa: BLE001
-        return ""
-
-
-def _summary(verdict: Verdict, name: str, detail: str = "") -> tuple[str, str]:
-    th, en = _SUMMARY[verdict]
-    shown = name or "(ไม่ระบุชื่อ)"
-    return th.format(name=shown, detail=detail), en.format(name=name or "(no name)", detail=detail)
-
-
-def _verdict(status: PdfSignatureStatus, changed: bool) -> tuple[Verdict, str]:
-    if not (status.intact and status.valid):
-        return Verdict.TAMPERED, ""
-    if changed:
-        return Verdict.MODIFIED, ""
-    if status.trusted:
-        return Verdict.VALID, ""
-    indic = status.trust_problem_indic
-    if status.validation_path is None or indic in (
-        AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND,
-        None,
-    ):
-        return Verdict.UNKNOWN_ISSUER, ""
-    return Verdict.CERT_PROBLEM, str(indic.standard_name).lower()
-
-
-def _check(emb: EmbeddedPdfSignature, status: PdfSignatureStatus) -> SignatureCheck:
-    cert = status.signing_cert
-    name = _name(cert)
-    coverage = _COVERAGE.get(status.coverage, Coverage.PARTIAL)  # type: ignore[arg-type]
-    level = status.modification_level
-    modification = _MODIFICATION.get(level, Modification.UNKNOWN)  # type: ignore[arg-type]
-    changed = coverage is Coverage.PARTIAL or (
-        coverage is Coverage.ENTIRE_REVISION and not status.docmdp_ok
-    )
-    verdict, detail = _verdict(status, changed)
-    summary_th, summary_en = _summary(verdict, name, detail)
-    ts = status.timestamp_validity
-    signing_time = (
-        ts.timestamp
-        if ts is not None
-        else (status.signer_reported_dt or emb.self_reported_timestamp)
-    )
-    return SignatureCheck(
-        field_name=str(emb.field_name),
-        signer_name=name,
-        signer_subject=_human(cert.subject),
-        issuer_subject=_human(cert.issuer),
-        signing_time=signing_time,
-        timestamped=ts is not None,
-        intact=bool(status.intact),
-        valid=bool(status.valid),
-        coverage=coverage,
-        modification=modification,
-        changed_beyond_allowed=changed,
-        trusted=bool(status.trusted),
-        verdict=verdict,
-        summary_th=summary_th,
-        summary_en=summary_en,
-    )
-
-
-def _unreadable_check(field_name: str, exc: Exception) -> SignatureCheck:
-    detail = f"{type(exc).__name__}: {exc}"
-    summary_th, summary_en = _summary(Verdict.UNREADABLE, field_name, detail)
-    return SignatureCheck(
-        field_name=field_name,
-        signer_name="",
-        signer_subject="",
-        issuer_subject="",
-        signing_time=None,
-        timestamped=False,
-        intact=False,
-        valid=False,
-        coverage=Coverage.PARTIAL,
-        modification=Modification.UNKNOWN,
-        changed_beyond_allowed=True,
-        trusted=False,
-        verdict=Verdict.UNREADABLE,
-        summary_th=summary_th,
-        summary_en=summary_en,
-    )
-
-
-_SUPPORTED_SUBFILTERS = {str(sf.value) for sf in SigSeedSubFilter}  # "/ETSI.CAdES.detached", ...
-
-
-def _collect(reader: PdfFileReader) -> list[EmbeddedPdfSignature | tuple[str, Exception]]:
-    """Every filled signature field, in signing order; one that cannot even be parsed
-    comes back as (field name, error) so it is reported, not silently dropped.
-
-    pyHanko's own collector skips signatures with a SubFilter it does not support (e.g.
-    adbe.x509.rsa_sha1) and fails the whole list on one malformed CMS blob.
-    """
-    found: list[EmbeddedPdfSignature] = []
-    broken: list[tuple[str, Exception]] = []
-    for fq_name, sig_obj, sig_field in enumerate_sig_fields(reader, filled_status=True):
-        try:
-            sig_dict = sig_obj.get_object()
-            if sig_dict.get("/Type") == "/DocTimeStamp":
-                continue  # document timestamps vouch for time, not for a signer
-            subfilter = str(sig_dict.get("/SubFilter", ""))
-            if subfilter not in _SUPPORTED_SUBFILTERS:
-                raise ValueError(f"unsupported signature type {subfilter or '(none)'}")
-            found.append(EmbeddedPdfSignature(reader, sig_field, fq_name))
-        except Exception as exc:  # noqa: BLE001 - parser boundary, reported per signature
-            broken.append((str(fq_name), exc))
-    found.sort(key=lambda emb: emb.signed_revision)
-    return [*found, *broken]
-
-
-async def _validate_all(
-    sigs: Sequence[EmbeddedPdfSignature | tuple[str, Exception]],
-    roots: list[x509.Certificate],
-    now: datetime,
-) -> list[SignatureCheck]:
-    checks = []
-    for emb in sigs:
-        if isinstance(emb, tuple):
-            checks.append(_unreadable_check(*emb))
-            continue
-        # One context per signature: path-building caches must not leak between them.
-        vc = ValidationContext(
-            trust_roots=roots,
-            moment=now,
-            allow_fetching=False,
-            revocation_mode="soft-fail",
-        )
-        try:
-            status = await async_validate_pdf_signature(
-                emb, signer_validation_context=vc, key_usage_settings=_KEY_USAGE
-            )
-            checks.append(_check(emb, status))
-        except Exception as exc:  # noqa: BLE001
-            # A malformed CMS blob is the sender's problem, reported per signature;
-            # it must not hide the other signatures or the rest of the report.
-            log.info("signature %s unreadable: %r", emb.fq_name, exc)
-            checks.append(_unreadable_check(str(emb.fq_name), exc))
-        finally:
-            await vc.aclose()
-    return checks
 
 
 # --- page-1 text ------------------------------------------------------------------------
@@ -467,7 +108,7 @@ def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime)
     """
     roots = load_trust_roots(trust_roots)
     try:
-        reader, encrypted = _open_reader(pdf)
+        reader, encrypted = open_reader(pdf)
     except PdfUnreadable as exc:
         return PdfReport(
             readable=False,
@@ -482,11 +123,11 @@ def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime)
     try:
         page_count = int(reader.root["/Pages"]["/Count"])
         major, minor = reader.input_version
-        embedded = _collect(reader)
-    except Exception as exc:  # noqa: BLE001 - same parser boundary as _open_reader
+        embedded = collect_signatures(reader)
+    except Exception as exc:  # noqa: BLE001 - same parser boundary as open_reader
         th, en = CORRUPT
         return PdfReport(False, th, f"{en}: {exc}", "", 0, "", encrypted, ())
-    checks = asyncio.run(_validate_all(embedded, roots, now)) if embedded else []
+    checks = asyncio.run(validate_signatures(embedded, roots, now)) if embedded else []
     return PdfReport(
         readable=True,
         reason_th="",

@@ -28,8 +28,9 @@ from pyhanko.sign.timestamps import HTTPTimeStamper, TimestampRequestError
 from pyhanko.stamp import TextStampStyle
 
 from gateway.errors import ConfigError, Permanent, Transient
-from gateway.pdf.check import CORRUPT, PdfUnreadable, open_pdf_for_update
-from gateway.pdf.stamp import ThaiFontFactory, default_font_path, page_frame, read_font
+from gateway.pdf.fonts import ThaiFontFactory, default_font_path, read_font
+from gateway.pdf.opening import CORRUPT, PdfUnreadable, open_pdf_for_update
+from gateway.pdf.page import page_frame
 from gateway.thai import BANGKOK, format_short_date, format_time
 
 

@@ -434,7 +434,7 @@ def test_large_base64_bodies_read_the_same_with_the_fast_path() -> None:
     from email.message import EmailMessage
     from email.policy import SMTP
 
-    from gateway.core.parse import _mask_base64_runs
+    from gateway.core.parse.base64runs import mask_base64_runs
 
     pdf = b"%PDF-1.7\n" + os.urandom(300_000)
     enclosure = os.urandom(120_000)
@@ -451,7 +451,7 @@ def test_large_base64_bodies_read_the_same_with_the_fast_path() -> None:
     fwd.add_attachment(enclosure[:90_000], maintype="application", subtype="pdf", filename="inner.pdf")
     m.add_attachment(fwd)
     raw = m.as_bytes(policy=SMTP)
-    skeleton, runs, token = _mask_base64_runs(raw)
+    skeleton, runs, token = mask_base64_runs(raw)
     assert len(runs) == 3 and len(skeleton) < 5_000 and token not in raw.decode("ascii", "replace")
     got = parse_message(raw)
     datas = {a.safe_name: a.data for a in got.attachments}

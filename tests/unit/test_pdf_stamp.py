@@ -17,14 +17,9 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from gateway.errors import ConfigError
 from gateway.pdf.check import PdfUnreadable, normalise_extracted_thai
-from gateway.pdf.stamp import (
-    Corner,
-    PageFrame,
-    ReceiptStamp,
-    StampStyle,
-    default_font_path,
-    stamp_receipt,
-)
+from gateway.pdf.fonts import default_font_path
+from gateway.pdf.page import PageFrame
+from gateway.pdf.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
 from gateway.thai import to_arabic_digits
 from tests.pdfgen.documents import (
     PdfSpec,

@@ -16,14 +16,14 @@ REPO = Path(__file__).resolve().parents[2]
 GATEWAY = REPO / "gateway"
 
 PURE = sorted({
-    *(GATEWAY / "core").glob("*.py"),
+    *(GATEWAY / "core").rglob("*.py"),
     *(p for p in (GATEWAY / "xmlletter").glob("*.py") if p.name != "resources.py"),
     GATEWAY / "b64.py",
     GATEWAY / "letter.py",
     GATEWAY / "thai.py",
     GATEWAY / "state.py",
     GATEWAY / "outbound" / "rules.py",
-    GATEWAY / "outbound" / "bounces.py",
+    *(GATEWAY / "outbound" / "bounces").glob("*.py"),
     GATEWAY / "forwarding" / "routing.py",
     GATEWAY / "reports" / "trace.py",
 } - {GATEWAY / "core" / "__init__.py"})
@@ -44,7 +44,8 @@ OWN = {"gateway.errors", "gateway.config", "gateway.resources"}
 
 
 def _dotted(path: Path) -> str:
-    return ".".join(path.relative_to(REPO).with_suffix("").parts)
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def allowed(name: str) -> bool:
