@@ -6,10 +6,8 @@ made here and passed down (architecture.md, house style 7).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gateway.clock import Clock, system_clock
 from gateway.config import Settings, secret
@@ -17,22 +15,12 @@ from gateway.errors import UserError
 from gateway.thai import register_thai_charsets
 from store import migrate
 from store.blobs import BlobStore
-from store.db import WriteSessions, make_engine, make_readers, make_sessionmaker
+from store.db import make_engine, make_readers, make_sessionmaker
+from store.handle import Store
 from store.registers import BookDef, ensure_books, unit_book_code
 from store.tables import Unit
 
-
-@dataclass
-class Store:
-    settings: Settings
-    engine: AsyncEngine
-    sessions: WriteSessions  # may write: the caller owns the transaction
-    readers: async_sessionmaker[AsyncSession]  # only reads (no write lock on SQLite)
-    blobs: BlobStore
-    clock: Clock
-
-    async def close(self) -> None:
-        await self.engine.dispose()
+__all__ = ["Store", "build_engine", "open_store", "sync_units", "unit_books"]
 
 
 def unit_books(settings: Settings) -> list[BookDef]:

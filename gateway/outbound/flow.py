@@ -31,7 +31,6 @@ import jinja2
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.app import Store
 from gateway.config import secret
 from gateway.core.compose import FileToAttach, Mail, compose
 from gateway.core.extract import choose_main_letter, extract_fields
@@ -76,6 +75,7 @@ from gateway.xmlletter.model import OutgoingXmlLetter, Party
 from gateway.xmlletter.resources import XmlResources, default_resources
 from gateway.xmlletter.validate import validate_xml
 from store import audit, outbox, registers
+from store.handle import Store
 from store.letters import ensure_blob, put_blobs, record_raw
 from store.registers import EntryFields
 from store.tables import (

@@ -16,54 +16,32 @@ import re
 import ssl
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiosmtplib
 import jinja2
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.app import Store
 from gateway.config import Relay, Settings, secret
 from gateway.core.compose import Mail, compose
 from gateway.errors import Permanent, Transient, Uncertain
+from gateway.ports import BeforeEnd, Envelope, OutboxTransport, nothing_before_end
 from store import leases, outbox, recipients
 from store.blobs import sha256_hex
+from store.handle import Store
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Envelope:
-    sender: str
-    recipient: str
-    item_id: int
-    kind: str
-    envelope_id: str = ""  # RFC 3461 ENVID, where the relay offers DSN
-
-
-# Called once the whole message is written and just before its end is (the final "." of
-# DATA, the rename of a file): the sender records that the outcome is now uncertain.
-BeforeEnd = Callable[[], Awaitable[None]]
-
-
-async def _nothing() -> None:
-    return None
-
-
-class Transport(Protocol):
-    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = _nothing) -> None:
-        """Deliver or raise Transient / Permanent."""
-
-
 class FolderTransport:
-    """The embedded default: each mail becomes <outbox>/<id>-<kind>.eml (idempotent by name)."""
+    """The embedded default: each mail becomes <outbox>/<id>-<kind>.eml (idempotent by name).
+    An `OutboxTransport` (gateway/ports.py), as is RelayTransport."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = _nothing) -> None:
+    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = nothing_before_end) -> None:
         tmp = await asyncio.to_thread(self._write, envelope, message)
         try:
             await before_end()
@@ -103,7 +81,7 @@ class RelayTransport:
         self.relay = relay
         self.tls = relay_tls_context(relay, base_dir or Path("."))
 
-    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = _nothing) -> None:
+    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = nothing_before_end) -> None:
         r = self.relay
         password = secret(r.password_env, what="รหัสผ่าน relay") if r.username else None
         client = aiosmtplib.SMTP(hostname=r.host, port=r.port, start_tls=r.starttls,
@@ -223,7 +201,7 @@ class SenderLease:
             await leases.release(s, name=SENDER_LEASE, holder=self.holder)
 
 
-def make_transport(store: Store) -> Transport:
+def make_transport(store: Store) -> OutboxTransport:
     s = store.settings
     if s.relay.mode == "smtp":
         return RelayTransport(s.relay, s.base_dir)
@@ -236,7 +214,7 @@ Composer = Callable[[dict[str, Any]], Awaitable[bytes]]
 OnParked = Callable[[AsyncSession, int, dt.datetime], Awaitable[None]]
 
 
-async def send_due(store: Store, transport: Transport, *, limit: int = 200,
+async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200,
                    composer: Composer | None = None, concurrency: int | None = None,
                    on_parked: OnParked | None = None) -> int:
     """Deliver what is due now, several at a time; returns how many rows were handled."""
@@ -279,7 +257,7 @@ async def send_due(store: Store, transport: Transport, *, limit: int = 200,
                                     envelope_id=str(recipe.get("token", "")))
                 # Letters are never sent twice (the in-flight mark); automatic mails (acks,
                 # notices, reports) are at-least-once and spare the extra commit.
-                await transport.deliver(envelope, message, before_end if kind in NEVER_TWICE else _nothing)
+                await transport.deliver(envelope, message, before_end if kind in NEVER_TWICE else nothing_before_end)
             except Uncertain as exc:
                 async with store.sessions.begin() as s:
                     await outbox.mark_uncertain(s, item_id, now=store.clock(), error=str(exc))
@@ -320,7 +298,7 @@ async def send_due(store: Store, transport: Transport, *, limit: int = 200,
     return handled
 
 
-async def sender_loop(store: Store, transport: Transport, *, stop: asyncio.Event,
+async def sender_loop(store: Store, transport: OutboxTransport, *, stop: asyncio.Event,
                       wake: asyncio.Event, idle_seconds: float = 30.0,
                       composer: Composer | None = None, on_parked: OnParked | None = None) -> None:
     lease = SenderLease(store, on_parked)
@@ -331,7 +309,7 @@ async def sender_loop(store: Store, transport: Transport, *, stop: asyncio.Event
         await lease.drop()
 
 
-async def _sender_rounds(store: Store, transport: Transport, lease: SenderLease, *, stop: asyncio.Event,
+async def _sender_rounds(store: Store, transport: OutboxTransport, lease: SenderLease, *, stop: asyncio.Event,
                          wake: asyncio.Event, idle_seconds: float, composer: Composer | None,
                          on_parked: OnParked | None) -> None:
     while not stop.is_set():
