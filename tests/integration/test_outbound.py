@@ -438,7 +438,7 @@ async def test_the_same_bytes_on_every_attempt(parts, tmp_path: Path) -> None:
     async with store.sessions() as s:
         item = (await s.execute(select(OutboxItem).where(OutboxItem.recipient == RCPTS[0]))).scalar_one()
     first = await out.compose_for(item.recipe)
-    out._mail_cache.clear()
+    out.mails.cache.clear()
     assert await out.compose_for(item.recipe) == first
     await _deliver(store, out)
     clock.advance(minutes=5)
