@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,14 @@ import pytest
 
 from gateway import ports
 from gateway.clock import system_clock
+from gateway.config import Imap
+from gateway.intake.imap_client import ImapClient
 from gateway.outbound.sender import FolderTransport, RelayTransport
 from tests.conftest import FakeClock, TickingClock, make_settings
 
 START = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
+IMAP = Imap(name="central", host="imap.agency.test", user="saraban@agency.test",
+            password_env="SARABAN_TEST_PORTS_PASSWORD")
 
 
 def _methods(port: type) -> dict[str, Any]:
@@ -53,10 +58,21 @@ def test_both_transports_are_outbox_transports(tmp_path: Path) -> None:
         _same_shape(transport, ports.OutboxTransport)
 
 
+def test_the_imap_client_is_a_mailbox_client() -> None:
+    client = ImapClient(IMAP, "secret", ssl.create_default_context())
+    assert isinstance(client, ports.MailboxClient)
+    _same_shape(client, ports.MailboxClient)
+
+
 def test_a_fake_with_another_shape_is_told_apart() -> None:
+    class NotAClient:
+        selected = None
+        delimiter = "/"
+
     class OldTransport:  # delivers, but cannot say when the end of the message is near
         async def deliver(self, envelope: ports.Envelope, message: bytes) -> None: ...
 
+    assert not isinstance(NotAClient(), ports.MailboxClient)
     assert isinstance(OldTransport(), ports.OutboxTransport)  # the names match ...
     with pytest.raises(AssertionError):
         _same_shape(OldTransport(), ports.OutboxTransport)  # ... the parameters do not
