@@ -19,9 +19,8 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from gateway.config import Imap, secret
+from gateway.config import Imap
 from gateway.intake.filing import Filing, Placement, copy_marker
-from gateway.intake.imap_client import ImapClient, client_ssl_context
 from gateway.ports import ImapFailure, LetterIntake, MailboxClient, MailboxClientFactory
 from gateway.state import LetterState
 from store import leases
@@ -78,8 +77,7 @@ class Watcher:
     """One [[imap]] mailbox: backlog, IDLE/poll, reconnect with backoff; filing by `Filing`."""
 
     def __init__(self, cfg: Imap, pipeline: LetterIntake, health: MailboxHealth, *,
-                 client_factory: MailboxClientFactory | None = None,
-                 wake: asyncio.Event | None = None) -> None:
+                 client_factory: MailboxClientFactory, wake: asyncio.Event | None = None) -> None:
         self.cfg = cfg
         self.pipeline = pipeline
         self.store = pipeline.store
@@ -89,12 +87,8 @@ class Watcher:
         self.holder = leases.local_holder(self)
         self.lease_name = f"imap:{cfg.name}"
         self.wake = wake or asyncio.Event()
-        self.client_factory = client_factory or self._default_client
+        self.client_factory = client_factory
         self.rounds = 0
-
-    def _default_client(self) -> MailboxClient:
-        password = secret(self.cfg.password_env, what=f"รหัสผ่าน IMAP {self.cfg.name}")
-        return ImapClient(self.cfg, password, client_ssl_context(self.cfg))
 
     async def ensure_folders(self, client: MailboxClient) -> None:
         await client.folders()  # learn the delimiter first

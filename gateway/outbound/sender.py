@@ -16,6 +16,7 @@ import re
 import ssl
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,10 +203,11 @@ class SenderLease:
 
 
 def make_transport(store: Store) -> OutboxTransport:
-    s = store.settings
-    if s.relay.mode == "smtp":
-        return RelayTransport(s.relay, s.base_dir)
-    return FolderTransport(s.outbox_path)
+    """The composition root's transport, for callers not yet given one by it (the CLI's `send`,
+    until the CLI takes its parts from gateway.app)."""
+    from gateway import app  # imported late: gateway.app imports this module
+
+    return app.make_transport(store.settings)
 
 
 NEVER_TWICE = frozenset({"letter", "letter-copy", "forward"})
@@ -298,37 +300,63 @@ async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200
     return handled
 
 
-async def sender_loop(store: Store, transport: OutboxTransport, *, stop: asyncio.Event,
-                      wake: asyncio.Event, idle_seconds: float = 30.0,
-                      composer: Composer | None = None, on_parked: OnParked | None = None) -> None:
-    lease = SenderLease(store, on_parked)
-    try:
-        await _sender_rounds(store, transport, lease, stop=stop, wake=wake, idle_seconds=idle_seconds,
-                             composer=composer, on_parked=on_parked)
-    finally:
-        await lease.drop()
+@dataclass
+class OutboxSender:
+    """The store's one sender (by the lease): a transport, and what composed-at-delivery mail
+    needs. `run` is the long-lived loop of `saraban-gateway run`; `drain` sends what is due
+    once (`ingest --once`)."""
 
+    store: Store
+    transport: OutboxTransport
+    composer: Composer | None = None
+    on_parked: OnParked | None = None
 
-async def _sender_rounds(store: Store, transport: OutboxTransport, lease: SenderLease, *, stop: asyncio.Event,
-                         wake: asyncio.Event, idle_seconds: float, composer: Composer | None,
-                         on_parked: OnParked | None) -> None:
-    while not stop.is_set():
-        wake.clear()
+    def lease(self) -> SenderLease:
+        return SenderLease(self.store, self.on_parked)
+
+    async def send_due(self) -> int:
+        return await send_due(self.store, self.transport, composer=self.composer, on_parked=self.on_parked)
+
+    async def drain(self) -> int | None:
+        """Send until nothing is due; None when another process holds the sender lease."""
+        lease = self.lease()
+        if not await lease.take():
+            return None
+        sent = 0
         try:
-            if not await lease.take():
-                log.info("another gateway process is sending this store's mail; waiting")
-                await _wait_any(stop, wake, idle_seconds)
-                continue
-            while await send_due(store, transport, composer=composer, on_parked=on_parked):
-                await lease.take()
-        except Exception:
-            log.exception("outbox sender failed; retrying shortly")
-        async with store.readers() as s:
-            nxt = await outbox.next_due_at(s)
-        delay = idle_seconds
-        if nxt is not None:
-            delay = max(0.05, min(idle_seconds, (nxt - store.clock()).total_seconds()))
-        await _wait_any(stop, wake, delay)
+            while n := await self.send_due():
+                sent += n
+        finally:
+            await lease.drop()
+        return sent
+
+    async def run(self, *, stop: asyncio.Event, wake: asyncio.Event, idle_seconds: float = 30.0) -> None:
+        lease = self.lease()
+        try:
+            await self._rounds(lease, stop=stop, wake=wake, idle_seconds=idle_seconds)
+        finally:
+            await lease.drop()
+
+    async def _rounds(self, lease: SenderLease, *, stop: asyncio.Event, wake: asyncio.Event,
+                      idle_seconds: float) -> None:
+        store = self.store
+        while not stop.is_set():
+            wake.clear()
+            try:
+                if not await lease.take():
+                    log.info("another gateway process is sending this store's mail; waiting")
+                    await _wait_any(stop, wake, idle_seconds)
+                    continue
+                while await self.send_due():
+                    await lease.take()
+            except Exception:
+                log.exception("outbox sender failed; retrying shortly")
+            async with store.readers() as s:
+                nxt = await outbox.next_due_at(s)
+            delay = idle_seconds
+            if nxt is not None:
+                delay = max(0.05, min(idle_seconds, (nxt - store.clock()).total_seconds()))
+            await _wait_any(stop, wake, delay)
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:

@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway.app import open_store
-from gateway.core.compose import template_env
+from gateway.app import build_app, open_store
 from gateway.inbound.pipeline import Pipeline
-from gateway.intake.imap import MailboxHealth, Watcher
 from gateway.service import Alarm, ingest_once, serve
 from gateway.thai import format_short_date, format_time
 from store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
@@ -145,9 +143,9 @@ async def test_alarm_when_the_mailbox_cannot_be_checked(tmp_path: Path, monkeypa
     clock = FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC))
     store = await open_store(settings, upgrade=True, clock=clock)
     try:
-        pipeline = Pipeline.build(store, template_env())
-        health = MailboxHealth()
-        watcher = Watcher(settings.imap[0], pipeline, health)
+        app = build_app(settings, store)
+        pipeline, health = app.pipeline, app.health
+        watcher = app.watcher(settings.imap[0])
         stop = asyncio.Event()
         run = asyncio.create_task(watcher.run(stop))
         await asyncio.sleep(0.5)  # a failed connection attempt
@@ -172,9 +170,8 @@ async def test_one_worker_per_mailbox(site, dovecot) -> None:
     settings, _ = site
     store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
     try:
-        pipeline = Pipeline.build(store, template_env())
-        first = Watcher(settings.imap[0], pipeline, MailboxHealth())
-        second = Watcher(settings.imap[0], pipeline, MailboxHealth())
+        app = build_app(settings, store)
+        first, second = app.watcher(settings.imap[0]), app.watcher(settings.imap[0])
         assert await first.take_lease()
         assert not await second.take_lease()  # a live holder keeps it
         assert await first.take_lease()  # renewal

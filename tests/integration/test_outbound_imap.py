@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway.app import open_store
+from gateway.app import make_transport, open_store
 from gateway.core.compose import template_env
 from gateway.outbound.flow import Outbound, submission_message
-from gateway.outbound.sender import SenderLease, make_transport, send_due
+from gateway.outbound.sender import SenderLease, send_due
 from gateway.service import ingest_once
 from store.tables import LetterRecipient, RegisterEntry
 from tests.conftest import central_mailbox_settings
@@ -54,7 +54,7 @@ async def test_sent_copy_replies_and_bounces_come_back_to_their_places(tmp_path:
         assert await out.process(letter_id) == "queued"
         lease = SenderLease(store)
         assert await lease.take()
-        while await send_due(store, make_transport(store), composer=out.compose_for):
+        while await send_due(store, make_transport(settings), composer=out.compose_for):
             pass
         await lease.drop()
         outbox = sorted(settings.outbox_path.glob("*.eml"))

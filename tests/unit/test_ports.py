@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from gateway import ports
+from gateway.app import imap_client_factory, make_transport
 from gateway.clock import system_clock
 from gateway.config import Imap
 from gateway.intake.imap_client import ImapClient
@@ -58,10 +59,20 @@ def test_both_transports_are_outbox_transports(tmp_path: Path) -> None:
         _same_shape(transport, ports.OutboxTransport)
 
 
-def test_the_imap_client_is_a_mailbox_client() -> None:
+@pytest.mark.parametrize("mode,built", [("outbox-folder", FolderTransport), ("smtp", RelayTransport)])
+def test_the_composition_root_picks_the_transport_the_settings_name(tmp_path: Path, mode: str,
+                                                                     built: type) -> None:
+    settings = make_settings(tmp_path, relay={"mode": mode, "host": "relay.agency.test"})
+    assert isinstance(make_transport(settings), built)
+
+
+def test_the_imap_client_is_a_mailbox_client(monkeypatch: pytest.MonkeyPatch) -> None:
     client = ImapClient(IMAP, "secret", ssl.create_default_context())
     assert isinstance(client, ports.MailboxClient)
     _same_shape(client, ports.MailboxClient)
+    monkeypatch.setenv("SARABAN_TEST_PORTS_PASSWORD", "secret")
+    made = imap_client_factory(IMAP)()  # not connected: connecting is the watcher's
+    assert isinstance(made, ImapClient) and made.password == "secret"
 
 
 def test_a_fake_with_another_shape_is_told_apart() -> None:
