@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway.app import make_transport, open_store
+from gateway.app import make_transport, opened_store
 from gateway.core.compose import template_env
 from gateway.outbound.flow import Outbound, submission_message
 from gateway.outbound.sender import SenderLease, send_due
@@ -42,8 +42,7 @@ async def test_sent_copy_replies_and_bounces_come_back_to_their_places(tmp_path:
         tmp_path, dovecot, user, poll_seconds=2,
         outbound={"allow_unlisted_recipients": True},
     )
-    store = await open_store(settings, upgrade=True)
-    try:
+    async with opened_store(settings, upgrade=True) as store:
         out = Outbound.build(store, template_env())
         pdf = tmp_path / "letter.pdf"
         pdf.write_bytes(letter_pdf(lines=("ที่ ศธ 04183/", "สำนักงานทดสอบ", "วันที่ 2 ธันวาคม 2569",
@@ -89,5 +88,3 @@ async def test_sent_copy_replies_and_bounces_come_back_to_their_places(tmp_path:
         assert (rec[RCPTS[0]].state, rec[RCPTS[0]].ack_number) == ("acknowledged", "88/2569")
         assert rec[RCPTS[1]].state == "failed" and "5.1.1" in rec[RCPTS[1]].error
         assert received == 0
-    finally:
-        await store.close()
