@@ -19,7 +19,7 @@ from gateway.config import Settings
 from gateway.errors import UserError
 
 if TYPE_CHECKING:
-    from gateway.app import Store
+    from store.handle import Store
 
 ACTOR = "cli:" + os.environ.get("USER", "admin")  # the audit log's actor for an administrator
 ACTOR_USER = "cli"  # the submission user of `send`, and the actor of `outbox retry`
@@ -40,13 +40,10 @@ def add_actions(sub: Subparsers, name: str, help: str, dest: str,
 @asynccontextmanager
 async def command_store(settings: Settings) -> AsyncIterator[Store]:
     """The store from the composition root (schema current, books and units synced), then closed."""
-    from gateway.app import open_store
+    from gateway.app import opened_store
 
-    store = await open_store(settings)
-    try:
+    async with opened_store(settings) as store:
         yield store
-    finally:
-        await store.close()
 
 
 def read_input(path: Path) -> bytes:

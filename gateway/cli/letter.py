@@ -13,7 +13,7 @@ from gateway.state import label_th
 from gateway.thai import BANGKOK, be_year_of, format_short_datetime, letter_no_key
 
 if TYPE_CHECKING:
-    from gateway.app import Store
+    from store.handle import Store
     from store.tables import Letter
 
 RECIPIENT_TH = {"queued": "รอส่ง", "sent": "ส่งแล้ว", "failed": "ส่งไม่สำเร็จ",

@@ -15,7 +15,7 @@ from gateway.reports.export import ExportRow, to_csv, to_json, to_table
 from gateway.thai import BANGKOK, be_year_of, format_short_date
 
 if TYPE_CHECKING:
-    from gateway.app import Store
+    from store.handle import Store
     from store.tables import RegisterBook, RegisterEntry
 
 

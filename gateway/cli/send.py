@@ -30,9 +30,10 @@ def add_parser(sub: Subparsers) -> None:
 
 
 async def send(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.app import make_transport
     from gateway.core.compose import template_env
     from gateway.outbound.flow import Outbound, submission_message
-    from gateway.outbound.sender import SenderLease, make_transport, send_due
+    from gateway.outbound.sender import SenderLease, send_due
     from store.tables import Letter
 
     for f in args.files:
@@ -60,7 +61,7 @@ async def send(args: argparse.Namespace, settings: Settings) -> int:
         lease = SenderLease(store, out.on_parked)
         if await lease.take():
             try:
-                while n := await send_due(store, make_transport(store), composer=out.compose_for,
+                while n := await send_due(store, make_transport(settings), composer=out.compose_for,
                                           on_parked=out.on_parked):
                     sent += n
             finally:

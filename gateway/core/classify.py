@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem, Secrecy
+from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem, Secrecy, unattended
 from gateway.state import Event
 from gateway.xmlletter.model import Notifier, XmlLetter
 
@@ -175,9 +175,6 @@ def sender_flags(m: ParsedMessage, *, in_directory: bool | None) -> tuple[str, .
     return tuple(flags)
 
 
-_NO_ACK_LOCAL = re.compile(
-    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|root|daemon)([+.\-].*)?$", re.IGNORECASE
-)
 
 
 def ack_address(m: ParsedMessage, policy: Policy, envelope_from: str = "") -> str | None:
@@ -189,7 +186,7 @@ def ack_address(m: ParsedMessage, policy: Policy, envelope_from: str = "") -> st
     addr = (m.reply_to_addrs[0] if m.reply_to_addrs else m.from_addr) or ""
     addr = addr.lower()
     local, _, domain = addr.partition("@")
-    if not local or not domain or _NO_ACK_LOCAL.match(local):
+    if not local or not domain or unattended(local):
         return None
     if addr in policy.central_addresses:
         return None

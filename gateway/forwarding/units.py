@@ -22,7 +22,6 @@ import jinja2
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.app import Store
 from gateway.config import Unit
 from gateway.core.compose import FileToAttach
 from gateway.forwarding.routing import Route, RouteFacts, read_unit_reply, reply_address, route
@@ -31,6 +30,7 @@ from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.state import LetterState
 from gateway.thai import be_year_of, format_short_date, format_short_datetime
 from store import audit, registers
+from store.handle import Store
 from store.registers import EntryFields, unit_book_code
 from store.tables import About, Forward, Letter, LetterFile, RegisterEntry
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 import jinja2
 
 from gateway import workers
-from gateway.app import Store
 from gateway.core.classify import Policy
 from gateway.forwarding.units import Units
 from gateway.inbound.stamp import StampSettings
 from gateway.pdf.stamp import Corner, StampStyle
 from gateway.xmlletter import XmlResources, default_resources
+from store.handle import Store
 
 
 @dataclass

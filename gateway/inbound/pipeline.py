@@ -27,7 +27,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import workers
-from gateway.app import Store
 from gateway.core.classify import Facts, Reading, classify, validate
 from gateway.errors import Permanent
 from gateway.forwarding.units import Units
@@ -42,6 +41,7 @@ from gateway.outbound.returns import Returns
 from gateway.state import Event, LetterState, advance
 from gateway.xmlletter import default_resources
 from store import audit
+from store.handle import Store
 from store.letters import Recorded, put_blobs, record_raw
 from store.tables import About, Letter, RawMessage
 

@@ -23,7 +23,7 @@ from gateway.core.extract import choose_main_letter, extract_fields
 from gateway.core.parse import parse_message
 from gateway.forwarding.routing import ClerkRoute, read_clerk_route, receive_ref, reply_token
 from gateway.forwarding.units import RETURNED_HEADER
-from gateway.letter import Attachment, ParsedMessage
+from gateway.letter import Attachment, ParsedMessage, mail_system
 from gateway.outbound.bounces import Bounce, read_bounce, verp_token
 from gateway.outbound.rules import SENT_HEADER
 from gateway.pdf.check import inspect_pdf
@@ -245,7 +245,6 @@ def _own_copy(raw: bytes, msg: ParsedMessage, policy: Policy) -> tuple[str, int]
     return name, int(m.group(2))
 
 
-_SYSTEM_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|bounces?|mdaemon)\b", re.IGNORECASE)
 
 
 def _may_be_bounce(msg: ParsedMessage, envelope_to: Sequence[str], envelope_from: str) -> bool:
@@ -253,5 +252,5 @@ def _may_be_bounce(msg: ParsedMessage, envelope_to: Sequence[str], envelope_from
     null return path, and anything sent to a VERP path. An IMAP letter's envelope sender is
     unknown (""), not null: there a null `Return-Path` already makes msg.is_auto_reply."""
     return (msg.is_auto_reply or envelope_from == "<>"
-            or bool(_SYSTEM_SENDER.match(msg.from_addr or ""))
+            or mail_system((msg.from_addr or "").rsplit("@", 1)[0])
             or any(verp_token(a) for a in (*envelope_to, *msg.to_addrs)))

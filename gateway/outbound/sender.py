@@ -18,52 +18,31 @@ import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiosmtplib
 import jinja2
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.app import Store
 from gateway.config import Relay, Settings, secret
 from gateway.core.compose import Mail, compose
 from gateway.errors import Permanent, Transient, Uncertain
+from gateway.ports import BeforeEnd, Envelope, OutboxTransport, nothing_before_end
 from store import leases, outbox, recipients
 from store.blobs import sha256_hex
+from store.handle import Store
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Envelope:
-    sender: str
-    recipient: str
-    item_id: int
-    kind: str
-    envelope_id: str = ""  # RFC 3461 ENVID, where the relay offers DSN
-
-
-# Called once the whole message is written and just before its end is (the final "." of
-# DATA, the rename of a file): the sender records that the outcome is now uncertain.
-BeforeEnd = Callable[[], Awaitable[None]]
-
-
-async def _nothing() -> None:
-    return None
-
-
-class Transport(Protocol):
-    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = _nothing) -> None:
-        """Deliver or raise Transient / Permanent."""
-
-
 class FolderTransport:
-    """The embedded default: each mail becomes <outbox>/<id>-<kind>.eml (idempotent by name)."""
+    """The embedded default: each mail becomes <outbox>/<id>-<kind>.eml (idempotent by name).
+    An `OutboxTransport` (gateway/ports.py), as is RelayTransport."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = _nothing) -> None:
+    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = nothing_before_end) -> None:
         tmp = await asyncio.to_thread(self._write, envelope, message)
         try:
             await before_end()
@@ -103,7 +82,7 @@ class RelayTransport:
         self.relay = relay
         self.tls = relay_tls_context(relay, base_dir or Path("."))
 
-    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = _nothing) -> None:
+    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = nothing_before_end) -> None:
         r = self.relay
         password = secret(r.password_env, what="รหัสผ่าน relay") if r.username else None
         client = aiosmtplib.SMTP(hostname=r.host, port=r.port, start_tls=r.starttls,
@@ -223,20 +202,13 @@ class SenderLease:
             await leases.release(s, name=SENDER_LEASE, holder=self.holder)
 
 
-def make_transport(store: Store) -> Transport:
-    s = store.settings
-    if s.relay.mode == "smtp":
-        return RelayTransport(s.relay, s.base_dir)
-    return FolderTransport(s.outbox_path)
-
-
 NEVER_TWICE = frozenset({"letter", "letter-copy", "forward"})
 Composer = Callable[[dict[str, Any]], Awaitable[bytes]]
 # Called in the transaction that parks a row (or finds it uncertain after a crash).
 OnParked = Callable[[AsyncSession, int, dt.datetime], Awaitable[None]]
 
 
-async def send_due(store: Store, transport: Transport, *, limit: int = 200,
+async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200,
                    composer: Composer | None = None, concurrency: int | None = None,
                    on_parked: OnParked | None = None) -> int:
     """Deliver what is due now, several at a time; returns how many rows were handled."""
@@ -279,7 +251,7 @@ async def send_due(store: Store, transport: Transport, *, limit: int = 200,
                                     envelope_id=str(recipe.get("token", "")))
                 # Letters are never sent twice (the in-flight mark); automatic mails (acks,
                 # notices, reports) are at-least-once and spare the extra commit.
-                await transport.deliver(envelope, message, before_end if kind in NEVER_TWICE else _nothing)
+                await transport.deliver(envelope, message, before_end if kind in NEVER_TWICE else nothing_before_end)
             except Uncertain as exc:
                 async with store.sessions.begin() as s:
                     await outbox.mark_uncertain(s, item_id, now=store.clock(), error=str(exc))
@@ -320,37 +292,63 @@ async def send_due(store: Store, transport: Transport, *, limit: int = 200,
     return handled
 
 
-async def sender_loop(store: Store, transport: Transport, *, stop: asyncio.Event,
-                      wake: asyncio.Event, idle_seconds: float = 30.0,
-                      composer: Composer | None = None, on_parked: OnParked | None = None) -> None:
-    lease = SenderLease(store, on_parked)
-    try:
-        await _sender_rounds(store, transport, lease, stop=stop, wake=wake, idle_seconds=idle_seconds,
-                             composer=composer, on_parked=on_parked)
-    finally:
-        await lease.drop()
+@dataclass
+class OutboxSender:
+    """The store's one sender (by the lease): a transport, and what composed-at-delivery mail
+    needs. `run` is the long-lived loop of `saraban-gateway run`; `drain` sends what is due
+    once (`ingest --once`)."""
 
+    store: Store
+    transport: OutboxTransport
+    composer: Composer | None = None
+    on_parked: OnParked | None = None
 
-async def _sender_rounds(store: Store, transport: Transport, lease: SenderLease, *, stop: asyncio.Event,
-                         wake: asyncio.Event, idle_seconds: float, composer: Composer | None,
-                         on_parked: OnParked | None) -> None:
-    while not stop.is_set():
-        wake.clear()
+    def lease(self) -> SenderLease:
+        return SenderLease(self.store, self.on_parked)
+
+    async def send_due(self) -> int:
+        return await send_due(self.store, self.transport, composer=self.composer, on_parked=self.on_parked)
+
+    async def drain(self) -> int | None:
+        """Send until nothing is due; None when another process holds the sender lease."""
+        lease = self.lease()
+        if not await lease.take():
+            return None
+        sent = 0
         try:
-            if not await lease.take():
-                log.info("another gateway process is sending this store's mail; waiting")
-                await _wait_any(stop, wake, idle_seconds)
-                continue
-            while await send_due(store, transport, composer=composer, on_parked=on_parked):
-                await lease.take()
-        except Exception:
-            log.exception("outbox sender failed; retrying shortly")
-        async with store.readers() as s:
-            nxt = await outbox.next_due_at(s)
-        delay = idle_seconds
-        if nxt is not None:
-            delay = max(0.05, min(idle_seconds, (nxt - store.clock()).total_seconds()))
-        await _wait_any(stop, wake, delay)
+            while n := await self.send_due():
+                sent += n
+        finally:
+            await lease.drop()
+        return sent
+
+    async def run(self, *, stop: asyncio.Event, wake: asyncio.Event, idle_seconds: float = 30.0) -> None:
+        lease = self.lease()
+        try:
+            await self._rounds(lease, stop=stop, wake=wake, idle_seconds=idle_seconds)
+        finally:
+            await lease.drop()
+
+    async def _rounds(self, lease: SenderLease, *, stop: asyncio.Event, wake: asyncio.Event,
+                      idle_seconds: float) -> None:
+        store = self.store
+        while not stop.is_set():
+            wake.clear()
+            try:
+                if not await lease.take():
+                    log.info("another gateway process is sending this store's mail; waiting")
+                    await _wait_any(stop, wake, idle_seconds)
+                    continue
+                while await self.send_due():
+                    await lease.take()
+            except Exception:
+                log.exception("outbox sender failed; retrying shortly")
+            async with store.readers() as s:
+                nxt = await outbox.next_due_at(s)
+            delay = idle_seconds
+            if nxt is not None:
+                delay = max(0.05, min(idle_seconds, (nxt - store.clock()).total_seconds()))
+            await _wait_any(stop, wake, delay)
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:

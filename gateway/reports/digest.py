@@ -16,12 +16,12 @@ from typing import Any
 import jinja2
 from sqlalchemy import select
 
-from gateway.app import Store
 from gateway.core.compose import compose
 from gateway.outbound.sender import agency_mail
 from gateway.state import AWAITING_CLERK, LetterState
 from gateway.thai import BANGKOK, format_short_date, format_short_datetime, format_time
 from store import audit, outbox, registers
+from store.handle import Store
 from store.tables import Digest, Forward, Letter, LetterRecipient, OutboxItem, RegisterEntry
 
 SPEED_RANK = {"ด่วนที่สุด": 3, "ด่วนมาก": 2, "ด่วน": 1}

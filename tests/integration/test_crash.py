@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway.app import open_store
+from gateway.app import opened_store
 from gateway.config import load_settings
 from gateway.service import ingest_once
 from store import audit
@@ -131,8 +131,7 @@ async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, dovecot, mo
         deliver(rng.randint(1, 4))
 
     settings = load_settings(cfg)
-    store = await open_store(settings)
-    try:
+    async with opened_store(settings) as store:
         async with store.sessions() as s:
             before = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
         # the killed processes did real work (the kills did not all land during start-up)
@@ -165,5 +164,3 @@ async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, dovecot, mo
         assert dovecot.message_count(user, "ลงรับแล้ว") == 2 * len(sent_numbers)
         assert dovecot.message_count(user, "รอตรวจสอบ") == 1
         assert report.ok
-    finally:
-        await store.close()

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from email.message import Message
 
+from gateway.letter import mail_system
 from gateway.outbound.bounces.mime import (
     COPY_MARKER,
     Parts,
@@ -41,9 +42,6 @@ __all__ = ["read_text_bounce", "text_recipients"]
 
 _QMAIL = re.compile(r"(?i)\bthis is the qmail-send program\b")
 _QMAIL_RECIPIENT = re.compile(r"<([^<>\s@]{1,64}@[^<>\s@]{1,255})>:")
-_SYSTEM_LOCAL = re.compile(
-    r"(?i)(?:mailer-?daemon|mail-daemon|postmaster|microsoftexchange[0-9a-f]{32})"
-)
 _BOUNCE_SUBJECT = re.compile(
     r"(?i)^\s*(?:undeliverable|undelivered mail|undeliverable mail|delivery status notification"
     r"|mail delivery failed|delivery failure|delivery has failed|failure notice|returned mail"
@@ -103,7 +101,7 @@ def read_text_bounce(msg: Message, parts: Parts, envelope_to: Sequence[str]) -> 
 
 def _is_system_sender(value: str) -> bool:
     for address in _ADDRESS.findall(value):
-        if _SYSTEM_LOCAL.fullmatch(address.rsplit("@", 1)[0]):
+        if mail_system(address.rsplit("@", 1)[0]):
             return True
     return False
 
@@ -178,7 +176,7 @@ def text_recipients(
         return (
             address not in ours
             and verp_token(address) is None
-            and not _SYSTEM_LOCAL.fullmatch(local)
+            and not mail_system(local)
         )
 
     replies: dict[str, tuple[str | None, str]] = {}
