@@ -20,6 +20,7 @@ from typing import Any
 from aioimaplib import aioimaplib
 
 from gateway.config import Imap
+from gateway.intake.aioimaplib_quiet import QuietImap4Ssl
 from gateway.intake.mutf7 import decode_mutf7, encode_mailbox
 from gateway.ports import ImapFailure
 
@@ -38,34 +39,6 @@ def _lines(resp: Any) -> list[bytes]:
     return [bytes(x) for x in resp.lines]
 
 
-class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
-    """aioimaplib 2.0's protocol, without formatting every received chunk for a debug log
-    that is off: its `data_received` runs `'Received : %s' % data` unconditionally, about
-    4 ms of the event loop's time per 1.7 MB letter fetched. The rest is the library's own."""
-
-    def data_received(self, d: bytes) -> None:
-        if _aio_log.isEnabledFor(logging.DEBUG):
-            _aio_log.debug("Received : %r", d)
-        try:
-            self._handle_responses(self.incomplete_line + d, self._handle_line,  # type: ignore[has-type]
-                                   self.current_command)  # type: ignore[has-type]
-            self.incomplete_line = b""
-            self.current_command = None
-        except aioimaplib.IncompleteRead as incomplete_read:
-            self.current_command = incomplete_read.cmd
-            self.incomplete_line = incomplete_read.data
-
-
-class _Imap4Ssl(aioimaplib.IMAP4_SSL):  # type: ignore[misc]
-    def create_client(self, host: str, port: int, loop: asyncio.AbstractEventLoop | None,
-                      conn_lost_cb: Any = None, ssl_context: ssl.SSLContext | None = None) -> None:
-        local_loop = loop if loop is not None else asyncio.get_running_loop()
-        self.protocol = _Protocol(local_loop, conn_lost_cb)
-        self._client_task = local_loop.create_task(local_loop.create_connection(
-            lambda: self.protocol, host, port, ssl=ssl_context))
-
-
-_aio_log = logging.getLogger(aioimaplib.__name__)
 
 
 class ImapClient:
@@ -91,7 +64,7 @@ class ImapClient:
         return resp
 
     async def connect(self) -> None:
-        self.client = _Imap4Ssl(host=self.cfg.host, port=self.cfg.port,
+        self.client = QuietImap4Ssl(host=self.cfg.host, port=self.cfg.port,
                                 ssl_context=self.ssl_context, timeout=self.timeout)
         try:
             await asyncio.wait_for(self.client.wait_hello_from_server(), self.timeout)
