@@ -68,7 +68,7 @@ from gateway.app import Store, make_transport, opened_store  # noqa: E402
 from gateway.core.compose import template_env  # noqa: E402
 from gateway.outbound.flow import Outbound, submission_message  # noqa: E402
 from gateway.outbound.sender import SenderLease, send_due  # noqa: E402
-from store.tables import OutboxItem  # noqa: E402
+from gateway.store.tables import OutboxItem  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.corpus.mail import letter_pdf  # noqa: E402
 

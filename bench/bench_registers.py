@@ -28,9 +28,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: E402
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: E402
 
 from gateway.app import opened_store  # noqa: E402
-from store import registers  # noqa: E402
-from store.registers import EntryFields  # noqa: E402
-from store.tables import Counter, RegisterEntry  # noqa: E402
+from gateway.store import registers  # noqa: E402
+from gateway.store.registers import EntryFields  # noqa: E402
+from gateway.store.tables import Counter, RegisterEntry  # noqa: E402
 from tests.conftest import FakeClock, make_settings  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)

@@ -31,13 +31,13 @@ from gateway.outbound.flow import Outbound
 from gateway.outbound.sender import FolderTransport, OutboxSender, RelayTransport
 from gateway.passwords import load_users
 from gateway.ports import MailboxClient, MailboxClientFactory, OutboxTransport
+from gateway.store import migrate
+from gateway.store.blobs import BlobStore
+from gateway.store.db import make_engine, make_readers, make_sessionmaker
+from gateway.store.handle import Store
+from gateway.store.registers import BookDef, ensure_books, unit_book_code
+from gateway.store.tables import Unit
 from gateway.thai import register_thai_charsets
-from store import migrate
-from store.blobs import BlobStore
-from store.db import make_engine, make_readers, make_sessionmaker
-from store.handle import Store
-from store.registers import BookDef, ensure_books, unit_book_code
-from store.tables import Unit
 
 if TYPE_CHECKING:
     from gateway.inbound.pipeline import Pipeline

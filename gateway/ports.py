@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from store.handle import Store
+    from gateway.store.handle import Store
 
 
 @runtime_checkable

@@ -27,11 +27,11 @@ from gateway.inbound.pipeline import Pipeline
 from gateway.intake.imap import MailboxHealth
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.reports.digest import send_digest_if_due
+from gateway.store import registers
+from gateway.store.blobs import sha256_hex
+from gateway.store.handle import Store
+from gateway.store.letters import put_blobs, record_raw
 from gateway.thai import BANGKOK, format_short_date, format_time
-from store import registers
-from store.blobs import sha256_hex
-from store.handle import Store
-from store.letters import put_blobs, record_raw
 
 log = logging.getLogger("saraban-gateway")
 
@@ -253,7 +253,7 @@ async def ingest_once(settings: Settings, *, store: Store | None = None) -> dict
 async def _state_counts(store: Store) -> dict[str, int]:
     from sqlalchemy import func, select
 
-    from store.tables import Letter
+    from gateway.store.tables import Letter
 
     async with store.readers() as s:
         rows = (await s.execute(select(Letter.state, func.count()).group_by(Letter.state))).all()

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.config import Settings
 from gateway.ports import Clock
-from store.blobs import BlobStore
-from store.db import WriteSessions
+from gateway.store.blobs import BlobStore
+from gateway.store.db import WriteSessions
 
 
 @dataclass

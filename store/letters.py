@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.state import LetterState
-from store import audit
-from store.blobs import BlobStore
-from store.db import insert_for
-from store.tables import Blob, Letter, RawMessage
+from gateway.store import audit
+from gateway.store.blobs import BlobStore
+from gateway.store.db import insert_for
+from gateway.store.tables import Blob, Letter, RawMessage
 
 
 @dataclass(frozen=True)

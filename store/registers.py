@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import UserError
+from gateway.store import audit
+from gateway.store.db import insert_for
+from gateway.store.tables import Counter, RegisterBook, RegisterEntry, Reservation
 from gateway.thai import be_year_of
-from store import audit
-from store.db import insert_for
-from store.tables import Counter, RegisterBook, RegisterEntry, Reservation
 
 MIN_YEAR, MAX_YEAR = 2500, 2800
 

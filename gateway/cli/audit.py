@@ -15,7 +15,7 @@ def add_parser(sub: Subparsers) -> None:
 
 
 async def audit_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    from store import audit
+    from gateway.store import audit
 
     async with command_store(settings) as store, store.readers() as s:
         report = await audit.verify(s)

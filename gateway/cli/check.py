@@ -45,7 +45,7 @@ async def check(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _database(settings: Settings) -> str:
     from gateway.app import schema_revision
-    from store import migrate
+    from gateway.store import migrate
 
     current = await asyncio.wait_for(schema_revision(settings), TIMEOUT)
     head = migrate.head_revision()

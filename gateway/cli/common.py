@@ -19,7 +19,7 @@ from gateway.config import Settings
 from gateway.errors import UserError
 
 if TYPE_CHECKING:
-    from store.handle import Store
+    from gateway.store.handle import Store
 
 ACTOR = "cli:" + os.environ.get("USER", "admin")  # the audit log's actor for an administrator
 ACTOR_USER = "cli"  # the submission user of `send`, and the actor of `outbox retry`

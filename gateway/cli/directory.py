@@ -21,7 +21,7 @@ def add_parser(sub: Subparsers) -> None:
 
 
 async def directory(args: argparse.Namespace, settings: Settings) -> int:
-    from store.directory import import_agencies, list_agencies
+    from gateway.store.directory import import_agencies, list_agencies
 
     if args.dir_command == "import":
         records = parse_directory_csv(read_input(args.file), source=args.file.name)

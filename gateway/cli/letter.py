@@ -13,8 +13,8 @@ from gateway.state import label_th
 from gateway.thai import BANGKOK, be_year_of, format_short_datetime, letter_no_key
 
 if TYPE_CHECKING:
-    from store.handle import Store
-    from store.tables import Letter
+    from gateway.store.handle import Store
+    from gateway.store.tables import Letter
 
 RECIPIENT_TH = {"queued": "รอส่ง", "sent": "ส่งแล้ว", "failed": "ส่งไม่สำเร็จ",
                 "acknowledged": "ลงรับแล้ว"}
@@ -37,7 +37,7 @@ def add_parser(sub: Subparsers) -> None:
 async def _find_letter(store: Store, ref: str) -> Letter:
     from sqlalchemy import select
 
-    from store.tables import Letter
+    from gateway.store.tables import Letter
 
     async with store.readers() as s:
         if ref.isdigit():
@@ -55,7 +55,7 @@ async def show(args: argparse.Namespace, settings: Settings) -> int:
     """`letter show ศธ 04183/ว12`: a sent letter and each recipient's state."""
     from sqlalchemy import select
 
-    from store.tables import LetterRecipient, OutboxItem
+    from gateway.store.tables import LetterRecipient, OutboxItem
 
     async with command_store(settings) as store:
         letter = await _find_letter(store, args.ref)
@@ -91,8 +91,8 @@ async def trace(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select
 
     from gateway.reports.trace import Step, render
-    from store import registers
-    from store.tables import AuditEntry, Forward, Letter, RegisterEntry
+    from gateway.store import registers
+    from gateway.store.tables import AuditEntry, Forward, Letter, RegisterEntry
 
     number_text, _, year_text = args.ref.partition("/")
     if not number_text.strip().isdigit() or (year_text and not year_text.strip().isdigit()):
@@ -149,7 +149,7 @@ def working_days_between(start: dt.date, end: dt.date, holidays: frozenset[dt.da
 async def followup(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select
 
-    from store.tables import Letter, LetterRecipient
+    from gateway.store.tables import Letter, LetterRecipient
 
     limit = args.days if args.days is not None else settings.outbound.followup_working_days
     async with command_store(settings) as store:

@@ -18,8 +18,8 @@ def add_parser(sub: Subparsers) -> None:
 async def outbox_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select
 
-    from store import outbox
-    from store.tables import OutboxItem
+    from gateway.store import outbox
+    from gateway.store.tables import OutboxItem
 
     async with command_store(settings) as store:
         if args.outbox_command == "retry":

@@ -15,8 +15,8 @@ from gateway.reports.export import ExportRow, to_csv, to_json, to_table
 from gateway.thai import BANGKOK, be_year_of, format_short_date
 
 if TYPE_CHECKING:
-    from store.handle import Store
-    from store.tables import RegisterBook, RegisterEntry
+    from gateway.store.handle import Store
+    from gateway.store.tables import RegisterBook, RegisterEntry
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -70,8 +70,8 @@ def _write(data: str | bytes, output: Path | None) -> None:
 async def registers_list(store: Store) -> int:
     from sqlalchemy import func, select
 
-    from store import registers
-    from store.tables import Counter, RegisterEntry
+    from gateway.store import registers
+    from gateway.store.tables import Counter, RegisterEntry
 
     year = be_year_of(store.clock())
     async with store.readers() as s:
@@ -96,7 +96,7 @@ async def registers_list(store: Store) -> int:
 
 
 async def registers_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    from store import registers
+    from gateway.store import registers
 
     async with command_store(settings) as store:
         if args.reg_command == "list":
@@ -159,7 +159,7 @@ def _check_unit(settings: Settings, code: str) -> None:
 
 
 async def reserve(args: argparse.Namespace, settings: Settings) -> int:
-    from store import registers
+    from gateway.store import registers
 
     _check_unit(settings, args.unit)
     days = args.days if args.days is not None else settings.books.reservation_days
@@ -192,9 +192,9 @@ async def reserve(args: argparse.Namespace, settings: Settings) -> int:
 async def reservations(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select
 
-    from store import registers
-    from store.registers import EntryFields
-    from store.tables import RegisterBook, Reservation
+    from gateway.store import registers
+    from gateway.store.registers import EntryFields
+    from gateway.store.tables import RegisterBook, Reservation
 
     async with command_store(settings) as store:
         now = store.clock()

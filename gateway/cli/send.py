@@ -34,7 +34,7 @@ async def send(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.core.compose import template_env
     from gateway.outbound.flow import Outbound, submission_message
     from gateway.outbound.sender import SenderLease, send_due
-    from store.tables import Letter
+    from gateway.store.tables import Letter
 
     for f in args.files:
         if not f.is_file():

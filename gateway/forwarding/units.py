@@ -28,11 +28,11 @@ from gateway.forwarding.routing import Route, RouteFacts, read_unit_reply, reply
 from gateway.letter import ParsedMessage
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.state import LetterState
+from gateway.store import audit, registers
+from gateway.store.handle import Store
+from gateway.store.registers import EntryFields, unit_book_code
+from gateway.store.tables import About, Forward, Letter, LetterFile, RegisterEntry
 from gateway.thai import be_year_of, format_short_date, format_short_datetime
-from store import audit, registers
-from store.handle import Store
-from store.registers import EntryFields, unit_book_code
-from store.tables import About, Forward, Letter, LetterFile, RegisterEntry
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from gateway.inbound.record import REJECT_AS_INVALID, Recorder
 from gateway.inbound.stamp import Stamper
 from gateway.letter import ParsedMessage
 from gateway.state import AWAITING_CLERK, Event, LetterState, advance
-from store import audit, registers
-from store.tables import About, Letter, RawMessage, RegisterEntry
+from gateway.store import audit, registers
+from gateway.store.tables import About, Letter, RawMessage, RegisterEntry
 
 MISSING = "missing"  # what a decision on a letter id that does not exist returns
 

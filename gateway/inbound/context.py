@@ -18,8 +18,8 @@ from gateway.core.classify import Policy
 from gateway.forwarding.units import Units
 from gateway.inbound.stamp import StampSettings
 from gateway.pdf.stamp import Corner, StampStyle
+from gateway.store.handle import Store
 from gateway.xmlletter import XmlResources, default_resources
-from store.handle import Store
 
 
 @dataclass

@@ -15,10 +15,10 @@ from gateway.core.compose import FileToAttach
 from gateway.inbound.context import Inbound
 from gateway.letter import ParsedMessage
 from gateway.outbound.sender import agency_mail, queue_mail
+from gateway.store import audit
+from gateway.store.tables import Letter
 from gateway.thai import BANGKOK, format_letter_date, format_short_date, format_time
 from gateway.xmlletter import Notifier, NotifierKind, build_notifier, validate_xml
-from store import audit
-from store.tables import Letter
 
 log = logging.getLogger(__name__)
 

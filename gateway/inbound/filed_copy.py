@@ -21,10 +21,10 @@ from gateway.inbound.context import Inbound
 from gateway.inbound.feedback import Feedback
 from gateway.intake.imap import copy_marker
 from gateway.state import LetterState
+from gateway.store import registers
+from gateway.store.blobs import BlobStore, sha256_hex
+from gateway.store.tables import Letter, LetterFile, RawMessage
 from gateway.thai import BANGKOK, format_short_date, format_time
-from store import registers
-from store.blobs import BlobStore, sha256_hex
-from store.tables import Letter, LetterFile, RawMessage
 
 # Where a field was read, as the clerk reads it (domain.md §5.5).
 SOURCE_TH = {"xml": "จาก XML", "pdf": "จากไฟล์หนังสือ", "subject": "จากหัวเรื่องอีเมล",

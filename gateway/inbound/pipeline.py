@@ -39,11 +39,11 @@ from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder
 from gateway.inbound.stamp import Stamper, ToStamp
 from gateway.outbound.returns import Returns
 from gateway.state import Event, LetterState, advance
+from gateway.store import audit
+from gateway.store.handle import Store
+from gateway.store.letters import Recorded, put_blobs, record_raw
+from gateway.store.tables import About, Letter, RawMessage
 from gateway.xmlletter import default_resources
-from store import audit
-from store.handle import Store
-from store.letters import Recorded, put_blobs, record_raw
-from store.tables import About, Letter, RawMessage
 
 log = logging.getLogger(__name__)
 

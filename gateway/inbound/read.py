@@ -27,8 +27,8 @@ from gateway.letter import Attachment, ParsedMessage, mail_system
 from gateway.outbound.bounces import Bounce, read_bounce, verp_token
 from gateway.outbound.rules import SENT_HEADER
 from gateway.pdf.check import inspect_pdf
+from gateway.store.blobs import BlobStore
 from gateway.xmlletter import ReadStatus, XmlResources, default_resources, read_letter_xml
-from store.blobs import BlobStore
 
 
 def _xml_fields(result: Any) -> dict[str, Any] | None:

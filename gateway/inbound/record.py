@@ -18,11 +18,11 @@ from gateway.inbound.feedback import Feedback
 from gateway.letter import Attachment, LetterFields, ParsedMessage
 from gateway.outbound.returns import Returns
 from gateway.state import NUMBERED, Event, LetterState, advance
+from gateway.store import audit, registers
+from gateway.store.letters import ensure_blob, know_blob
+from gateway.store.registers import EntryFields
+from gateway.store.tables import Letter, LetterFile
 from gateway.thai import be_year_of, letter_no_key
-from store import audit, registers
-from store.letters import ensure_blob, know_blob
-from store.registers import EntryFields
-from store.tables import Letter, LetterFile
 
 NEW_LETTERS = "saraban_new_letters"  # session.info: letters created in this transaction
 NUMBERED_NOW = "saraban_numbered"  # session.info: {letter id: (receive number, registered at)}
@@ -209,7 +209,7 @@ class Recorder:
 
 async def _in_directory(s: AsyncSession, msg: ParsedMessage) -> bool | None:
     """Whether the sender's address is a known central address; None with an empty directory."""
-    from store.directory import count_agencies, find_by_email
+    from gateway.store.directory import count_agencies, find_by_email
 
     if not msg.from_addr or await count_agencies(s) == 0:
         return None

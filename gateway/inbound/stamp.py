@@ -20,10 +20,10 @@ from gateway import workers
 from gateway.pdf.check import PdfUnreadable
 from gateway.pdf.stamp import ReceiptStamp, StampStyle, stamp_receipt
 from gateway.state import LetterState
-from store import audit, registers
-from store.blobs import BlobStore
-from store.letters import know_blob
-from store.tables import Letter, LetterFile
+from gateway.store import audit, registers
+from gateway.store.blobs import BlobStore
+from gateway.store.letters import know_blob
+from gateway.store.tables import Letter, LetterFile
 
 if TYPE_CHECKING:  # the worker processes import this module: keep them light
     from gateway.inbound.context import Inbound

@@ -22,8 +22,8 @@ from sqlalchemy import and_, or_, select
 from gateway.config import Imap
 from gateway.ports import LetterIntake, MailboxClient
 from gateway.state import LetterState
-from store.db import insert_for
-from store.tables import About, ImapMessage, Letter, RawMessage
+from gateway.store.db import insert_for
+from gateway.store.tables import About, ImapMessage, Letter, RawMessage
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from gateway.config import Imap
 from gateway.intake.filing import Filing, Placement, copy_marker
 from gateway.ports import ImapFailure, LetterIntake, MailboxClient, MailboxClientFactory
 from gateway.state import LetterState
-from store import leases
-from store.letters import put_blobs
+from gateway.store import leases
+from gateway.store.letters import put_blobs
 
 log = logging.getLogger(__name__)
 

@@ -49,6 +49,10 @@ from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.pdf.check import inspect_pdf
 from gateway.pdf.sign import SignerConfig, VisibleSignature, sign_pdf
 from gateway.state import Event, LetterState, advance
+from gateway.store import audit, registers
+from gateway.store.handle import Store
+from gateway.store.letters import put_blobs, record_raw
+from gateway.store.tables import Letter, LetterRecipient, OutboxItem, RawMessage, RegisterEntry
 from gateway.thai import (
     BANGKOK,
     be_year_of,
@@ -57,10 +61,6 @@ from gateway.thai import (
     parse_letter_number,
 )
 from gateway.xmlletter.resources import XmlResources, default_resources
-from store import audit, registers
-from store.handle import Store
-from store.letters import put_blobs, record_raw
-from store.tables import Letter, LetterRecipient, OutboxItem, RawMessage, RegisterEntry
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Outbound:
         return self.store.settings.agency.central_addresses[0]
 
     async def _directory(self) -> dict[str, str]:
-        from store.directory import list_agencies
+        from gateway.store.directory import list_agencies
 
         async with self.store.readers() as s:
             return {a.central_email.lower(): a.thai_name for a in await list_agencies(s)}

@@ -25,14 +25,14 @@ from gateway.config import Settings
 from gateway.core.compose import FileToAttach, Mail, compose
 from gateway.letter import Speed
 from gateway.outbound.sender import agency_mail, queue_mail
+from gateway.store import registers
+from gateway.store.handle import Store
+from gateway.store.tables import Letter, LetterFile, LetterRecipient
 from gateway.thai import BANGKOK, format_letter_date
 from gateway.xmlletter.build import build_letter_xml
 from gateway.xmlletter.model import OutgoingXmlLetter, Party
 from gateway.xmlletter.resources import XmlResources
 from gateway.xmlletter.validate import validate_xml
-from store import registers
-from store.handle import Store
-from store.tables import Letter, LetterFile, LetterRecipient
 
 log = logging.getLogger(__name__)
 

@@ -39,12 +39,12 @@ from gateway.outbound.rules import (
 from gateway.pdf.sign import SignerConfig, sign_pdf
 from gateway.pdf.stamp import stamp_text
 from gateway.state import Event, LetterState, advance
+from gateway.store import audit, outbox, registers
+from gateway.store.handle import Store
+from gateway.store.letters import ensure_blob, put_blobs
+from gateway.store.registers import EntryFields
+from gateway.store.tables import Letter, LetterFile, LetterRecipient, RegisterEntry, Reservation
 from gateway.thai import BANGKOK, be_year_of, letter_no_key, to_thai_digits
-from store import audit, outbox, registers
-from store.handle import Store
-from store.letters import ensure_blob, put_blobs
-from store.registers import EntryFields
-from store.tables import Letter, LetterFile, LetterRecipient, RegisterEntry, Reservation
 
 
 class Refused(Exception):

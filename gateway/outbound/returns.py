@@ -16,10 +16,10 @@ from gateway.core.classify import Reading, ack_address
 from gateway.outbound.bounces import Bounce
 from gateway.outbound.rules import letter_numbers_in, their_receive_number
 from gateway.state import LetterState
+from gateway.store import audit, recipients, registers
+from gateway.store.tables import About, DeliveryNotice, Letter
 from gateway.thai import BANGKOK, letter_no_key
 from gateway.xmlletter import NotifierKind
-from store import audit, recipients, registers
-from store.tables import About, DeliveryNotice, Letter
 
 if TYPE_CHECKING:
     from gateway.inbound.context import Inbound

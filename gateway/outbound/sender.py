@@ -28,9 +28,9 @@ from gateway.config import Relay, Settings, secret
 from gateway.core.compose import Mail, compose
 from gateway.errors import Permanent, Transient, Uncertain
 from gateway.ports import BeforeEnd, Envelope, OutboxTransport, nothing_before_end
-from store import leases, outbox, recipients
-from store.blobs import sha256_hex
-from store.handle import Store
+from gateway.store import leases, outbox, recipients
+from gateway.store.blobs import sha256_hex
+from gateway.store.handle import Store
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from sqlalchemy import select
 from gateway.core.compose import compose
 from gateway.outbound.sender import agency_mail
 from gateway.state import AWAITING_CLERK, LetterState
+from gateway.store import audit, outbox, registers
+from gateway.store.handle import Store
+from gateway.store.tables import Digest, Forward, Letter, LetterRecipient, OutboxItem, RegisterEntry
 from gateway.thai import BANGKOK, format_short_date, format_short_datetime, format_time
-from store import audit, outbox, registers
-from store.handle import Store
-from store.tables import Digest, Forward, Letter, LetterRecipient, OutboxItem, RegisterEntry
 
 SPEED_RANK = {"ด่วนที่สุด": 3, "ด่วนมาก": 2, "ด่วน": 1}
 

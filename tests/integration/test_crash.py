@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from gateway.app import opened_store
 from gateway.config import load_settings
 from gateway.service import ingest_once
-from store import audit
-from store.tables import Letter, OutboxItem, RawMessage, RegisterEntry
+from gateway.store import audit
+from gateway.store.tables import Letter, OutboxItem, RawMessage, RegisterEntry
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from gateway.app import opened_store
 from gateway.service import ingest_once
-from store.tables import Letter, LetterFile, RawMessage, RegisterEntry
+from gateway.store.tables import Letter, LetterFile, RawMessage, RegisterEntry
 from tests.conftest import central_mailbox_settings
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
 from tests.pdfgen.documents import not_a_pdf

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from gateway.app import build_app, open_store, opened_store
 from gateway.inbound.pipeline import Pipeline
 from gateway.service import Alarm, ingest_once, serve
+from gateway.store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
 from gateway.thai import format_short_date, format_time
-from store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
 from tests.conftest import FakeClock, TickingClock, central_mailbox_settings, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.pdfgen.poppler import pdftotext
@@ -169,7 +169,7 @@ async def test_one_worker_per_mailbox(site, dovecot) -> None:
         assert await second.take_lease()
         # a holder on this host whose process is gone is taken over at once
         async with store.sessions.begin() as s:
-            from store.tables import MailboxLease
+            from gateway.store.tables import MailboxLease
 
             lease = await s.get(MailboxLease, second.lease_name)
             lease.holder = f"{second.holder.split(':')[0]}:999999:1"

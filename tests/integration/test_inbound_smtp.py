@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from gateway.app import open_store
 from gateway.service import serve
-from store import audit
-from store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
+from gateway.store import audit
+from gateway.store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
 from tests.conftest import TickingClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.pdfgen.poppler import pdftotext

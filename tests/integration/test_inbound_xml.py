@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from gateway.app import open_store
 from gateway.service import serve
+from gateway.store.tables import DeliveryNotice, Letter, LetterFile, OutboxItem, RegisterEntry
 from gateway.xmlletter import (
     Notifier,
     NotifierKind,
@@ -25,7 +26,6 @@ from gateway.xmlletter import (
     validate_xml,
 )
 from gateway.xmlletter.model import Party
-from store.tables import DeliveryNotice, Letter, LetterFile, OutboxItem, RegisterEntry
 from tests.conftest import TickingClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf, numbered_letter_pdf
 

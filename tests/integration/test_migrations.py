@@ -13,14 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from gateway.state import LetterState
-from store import migrate
-from store.db import make_engine
-from store.tables import DeliveryNotice, Letter
+from gateway.store import migrate
+from gateway.store.db import make_engine
+from gateway.store.tables import DeliveryNotice, Letter
 
 pytestmark = pytest.mark.integration
 
 NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
-m0005: Any = importlib.import_module("store.migrations.versions.0005_letter_facts")
+m0005: Any = importlib.import_module("gateway.store.migrations.versions.0005_letter_facts")
 
 # What letters looked like under revision 0004: every state, with the effects each path wrote.
 OLD_LETTERS: list[tuple[str, str, dict[str, Any]]] = [

@@ -28,13 +28,20 @@ from gateway.outbound.sender import RelayTransport, SenderLease, send_due
 from gateway.passwords import hash_password
 from gateway.pdf.check import inspect_pdf
 from gateway.service import accept_smtp, serve
+from gateway.store import audit
+from gateway.store.directory import import_agencies
+from gateway.store.tables import (
+    Letter,
+    LetterFile,
+    LetterRecipient,
+    OutboxItem,
+    RawMessage,
+    RegisterEntry,
+)
 from gateway.xmlletter import read_letter_xml
 from gateway.xmlletter.model import Notifier, NotifierKind
 from gateway.xmlletter.notifiers import build_notifier
 from gateway.xmlletter.resources import default_resources
-from store import audit
-from store.directory import import_agencies
-from store.tables import Letter, LetterFile, LetterRecipient, OutboxItem, RawMessage, RegisterEntry
 from tests.conftest import FakeClock, TickingClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.servers.smtpsink import SmtpSink

@@ -25,8 +25,8 @@ from sqlalchemy import func, select
 
 from gateway.app import opened_store
 from gateway.config import load_settings
-from store import audit
-from store.tables import Letter, OutboxItem, RegisterEntry
+from gateway.store import audit
+from gateway.store.tables import Letter, OutboxItem, RegisterEntry
 from tests.corpus.mail import letter_pdf
 
 pytestmark = pytest.mark.integration

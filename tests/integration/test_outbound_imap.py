@@ -17,7 +17,7 @@ from gateway.core.compose import template_env
 from gateway.outbound.flow import Outbound, submission_message
 from gateway.outbound.sender import SenderLease, send_due
 from gateway.service import ingest_once
-from store.tables import LetterRecipient, RegisterEntry
+from gateway.store.tables import LetterRecipient, RegisterEntry
 from tests.conftest import central_mailbox_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from gateway.app import opened_store
 from gateway.service import ingest_once
-from store import audit
-from store.tables import Forward, Letter, RegisterEntry
+from gateway.store import audit
+from gateway.store.tables import Forward, Letter, RegisterEntry
 from tests.conftest import TickingClock, central_mailbox_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.integration.test_cli import cli_process as cli

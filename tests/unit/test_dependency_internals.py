@@ -24,8 +24,8 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine.interfaces import AdaptedConnection
 
-from store import sqlite_adapter
-from store.db import make_engine, make_readers, make_sessionmaker
+from gateway.store import sqlite_adapter
+from gateway.store.db import make_engine, make_readers, make_sessionmaker
 
 ADAPTER = "store/sqlite_adapter.py"
 
