@@ -40,7 +40,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from gateway.app import Store, open_store  # noqa: E402
 from gateway.service import ingest_once, serve  # noqa: E402
-from store.tables import RegisterEntry  # noqa: E402
+from gateway.store.tables import RegisterEntry  # noqa: E402
 from tests.conftest import central_mailbox_settings  # noqa: E402
 from tests.corpus.mail import letter_mail, letter_pdf  # noqa: E402
 from tests.servers.dovecot import DovecotServer  # noqa: E402

@@ -64,11 +64,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiosmtplib  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from gateway.app import Store, open_store  # noqa: E402
-from gateway.effects.compose import template_env  # noqa: E402
-from gateway.effects.send import SenderLease, make_transport, send_due  # noqa: E402
-from gateway.outbound import Outbound, submission_message  # noqa: E402
-from store.tables import OutboxItem  # noqa: E402
+from gateway.app import Store, make_transport, opened_store  # noqa: E402
+from gateway.core.compose import template_env  # noqa: E402
+from gateway.outbound.flow import Outbound, submission_message  # noqa: E402
+from gateway.outbound.sender import SenderLease, send_due  # noqa: E402
+from gateway.store.tables import OutboxItem  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.corpus.mail import letter_pdf  # noqa: E402
 
@@ -265,7 +265,7 @@ class Bench:
         if not await lease.take():
             raise SystemExit("could not take the sender lease")
         try:
-            transport = make_transport(self.store)
+            transport = make_transport(self.store.settings)
             handled = 0
             while n := await send_due(self.store, transport, composer=self.out.compose_for):
                 handled += n
@@ -333,8 +333,7 @@ async def run(args: argparse.Namespace, sink: Sink, tmp: Path) -> None:
                "concurrency": c, "timeout_seconds": timeout},
         smtp_listener={"enabled": False},
     )
-    store = await open_store(settings, upgrade=True)
-    try:
+    async with opened_store(settings, upgrade=True) as store:
         b = Bench(store, sink, n, c, pdf, timeout)
         # Warm-up, not timed: imports, templates, XML schemas, connections, the sink.
         wid, _, _ = await b.record(min(n, 4))
@@ -429,8 +428,6 @@ async def run(args: argparse.Namespace, sink: Sink, tmp: Path) -> None:
             await b.check_sent(letter_id)
             print(f"   tracemalloc peak during a gateway send: {mib(peak - base_mem)} above the start "
                   f"({took:.1f} s under tracemalloc, not comparable)")
-    finally:
-        await store.close()
 
 
 def main() -> None:

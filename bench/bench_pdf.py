@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from gateway.effects.sign import SignerConfig, VisibleSignature, sign_pdf
-from gateway.effects.stamp import ReceiptStamp, stamp_receipt
-from gateway.pdfcheck import inspect_pdf
+from gateway.pdf.check import inspect_pdf
+from gateway.pdf.sign import SignerConfig, VisibleSignature, sign_pdf
+from gateway.pdf.stamp import ReceiptStamp, stamp_receipt
 from tests.pdfgen.documents import PdfSpec, make_pdf
 from tests.pdfgen.pki import make_pki
 

@@ -27,10 +27,10 @@ from sqlalchemy import insert as core_insert  # noqa: E402
 from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: E402
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: E402
 
-from gateway.app import open_store  # noqa: E402
-from store import registers  # noqa: E402
-from store.registers import EntryFields  # noqa: E402
-from store.tables import Counter, RegisterEntry  # noqa: E402
+from gateway.app import opened_store  # noqa: E402
+from gateway.store import registers  # noqa: E402
+from gateway.store.registers import EntryFields  # noqa: E402
+from gateway.store.tables import Counter, RegisterEntry  # noqa: E402
 from tests.conftest import FakeClock, make_settings  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
@@ -52,49 +52,48 @@ async def _run(workers: int, n: int, one) -> float:  # type: ignore[no-untyped-d
 
 async def measure(url: str, n: int, workers: int) -> tuple[float, float]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-reg-"))
-    store = await open_store(make_settings(tmp, url), upgrade=True, clock=FakeClock(NOW))
     try:
-        async with store.sessions() as s:
-            book = await registers.get_book(s, "send")
-        insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
+        async with opened_store(make_settings(tmp, url), upgrade=True, clock=FakeClock(NOW)) as store:
+            async with store.sessions() as s:
+                book = await registers.get_book(s, "send")
+            insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
 
-        async def bare() -> None:
-            async with store.engine.begin() as conn:
-                last = (
-                    await conn.execute(
-                        insert(Counter)
-                        .values(book_id=book.id, year=2569, last=1)
-                        .on_conflict_do_update(
-                            index_elements=[Counter.book_id, Counter.year],
-                            set_={"last": Counter.last + 1},
+            async def bare() -> None:
+                async with store.engine.begin() as conn:
+                    last = (
+                        await conn.execute(
+                            insert(Counter)
+                            .values(book_id=book.id, year=2569, last=1)
+                            .on_conflict_do_update(
+                                index_elements=[Counter.book_id, Counter.year],
+                                set_={"last": Counter.last + 1},
+                            )
+                            .returning(Counter.last)
                         )
-                        .returning(Counter.last)
+                    ).scalar_one()
+                    await conn.execute(
+                        core_insert(RegisterEntry).values(
+                            book_id=book.id, year=2569, number=last, status="registered",
+                            registered_at=NOW, letter_no="", sender="", recipient="", subject="bench",
+                            action="", remarks="", speed="", secrecy="", channel="", unit_code="",
+                            cancel_reason="",
+                        )
                     )
-                ).scalar_one()
-                await conn.execute(
-                    core_insert(RegisterEntry).values(
-                        book_id=book.id, year=2569, number=last, status="registered",
-                        registered_at=NOW, letter_no="", sender="", recipient="", subject="bench",
-                        action="", remarks="", speed="", secrecy="", channel="", unit_code="",
-                        cancel_reason="",
+
+            async def gateway() -> None:
+                async with store.sessions.begin() as s:
+                    await registers.allocate(
+                        s, book_code="receive", now=NOW, fields=EntryFields(subject="bench")
                     )
-                )
 
-        async def gateway() -> None:
-            async with store.sessions.begin() as s:
-                await registers.allocate(
-                    s, book_code="receive", now=NOW, fields=EntryFields(subject="bench")
-                )
-
-        base = await _run(workers, n, bare)
-        ours = await _run(workers, n, gateway)
-        async with store.sessions() as s:
-            _, rows = await registers.entries(s, book_code="receive", year=2569)
-        if [e.number for e in rows] != list(range(1, n + 1)):
-            raise SystemExit("bench_registers: gap or duplicate in the gateway's numbers")
-        return base, ours
+            base = await _run(workers, n, bare)
+            ours = await _run(workers, n, gateway)
+            async with store.sessions() as s:
+                _, rows = await registers.entries(s, book_code="receive", year=2569)
+            if [e.number for e in rows] != list(range(1, n + 1)):
+                raise SystemExit("bench_registers: gap or duplicate in the gateway's numbers")
+            return base, ours
     finally:
-        await store.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from gateway.cli import main
+from gateway.cli.main import main
 
 if __name__ == "__main__":  # worker processes re-import this module: they must not run main()
     sys.exit(main())

@@ -1,38 +1,53 @@
-"""Composition root: builds the store and the adapters from Settings, and owns their lifecycle.
+"""Composition root: builds the store and every adapter from Settings, and owns their lifecycle.
 
-Nothing else in the gateway constructs engines, blob stores or servers; they are
-made here and passed down (architecture.md, house style 7).
+Nothing else in the gateway constructs engines, blob stores, outbox transports, IMAP clients or
+servers; they are made here and passed down (architecture.md, house style 7), typed as the
+ports of gateway/ports.py. `assembled` builds the parts that `saraban-gateway run` and
+`ingest --once` both use (gateway/service.py only sequences and runs them); `opened_store` is
+the one way to hold a store open for a while.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+import jinja2
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gateway.clock import Clock, system_clock
-from gateway.config import Settings, secret
+from gateway.config import Imap, Settings, secret
+from gateway.core.compose import template_env
 from gateway.errors import UserError
+from gateway.intake.imap import MailboxHealth, Watcher
+from gateway.intake.imap_client import ImapClient, client_ssl_context
+from gateway.intake.smtp import Accept, CentralMailboxHandler, start_listener
+from gateway.intake.submission import Submit, start_submission
+from gateway.outbound.flow import Outbound
+from gateway.outbound.sender import FolderTransport, OutboxSender, RelayTransport
+from gateway.passwords import load_users
+from gateway.ports import MailboxClient, MailboxClientFactory, OutboxTransport
+from gateway.store import migrate
+from gateway.store.blobs import BlobStore
+from gateway.store.db import make_engine, make_readers, make_sessionmaker
+from gateway.store.handle import Store
+from gateway.store.registers import BookDef, ensure_books, unit_book_code
+from gateway.store.tables import Unit
 from gateway.thai import register_thai_charsets
-from store import migrate
-from store.blobs import BlobStore
-from store.db import WriteSessions, make_engine, make_readers, make_sessionmaker
-from store.registers import BookDef, ensure_books, unit_book_code
-from store.tables import Unit
+
+if TYPE_CHECKING:
+    from gateway.inbound.pipeline import Pipeline
+
+__all__ = ["App", "Ports", "Store", "assembled", "build_app", "build_engine", "imap_client_factory",
+           "make_transport", "open_store", "opened_store", "schema_revision", "sync_units",
+           "unit_books", "upgrade_schema"]
 
 
-@dataclass
-class Store:
-    settings: Settings
-    engine: AsyncEngine
-    sessions: WriteSessions  # may write: the caller owns the transaction
-    readers: async_sessionmaker[AsyncSession]  # only reads (no write lock on SQLite)
-    blobs: BlobStore
-    clock: Clock
-
-    async def close(self) -> None:
-        await self.engine.dispose()
+# -- the store -----------------------------------------------------------------------------------
 
 
 def unit_books(settings: Settings) -> list[BookDef]:
@@ -75,6 +90,38 @@ async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock 
     return Store(settings, engine, sessions, make_readers(engine), BlobStore(settings.blob_path), clock)
 
 
+@contextlib.asynccontextmanager
+async def opened_store(settings: Settings, *, upgrade: bool = False, clock: Clock = system_clock,
+                       store: Store | None = None) -> AsyncIterator[Store]:
+    """A store for the length of the block, closed after it; a `store` given is lent, not
+    closed (a test, or a command, that keeps its store across several calls)."""
+    if store is not None:
+        yield store
+        return
+    opened = await open_store(settings, upgrade=upgrade, clock=clock)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def schema_revision(settings: Settings) -> str | None:
+    """The database's schema revision (None: no schema yet), over a connection of its own."""
+    engine = build_engine(settings)
+    try:
+        return await migrate.current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def upgrade_schema(settings: Settings) -> tuple[str | None, str | None]:
+    """Apply the migrations, then sync books and units from config; the revisions before and after."""
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    before = await schema_revision(settings)
+    async with opened_store(settings, upgrade=True) as store:
+        return before, await migrate.current_revision(store.engine)
+
+
 async def sync_units(session: AsyncSession, settings: Settings) -> None:
     """Make the units table say what config.toml says; units dropped from config become inactive."""
     rows = {u.code: u for u in (await session.execute(select(Unit))).scalars()}
@@ -90,3 +137,107 @@ async def sync_units(session: AsyncSession, settings: Settings) -> None:
     for gone in rows.values():
         gone.active = False
     await session.flush()
+
+
+# -- the adapters --------------------------------------------------------------------------------
+
+
+def make_transport(settings: Settings) -> OutboxTransport:
+    """The outbox's way out: the agency's relay, or the embedded default, a folder of .eml files."""
+    if settings.relay.mode == "smtp":
+        return RelayTransport(settings.relay, settings.base_dir)
+    return FolderTransport(settings.outbox_path)
+
+
+def imap_client_factory(cfg: Imap) -> MailboxClientFactory:
+    """Fresh connections to one mailbox; the password is read at each (re)connection."""
+
+    def client() -> MailboxClient:
+        password = secret(cfg.password_env, what=f"รหัสผ่าน IMAP {cfg.name}")
+        return ImapClient(cfg, password, client_ssl_context(cfg))
+
+    return client
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The TCP ports the servers listen on (0: not started)."""
+
+    smtp: int = 0
+    submission: int = 0
+
+
+@dataclass
+class App:
+    """The parts of one gateway process over one store, each built once."""
+
+    settings: Settings
+    store: Store
+    templates: jinja2.Environment
+    pipeline: Pipeline
+    outbound: Outbound
+    sender: OutboxSender
+    wake_sender: asyncio.Event  # set when a transaction queues mail
+    health: MailboxHealth = field(default_factory=MailboxHealth)
+
+    def watcher(self, cfg: Imap) -> Watcher:
+        return Watcher(cfg, self.pipeline, self.health, client_factory=imap_client_factory(cfg))
+
+    def watchers(self) -> list[Watcher]:
+        """One watcher per enabled [[imap]] mailbox."""
+        return [self.watcher(m) for m in self.settings.imap if m.enabled]
+
+    @contextlib.asynccontextmanager
+    async def listening(self, *, accept: Accept, submit: Submit) -> AsyncIterator[Ports]:
+        """The SMTP listener and the submission server, as configured, until the block ends.
+        `accept` keeps an agency's mail, `submit` a clerk's; each answers 250 after its commit."""
+        s = self.settings
+        servers: list[asyncio.Server] = []
+        try:
+            smtp = 0
+            if s.smtp_listener.enabled:
+                lst = s.smtp_listener
+                server = await start_listener(
+                    CentralMailboxHandler(s.agency.central_addresses, accept),
+                    host=lst.host, port=lst.port, hostname=lst.hostname,
+                    data_size_limit=lst.max_message_bytes,
+                )
+                servers.append(server)
+                smtp = server.sockets[0].getsockname()[1]
+            submission = 0
+            if s.submission.enabled and load_users(s):
+                sub = await start_submission(s, submit, clock=self.store.clock)
+                if sub is not None:
+                    servers.append(sub)
+                    submission = sub.sockets[0].getsockname()[1]
+            yield Ports(smtp, submission)
+        finally:
+            for srv in servers:
+                srv.close()
+                await srv.wait_closed()
+
+
+def build_app(settings: Settings, store: Store) -> App:
+    """Every part over an open store: the inbound pipeline, the outbound flow, the sender."""
+    # Imported here, not at the top: gateway.inbound.pipeline imports this module (for Store,
+    # now in store/handle.py); once it imports store.handle this can move up.
+    from gateway.inbound.pipeline import Pipeline
+
+    wake_sender = asyncio.Event()
+    templates = template_env()
+    pipeline = Pipeline.build(store, templates)
+    pipeline.wake_sender = wake_sender
+    outbound = Outbound.build(store, pipeline.templates)
+    outbound.wake_sender = wake_sender
+    sender = OutboxSender(store, make_transport(settings), composer=outbound.compose_for,
+                          on_parked=outbound.on_parked)
+    return App(settings, store, templates, pipeline, outbound, sender, wake_sender)
+
+
+@contextlib.asynccontextmanager
+async def assembled(settings: Settings, *, store: Store | None = None, upgrade: bool = False,
+                    clock: Clock = system_clock) -> AsyncIterator[App]:
+    """The gateway's parts for the length of the block; the store is opened (and migrated with
+    `upgrade`) and closed here unless one is given."""
+    async with opened_store(settings, upgrade=upgrade, clock=clock, store=store) as opened:
+        yield build_app(settings, opened)

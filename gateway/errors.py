@@ -41,3 +41,15 @@ class UserError(Permanent):
 
 class ConfigError(UserError):
     """config.toml is missing, unreadable or invalid; names the key at fault."""
+
+
+class IllegalTransition(GatewayError):
+    """A letter state change the table in gateway/state.py does not allow: a bug or a lost
+    race, never a normal outcome."""
+
+    def __init__(self, state: str, event: str) -> None:
+        super().__init__(f"a letter in state {state!r} cannot take event {event!r}")
+        self.state, self.event = state, event
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.state, self.event)

@@ -8,6 +8,7 @@ here is a frozen dataclass or an enum: data, not behaviour.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -15,6 +16,9 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 __all__ = [
     "REQUIRED_FIELDS",
+    "SYSTEM_MAILBOX",
+    "mail_system",
+    "unattended",
     "Appendix7Name",
     "Attachment",
     "Field",
@@ -45,6 +49,31 @@ _PDF_OR_GENERIC_TYPES = frozenset(
         "application/binary",
     }
 )
+
+# The local parts of mailboxes no person writes from, one pattern for every reader (use
+# `fullmatch` on the part before the "@"; a "+tag", ".x" or "-x" after the name is allowed).
+# Group "mail_system": a mail system's own sender of bounces and reports — MAILER-DAEMON,
+# postmaster (RFC 5321 §4.5.1), bounce handlers, Exchange's MicrosoftExchange<32 hex>.
+# Group "no_reply": senders that say no one reads replies (no-reply, do-not-reply, root, daemon).
+# Bounce detection reads the first group only; whether to acknowledge reads both.
+SYSTEM_MAILBOX = re.compile(
+    r"(?:(?P<mail_system>mailer-?daemon|mail-?daemon|postmaster|mdaemon|bounces?"
+    r"|microsoftexchange[0-9a-f]{32})"
+    r"|(?P<no_reply>no-?reply|do-?not-?reply|root|daemon))"
+    r"(?:[+.\-].*)?",
+    re.IGNORECASE,
+)
+
+
+def mail_system(local_part: str) -> bool:
+    """A mailbox the mail system itself sends from (bounces, postmaster): never a letter's author."""
+    m = SYSTEM_MAILBOX.fullmatch(local_part)
+    return m is not None and m.group("mail_system") is not None
+
+
+def unattended(local_part: str) -> bool:
+    """A mailbox no person reads replies at: the mail system's, or a no-reply address."""
+    return SYSTEM_MAILBOX.fullmatch(local_part) is not None
 
 
 class FieldSource(StrEnum):

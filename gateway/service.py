@@ -1,10 +1,11 @@
 """`saraban-gateway run` and `ingest --once`: the long-lived service and the one-shot sweep.
 
-`run` starts the store (migrating an embedded SQLite on first run), finishes any
-letter left half-way by a crash, and runs under one task group: the SMTP
-listener, one watcher per IMAP mailbox, the letter worker, the outbox sender,
-and the housekeeping loop (mailbox alarm, reservation expiry). Signals only set
-the stop event (house style 11).
+Both take their parts from the composition root (`gateway.app.assembled`) and only
+sequence and run them. `run` opens the store (migrating an embedded SQLite on first
+run), finishes any letter left half-way by a crash, and runs under one task group:
+one watcher per IMAP mailbox, the letter workers, the outbox sender, and the
+housekeeping loop (mailbox alarm, reservation expiry), while the SMTP listener and
+the submission server take mail. Signals only set the stop event (house style 11).
 """
 
 from __future__ import annotations
@@ -19,29 +20,18 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
 
-from gateway.app import Store, open_store
+from gateway.app import App, assembled
 from gateway.config import Settings
-from gateway.digest import send_digest_if_due
-from gateway.effects.compose import template_env
-from gateway.effects.send import (
-    SenderLease,
-    agency_mail,
-    make_transport,
-    queue_mail,
-    send_due,
-    sender_loop,
-)
 from gateway.errors import Transient
-from gateway.intake.imap import MailboxHealth, Watcher
-from gateway.intake.smtp import CentralMailboxHandler, start_listener
-from gateway.intake.submission import start_submission
-from gateway.outbound import Outbound
-from gateway.passwords import load_users
-from gateway.pipeline import Pipeline
+from gateway.inbound.pipeline import Pipeline
+from gateway.intake.imap import MailboxHealth
+from gateway.outbound.sender import agency_mail, queue_mail
+from gateway.reports.digest import send_digest_if_due
+from gateway.store import registers
+from gateway.store.blobs import sha256_hex
+from gateway.store.handle import Store
+from gateway.store.letters import put_blobs, record_raw
 from gateway.thai import BANGKOK, format_short_date, format_time
-from store import registers
-from store.blobs import sha256_hex
-from store.letters import put_blobs, record_raw
 
 log = logging.getLogger("saraban-gateway")
 
@@ -187,6 +177,14 @@ async def _worker(process: Callable[[int], Awaitable[str]], queue: asyncio.Queue
             log.exception("%s %s failed; it will be retried on restart", what, letter_id)
 
 
+async def _start(app: App) -> None:
+    """Start the readers, and finish what a crash left half-way: letters received but not
+    decided, submissions not answered."""
+    app.pipeline.warm_up()  # the first letter after a start does not wait for a reader to start
+    await app.pipeline.resume()
+    await app.outbound.resume()
+
+
 async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
                 stop: asyncio.Event | None = None, store: Store | None = None,
                 ready_ports: dict[str, int] | None = None) -> int:
@@ -200,127 +198,62 @@ async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
             pass
-    own_store = store is None
-    store = store or await open_store(settings, upgrade=True)
-    wake_sender = asyncio.Event()
-    pipeline = Pipeline.build(store, template_env())
-    pipeline.warm_up()  # the first letter after a start does not wait for a reader to start
-    pipeline.wake_sender = wake_sender
-    outbound = Outbound.build(store, pipeline.templates)
-    outbound.wake_sender = wake_sender
-    health = MailboxHealth()
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    out_queue: asyncio.Queue[int] = asyncio.Queue()
-    servers: list[asyncio.Server] = []
-    port = 0
-    try:
-        await pipeline.resume()
-        await outbound.resume()
+    async with assembled(settings, store=store, upgrade=True) as app:
+        letters: asyncio.Queue[int] = asyncio.Queue()
+        outgoing: asyncio.Queue[int] = asyncio.Queue()
+        await _start(app)
 
         async def accept(data: bytes, frm: str, rcpts: list[str]) -> int:
-            letter_id = await accept_smtp(store, data, frm, rcpts)
-            queue.put_nowait(letter_id)
+            letter_id = await accept_smtp(app.store, data, frm, rcpts)
+            letters.put_nowait(letter_id)
             return letter_id
 
-        if settings.smtp_listener.enabled:
-            lst = settings.smtp_listener
-            server = await start_listener(
-                CentralMailboxHandler(settings.agency.central_addresses, accept),
-                host=lst.host, port=lst.port, hostname=lst.hostname,
-                data_size_limit=lst.max_message_bytes,
-            )
-            servers.append(server)
-            port = server.sockets[0].getsockname()[1]
-        sub_port = 0
-        if settings.submission.enabled and load_users(settings):
-            async def submit(data: bytes, frm: str, rcpts: list[str], user: str) -> int:
-                letter_id = await outbound.accept(data, frm, rcpts, user)
-                out_queue.put_nowait(letter_id)
-                return letter_id
+        async def submit(data: bytes, frm: str, rcpts: list[str], user: str) -> int:
+            letter_id = await app.outbound.accept(data, frm, rcpts, user)
+            outgoing.put_nowait(letter_id)
+            return letter_id
 
-            sub = await start_submission(settings, submit, clock=store.clock)
-            if sub is not None:
-                servers.append(sub)
-                sub_port = sub.sockets[0].getsockname()[1]
-        if ready_ports is not None:
-            ready_ports["smtp"], ready_ports["submission"] = port, sub_port
-        print(banner(settings, port, sub_port), flush=True)
-        alarm = Alarm(pipeline, health, store.clock(), {})
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(sender_loop(store, make_transport(store), stop=stop, wake=wake_sender,
-                                       composer=outbound.compose_for, on_parked=outbound.on_parked))
-            tg.create_task(_worker(pipeline.process, queue, stop, "letter"))
-            tg.create_task(_worker(outbound.process, out_queue, stop, "outgoing letter"))
-            tg.create_task(_housekeeping(pipeline, alarm, stop))
-            for m in settings.imap:
-                if m.enabled:
-                    tg.create_task(Watcher(m, pipeline, health).run(stop))
-            if ready is not None:
-                ready.set_result(port)
-            await stop.wait()
-            log.info("stopping")
-        return 0
-    finally:
-        for srv in servers:
-            srv.close()
-            await srv.wait_closed()
-        if own_store:
-            await store.close()
+        async with app.listening(accept=accept, submit=submit) as ports:
+            if ready_ports is not None:
+                ready_ports["smtp"], ready_ports["submission"] = ports.smtp, ports.submission
+            print(banner(settings, ports.smtp, ports.submission), flush=True)
+            alarm = Alarm(app.pipeline, app.health, app.store.clock(), {})
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(app.sender.run(stop=stop, wake=app.wake_sender))
+                tg.create_task(_worker(app.pipeline.process, letters, stop, "letter"))
+                tg.create_task(_worker(app.outbound.process, outgoing, stop, "outgoing letter"))
+                tg.create_task(_housekeeping(app.pipeline, alarm, stop))
+                for watcher in app.watchers():
+                    tg.create_task(watcher.run(stop))
+                if ready is not None:
+                    ready.set_result(ports.smtp)
+                await stop.wait()
+                log.info("stopping")
+    return 0
 
 
 async def ingest_once(settings: Settings, *, store: Store | None = None) -> dict[str, int]:
     """Process everything waiting (SMTP-received letters, every IMAP mailbox), send due mail."""
-    own_store = store is None
-    store = store or await open_store(settings)
-    try:
-        pipeline = Pipeline.build(store, template_env())
-        pipeline.warm_up()
-        outbound = Outbound.build(store, pipeline.templates)
-        before = await _state_counts(store)
-        await pipeline.resume()
-        await outbound.resume()
-        health = MailboxHealth()
-        for m in settings.imap:
-            if not m.enabled:
-                continue
-            watcher = Watcher(m, pipeline, health)
-            if not await watcher.take_lease():
-                log.warning("mailbox %s is being worked by a running gateway; skipped", m.name)
-                continue
-            client = watcher.client_factory()
-            try:
-                await client.connect()
-                await watcher.ensure_folders(client)
-                await watcher.one_round(client)
-            finally:
-                await client.close()
-                await watcher.drop_lease()
-        await _follow_up(pipeline)
-        transport = make_transport(store)
-        sent = 0
-        lease = SenderLease(store, outbound.on_parked)
-        if await lease.take():
-            try:
-                while (n := await send_due(store, transport, composer=outbound.compose_for,
-                                           on_parked=outbound.on_parked)):
-                    sent += n
-            finally:
-                await lease.drop()
-        else:
+    async with assembled(settings, store=store) as app:
+        before = await _state_counts(app.store)
+        await _start(app)
+        for watcher in app.watchers():
+            if not await watcher.sweep():
+                log.warning("mailbox %s is being worked by a running gateway; skipped", watcher.cfg.name)
+        await _follow_up(app.pipeline)
+        sent = await app.sender.drain()
+        if sent is None:
             log.warning("a running gateway is sending this store's mail; sending skipped")
-        after = await _state_counts(store)
+        after = await _state_counts(app.store)
         summary = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-        summary["sent"] = sent
+        summary["sent"] = sent or 0
         return summary
-    finally:
-        if own_store:
-            await store.close()
 
 
 async def _state_counts(store: Store) -> dict[str, int]:
     from sqlalchemy import func, select
 
-    from store.tables import Letter
+    from gateway.store.tables import Letter
 
     async with store.readers() as s:
         rows = (await s.execute(select(Letter.state, func.count()).group_by(Letter.state))).all()

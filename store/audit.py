@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.tables import AuditEntry, AuditHead
+from gateway.store.tables import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 _HEAD = "saraban.audit_head"  # session.info key: (transaction, locked head row)

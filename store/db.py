@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from store.sqlite_adapter import one_hop_dbapi
+from gateway.store.sqlite_adapter import one_hop_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "saraban_read_only"

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.directory import AgencyRecord
-from store import audit
-from store.tables import Agency
+from gateway.store import audit
+from gateway.store.tables import Agency
 
 
 async def import_agencies(

@@ -15,8 +15,8 @@ import socket
 from sqlalchemy import delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.db import insert_for
-from store.tables import MailboxLease
+from gateway.store.db import insert_for
+from gateway.store.tables import MailboxLease
 
 log = logging.getLogger(__name__)
 

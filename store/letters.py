@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import audit
-from store.blobs import BlobStore
-from store.db import insert_for
-from store.tables import Blob, Letter, RawMessage
+from gateway.state import LetterState
+from gateway.store import audit
+from gateway.store.blobs import BlobStore
+from gateway.store.db import insert_for
+from gateway.store.tables import Blob, Letter, RawMessage
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ async def record_raw(
     await session.flush()
     letter = Letter(
         direction=direction,
-        state="received" if direction == "in" else "submitted",
+        state=LetterState.RECEIVED if direction == "in" else LetterState.SUBMITTED,
         source_key=source_key,
         raw_message_id=raw.id,
         channel=channel,

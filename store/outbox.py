@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import audit
-from store.blobs import BlobStore
-from store.letters import ensure_blob
-from store.tables import LetterRecipient, OutboxItem
+from gateway.store import audit
+from gateway.store.blobs import BlobStore
+from gateway.store.letters import ensure_blob
+from gateway.store.tables import LetterRecipient, OutboxItem
 
 DEFAULT_LIFETIME = dt.timedelta(days=5)
 BACKOFF_BASE = dt.timedelta(minutes=1)
@@ -174,7 +174,7 @@ async def _recipient_state(session: AsyncSession, item_id: int, state: str, now:
     letter_id = (await session.execute(select(LetterRecipient.letter_id).where(
         LetterRecipient.outbox_id == item_id))).scalar_one_or_none()
     if letter_id is not None:
-        from store.recipients import refresh_action
+        from gateway.store.recipients import refresh_action
 
         await refresh_action(session, letter_id)
 

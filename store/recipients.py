@@ -15,8 +15,8 @@ from collections import Counter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import audit
-from store.tables import Letter, LetterRecipient, RegisterEntry
+from gateway.store import audit
+from gateway.store.tables import Letter, LetterRecipient, RegisterEntry
 
 STATE_TH = {"queued": "รอส่ง", "sent": "ส่งแล้ว", "failed": "ส่งไม่สำเร็จ", "acknowledged": "ลงรับแล้ว"}
 

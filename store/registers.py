@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import UserError
+from gateway.store import audit
+from gateway.store.db import insert_for
+from gateway.store.tables import Counter, RegisterBook, RegisterEntry, Reservation
 from gateway.thai import be_year_of
-from store import audit
-from store.db import insert_for
-from store.tables import Counter, RegisterBook, RegisterEntry, Reservation
 
 MIN_YEAR, MAX_YEAR = 2500, 2800
 
@@ -443,6 +443,15 @@ async def expire_reservations(session: AsyncSession, *, now: dt.datetime) -> dic
             action="register.expire",
         )
     return out
+
+
+async def entry_of(session: AsyncSession, letter_id: int) -> RegisterEntry | None:
+    """The register entry that numbers a letter, the one place its number lives: the receive
+    number of an incoming letter, the send (circular, order) number of an outgoing one. A unit's
+    own number for the same letter is taken later, so it is never the first."""
+    return (await session.execute(select(RegisterEntry).where(
+        RegisterEntry.letter_id == letter_id, RegisterEntry.status == "registered",
+    ).order_by(RegisterEntry.id).limit(1))).scalar_one_or_none()
 
 
 async def entries(

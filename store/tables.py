@@ -9,6 +9,7 @@ Asia/Bangkok through gateway.thai.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -107,11 +108,73 @@ class Letter(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(100), index=True)
     # A re-sent or second-channel copy points at the registration it duplicates.
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))
-    # Effects done after the decision (stamped, filed, copy appended …): each runs once.
-    effects: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+
+    # What reading found beside the fields (shown to the clerk, put in the register's remarks).
+    sender_flags: Mapped[list[Any]] = mapped_column(default=list)  # Thai remarks on the sender
+    signatures: Mapped[list[Any]] = mapped_column(default=list)  # signature checks, in Thai
+    xml_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # strict XSD validation
+    xml_receiver: Mapped[str] = mapped_column(Text, default="")  # for routing rules
+
+    # A message that is not itself a letter but about one (a reply, report, notifier, copy).
+    about: Mapped[str] = mapped_column(String(20), default="")  # an About, or ""
+    about_letter_id: Mapped[int | None] = mapped_column(Integer)  # letters.id
+    forward_id: Mapped[int | None] = mapped_column(Integer)  # forwards.id of a unit reply
+    clerk_route: Mapped[list[Any]] = mapped_column(default=list)  # unit codes a clerk asked for
+    bounce_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    notifier_kind: Mapped[str] = mapped_column(String(30), default="")
+    notifier_letter_no: Mapped[str] = mapped_column(String(200), default="")
+    accept_resent: Mapped[int] = mapped_column(Integer, default=0)  # AcceptLetterNotifier again
+    delivery_state: Mapped[str] = mapped_column(String(20), default="")  # from notifiers (out)
+
+    # Effects after a registration, each done once.
+    routed_rule: Mapped[str | None] = mapped_column(Text)  # None: routing rules not tried yet
+    suggested_units: Mapped[list[Any]] = mapped_column(default=list)  # a rule that is not sure
+    stamped_at: Mapped[dt.datetime | None]  # the receive stamp is recorded (or failed)
+    stamp_error: Mapped[str] = mapped_column(Text, default="")
+    filing_folder: Mapped[str] = mapped_column(Text, default="")  # an APPEND under way (intent)
+    filed_folder: Mapped[str] = mapped_column(Text, default="")  # the clerk's folder it is in
+    copy_appending: Mapped[bool] = mapped_column(Boolean, default=False)  # [รับ n/ปี] copy: intent
+    copy_appended: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Outgoing letters: who submitted it and how it left. Its number is its register entry.
+    submitted_by: Mapped[str] = mapped_column(String(200), default="")
+    unit_code: Mapped[str] = mapped_column(String(60), default="")
+    file_name: Mapped[str] = mapped_column(Text, default="")  # Appendix 7 name of the letter file
+    signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    cc_unit: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        # resume() finds the registered letters a crash left unstamped without a full scan
+        Index("ix_letters_unstamped", "state", "stamped_at"),
+    )
+
+
+class About(StrEnum):
+    """Letter.about: what a message that is not a letter is about (Letter.about_letter_id)."""
+
+    OWN_COPY = "own_copy"  # our own copy of a letter we sent, or one a unit returned
+    CLERK_ROUTE = "clerk_route"  # a clerk's ส่ง reply naming units for a registered letter
+    UNIT_REPLY = "unit_reply"  # a unit accepting or returning a forwarded letter
+    BOUNCE = "bounce"  # a delivery report for a letter we sent
+    ACKNOWLEDGEMENT = "acknowledgement"  # a recipient's reply quoting our letter's number
+
+
+class DeliveryNotice(Base):
+    """A CorrespondenceLetter notifier that came back for a letter we sent (xml.md)."""
+
+    __tablename__ = "delivery_notices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    notice_letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))  # the message
+    kind: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20))  # received | accepted | rejected | invalid
+    from_addr: Mapped[str] = mapped_column(String(500), default="")
+    accept_id: Mapped[str] = mapped_column(String(100), default="")
+    accept_date: Mapped[dt.date | None] = mapped_column(Date)
+    at: Mapped[dt.datetime]
 
 
 class LetterFile(Base):

@@ -101,13 +101,10 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def store(tmp_path: Path, db_url: str, clock: FakeClock) -> AsyncIterator[object]:
-    from gateway.app import open_store
+    from gateway.app import opened_store
 
-    s = await open_store(make_settings(tmp_path, db_url), upgrade=True, clock=clock)
-    try:
+    async with opened_store(make_settings(tmp_path, db_url), upgrade=True, clock=clock) as s:
         yield s
-    finally:
-        await s.close()
 
 
 SettingsFactory = Callable[..., Settings]

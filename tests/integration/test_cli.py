@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from gateway.app import open_store
 from gateway.service import serve
-from store.tables import Letter, OutboxItem, RegisterEntry
+from gateway.store.tables import Letter, OutboxItem, RegisterEntry
 from tests.conftest import FakeClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway.app import open_store
+from gateway.app import opened_store
 from gateway.config import load_settings
 from gateway.service import ingest_once
-from store import audit
-from store.tables import Letter, OutboxItem, RawMessage, RegisterEntry
+from gateway.store import audit
+from gateway.store.tables import Letter, OutboxItem, RawMessage, RegisterEntry
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
 
 pytestmark = pytest.mark.integration
@@ -131,8 +131,7 @@ async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, dovecot, mo
         deliver(rng.randint(1, 4))
 
     settings = load_settings(cfg)
-    store = await open_store(settings)
-    try:
+    async with opened_store(settings) as store:
         async with store.sessions() as s:
             before = (await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one()
         # the killed processes did real work (the kills did not all land during start-up)
@@ -159,11 +158,9 @@ async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, dovecot, mo
             assert store.blobs.exists(r.sha256)
         assert [x.state for x in letters].count("registered") == len(sent_numbers)
         assert [x.state for x in letters if x.subject == "ไม่มีไฟล์หนังสือ"] == ["review"]
-        assert all(x.effects.get("stamped") for x in letters if x.state == "registered")
+        assert all(x.stamped_at is not None for x in letters if x.state == "registered")
         assert acks == len(sent_numbers)  # one acknowledgement each, never two
         # the clerk's folders hold each original once and one findable copy each
         assert dovecot.message_count(user, "ลงรับแล้ว") == 2 * len(sent_numbers)
         assert dovecot.message_count(user, "รอตรวจสอบ") == 1
         assert report.ok
-    finally:
-        await store.close()

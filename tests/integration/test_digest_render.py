@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.digest import DigestData, digest_mail
-from gateway.effects.compose import template_env
-from gateway.parse import html_to_text
+from gateway.core.compose import template_env
+from gateway.core.parse import html_to_text
+from gateway.reports.digest import DigestData, digest_mail
 from tests.servers.chromium import dump_dom, read_png, screenshot
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.app import open_store
+from gateway.app import opened_store
 from gateway.service import ingest_once
-from store.tables import Letter, LetterFile, RawMessage, RegisterEntry
+from gateway.store.tables import Letter, LetterFile, RawMessage, RegisterEntry
 from tests.conftest import central_mailbox_settings
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
 from tests.pdfgen.documents import not_a_pdf
@@ -97,8 +97,7 @@ async def test_every_message_ends_in_a_defined_state_with_raw_bytes_kept(
     cases = corpus()
     for _, raw, _, _ in cases:
         dovecot.deliver(user, raw)
-    store = await open_store(settings, upgrade=True)
-    try:
+    async with opened_store(settings, upgrade=True) as store:
         await ingest_once(settings, store=store)
         assert dovecot.message_count(user, "INBOX") == 0  # nothing left behind, nothing dropped
         async with store.sessions() as s:
@@ -142,5 +141,3 @@ async def test_every_message_ends_in_a_defined_state_with_raw_bytes_kept(
             originals = sum(1 for st in states if FOLDER.get(st) == folder)
             copies = sum(1 for st in states if st == "registered") if folder == "ลงรับแล้ว" else 0
             assert dovecot.message_count(user, folder) == originals + copies, folder
-    finally:
-        await store.close()

@@ -12,13 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway.app import open_store
-from gateway.effects.compose import template_env
-from gateway.intake.imap import MailboxHealth, Watcher
-from gateway.pipeline import Pipeline
+from gateway.app import build_app, open_store, opened_store
+from gateway.inbound.pipeline import Pipeline
 from gateway.service import Alarm, ingest_once, serve
+from gateway.store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
 from gateway.thai import format_short_date, format_time
-from store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
 from tests.conftest import FakeClock, TickingClock, central_mailbox_settings, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.pdfgen.poppler import pdftotext
@@ -47,8 +45,7 @@ async def test_backlog_is_registered_filed_and_idempotent(site, dovecot) -> None
     settings, user = site
     dovecot.deliver(user, letter_mail(letter_pdf()))
     dovecot.deliver(user, letter_mail(None, subject="สอบถามเรื่องการประชุม"))
-    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
-    try:
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:  # dates asserted: set, ticking
         summary = await ingest_once(settings, store=store)
         assert summary["registered"] == 1 and summary["review"] == 1 and summary["sent"] == 1
         assert dovecot.message_count(user, "INBOX") == 0
@@ -75,16 +72,13 @@ async def test_backlog_is_registered_filed_and_idempotent(site, dovecot) -> None
         ack = next(settings.outbox_path.glob("*-ack.eml"))
         msg = email.message_from_bytes(ack.read_bytes(), policy=policy.default)
         assert msg["To"] == "saraban@obec.go.th"
-    finally:
-        await store.close()
 
 
 async def test_clerk_moves_review_into_registered_or_rejected(site, dovecot) -> None:
     settings, user = site
     dovecot.deliver(user, letter_mail(None, subject="หนังสือไม่มีไฟล์ ก"))
     dovecot.deliver(user, letter_mail(None, subject="หนังสือไม่มีไฟล์ ข", sender="x@moe.go.th"))
-    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
-    try:
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:  # dates asserted: set, ticking
         await ingest_once(settings, store=store)
         assert dovecot.message_count(user, "รอตรวจสอบ") == 2
         # the clerk moves one into ลงรับแล้ว and the other into ไม่รับ, in any mail client
@@ -104,8 +98,6 @@ async def test_clerk_moves_review_into_registered_or_rejected(site, dovecot) -> 
         body = email.message_from_bytes(notice.read_bytes(), policy=policy.default)
         assert body["To"] == "x@moe.go.th"
         assert "ไม่พบไฟล์หนังสือ (PDF)" in body.get_body(("plain",)).get_content()
-    finally:
-        await store.close()
 
 
 async def test_idle_picks_up_a_new_letter_within_seconds(site, dovecot) -> None:
@@ -143,11 +135,10 @@ async def test_alarm_when_the_mailbox_cannot_be_checked(tmp_path: Path, monkeypa
         intake={"alarm_after_minutes": 15},
     )
     clock = FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC))
-    store = await open_store(settings, upgrade=True, clock=clock)
-    try:
-        pipeline = Pipeline.build(store, template_env())
-        health = MailboxHealth()
-        watcher = Watcher(settings.imap[0], pipeline, health)
+    async with opened_store(settings, upgrade=True, clock=clock) as store:
+        app = build_app(settings, store)
+        pipeline, health = app.pipeline, app.health
+        watcher = app.watcher(settings.imap[0])
         stop = asyncio.Event()
         run = asyncio.create_task(watcher.run(stop))
         await asyncio.sleep(0.5)  # a failed connection attempt
@@ -164,17 +155,13 @@ async def test_alarm_when_the_mailbox_cannot_be_checked(tmp_path: Path, monkeypa
         assert [(i.kind, i.recipient) for i in items] == [("alarm", "saraban@agency.test")]
         health.last_ok["central"] = clock()
         assert await alarm.check() == []
-    finally:
-        await store.close()
 
 
 async def test_one_worker_per_mailbox(site, dovecot) -> None:
     settings, _ = site
-    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
-    try:
-        pipeline = Pipeline.build(store, template_env())
-        first = Watcher(settings.imap[0], pipeline, MailboxHealth())
-        second = Watcher(settings.imap[0], pipeline, MailboxHealth())
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:  # dates asserted: set, ticking
+        app = build_app(settings, store)
+        first, second = app.watcher(settings.imap[0]), app.watcher(settings.imap[0])
         assert await first.take_lease()
         assert not await second.take_lease()  # a live holder keeps it
         assert await first.take_lease()  # renewal
@@ -182,7 +169,7 @@ async def test_one_worker_per_mailbox(site, dovecot) -> None:
         assert await second.take_lease()
         # a holder on this host whose process is gone is taken over at once
         async with store.sessions.begin() as s:
-            from store.tables import MailboxLease
+            from gateway.store.tables import MailboxLease
 
             lease = await s.get(MailboxLease, second.lease_name)
             lease.holder = f"{second.holder.split(':')[0]}:999999:1"
@@ -190,8 +177,6 @@ async def test_one_worker_per_mailbox(site, dovecot) -> None:
         # ingest --once stays away while a running gateway holds the mailbox
         summary = await ingest_once(settings, store=store)
         assert summary["sent"] == 0 and not any(v for k, v in summary.items() if k != "sent")
-    finally:
-        await store.close()
 
 
 def _die() -> None:
@@ -221,8 +206,7 @@ async def test_a_letter_whose_reader_dies_is_kept_counted_and_finally_sent_to_re
         return await real_read(self, raw, digest, now)
 
     monkeypatch.setattr(Pipeline, "_read", read)
-    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
-    try:
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:  # dates asserted: set, ticking
         first = await ingest_once(settings, store=store)
         assert first.get("registered", 0) == 0
         assert dovecot.message_count(user, "INBOX") == 1  # not decided yet: stays
@@ -239,5 +223,3 @@ async def test_a_letter_whose_reader_dies_is_kept_counted_and_finally_sent_to_re
             assert sum(x.state == "registered" for x in letters.values()) == 1
         assert dovecot.message_count(user, "INBOX") == 0
         assert dovecot.message_count(user, "รอตรวจสอบ") == 1
-    finally:
-        await store.close()

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from gateway.app import open_store
 from gateway.service import serve
-from store import audit
-from store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
+from gateway.store import audit
+from gateway.store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
 from tests.conftest import TickingClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.pdfgen.poppler import pdftotext
@@ -49,7 +49,7 @@ async def _until(store, letter_id: int, *, states: set[str], timeout: float = 30
         async with store.sessions() as s:
             letter = await s.get(Letter, letter_id)
         if letter is not None and letter.state in states and (
-            letter.state != "registered" or letter.effects.get("stamped")
+            letter.state != "registered" or letter.stamped_at is not None
         ):
             return letter
         if loop.time() > end:

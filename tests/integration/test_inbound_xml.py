@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from gateway.app import open_store
 from gateway.service import serve
+from gateway.store.tables import DeliveryNotice, Letter, LetterFile, OutboxItem, RegisterEntry
 from gateway.xmlletter import (
     Notifier,
     NotifierKind,
@@ -25,7 +26,6 @@ from gateway.xmlletter import (
     validate_xml,
 )
 from gateway.xmlletter.model import Party
-from store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
 from tests.conftest import TickingClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf, numbered_letter_pdf
 
@@ -78,7 +78,7 @@ async def _deliver(port: int, raw: bytes, store, *, final: set[str]) -> Letter:
             letter = await s.get(Letter, letter_id)
         # a registered letter is done once its stamp is recorded (a moment after the number)
         if letter is not None and letter.state in final and (
-                letter.state != "registered" or letter.effects.get("stamped")):
+                letter.state != "registered" or letter.stamped_at is not None):
             return letter
         await asyncio.sleep(0.1)
     raise AssertionError(f"letter {letter_id} stuck in {letter.state if letter else None}")
@@ -106,9 +106,9 @@ async def test_xml_fields_are_most_trusted_and_the_ack_carries_accept_notifier(g
     assert letter.state == "registered", letter.review_reason
     assert letter.field_sources["letter_no"] == "xml" and letter.field_sources["subject"] == "xml"
     assert letter.sender == "สำนักงานเขตพื้นที่การศึกษาทดสอบ"
-    assert letter.effects["xml"] == {"readable": True, "valid": True, "dialect": "dga",
+    assert letter.xml_report == {"readable": True, "valid": True, "dialect": "dga",
                                      "variants": [], "errors": [], "reason": ""}
-    assert "สำนักงานทดสอบ" in letter.effects["xml_receiver"]  # for routing rules on the receiver
+    assert "สำนักงานทดสอบ" in letter.xml_receiver  # for routing rules on the receiver
     (ack,) = await _mails(settings, "ack", 1)
     data = _notifier_of(ack)
     assert validate_xml(data).valid
@@ -139,7 +139,7 @@ async def test_bad_xml_goes_to_review_with_reasons(gw, sample: str) -> None:
     letter = await _deliver(port, raw, store, final={"registered", "review"})
     assert letter.state == "review"
     assert "XML" in letter.review_reason
-    assert letter.effects["xml"]["valid"] is False  # the report is kept with the letter
+    assert letter.xml_report is not None and letter.xml_report["valid"] is False  # the report is kept with the letter
     assert any(p["en"] for p in letter.problems if p["code"].startswith("xml"))
 
 
@@ -147,7 +147,7 @@ async def test_notifiers_update_letters_we_sent(gw) -> None:
     port, store, _ = gw
     now = dt.datetime.now(dt.UTC)
     async with store.sessions.begin() as s:
-        sent = Letter(direction="out", state="sent", source_key="out:test:77", channel="cli",
+        sent = Letter(direction="out", state="queued", source_key="out:test:77", channel="cli",
                       letter_no="ศธ 04183/77", letter_no_norm="ศธ 04183/77", subject="แจ้งผล",
                       created_at=now, updated_at=now)
         s.add(sent)
@@ -160,8 +160,10 @@ async def test_notifiers_update_letters_we_sent(gw) -> None:
     async with store.sessions() as s:
         sent = (await s.execute(select(Letter).where(Letter.direction == "out"))).scalar_one()
         entries = (await s.execute(select(RegisterEntry))).scalars().all()
-    assert sent.effects["delivery_state"] == "accepted"
-    assert sent.effects["delivery"][-1]["accept_id"] == "555"
+        notices = (await s.execute(select(DeliveryNotice))).scalars().all()
+    assert sent.delivery_state == "accepted"
+    assert [(n.kind, n.state, n.accept_id, n.accept_date, n.notice_letter_id) for n in notices] == [
+        ("AcceptLetterNotifier", "accepted", "555", dt.date(2026, 11, 22), msg.id)]
     assert entries == []  # a status message is never registered as a letter
 
 

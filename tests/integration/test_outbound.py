@@ -19,22 +19,29 @@ import aiosmtplib
 import pytest
 from sqlalchemy import func, select
 
-from gateway.app import Store, open_store
-from gateway.bounce import verp_token
-from gateway.effects.compose import template_env
-from gateway.effects.send import RelayTransport, SenderLease, send_due
-from gateway.outbound import Outbound, submission_message
+from gateway.app import Store, open_store, opened_store
+from gateway.core.compose import template_env
+from gateway.inbound.pipeline import Pipeline
+from gateway.outbound.bounces import verp_token
+from gateway.outbound.flow import Outbound, submission_message
+from gateway.outbound.sender import RelayTransport, SenderLease, send_due
 from gateway.passwords import hash_password
-from gateway.pdfcheck import inspect_pdf
-from gateway.pipeline import Pipeline
+from gateway.pdf.check import inspect_pdf
 from gateway.service import accept_smtp, serve
+from gateway.store import audit
+from gateway.store.directory import import_agencies
+from gateway.store.tables import (
+    Letter,
+    LetterFile,
+    LetterRecipient,
+    OutboxItem,
+    RawMessage,
+    RegisterEntry,
+)
 from gateway.xmlletter import read_letter_xml
 from gateway.xmlletter.model import Notifier, NotifierKind
 from gateway.xmlletter.notifiers import build_notifier
 from gateway.xmlletter.resources import default_resources
-from store import audit
-from store.directory import import_agencies
-from store.tables import Letter, LetterFile, LetterRecipient, OutboxItem, RawMessage, RegisterEntry
 from tests.conftest import FakeClock, TickingClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.servers.smtpsink import SmtpSink
@@ -408,8 +415,7 @@ async def test_a_blank_number_is_written_onto_page_1_when_configured(tmp_path: P
 
     settings = _settings(tmp_path, db_url, sink, outbound={
         "stamp_number": True, "number_position": [150.0, 200.0], "allow_unlisted_recipients": True})
-    store = await open_store(settings, upgrade=True, clock=clock)
-    try:
+    async with opened_store(settings, upgrade=True, clock=clock) as store:
         out = Outbound.build(store, template_env())
         _, state = await _submit(out, "[เวียน] แจ้งเวียน", to=["a@x.go.th"], tmp=tmp_path)
         assert state == "queued"
@@ -427,8 +433,6 @@ async def test_a_blank_number_is_written_onto_page_1_when_configured(tmp_path: P
         second = next(p for p in _parse(sink.to("a@x.go.th")[1]).iter_attachments()
                       if p.get_filename().endswith("W2.pdf"))
         assert second.get_content() == printed
-    finally:
-        await store.close()
 
 
 async def test_the_same_bytes_on_every_attempt(parts, tmp_path: Path) -> None:
@@ -438,7 +442,7 @@ async def test_the_same_bytes_on_every_attempt(parts, tmp_path: Path) -> None:
     async with store.sessions() as s:
         item = (await s.execute(select(OutboxItem).where(OutboxItem.recipient == RCPTS[0]))).scalar_one()
     first = await out.compose_for(item.recipe)
-    out._mail_cache.clear()
+    out.mails.cache.clear()
     assert await out.compose_for(item.recipe) == first
     await _deliver(store, out)
     clock.advance(minutes=5)
@@ -467,8 +471,7 @@ async def test_through_a_relay_that_wants_starttls_and_a_login(tmp_path: Path, d
         settings = make_settings(tmp_path, db_url, outbound={"allow_unlisted_recipients": True}, relay={
             "mode": "smtp", "host": "127.0.0.1", "port": port, "starttls": True, "username": "gateway",
             "password_env": "TEST_RELAY_PASSWORD", "ca_file": str(tls_pki.ca_file), "timeout_seconds": 10})
-        store = await open_store(settings, upgrade=True, clock=clock)
-        try:
+        async with opened_store(settings, upgrade=True, clock=clock) as store:
             out = Outbound.build(store, template_env())
             _, state = await _submit(out, "ขอส่งรายงาน", to=["a@x.go.th"], tmp=tmp_path)
             assert state == "queued"
@@ -482,8 +485,6 @@ async def test_through_a_relay_that_wants_starttls_and_a_login(tmp_path: Path, d
             await _deliver(store, out)
             assert [(rc, user) for _, rc, user in got if rc == ["a@x.go.th"]] == [(["a@x.go.th"], "gateway")]
             assert verp_token(next(f for f, rc, _ in got if rc == ["a@x.go.th"])) is not None
-        finally:
-            await store.close()
     finally:
         relay.close()
         await relay.wait_closed()
@@ -535,8 +536,7 @@ async def test_no_answer_after_the_end_of_data_is_never_sent_again(tmp_path: Pat
     try:
         settings = _settings(tmp_path, db_url, sink, relay={
             "mode": "smtp", "host": "127.0.0.1", "port": sink.port, "starttls": False, "timeout_seconds": 0.5})
-        store = await open_store(settings, upgrade=True, clock=clock)
-        try:
+        async with opened_store(settings, upgrade=True, clock=clock) as store:
             await _directory(store)
             out = Outbound.build(store, template_env())
             _, state = await _submit(out, "ขอส่งรายงาน", to=[RCPTS[0]], tmp=tmp_path)
@@ -553,7 +553,5 @@ async def test_no_answer_after_the_end_of_data_is_never_sent_again(tmp_path: Pat
                     OutboxItem.kind == "delivery-failed"))).scalar_one()
             assert item.status == "uncertain" and "ไม่แน่ชัด" in item.last_error
             assert rec.state == "failed" and told == 1
-        finally:
-            await store.close()
     finally:
         await sink.stop()

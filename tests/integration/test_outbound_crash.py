@@ -23,17 +23,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway.app import open_store
+from gateway.app import opened_store
 from gateway.config import load_settings
-from store import audit
-from store.tables import Letter, OutboxItem, RegisterEntry
+from gateway.store import audit
+from gateway.store.tables import Letter, OutboxItem, RegisterEntry
 from tests.corpus.mail import letter_pdf
 
 pytestmark = pytest.mark.integration
 
 KILLS = int(os.environ.get("SARABAN_SEND_CRASH_KILLS", "12"))
 RECIPIENTS = [f"saraban@agency-{i:02d}.example.go.th" for i in range(40)]
-GATEWAY = [sys.executable, "-m", "gateway.cli"]
+GATEWAY = [sys.executable, "-m", "gateway.cli.main"]
 
 
 def _config(tmp: Path, port: int) -> Path:
@@ -78,13 +78,10 @@ def _sink_log(path: Path) -> list[tuple[str, str, str]]:
 
 
 async def _letters(cfg: Path) -> int:
-    store = await open_store(load_settings(cfg), upgrade=True)
-    try:
+    async with opened_store(load_settings(cfg), upgrade=True) as store:
         async with store.readers() as s:
             return int((await s.execute(select(func.count()).select_from(Letter)
                                         .where(Letter.direction == "out"))).scalar_one())
-    finally:
-        await store.close()
 
 
 async def test_kill_9_while_sending_a_circular(tmp_path: Path) -> None:
@@ -128,8 +125,7 @@ async def test_kill_9_while_sending_a_circular(tmp_path: Path) -> None:
     for rcpt, mid, kind in _sink_log(log):
         if kind == "letter":
             ids[rcpt].add(mid)
-    store = await open_store(load_settings(cfg))
-    try:
+    async with opened_store(load_settings(cfg)) as store:
         async with store.readers() as s:
             letters = (await s.execute(select(Letter).where(Letter.direction == "out"))).scalars().all()
             entries = (await s.execute(select(RegisterEntry))).scalars().all()
@@ -138,8 +134,6 @@ async def test_kill_9_while_sending_a_circular(tmp_path: Path) -> None:
             reports = (await s.execute(select(func.count()).select_from(OutboxItem).where(
                 OutboxItem.kind == "delivery-failed"))).scalar_one()
             assert (await audit.verify(s)).ok
-    finally:
-        await store.close()
     assert len(letters) == 1 and letters[0].state == "queued"
     assert [(e.number, e.status) for e in entries] == [(1, "registered")]  # one number, no gap
     assert set(rows) == set(RECIPIENTS)

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway.app import open_store
-from gateway.effects.compose import template_env
-from gateway.effects.send import SenderLease, make_transport, send_due
-from gateway.outbound import Outbound, submission_message
+from gateway.app import make_transport, opened_store
+from gateway.core.compose import template_env
+from gateway.outbound.flow import Outbound, submission_message
+from gateway.outbound.sender import SenderLease, send_due
 from gateway.service import ingest_once
-from store.tables import LetterRecipient, RegisterEntry
+from gateway.store.tables import LetterRecipient, RegisterEntry
 from tests.conftest import central_mailbox_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 
@@ -42,8 +42,7 @@ async def test_sent_copy_replies_and_bounces_come_back_to_their_places(tmp_path:
         tmp_path, dovecot, user, poll_seconds=2,
         outbound={"allow_unlisted_recipients": True},
     )
-    store = await open_store(settings, upgrade=True)
-    try:
+    async with opened_store(settings, upgrade=True) as store:
         out = Outbound.build(store, template_env())
         pdf = tmp_path / "letter.pdf"
         pdf.write_bytes(letter_pdf(lines=("ที่ ศธ 04183/", "สำนักงานทดสอบ", "วันที่ 2 ธันวาคม 2569",
@@ -54,7 +53,7 @@ async def test_sent_copy_replies_and_bounces_come_back_to_their_places(tmp_path:
         assert await out.process(letter_id) == "queued"
         lease = SenderLease(store)
         assert await lease.take()
-        while await send_due(store, make_transport(store), composer=out.compose_for):
+        while await send_due(store, make_transport(settings), composer=out.compose_for):
             pass
         await lease.drop()
         outbox = sorted(settings.outbox_path.glob("*.eml"))
@@ -89,5 +88,3 @@ async def test_sent_copy_replies_and_bounces_come_back_to_their_places(tmp_path:
         assert (rec[RCPTS[0]].state, rec[RCPTS[0]].ack_number) == ("acknowledged", "88/2569")
         assert rec[RCPTS[1]].state == "failed" and "5.1.1" in rec[RCPTS[1]].error
         assert received == 0
-    finally:
-        await store.close()

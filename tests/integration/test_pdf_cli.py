@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 from tests.pdfgen.documents import PdfSpec, make_pdf, tamper
 from tests.pdfgen.poppler import make_nssdb, pdfsig, pdftotext
 

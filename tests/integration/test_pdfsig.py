@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.effects.sign import SignerConfig, VisibleSignature, sign_pdf
-from gateway.effects.stamp import ReceiptStamp, stamp_receipt
-from gateway.pdfcheck import Verdict, inspect_pdf
+from gateway.pdf.check import Verdict, inspect_pdf
+from gateway.pdf.sign import SignerConfig, VisibleSignature, sign_pdf
+from gateway.pdf.stamp import ReceiptStamp, stamp_receipt
 from tests.pdfgen.documents import PdfSpec, make_pdf, tamper
 from tests.pdfgen.pki import AGENCY_CN, SIGNER_CN, Pki
 from tests.pdfgen.poppler import make_nssdb, pdfsig, pdftotext

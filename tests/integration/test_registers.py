@@ -11,9 +11,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import UserError
-from store import audit, registers
-from store.registers import EntryFields
-from store.tables import Counter, RegisterEntry
+from gateway.store import audit, registers
+from gateway.store.registers import EntryFields
+from gateway.store.tables import Counter, RegisterEntry
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.integration

@@ -103,7 +103,7 @@ def test_outbox_list_and_passwd(site: Path) -> None:
 
 
 def test_working_days_skip_weekends() -> None:
-    from gateway.sendcommands import working_days_between
+    from gateway.cli.letter import working_days_between
 
     friday = dt.date(2026, 12, 4)
     assert working_days_between(friday, dt.date(2026, 12, 7)) == 1  # Sat, Sun skipped; Monday counts

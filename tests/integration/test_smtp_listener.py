@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.service import serve
-from store.tables import Letter, RawMessage
+from gateway.store.tables import Letter, RawMessage
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from store.blobs import BlobStore
-from store.tables import Base
+from gateway.store.blobs import BlobStore
+from gateway.store.tables import Base
 
 pytestmark = pytest.mark.integration
 

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from gateway.app import Store, open_store
-from gateway.digest import gather, send_digest_if_due
-from gateway.effects.compose import template_env
-from gateway.outbound import Outbound
-from gateway.pipeline import Pipeline
+from gateway.core.compose import template_env
+from gateway.inbound.pipeline import Pipeline
+from gateway.outbound.flow import Outbound
+from gateway.reports.digest import gather, send_digest_if_due
 from gateway.service import accept_smtp
-from store.tables import Forward, Letter, OutboxItem
+from gateway.store.tables import Forward, Letter, OutboxItem
 from tests.conftest import FakeClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 

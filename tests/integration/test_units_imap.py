@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.app import open_store
+from gateway.app import opened_store
 from gateway.service import ingest_once
-from store import audit
-from store.tables import Forward, Letter, RegisterEntry
+from gateway.store import audit
+from gateway.store.tables import Forward, Letter, RegisterEntry
 from tests.conftest import TickingClock, central_mailbox_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.integration.test_cli import cli_process as cli
@@ -82,8 +82,7 @@ emails = ["{POLICY}"]
 """, encoding="utf-8")
     dovecot.deliver(user, _letter(101, "ขอแจ้งคำสั่งแต่งตั้งคณะกรรมการ"))
     dovecot.deliver(user, _letter(102, "ขอเชิญประชุมจัดทำแผนปฏิบัติการ"))
-    store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
-    try:
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:  # dates asserted: set, ticking
         await ingest_once(settings, store=store)
         (fw_hr,) = _outbox(settings, "forward")  # the rule routed letter 1 only; letter 2 waits
         assert fw_hr["To"] == HR
@@ -135,8 +134,6 @@ emails = ["{POLICY}"]
         assert "ส่ง กลุ่มบริหารงานบุคคล" in entries[1].action and "เลขรับ 1/2569" in entries[1].action
         assert "คืนเรื่อง" in entries[2].action and "ไม่ใช่งานของกลุ่มนโยบายและแผน" in entries[2].action
         assert sorted(letters).count("registered") == 2  # replies and copies were not registered
-    finally:
-        await store.close()
 
     one = cli(tmp_path, "letter", "trace", "1/2569")  # the gateway ran at a set date
     assert one.returncode == 0, one.stderr

@@ -17,7 +17,7 @@ import pytest
 
 from gateway import workers
 from gateway.errors import ConfigError
-from gateway.pipeline import read_message, read_with_default_resources
+from gateway.inbound.read import read_message, read_with_default_resources
 from gateway.xmlletter import default_resources
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
 

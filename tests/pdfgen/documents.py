@@ -1,7 +1,7 @@
 """Test PDFs made at test time: the shapes of letters the gateway meets in the wild.
 
 Built with pyHanko's low-level writer (not with the code under test) so a bug in
-`gateway.effects.stamp` cannot hide itself in its own fixtures. Each `PdfSpec`
+`gateway.pdf.stamp` cannot hide itself in its own fixtures. Each `PdfSpec`
 names one variation: paper size, orientation, `/Rotate`, header version, an
 image-only "scan", existing annotations, or encryption with an owner password only
 or with a user password.

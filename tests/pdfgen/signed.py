@@ -1,4 +1,4 @@
-"""Signed test PDFs, made with pyHanko directly (not with gateway.effects.sign), so the
+"""Signed test PDFs, made with pyHanko directly (not with gateway.pdf.sign), so the
 receiving side is tested against a signer it does not share code with."""
 
 from __future__ import annotations

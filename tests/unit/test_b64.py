@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.b64 import decode_clean, encode_lines
-from gateway.parse import parse_message
+from gateway.core.parse import parse_message
 
 
 def _stdlib_lines(data: bytes) -> bytes:

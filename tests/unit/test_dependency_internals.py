@@ -2,11 +2,11 @@
 
 House rule: use only public APIs of dependencies, or isolate a private use in one module with a
 test that names the package. store/sqlite_adapter.py is that module for SQLAlchemy's aiosqlite
-dialect and for aiosqlite; this is its test. A failure says which package, at which installed
+dialect and for aiosqlite, gateway/intake/aioimaplib_quiet.py for aioimaplib; this is their test. A failure says which package, at which installed
 version, changed what, e.g.
     SQLAlchemy 2.2.0 changed AsyncAdapt_aiosqlite_connection: no method _handle_exception;
     store/sqlite_adapter.py needs updating
-(aiosmtplib: gateway/effects/send.py uses its public API only, so nothing of it is checked here.)
+(aiosmtplib: gateway/outbound/sender.py uses its public API only, so nothing of it is checked here.)
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine.interfaces import AdaptedConnection
 
-from store import sqlite_adapter
-from store.db import make_engine, make_readers, make_sessionmaker
+from gateway.store import sqlite_adapter
+from gateway.store.db import make_engine, make_readers, make_sessionmaker
 
 ADAPTER = "store/sqlite_adapter.py"
 
@@ -251,3 +251,56 @@ async def test_the_adapter_reports_a_closed_connection_as_a_disconnect(tmp_path:
                  "through _handle_exception, is no longer seen as a disconnect")
     finally:
         await engine.dispose()
+
+
+# --- aioimaplib (gateway/intake/aioimaplib_quiet.py) ------------------------------------------
+
+QUIET = "gateway/intake/aioimaplib_quiet.py"
+
+
+def _aioimaplib_changed(what: str) -> str:
+    return f"aioimaplib {version('aioimaplib')} changed {what}; {QUIET} needs updating"
+
+
+def _body(fn: Any) -> list[str]:
+    """A function's statements as source lines, without its signature, comments or blanks."""
+    import ast
+    import textwrap
+
+    node = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    assert isinstance(node, ast.FunctionDef)
+    return [ast.unparse(stmt) for stmt in node.body]
+
+
+def test_aioimaplib_data_received_is_the_one_we_mirror() -> None:
+    from aioimaplib import aioimaplib
+
+    from gateway.intake.aioimaplib_quiet import QuietProtocol
+
+    theirs = _body(aioimaplib.IMAP4ClientProtocol.data_received)
+    ours = [line.replace("aioimaplib.IncompleteRead", "IncompleteRead")
+            for line in _body(QuietProtocol.data_received)]
+    # the only difference: their unconditional debug formatting, our guarded one
+    if theirs[1:] != ours[1:] or "log.debug" not in theirs[0]:
+        pytest.fail(_aioimaplib_changed("IMAP4ClientProtocol.data_received"), pytrace=False)
+    for name in ("_handle_responses", "_handle_line"):
+        if not callable(getattr(aioimaplib.IMAP4ClientProtocol, name, None)):
+            pytest.fail(_aioimaplib_changed(f"IMAP4ClientProtocol: no method {name}"), pytrace=False)
+    cmd_data = {"cmd", "data"} <= set(inspect.signature(aioimaplib.IncompleteRead).parameters)
+    if not cmd_data:
+        pytest.fail(_aioimaplib_changed("IncompleteRead(cmd, data)"), pytrace=False)
+
+
+def test_aioimaplib_create_client_is_the_one_we_mirror() -> None:
+    from aioimaplib import aioimaplib
+
+    from gateway.intake.aioimaplib_quiet import QuietImap4Ssl
+
+    theirs = [line.replace("get_running_loop()", "asyncio.get_running_loop()")
+              .replace("IMAP4ClientProtocol(", "QuietProtocol(")
+              for line in _body(aioimaplib.IMAP4.create_client)]
+    if theirs != _body(QuietImap4Ssl.create_client):
+        pytest.fail(_aioimaplib_changed("IMAP4.create_client"), pytrace=False)
+    params = list(inspect.signature(aioimaplib.IMAP4_SSL.create_client).parameters)
+    if params != ["self", "host", "port", "loop", "conn_lost_cb", "ssl_context"]:
+        pytest.fail(_aioimaplib_changed(f"IMAP4_SSL.create_client{tuple(params)}"), pytrace=False)

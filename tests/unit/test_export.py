@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import json
 
-from gateway.export import JSON_KEYS, ExportRow, to_csv, to_json, to_table
+from gateway.reports.export import JSON_KEYS, ExportRow, to_csv, to_json, to_table
 
 ROWS = [
     ExportRow("receive", 2569, 1, "registered", dt.datetime(2026, 11, 21, 17, 30, tzinfo=dt.UTC),

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.extract import (
+from gateway.core.extract import (
     FIELD_NAMES,
     choose_main_letter,
     extract_fields,
@@ -26,6 +26,7 @@ from gateway.extract import (
     extract_from_text,
     parse_appendix7_filename,
 )
+from gateway.core.parse import parse_message
 from gateway.letter import (
     Appendix7Name,
     Attachment,
@@ -36,7 +37,6 @@ from gateway.letter import (
     Secrecy,
     Speed,
 )
-from gateway.parse import parse_message
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LETTERS = sorted(p.stem for p in (DATA / "letters").glob("*.txt"))

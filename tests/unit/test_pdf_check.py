@@ -1,4 +1,4 @@
-"""Reading what arrives (gateway.pdfcheck): readability, encryption, page-1 text, and the
+"""Reading what arrives (gateway.pdf.check): readability, encryption, page-1 text, and the
 verdict on every signature, as the clerk will read it."""
 
 from __future__ import annotations
@@ -7,9 +7,7 @@ import datetime as dt
 
 import pytest
 
-from gateway.effects.sign import SignerConfig, sign_pdf
-from gateway.effects.stamp import ReceiptStamp, stamp_receipt
-from gateway.pdfcheck import (
+from gateway.pdf.check import (
     Coverage,
     Modification,
     Verdict,
@@ -17,6 +15,8 @@ from gateway.pdfcheck import (
     load_trust_roots,
     normalise_extracted_thai,
 )
+from gateway.pdf.sign import SignerConfig, sign_pdf
+from gateway.pdf.stamp import ReceiptStamp, stamp_receipt
 from tests.pdfgen.documents import (
     LETTER_LINES,
     PdfSpec,

@@ -1,4 +1,4 @@
-"""Signing outgoing letters (gateway.effects.sign), checked with pyHanko's validator.
+"""Signing outgoing letters (gateway.pdf.sign), checked with pyHanko's validator.
 poppler's independent verdict on the same files is in tests/integration/test_pdfsig.py."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import io
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from gateway.effects.sign import SignerConfig, VisibleSignature, sign_pdf
 from gateway.errors import ConfigError, Transient
-from gateway.pdfcheck import Coverage, Modification, PdfUnreadable, Verdict, inspect_pdf
+from gateway.pdf.check import Coverage, Modification, PdfUnreadable, Verdict, inspect_pdf
+from gateway.pdf.sign import SignerConfig, VisibleSignature, sign_pdf
 from tests.pdfgen.documents import PdfSpec, corrupt_pdf, make_pdf, tamper
 from tests.pdfgen.pki import AGENCY_CN, Pki
 from tests.pdfgen.tsa import running_tsa

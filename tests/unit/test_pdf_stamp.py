@@ -1,4 +1,4 @@
-"""The receive stamp (gateway.effects.stamp) over the shapes of PDF letters that arrive.
+"""The receive stamp (gateway.pdf.stamp) over the shapes of PDF letters that arrive.
 
 Tests marked `integration` read the result back with poppler (pdftotext, pdftoppm): an
 independent renderer, so a stamp that only pyHanko can see does not pass.
@@ -15,16 +15,11 @@ import pytest
 from fontTools.ttLib import TTFont
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from gateway.effects.stamp import (
-    Corner,
-    PageFrame,
-    ReceiptStamp,
-    StampStyle,
-    default_font_path,
-    stamp_receipt,
-)
 from gateway.errors import ConfigError
-from gateway.pdfcheck import PdfUnreadable, normalise_extracted_thai
+from gateway.pdf.check import PdfUnreadable, normalise_extracted_thai
+from gateway.pdf.fonts import default_font_path
+from gateway.pdf.page import PageFrame
+from gateway.pdf.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
 from gateway.thai import to_arabic_digits
 from tests.pdfgen.documents import (
     PdfSpec,
@@ -361,7 +356,7 @@ def test_dotted_circle_detector_can_fail() -> None:
 
 
 def test_signed_revision_survives_byte_for_byte(sender_signed_pdf: bytes) -> None:
-    from gateway.pdfcheck import Verdict, inspect_pdf
+    from gateway.pdf.check import Verdict, inspect_pdf
 
     stamped = stamp_receipt(sender_signed_pdf, STAMP)
     assert stamped.startswith(sender_signed_pdf)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.config import RoutingRule, Unit
-from gateway.routing import (
+from gateway.forwarding.routing import (
     RouteFacts,
     find_unit,
     read_clerk_route,

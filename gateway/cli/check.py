@@ -1,0 +1,195 @@
+"""`saraban-gateway check`: validate the configuration and try every connection it names.
+
+The config has already been parsed (a bad file never gets here). Each check
+prints one line, ✓ or ✗ with the reason; the exit status is non-zero when any
+check failed, so an installer or a monitoring script can rely on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import ssl
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from gateway.cli.common import Subparsers
+from gateway.clock import system_clock
+from gateway.config import Imap, Settings, secret
+from gateway.errors import UserError
+
+TIMEOUT = 10.0
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+def add_parser(sub: Subparsers) -> None:
+    sub.add_parser(
+        "check", help="ตรวจการตั้งค่าและทดลองเชื่อมต่อทุกระบบ (validate config, try each connection)"
+    ).set_defaults(handler=check)
+
+
+async def check(args: argparse.Namespace, settings: Settings) -> int:
+    return await run_checks(settings)
+
+
+async def _database(settings: Settings) -> str:
+    from gateway.app import schema_revision
+    from gateway.store import migrate
+
+    current = await asyncio.wait_for(schema_revision(settings), TIMEOUT)
+    head = migrate.head_revision()
+    if current != head:
+        raise UserError(
+            f"เชื่อมต่อได้ แต่โครงสร้างเป็นรุ่น {current or 'ว่าง'} ต้องสั่ง db upgrade",
+            f"connected, schema at {current or 'nothing'} (need {head}): run db upgrade",
+        )
+    return f"เชื่อมต่อได้ รุ่น {current} (connected, schema {current})"
+
+
+async def _folder(path_name: str, path: os.PathLike[str]) -> str:
+    os.makedirs(path, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path, prefix=".check-"):
+        pass
+    return f"เขียนได้ (writable): {path}"
+
+
+def _ssl_context(m: Imap) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if m.ca_file is not None:
+        ctx.load_verify_locations(cafile=str(m.ca_file))
+    return ctx
+
+
+async def probe_imap(m: Imap) -> str:
+    import aioimaplib
+
+    password = secret(m.password_env, what=f"รหัสผ่าน IMAP {m.name} (IMAP password)")
+    client = aioimaplib.IMAP4_SSL(host=m.host, port=m.port, ssl_context=_ssl_context(m), timeout=TIMEOUT)
+    await asyncio.wait_for(client.wait_hello_from_server(), TIMEOUT)
+    try:
+        resp = await asyncio.wait_for(client.login(m.user, password), TIMEOUT)
+        if resp.result != "OK":
+            raise UserError("เข้าสู่ระบบไม่สำเร็จ", f"login failed: {resp.result}")
+        sel = await asyncio.wait_for(client.select(_quote_mailbox(m.mailbox)), TIMEOUT)
+        if sel.result != "OK":
+            raise UserError(f"ไม่พบกล่อง {m.mailbox}", f"cannot select {m.mailbox}: {sel.result}")
+        idle = "IDLE" in client.protocol.capabilities
+    finally:
+        try:
+            await asyncio.wait_for(client.logout(), TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - best effort goodbye on a probe connection
+            log.debug("IMAP logout after probe failed: %r", exc)
+    return f"เข้าสู่ระบบและเปิดกล่อง {m.mailbox} ได้ (login ok, IDLE={'yes' if idle else 'no'})"
+
+
+def _quote_mailbox(name: str) -> str:
+    from gateway.intake.mutf7 import encode_mailbox
+
+    return encode_mailbox(name)
+
+
+async def probe_relay(settings: Settings) -> str:
+    import aiosmtplib
+
+    from gateway.outbound.sender import relay_tls_context
+
+    r = settings.relay
+    client = aiosmtplib.SMTP(hostname=r.host, port=r.port, timeout=TIMEOUT, start_tls=r.starttls,
+                             tls_context=relay_tls_context(r, settings.base_dir))
+    await client.connect()
+    try:
+        if r.username:
+            password = secret(r.password_env, what="รหัสผ่าน relay (relay password)")
+            await client.login(r.username, password)
+    finally:
+        await client.quit()
+    return f"เชื่อมต่อ {r.host}:{r.port} ได้ (relay reachable)"
+
+
+async def probe_listener(settings: Settings) -> str:
+    import aiosmtplib
+
+    lst = settings.smtp_listener
+    try:
+        with socket.create_server((lst.host, lst.port)):
+            pass
+        return f"พอร์ต {lst.host}:{lst.port} ว่าง พร้อมรับอีเมล (port free)"
+    except OSError:
+        # Busy: fine if it is our own running gateway answering SMTP.
+        smtp = aiosmtplib.SMTP(hostname=lst.host, port=lst.port, timeout=TIMEOUT, start_tls=False)
+        await smtp.connect()
+        banner = smtp.last_ehlo_response or None
+        await smtp.quit()
+        return f"มีบริการ SMTP ทำงานอยู่ที่ {lst.host}:{lst.port} แล้ว (in use: {banner or 'SMTP answers'})"
+
+
+async def probe_submission(settings: Settings) -> str:
+    """Users readable, certificate loadable (made once if none is configured), port free."""
+    from gateway.intake.submission import tls_context
+    from gateway.passwords import load_users
+
+    users = load_users(settings)
+    if not users:  # not an error: sending from the mail client is simply not set up yet
+        return "ยังไม่มีผู้ใช้ จึงไม่เปิดเซิร์ฟเวอร์ส่งหนังสือ (no users: the submission server stays off)"
+    await asyncio.to_thread(tls_context, settings, now=system_clock())
+    sub = settings.submission
+    try:
+        with socket.create_server((sub.host, sub.port)):
+            pass
+        state = "พอร์ตว่าง (port free)"
+    except OSError:
+        state = "พอร์ตมีบริการอยู่แล้ว (port in use: a running gateway?)"
+    return f"ผู้ใช้ {len(users)} ราย ใบรับรองใช้ได้ {sub.host}:{sub.port} {state}"
+
+
+async def run_checks(settings: Settings) -> int:
+    import aiosmtplib
+
+    checks: list[tuple[str, Callable[[], Awaitable[str]]]] = [
+        ("config", lambda: _ok(f"อ่านการตั้งค่าได้ ({settings.agency.name_th})")),
+        ("database", lambda: _database(settings)),
+        ("data folder", lambda: _folder("data", settings.data_path)),
+    ]
+    if settings.smtp_listener.enabled:
+        checks.append(("smtp listener", lambda: probe_listener(settings)))
+    for m in settings.imap:
+        if m.enabled:
+            checks.append((f"imap {m.name}", lambda m=m: probe_imap(m)))  # type: ignore[misc]
+    if settings.submission.enabled:
+        checks.append(("submission", lambda: probe_submission(settings)))
+    if settings.relay.mode == "smtp":
+        checks.append(("relay", lambda: probe_relay(settings)))
+    else:
+        checks.append(("outbox folder", lambda: _folder("outbox", settings.outbox_path)))
+    results: list[CheckResult] = []
+    for name, fn in checks:
+        try:
+            results.append(CheckResult(name, True, await asyncio.wait_for(fn(), TIMEOUT * 2)))
+        except UserError as e:
+            results.append(CheckResult(name, False, f"{e.message_th} ({e.message_en})"))
+        except (TimeoutError, OSError, aiosmtplib.SMTPException) as e:
+            results.append(CheckResult(name, False, f"เชื่อมต่อไม่ได้ (cannot connect): {e!r}"))
+    for r in results:
+        print(f"{'✓' if r.ok else '✗'} {r.name:<16} {r.detail}")
+    failed = [r for r in results if not r.ok]
+    print(
+        "ทุกอย่างพร้อม (all checks passed)"
+        if not failed
+        else f"ไม่ผ่าน {len(failed)} รายการ ({len(failed)} check(s) failed)"
+    )
+    return 0 if not failed else 1
+
+
+async def _ok(text: str) -> str:
+    return text

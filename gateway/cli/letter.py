@@ -1,0 +1,174 @@
+"""`saraban-gateway letter show | trace` and `followup`: where a letter is, and who owes an answer."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from gateway.cli.common import Subparsers, add_actions, command_store
+from gateway.config import Settings
+from gateway.errors import UserError
+from gateway.state import label_th
+from gateway.thai import BANGKOK, be_year_of, format_short_datetime, letter_no_key
+
+if TYPE_CHECKING:
+    from gateway.store.handle import Store
+    from gateway.store.tables import Letter
+
+RECIPIENT_TH = {"queued": "รอส่ง", "sent": "ส่งแล้ว", "failed": "ส่งไม่สำเร็จ",
+                "acknowledged": "ลงรับแล้ว"}
+
+
+def add_parser(sub: Subparsers) -> None:
+    lt = add_actions(sub, "letter", "หนังสือ (letters)", "letter_command")  # a handler per action
+    sh = lt.add_parser("show", help="สถานะหนังสือส่งรายผู้รับ (a letter and each recipient's state)")
+    sh.add_argument("ref", help="ที่ เช่น 'ศธ 04183/ว12' หรือรหัสหนังสือ (letter id)")
+    sh.set_defaults(handler=show)
+    tr = lt.add_parser("trace", help="เส้นทางเดินของหนังสือรับ (a received letter's path)")
+    tr.add_argument("ref", help="เลขรับ เช่น 12 หรือ 12/2569 (receive number[/BE year])")
+    tr.set_defaults(handler=trace)
+
+    fu = sub.add_parser("followup", help="หนังสือส่งที่ยังไม่ได้รับการตอบรับ (letters not yet acknowledged)")
+    fu.add_argument("--days", type=int, default=None, help="วันทำการ (working days; default from config)")
+    fu.set_defaults(handler=followup)
+
+
+async def _find_letter(store: Store, ref: str) -> Letter:
+    from sqlalchemy import select
+
+    from gateway.store.tables import Letter
+
+    async with store.readers() as s:
+        if ref.isdigit():
+            letter = await s.get(Letter, int(ref))
+        else:
+            letter = (await s.execute(select(Letter).where(
+                Letter.direction == "out", Letter.letter_no_norm == letter_no_key(ref))
+                .order_by(Letter.id.desc()).limit(1))).scalar_one_or_none()
+    if letter is None:
+        raise UserError(f"ไม่พบหนังสือ {ref}", f"no letter {ref}")
+    return letter
+
+
+async def show(args: argparse.Namespace, settings: Settings) -> int:
+    """`letter show ศธ 04183/ว12`: a sent letter and each recipient's state."""
+    from sqlalchemy import select
+
+    from gateway.store.tables import LetterRecipient, OutboxItem
+
+    async with command_store(settings) as store:
+        letter = await _find_letter(store, args.ref)
+        async with store.readers() as s:
+            rows = list((await s.execute(select(LetterRecipient, OutboxItem.attempts, OutboxItem.status)
+                                         .join(OutboxItem, OutboxItem.id == LetterRecipient.outbox_id,
+                                               isouter=True)
+                                         .where(LetterRecipient.letter_id == letter.id)
+                                         .order_by(LetterRecipient.id))).all())
+        print(f"หนังสือ {letter.id}: ที่ {letter.letter_no or '-'}  เรื่อง {letter.subject}")
+        print(f"  สถานะ {label_th(letter.state)} ({letter.state})"
+              + (f"  ไฟล์ {letter.file_name}" if letter.file_name else ""))
+        if letter.review_reason:
+            print(f"  เหตุผล: {letter.review_reason}")
+        for r, attempts, ob_status in rows:
+            line = f"  - {r.name_th or r.address} <{r.address}>: {RECIPIENT_TH.get(r.state, r.state)}"
+            if r.state == "sent" and r.sent_at:
+                line += f" {format_short_datetime(r.sent_at)}"
+            if r.state == "acknowledged":
+                line += f" เลขรับ {r.ack_number or '-'}" + (f" {format_short_datetime(r.ack_at)}" if r.ack_at else "")
+            if r.state == "failed":
+                line += f" ({r.error})"
+            if ob_status in ("pending", "sending") and attempts:
+                line += f" (พยายามแล้ว {attempts} ครั้ง)"
+            print(line)
+        return 0
+
+
+async def trace(args: argparse.Namespace, settings: Settings) -> int:
+    """`letter trace 12[/2569]`: the path of a received letter, from the audit log."""
+    import json
+
+    from sqlalchemy import select
+
+    from gateway.reports.trace import Step, render
+    from gateway.store import registers
+    from gateway.store.tables import AuditEntry, Forward, Letter, RegisterEntry
+
+    number_text, _, year_text = args.ref.partition("/")
+    if not number_text.strip().isdigit() or (year_text and not year_text.strip().isdigit()):
+        raise UserError(f"เลขรับ {args.ref!r} ไม่ถูกต้อง ตัวอย่าง: 12 หรือ 12/2569",
+                        f"bad receive number {args.ref!r}: e.g. 12 or 12/2569")
+    async with command_store(settings) as store:
+        year = int(year_text) if year_text else be_year_of(store.clock())
+        async with store.readers() as s:
+            book = await registers.get_book(s, "receive")
+            entry = (await s.execute(select(RegisterEntry).where(
+                RegisterEntry.book_id == book.id, RegisterEntry.year == year,
+                RegisterEntry.number == int(number_text)))).scalar_one_or_none()
+            if entry is None or entry.letter_id is None:
+                raise UserError(f"ไม่มีเลขรับ {number_text}/{year}", f"no receive number {number_text}/{year}")
+            letter = await s.get(Letter, entry.letter_id)
+            assert letter is not None
+            lid = str(letter.id)
+            rows = (await s.execute(select(AuditEntry).where(
+                ((AuditEntry.subject_type == "letter") & (AuditEntry.subject_id == lid))
+                | AuditEntry.details.like(f'%"letter_id":{lid}%')).order_by(AuditEntry.seq))).scalars().all()
+            forwards = (await s.execute(select(Forward).where(Forward.letter_id == letter.id))).scalars().all()
+        steps = []
+        for r in rows:
+            details = json.loads(r.details or "{}")
+            if r.subject_type != "letter" and str(details.get("letter_id")) != lid:
+                continue
+            if r.action == "letter.received" and not details.get("from"):
+                details["from"] = letter.sender_address  # IMAP has no envelope: the From address
+            steps.append(Step(r.at, r.actor, r.action, details))
+        units = {u.code: u.name_th for u in settings.units}
+        print(f"เส้นทางเดินของหนังสือ เลขรับ {entry.number}/{entry.year}")
+        print(f"  ที่ {letter.letter_no or '-'}  จาก {letter.sender or '-'}  เรื่อง {letter.subject or '-'}")
+        for line in render(steps, units):
+            print("  " + line)
+        waiting = [units.get(f.unit_code, f.unit_code) for f in forwards if f.state == "sent"]
+        if waiting:
+            print("  รอลงรับ: " + ", ".join(waiting))
+        elif not forwards:
+            print("  ยังไม่ได้ส่งต่อหน่วยงาน (not forwarded yet)")
+        return 0
+
+
+def working_days_between(start: dt.date, end: dt.date, holidays: frozenset[dt.date] = frozenset()) -> int:
+    """Working days (Monday–Friday, not a configured public holiday) after `start` up to `end`."""
+    days = 0
+    d = start
+    while d < end:
+        d += dt.timedelta(days=1)
+        if d.weekday() < 5 and d not in holidays:
+            days += 1
+    return days
+
+
+async def followup(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from gateway.store.tables import Letter, LetterRecipient
+
+    limit = args.days if args.days is not None else settings.outbound.followup_working_days
+    async with command_store(settings) as store:
+        today = store.clock().astimezone(BANGKOK).date()
+        async with store.readers() as s:
+            rows = list((await s.execute(select(LetterRecipient, Letter).join(
+                Letter, Letter.id == LetterRecipient.letter_id).where(
+                LetterRecipient.state.in_(("sent", "failed", "queued"))).order_by(Letter.id))).all())
+    holidays = frozenset(settings.outbound.holidays)
+    late = [(r, letter) for r, letter in rows
+            if r.sent_at is None
+            or working_days_between(r.sent_at.astimezone(BANGKOK).date(), today, holidays) >= limit]
+    late = [(r, letter) for r, letter in late if r.state != "queued" or r.sent_at is not None]
+    if not late:
+        print(f"ไม่มีหนังสือค้างตอบรับเกิน {limit} วันทำการ (nothing to follow up)")
+        return 0
+    print(f"หนังสือส่งที่ยังไม่ได้รับการตอบรับเกิน {limit} วันทำการ ({len(late)} รายการ):")
+    for r, letter in late:
+        when = format_short_datetime(r.sent_at) if r.sent_at else "-"
+        print(f"  ที่ {letter.letter_no}  {letter.subject}\n    ถึง {r.name_th or r.address} <{r.address}>"
+              f"  {RECIPIENT_TH.get(r.state, r.state)} {when}")
+    return 0

@@ -1,0 +1,87 @@
+"""The `saraban-gateway` command line: the administrator's and auditor's entry point.
+
+Every command reads config.toml once, does its work in one transaction where it
+changes anything, prints Thai first (English alongside for technical terms),
+and exits non-zero with a clear message and nothing changed on bad input.
+
+One module per command group (run, check, db, registers, ...) owns its subparser, in an
+`add_parser(subparsers)` that names the group's handler(s) as the `handler` default; this
+module only builds the parser from them and calls the handler. Those modules import the
+store, SQLAlchemy and the mail and PDF code inside their handlers, so `--help` stays fast
+(gateway/cli/common.py says which imports may stand at the top).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.cli import (
+    audit,
+    check,
+    db,
+    directory,
+    letter,
+    outbox,
+    passwd,
+    pdf,
+    registers,
+    run,
+    send,
+)
+from gateway.config import load_settings
+from gateway.errors import UserError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _default_config() -> Path:
+    return Path(os.environ.get("SARABAN_CONFIG", "config.toml"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="saraban-gateway",
+        description=(
+            "เกตเวย์ไปรษณีย์อิเล็กทรอนิกส์กลาง งานสารบรรณ: รับหนังสือ ลงทะเบียน ประทับตรารับ ตอบรับ ส่งต่อ\n"
+            "Central e-mail gateway for Thai official correspondence."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="ไฟล์การตั้งค่า (config file; default $SARABAN_CONFIG or ./config.toml)",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in (run, check, db, registers, directory, send, letter, outbox, passwd, pdf, audit):
+        group.add_parser(sub)  # in this order in `--help`
+    return p
+
+
+def _err(e: UserError) -> None:
+    print(f"ผิดพลาด: {e.message_th}\nerror: {e.message_en}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config or _default_config())
+        # Most handlers are async; `pdf` and `passwd` are not (the PDF code runs a loop of its own).
+        done = args.handler(args, settings)
+        return asyncio.run(done) if inspect.iscoroutine(done) else done
+    except UserError as e:
+        _err(e)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

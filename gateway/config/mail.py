@@ -1,0 +1,83 @@
+"""The mail servers in the settings: the SMTP listener, the IMAP mailboxes, the relay, and the
+submission server the clerks send through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from gateway.config.model import ConfigModel, EnvVar
+
+__all__ = ["Imap", "Relay", "SmtpListener", "Submission", "SubmissionUser"]
+
+class SmtpListener(ConfigModel):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=2525, ge=0, le=65535)
+    hostname: str = "saraban-gateway.localhost"
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+
+
+class Imap(ConfigModel):
+    name: str = Field(min_length=1)
+    host: str = Field(min_length=1)
+    port: int = Field(default=993, ge=1, le=65535)
+    user: str = Field(min_length=1)
+    password_env: EnvVar = Field(min_length=1)
+    mailbox: str = "INBOX"
+    ca_file: Path | None = None
+    poll_seconds: int = Field(default=60, ge=1)
+    enabled: bool = True
+
+
+class Relay(ConfigModel):
+    mode: Literal["outbox-folder", "smtp"] = "outbox-folder"
+    outbox_dir: Path = Path("outbox")
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username: str = ""
+    password_env: EnvVar = ""
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    concurrency: int = Field(default=4, ge=1, le=64, description="mails delivered at once")
+    ca_file: Path | None = None  # trust this CA for the relay's certificate (else the system's)
+
+    @model_validator(mode="after")
+    def _smtp_needs_host(self) -> Relay:
+        if self.mode == "smtp" and not self.host:
+            raise ValueError(
+                "mode = \"smtp\" ต้องระบุ host (mode = \"smtp\" needs relay.host)"
+            )
+        return self
+
+
+class SubmissionUser(ConfigModel):
+    """A clerk allowed to send through the submission server (the central mailbox's account)."""
+
+    name: str = Field(min_length=1, description="login name, e.g. saraban@agency.go.th")
+    password_hash: str = Field(
+        pattern=r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$",
+        description="from `saraban-gateway passwd`; never the password itself",
+    )
+    unit: str = ""  # the owning unit (CC on request, owner of its reservations)
+
+
+class Submission(ConfigModel):
+    """The submission server a clerk's mail client sends through (STARTTLS + AUTH required)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=2587, ge=0, le=65535)
+    hostname: str = "saraban-gateway.localhost"
+    # PEM files; left empty, a self-signed certificate is made once in <data_dir>/tls.
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    users: tuple[SubmissionUser, ...] = ()
+    users_file: Path | None = Field(
+        default=None, description="more users, one per line: name:password_hash[:unit]"
+    )
+    max_failed_logins: int = Field(default=5, ge=1, description="per client address and window")
+    lockout_minutes: int = Field(default=15, ge=1)
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)

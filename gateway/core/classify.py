@@ -1,0 +1,295 @@
+"""Validate and decide: what happens to one incoming message. Pure: data in, a Decision out.
+
+`validate` lists the problems a clerk would see (Thai first); `decide` turns a
+reading and its problems into a Decision value: register, review (restricted
+for secret letters), reject with a notice, or set aside as not a letter; and
+whether the sender is acknowledged. The rules are tables, not ladders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem, Secrecy, unattended
+from gateway.state import Event
+from gateway.xmlletter.model import Notifier, XmlLetter
+
+
+class Outcome(StrEnum):
+    """What reading a letter decided: each is an event of the letter's table (gateway/state.py)."""
+
+    REGISTER = Event.READ_REGISTER.value
+    REVIEW = Event.READ_REVIEW.value
+    RESTRICTED = Event.READ_RESTRICTED.value  # secret: restricted review, never forwarded automatically
+    REJECT = Event.READ_REJECT.value
+    NOT_LETTER = Event.READ_NOT_LETTER.value
+    SENT_COPY = Event.READ_SENT_COPY.value  # our own confirmation of a letter we sent: ส่งแล้ว
+    RETURNED_COPY = Event.READ_RETURNED_COPY.value  # a letter a unit returned, back to the clerk
+
+    @property
+    def event(self) -> Event:
+        return Event(self.value)
+
+
+@dataclass(frozen=True)
+class SignatureFact:
+    summary_th: str
+    intact: bool
+    modified_after_signing: bool
+    trusted: bool
+
+
+@dataclass(frozen=True)
+class PdfFacts:
+    readable: bool
+    reason_th: str = ""
+    reason_en: str = ""
+    page1_text: str = ""
+    signatures: tuple[SignatureFact, ...] = ()
+
+
+@dataclass(frozen=True)
+class XmlFacts:
+    readable: bool
+    valid: bool
+    reason_th: str = ""
+    reason_en: str = ""
+    errors: tuple[str, ...] = ()
+    carries_letter: bool = False  # MainLetterBinaryObject present: the file is the letter
+    dialect: str = ""
+    variants: tuple[str, ...] = ()  # real-world deviations that were read anyway
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Everything read from one message, before any decision."""
+
+    message: ParsedMessage
+    main: Attachment | None
+    enclosures: tuple[Attachment, ...]
+    xml_attachment: Attachment | None
+    pdf: PdfFacts | None
+    xml: XmlFacts | None
+    fields: LetterFields
+    xml_letter: XmlLetter | None = None  # the CorrespondenceLetter read from the XML, if any
+    notifier: Notifier | None = None  # a status message instead of a letter
+
+
+@dataclass(frozen=True)
+class Policy:
+    central_addresses: tuple[str, ...]
+    ack_disabled_domains: tuple[str, ...] = ()
+    reject_codes: frozenset[str] = frozenset({"empty_message"})
+    max_message_bytes: int = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    problems: tuple[Problem, ...] = ()
+    acknowledge_to: str | None = None  # ack (registered) or notice (rejected) goes here
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def reason_th(self) -> str:
+        return "; ".join(p.reason_th for p in self.problems)
+
+
+MISSING_FIELD = {
+    "letter_no": ("missing_letter_no", "อ่านเลขที่หนังสือไม่ได้", "letter number (ที่) not found"),
+    "letter_date": ("missing_letter_date", "อ่านวันที่ของหนังสือไม่ได้", "letter date not found"),
+    "sender": ("missing_sender", "ไม่ทราบส่วนราชการเจ้าของหนังสือ", "sender not found"),
+    "subject": ("missing_subject", "ไม่พบเรื่องของหนังสือ", "subject not found"),
+}
+
+SECRECY_TH = {Secrecy.CONFIDENTIAL: "ลับ", Secrecy.SECRET: "ลับมาก", Secrecy.TOP_SECRET: "ลับที่สุด"}
+
+
+def validate(r: Reading, policy: Policy | None = None) -> tuple[Problem, ...]:
+    out: list[Problem] = []
+    m = r.message
+    if policy is not None and m.raw_size > policy.max_message_bytes:
+        mb, limit = m.raw_size / 2**20, policy.max_message_bytes / 2**20
+        out.append(Problem("too_large", f"อีเมลมีขนาด {mb:.1f} MB เกินกำหนด {limit:.0f} MB",
+                           f"message of {mb:.1f} MB is over the {limit:.0f} MB limit"))
+    if not m.attachments and not m.body_text.strip() and not m.subject.strip():
+        out.append(Problem("empty_message", "อีเมลว่าง ไม่มีเนื้อหาและไม่มีไฟล์แนบ",
+                           "empty message: no text and no attachment"))
+        return tuple(out)
+    carried = r.xml is not None and r.xml.carries_letter
+    if r.main is None and not carried:
+        out.append(Problem("no_letter_file", "ไม่พบไฟล์หนังสือ (PDF)", "no letter file (PDF) found"))
+    elif r.pdf is not None and not r.pdf.readable:
+        out.append(Problem("pdf_unreadable", f"เปิดไฟล์หนังสือไม่ได้: {r.pdf.reason_th}",
+                           f"the letter PDF cannot be read: {r.pdf.reason_en}"))
+    if r.xml is not None and not r.xml.readable:
+        out.append(Problem("xml_unreadable", f"อ่านไฟล์ XML ไม่ได้: {r.xml.reason_th}",
+                           f"the XML file cannot be read: {r.xml.reason_en}"))
+    elif r.xml is not None and not r.xml.valid:
+        detail = "; ".join(r.xml.errors[:3])
+        out.append(Problem("xml_invalid", f"ไฟล์ XML ไม่ถูกต้องตามแบบมาตรฐาน ({detail})",
+                           f"the XML does not validate ({detail})"))
+    for name in r.fields.missing_required():
+        code, th, en = MISSING_FIELD[name]
+        out.append(Problem(code, th, en))
+    if r.pdf is not None:
+        for s in r.pdf.signatures:
+            if not s.intact or s.modified_after_signing:
+                out.append(Problem("signature_broken",
+                                   f"ลายมือชื่อดิจิทัลในไฟล์หนังสือไม่ถูกต้อง: {s.summary_th}",
+                                   "a digital signature in the letter is broken or the file was "
+                                   "modified after signing"))
+                break
+    xml_no = [f for n, f in r.fields.alternatives if n == "letter_no" and f.source == "pdf"]
+    if r.fields.letter_no is not None and r.fields.letter_no.source == "xml" and xml_no:
+        out.append(Problem("letter_no_mismatch",
+                           f"เลขที่หนังสือใน XML ({r.fields.letter_no.value}) ไม่ตรงกับในไฟล์ PDF "
+                           f"({xml_no[0].value})",
+                           "the letter number in the XML differs from the PDF's"))
+    if r.fields.secrecy is not None and r.fields.secrecy.value.rank > 0:
+        level = SECRECY_TH.get(r.fields.secrecy.value, str(r.fields.secrecy.value))
+        out.append(Problem("secret", f"หนังสือชั้นความลับ ({level}) ต้องให้เจ้าหน้าที่ผู้ได้รับอนุญาตตรวจสอบ",
+                           f"classified letter ({level}): restricted review"))
+    return tuple(out)
+
+
+_ADDRESS_IN_NAME = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def sender_flags(m: ParsedMessage, *, in_directory: bool | None) -> tuple[str, ...]:
+    """Unusual senders are accepted but flagged for the clerk (domain.md §5.1)."""
+    flags: list[str] = []
+    frm = (m.from_addr or "").lower()
+    shown = _ADDRESS_IN_NAME.findall(m.from_name or "")
+    if shown and any(a.lower() != frm for a in shown):
+        flags.append(f"ชื่อผู้ส่งแสดงอีเมล {shown[0]} แต่ส่งจาก {frm or '-'} (อาจปลอมแปลง)")
+    if m.reply_to_addrs and frm:
+        other = [a for a in m.reply_to_addrs if a.partition("@")[2] != frm.partition("@")[2]]
+        if other:
+            flags.append(f"ให้ตอบกลับไปยังโดเมนอื่น ({other[0]})")
+    if in_directory is False:
+        flags.append(f"ผู้ส่ง {frm or '-'} ไม่อยู่ในทะเบียนหน่วยงาน")
+    return tuple(flags)
+
+
+
+
+def ack_address(m: ParsedMessage, policy: Policy, envelope_from: str = "") -> str | None:
+    """Where an acknowledgement may go, or None: never to bounces, auto-replies or ourselves."""
+    if m.is_auto_reply or m.is_spam_flagged:
+        return None
+    if envelope_from == "<>":
+        return None
+    addr = (m.reply_to_addrs[0] if m.reply_to_addrs else m.from_addr) or ""
+    addr = addr.lower()
+    local, _, domain = addr.partition("@")
+    if not local or not domain or unattended(local):
+        return None
+    if addr in policy.central_addresses:
+        return None
+    if any(domain == d or domain.endswith("." + d) for d in policy.ack_disabled_domains):
+        return None
+    return addr
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What else a message may be besides a letter: facts read before any decision (pure)."""
+
+    own_copy: str | None = None  # our own mail come back: "sent" or "returned"
+    bounce: bool = False  # a delivery report about mail we sent
+    unit_reply: bool = False  # a unit answering a forward (its token found)
+    clerk_route: tuple[str, ...] | None = None  # a clerk's `ส่ง …`: the unit names not known
+    acknowledgement: bool = False  # a recipient quoting our letter's number (found in the store)
+
+
+@dataclass(frozen=True)
+class Facts:
+    reading: Reading
+    problems: tuple[Problem, ...]
+    policy: Policy
+    envelope_from: str = ""
+    kind: Kind = Kind()
+
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(p.code for p in self.problems)
+
+    @property
+    def set_aside(self) -> str | None:
+        """Why this is not a letter to read at all: a notifier, an auto-reply, spam."""
+        r, m = self.reading, self.reading.message
+        if r.notifier is not None:  # a status message about a letter, handled by the record step
+            return f"notifier:{r.notifier.kind.value}"
+        if m.is_auto_reply or m.is_spam_flagged:
+            return m.auto_reply_reason or ("spam" if m.is_spam_flagged else "auto-reply")
+        return None
+
+    @property
+    def letter_problems(self) -> tuple[Problem, ...]:
+        """The problems of the message read as a letter (none for what is set aside unread)."""
+        return () if self.set_aside else self.problems
+
+    @property
+    def ack_to(self) -> str | None:
+        return ack_address(self.reading.message, self.policy, self.envelope_from)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the table: when `applies`, the message gets `decision` (the first row wins)."""
+
+    name: str
+    applies: Callable[[Facts], bool]
+    decision: Callable[[Facts], Decision]
+
+
+def _unknown_unit(f: Facts) -> Decision:
+    names = ", ".join(f.kind.clerk_route or ())
+    return Decision(Outcome.REVIEW, (Problem("unknown_unit", "ไม่รู้จักหน่วยงาน: " + names,
+                                             "unknown unit(s): " + names),))
+
+
+# The whole classification of a message that reached the central mailbox, in order
+# (Mailman's chains as data). Mail about mail comes first: our own copies, delivery reports,
+# units' and clerks' replies; then what is set aside unread; then the letter itself.
+RULES: tuple[Rule, ...] = (
+    Rule("our copy of a sent letter", lambda f: f.kind.own_copy == "sent",
+         lambda f: Decision(Outcome.SENT_COPY)),
+    Rule("a letter a unit returned", lambda f: f.kind.own_copy == "returned",
+         lambda f: Decision(Outcome.RETURNED_COPY)),
+    # a report about our own mail is never a letter, even when it returns the PDF
+    Rule("delivery report", lambda f: f.kind.bounce,
+         lambda f: Decision(Outcome.NOT_LETTER, f.letter_problems, notes=("bounce",))),
+    Rule("a unit's reply", lambda f: f.kind.unit_reply,
+         lambda f: Decision(Outcome.NOT_LETTER, notes=("unit reply",))),
+    Rule("clerk names an unknown unit", lambda f: bool(f.kind.clerk_route), _unknown_unit),
+    Rule("clerk routes a letter", lambda f: f.kind.clerk_route is not None,
+         lambda f: Decision(Outcome.NOT_LETTER, notes=("clerk route",))),
+    # a reply that acknowledges our letter is no letter of its own unless it is a complete one
+    Rule("acknowledgement of ours", lambda f: f.kind.acknowledgement and bool(
+             f.set_aside or f.problems),
+         lambda f: Decision(Outcome.NOT_LETTER, f.letter_problems, notes=("acknowledgement",))),
+    Rule("set aside unread", lambda f: f.set_aside is not None,
+         lambda f: Decision(Outcome.NOT_LETTER, notes=(f.set_aside or "",))),
+    Rule("secret", lambda f: "secret" in f.codes, lambda f: Decision(Outcome.RESTRICTED, f.problems)),
+    Rule("refused", lambda f: bool(f.codes & f.policy.reject_codes),
+         lambda f: Decision(Outcome.REJECT, f.problems, acknowledge_to=f.ack_to)),
+    Rule("needs the clerk", lambda f: bool(f.problems), lambda f: Decision(Outcome.REVIEW, f.problems)),
+    Rule("a complete letter", lambda f: True,
+         lambda f: Decision(Outcome.REGISTER, (), acknowledge_to=f.ack_to)),
+)
+
+
+def classify(facts: Facts) -> Decision:
+    """The first rule of RULES that applies decides."""
+    return next(rule.decision(facts) for rule in RULES if rule.applies(facts))
+
+
+def decide(r: Reading, problems: Sequence[Problem], policy: Policy, *,
+           envelope_from: str = "") -> Decision:
+    """A message that is only a letter (nothing else): the letter rows of the table."""
+    return classify(Facts(r, tuple(problems), policy, envelope_from))

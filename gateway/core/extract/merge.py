@@ -1,0 +1,129 @@
+"""Merging the sources: one LetterFields, the most trusted value winning per field (pure).
+
+The order of trust is domain.md §5.5: XML > PDF > subject > body > file name, with the From
+header as the last resort for the sender. Each value keeps its source; the values that disagree
+with the chosen one are kept as alternatives.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gateway.core.extract.filename import extract_from_filename, parse_appendix7_filename
+from gateway.core.extract.letterhead import extract_from_text
+from gateway.core.extract.subject import extract_from_subject
+from gateway.core.extract.xmlfields import from_xml
+from gateway.letter import Field, FieldSource, LetterFields, ParsedMessage
+from gateway.thai import letter_numbers_equal, normalize_for_match, normalize_text
+
+__all__ = ["FIELD_NAMES", "extract_fields"]
+
+FIELD_NAMES: tuple[str, ...] = (
+    "letter_no",
+    "letter_date",
+    "sender",
+    "recipient",
+    "subject",
+    "salutation",
+    "speed",
+    "speed_within",
+    "secrecy",
+    "reference",
+    "enclosures",
+    "kind",
+)
+"""The LetterFields attributes that hold a Field, and the keys of ``extract_from_*`` results."""
+
+_TRUST_ORDER: tuple[FieldSource, ...] = (
+    FieldSource.XML,
+    FieldSource.PDF,
+    FieldSource.SUBJECT,
+    FieldSource.BODY,
+    FieldSource.FILENAME,
+    FieldSource.EMAIL,
+)
+
+
+def _same(name: str, a: Any, b: Any) -> bool:
+    if name == "letter_no":
+        return letter_numbers_equal(str(a), str(b))
+    if isinstance(a, str) and isinstance(b, str):
+        return re.sub(r"\s+", "", normalize_for_match(a)) == re.sub(
+            r"\s+", "", normalize_for_match(b)
+        )
+    return bool(a == b)
+
+
+def extract_fields(
+    xml_fields: Mapping[str, Any] | None,
+    pdf_page1_text: str | None,
+    msg: ParsedMessage,
+    main_filename: str | None,
+) -> LetterFields:
+    """Merge every source into one LetterFields, the most trusted value winning per field.
+
+    Trust order (domain.md §5.5): XML, page 1 of the PDF, the e-mail subject (the outer one, then
+    those of forwarded messages), the body (likewise), the main file's name; the sender falls back
+    to the From display name or address (``FieldSource.EMAIL``; a forwarded message's original
+    From before the forwarder's). Two deliberate exceptions: **secrecy takes the highest class any
+    source shows** (a secret letter misread as normal would be forwarded in clear; the reverse
+    only costs a review), and **recipient** falls back to the เรียน addressee. Lower-trust values
+    that disagree with the chosen one are kept in ``alternatives``.
+
+    ``xml_fields`` keys are matched loosely (``letter_no``/``ID``, ``letter_date``/
+    ``CorrespondenceDate``, ``subject``, ``sender``, ``recipient``/``receiver``, ``speed``/
+    ``speed_code``, ``secrecy``/``secret_code``, ``salutation``, ``reference``, ``enclosures``/
+    ``attachment``); dates may be ``date`` or ISO text, speed and secrecy the enums, their Thai
+    words or the e-GIF codes 001–004.
+    """
+    layers: list[dict[str, Field[Any]]] = []
+    if xml_fields:
+        layers.append(from_xml(xml_fields))
+    if pdf_page1_text and pdf_page1_text.strip():
+        layers.append(extract_from_text(pdf_page1_text, FieldSource.PDF))
+    messages = [msg, *msg.forwarded]
+    layers.extend(extract_from_subject(m.subject) for m in messages)
+    layers.extend(extract_from_text(m.body_text, FieldSource.BODY) for m in messages)
+    layers.append(extract_from_filename(main_filename))
+    email_sender = _email_sender([*msg.forwarded, msg])
+    if email_sender is not None:
+        layers.append({"sender": email_sender})
+
+    chosen: dict[str, Field[Any]] = {}
+    alternatives: list[tuple[str, Field[Any]]] = []
+    for name in FIELD_NAMES:
+        candidates = [layer[name] for layer in layers if name in layer]
+        candidates.sort(key=lambda f: _TRUST_ORDER.index(f.source))  # stable within a source
+        if not candidates:
+            continue
+        if name == "secrecy":
+            best = max(candidates, key=lambda f: f.value.rank)
+        else:
+            best = candidates[0]
+        chosen[name] = best
+        for other in candidates:
+            duplicate = any(
+                n == name and f.source == other.source and _same(name, other.value, f.value)
+                for n, f in alternatives
+            )
+            if other is not best and not duplicate and not _same(name, best.value, other.value):
+                alternatives.append((name, other))
+    if "recipient" not in chosen and "salutation" in chosen:
+        chosen["recipient"] = chosen["salutation"]
+    return LetterFields(
+        **chosen,
+        file_name_ref=parse_appendix7_filename(main_filename),
+        alternatives=tuple(alternatives),
+    )
+
+
+def _email_sender(messages: Sequence[ParsedMessage]) -> Field[str] | None:
+    for m in messages:
+        name = normalize_text(m.from_name or "")
+        if name and "@" not in name:
+            return Field(name, FieldSource.EMAIL)
+        if m.from_addr:
+            return Field(m.from_addr, FieldSource.EMAIL)
+    return None

@@ -1,0 +1,110 @@
+"""The copy filed next to a registered original in ลงรับแล้ว: subject `[รับ n/ปี] เรื่อง`, the
+stamped PDF attached, the fields read (and where from), the signature check and what routing
+did or suggests. The original's bytes are never altered; composing a letter-sized message
+runs in a worker process, which reads the PDF from the blob store itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import jinja2
+from sqlalchemy import select
+
+from gateway import workers
+from gateway.core.compose import FileToAttach, Mail, compose, compose_from, templates_dir
+from gateway.inbound.context import Inbound
+from gateway.inbound.feedback import Feedback
+from gateway.intake.imap import copy_marker
+from gateway.state import LetterState
+from gateway.store import registers
+from gateway.store.blobs import BlobStore, sha256_hex
+from gateway.store.tables import Letter, LetterFile, RawMessage
+from gateway.thai import BANGKOK, format_short_date, format_time
+
+# Where a field was read, as the clerk reads it (domain.md §5.5).
+SOURCE_TH = {"xml": "จาก XML", "pdf": "จากไฟล์หนังสือ", "subject": "จากหัวเรื่องอีเมล",
+             "body": "จากเนื้อความอีเมล", "filename": "จากชื่อไฟล์", "email": "จากผู้ส่งอีเมล"}
+
+
+def compose_with_kept(directory: str, mail: Mail, blob_root: str,
+                      kept: Sequence[tuple[str, str, str]], *, now: dt.datetime) -> tuple[bytes, str]:
+    """compose_from with `kept` files (name, type, sha256) attached from the blob store, and
+    the mail's sha256 (in a worker process: the PDF is read there, not sent through the pipe)."""
+    blobs = BlobStore(Path(blob_root))
+    files = [FileToAttach(name, ctype, blobs.get(digest)) for name, ctype, digest in kept]
+    data = compose_from(directory, replace(mail, attachments=[*mail.attachments, *files]), now=now)
+    return data, sha256_hex(data)
+
+
+def _composed(templates: jinja2.Environment, mail: Mail, now: dt.datetime) -> tuple[bytes, str]:
+    data = compose(templates, mail, now=now)
+    return data, sha256_hex(data)
+
+
+def routing_note(letter: Letter, unit_names: dict[str, str]) -> str:
+    """What routing did or suggests, for the clerk's copy."""
+    if letter.routed_rule:
+        if letter.suggested_units:
+            wanted = ", ".join(unit_names.get(c, c) for c in letter.suggested_units)
+            return f"ข้อเสนอตามกฎ “{letter.routed_rule}”: ส่ง {wanted} (ยังไม่ได้ส่ง)"
+        return f"ส่งต่อแล้วตามกฎ “{letter.routed_rule}”"
+    return ""
+
+
+async def filed_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
+    """The copy of a registered letter and its sha256; None when it is not registered."""
+    store = ctx.store
+    async with store.readers() as s:
+        letter = await s.get(Letter, letter_id)
+        if letter is None or letter.state != LetterState.REGISTERED:
+            return None
+        files = list((await s.execute(select(LetterFile).where(
+            LetterFile.letter_id == letter_id).order_by(LetterFile.position))).scalars())
+        raw_row = await s.get(RawMessage, letter.raw_message_id) if letter.raw_message_id else None
+        entry = await registers.entry_of(s, letter_id)
+    if entry is None:
+        return None
+    number, year, entry_time = entry.number, entry.year, entry.registered_at
+    local = entry_time.astimezone(BANGKOK)
+    stamped = next((f for f in files if f.role == "stamped"), None)
+    main = next((f for f in files if f.role == "main"), None)
+    shown = stamped or main
+    folder = templates_dir(ctx.templates)
+    in_worker = ctx.read_processes > 0 and folder is not None
+    attach: list[FileToAttach] = []
+    if shown is not None and not in_worker:
+        data = await asyncio.to_thread(store.blobs.get, shown.sha256)
+        attach.append(FileToAttach(shown.safe_name, "application/pdf", data))
+    a = store.settings.agency
+    context = {
+        "number": number, "year": year, "subject": letter.subject,
+        "received_date": format_short_date(local.date()), "received_time": format_time(local),
+        "channel": letter.channel, "letter_no": letter.letter_no,
+        "letter_date": Feedback(ctx).date_th(letter.letter_date), "sender": letter.sender,
+        "recipient": letter.recipient, "salutation": letter.salutation,
+        "speed": letter.speed, "secrecy": letter.secrecy,
+        "sources": {k: SOURCE_TH.get(v, v) for k, v in letter.field_sources.items()},
+        "signatures": letter.signatures,
+        "remarks": " / ".join(x for x in (*letter.sender_flags, letter.stamp_error) if x),
+        "sha256": raw_row.sha256 if raw_row else "",
+        "units": routing_note(letter, {u.code: u.name_th for u in store.settings.units}),
+        "folder_prefix": store.settings.forwarding.folder_prefix,
+    }
+    mail = Mail(
+        template="registered-copy", context=context, from_addr=a.central_addresses[0],
+        from_name=a.name_th, to=[a.central_addresses[0]], key=f"copy:{letter_id}",
+        attachments=attach, auto=False,
+        extra_headers={"X-Saraban-Letter": copy_marker(letter_id),
+                       "X-Saraban-Receive-Number": f"{number}/{year}"},
+    )
+    # A letter-sized message: base64 work off the event loop.
+    if in_worker and folder is not None:  # the worker reads the PDF from the blob store
+        kept = [(shown.safe_name, "application/pdf", shown.sha256)] if shown is not None else []
+        return await workers.run(ctx.read_processes, compose_with_kept, folder, mail,
+                                 str(store.blobs.root), kept, now=entry_time)
+    return await asyncio.to_thread(_composed, ctx.templates, mail, entry_time)

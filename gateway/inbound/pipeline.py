@@ -1,0 +1,274 @@
+"""One incoming message through the flow, as a list of steps; and resuming by state after a crash.
+
+    received ─ read ─ examine ─ classify ─┬ record (one transaction: fields, files, number,
+      (raw bytes durable)  (inbound/read)  │  register entry, outbox rows, audit)   inbound/record
+                                           ├ what comes back for letters we sent  outbound/returns
+                                           ├ units' and clerks' replies         forwarding, inbound/clerk
+             ── then, outside that transaction: the receive stamp              inbound/stamp
+                and the copy filed for the clerk (done by the IMAP adapter)    inbound/filed_copy
+
+Each step is idempotent on the letter's state (gateway/state.py): `process` on a letter that
+is already decided does nothing but its missing effects, so a restart after `kill -9`
+anywhere finishes what was unfinished and never numbers twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import jinja2
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway import workers
+from gateway.core.classify import Facts, Reading, classify, validate
+from gateway.errors import Permanent
+from gateway.forwarding.units import Units
+from gateway.inbound.clerk import ClerkDesk
+from gateway.inbound.context import Inbound
+from gateway.inbound.feedback import Feedback
+from gateway.inbound.filed_copy import filed_copy
+from gateway.inbound.read import Examined, _files_of, examine, read_blob, read_message
+from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder
+from gateway.inbound.stamp import Stamper, ToStamp
+from gateway.outbound.returns import Returns
+from gateway.state import Event, LetterState, advance
+from gateway.store import audit
+from gateway.store.handle import Store
+from gateway.store.letters import Recorded, put_blobs, record_raw
+from gateway.store.tables import About, Letter, RawMessage
+from gateway.xmlletter import default_resources
+
+log = logging.getLogger(__name__)
+
+Turn = contextlib.AbstractAsyncContextManager[None]
+
+
+class Pipeline:
+    """The incoming flow's steps, in order; each step is its own module's class."""
+
+    def __init__(self, ctx: Inbound) -> None:
+        self.ctx = ctx
+        self.feedback = Feedback(ctx)
+        self.returns = Returns(ctx, self.feedback)
+        self.recorder = Recorder(ctx, self.feedback, self.returns)
+        self.stamper = Stamper(ctx)
+        self.clerk = ClerkDesk(ctx, self.recorder, self.feedback, self.stamper)
+
+    @classmethod
+    def build(cls, store: Store, templates: jinja2.Environment) -> Pipeline:
+        return cls(Inbound.build(store, templates))
+
+    # what the adapters and the service use
+    store = property(lambda self: self.ctx.store)
+    templates = property(lambda self: self.ctx.templates)
+    units: Units = property(lambda self: self.ctx.units)  # type: ignore[assignment]
+    read_processes: int = property(lambda self: self.ctx.read_processes)  # type: ignore[assignment]
+
+    @property
+    def wake_sender(self) -> asyncio.Event | None:
+        return self.ctx.wake_sender
+
+    @wake_sender.setter
+    def wake_sender(self, event: asyncio.Event | None) -> None:
+        self.ctx.wake_sender = event
+
+    async def clerk_register(self, letter_id: int, *, actor: str) -> str:
+        return await self.clerk.register(letter_id, actor=actor)
+
+    async def clerk_reject(self, letter_id: int, *, actor: str, reason: str = "") -> str:
+        return await self.clerk.reject(letter_id, actor=actor, reason=reason)
+
+    async def stamp_letter(self, letter_id: int, *, also: dict[str, Any] | None = None,
+                           known: ToStamp | None = None) -> bool:
+        return await self.stamper.stamp(letter_id, also=also, known=known)
+
+    async def registered_copy(self, letter_id: int) -> tuple[bytes, str] | None:
+        return await filed_copy(self.ctx, letter_id)
+
+    def warm_up(self) -> None:
+        """Start the worker processes now, in the background (they take a second to load)."""
+        if self.ctx.read_processes > 0:
+            workers.warm(self.ctx.read_processes)
+
+    # -- the flow ---------------------------------------------------------------------------
+
+    async def process(self, letter_id: int, *, raw: bytes | None = None,
+                      turn: Turn | None = None, on_stamp: dict[str, Any] | None = None) -> str:
+        """Take one letter as far as it can go; returns its state.
+
+        `on_stamp`: columns committed with the stamp when the letter is registered.
+        `raw` saves reading the bytes back from disk when the caller has them; `turn`, when
+        given, is entered around the recording transaction only, so letters read in parallel
+        are still numbered in the order they arrived.
+        """
+        async with self.store.readers() as s:
+            letter = await s.get(Letter, letter_id)
+            if letter is None:
+                raise Permanent(f"no letter {letter_id}")
+            state = letter.state
+            raw_row = await s.get(RawMessage, letter.raw_message_id) if letter.raw_message_id else None
+        if state == LetterState.RECEIVED and raw_row is not None:
+            state = await self._read_and_record(letter_id, raw_row, raw, turn)
+        if state == LetterState.REGISTERED:
+            await self.stamp_letter(letter_id, also=on_stamp)  # once per letter
+        return state
+
+    async def take_in(self, raw: bytes, *, digest: str, channel: str, source_key: str,
+                      envelope_to: Sequence[str], envelope_from: str = "", turn: Turn | None = None,
+                      on_stamp: dict[str, Any] | None = None) -> tuple[int, str, bool]:
+        """Keep and decide a message the transport still holds (IMAP: until it is moved):
+        read first, then the raw record and the decision in one transaction. Returns
+        (letter id, state, whether `on_stamp` was committed with the stamp just now).
+        Nothing is lost by a crash before the commit: the transport still has the message,
+        and the raw bytes are on disk."""
+        async with self.store.readers() as s:
+            seen = (await s.execute(select(Letter.id).join(
+                RawMessage, Letter.raw_message_id == RawMessage.id).where(
+                RawMessage.source_key == source_key))).scalar_one_or_none()
+        if seen is not None:  # fetched again: finish it the usual way
+            return seen, await self.process(seen, raw=raw, turn=turn, on_stamp=on_stamp), False
+
+        async def record(s: AsyncSession, now: dt.datetime) -> Recorded:
+            return await record_raw(s, self.store.blobs, channel=channel, source_key=source_key,
+                                    data=raw, now=now, envelope_from=envelope_from,
+                                    envelope_to=envelope_to, digest=digest)
+
+        try:
+            examined = await self._examine(raw, digest, envelope_from, list(envelope_to))
+        except Exception as exc:
+            log.exception("message %s could not be read", source_key)
+            async with self.store.sessions.begin() as s:
+                rec = await record(s, self.store.clock())
+            return rec.letter_id, await self._count_failure(rec.letter_id, exc), False
+        letter_id = 0
+        to_stamp: ToStamp | None = None
+
+        async def record_and_decide(s: AsyncSession, now: dt.datetime) -> str:
+            nonlocal letter_id, to_stamp
+            rec = await record(s, now)
+            letter_id = rec.letter_id
+            if rec.created:
+                s.info.setdefault(NEW_LETTERS, set()).add(rec.letter_id)
+            state = await self._decide(s, rec.letter_id, examined, envelope_from, now)
+            numbered = s.info.get(NUMBERED_NOW, {}).get(rec.letter_id)
+            if rec.created and numbered is not None:  # its files are this reading's
+                main = examined.reading.main
+                to_stamp = ToStamp(numbered[0], numbered[1], main.sha256 if main else None,
+                                   main.safe_name if main else "")
+            return state
+
+        state = await self._in_turn(turn, record_and_decide)
+        stamped = state == LetterState.REGISTERED and \
+            await self.stamp_letter(letter_id, also=on_stamp, known=to_stamp)
+        return letter_id, state, stamped
+
+    async def resume(self) -> int:
+        """After a restart: finish every letter left half-way. Returns how many were touched."""
+        async with self.store.readers() as s:
+            pending = list((await s.execute(select(Letter.id).where(Letter.state == LetterState.RECEIVED)
+                                            .order_by(Letter.id))).scalars())
+            unstamped = list((await s.execute(select(Letter.id).where(
+                Letter.state == LetterState.REGISTERED, Letter.stamped_at.is_(None))
+                .order_by(Letter.id))).scalars())
+        for lid in pending:
+            await self.process(lid)
+        for lid in unstamped:
+            await self.stamp_letter(lid)
+        return len(pending) + len(unstamped)
+
+    # -- the steps --------------------------------------------------------------------------
+
+    async def _read_and_record(self, letter_id: int, raw_row: RawMessage, raw: bytes | None,
+                               turn: Turn | None) -> str:
+        envelope_from = raw_row.envelope_from
+        try:
+            data = raw if raw is not None else \
+                await asyncio.to_thread(self.store.blobs.get, raw_row.sha256)
+            examined = await self._examine(data, raw_row.sha256, envelope_from,
+                                           [str(a) for a in raw_row.envelope_to])
+        except Exception as exc:
+            log.exception("letter %s could not be read", letter_id)
+            return await self._count_failure(letter_id, exc)
+        return await self._in_turn(turn, lambda s, now: self._decide(s, letter_id, examined,
+                                                                     envelope_from, now))
+
+    async def _examine(self, raw: bytes, digest: str, envelope_from: str,
+                       envelope_to: list[str]) -> Examined:
+        """Read (the letter's files on disk by then, not written under the write lock) and
+        find what else the message is: all before the write transaction."""
+        reading = await self._read(raw, digest, self.store.clock())
+        return await asyncio.to_thread(examine, reading, raw, envelope_from=envelope_from,
+                                       envelope_to=envelope_to, policy=self.ctx.policy,
+                                       units=self.store.settings.units)
+
+    async def _read(self, raw: bytes, digest: str, now: dt.datetime) -> Reading:
+        """The message read, and its files kept durably in the blob store."""
+        ctx = self.ctx
+        if ctx.read_processes > 0 and ctx.xml_resources is default_resources():
+            # the message is already on disk: the worker reads it and keeps the files
+            return await workers.run(ctx.read_processes, read_blob, str(self.store.blobs.root),
+                                     digest, trust_roots=ctx.trust_roots, now=now)
+        reading = await workers.run(0, read_message, raw, xml_resources=ctx.xml_resources,
+                                    trust_roots=ctx.trust_roots, now=now)
+        await put_blobs(self.store.blobs, *(a.data for a in _files_of(reading)))
+        return reading
+
+    async def _in_turn(self, turn: Turn | None,
+                       step: Callable[[AsyncSession, dt.datetime], Awaitable[str]]) -> str:
+        """The recording transaction, in this letter's turn when letters are numbered in
+        arrival order; the letters behind it wait for that turn, so it goes first."""
+        async with turn if turn is not None else contextlib.nullcontext():
+            async with self.store.sessions.begin(urgent=turn is not None) as s:
+                state = await step(s, self.store.clock())
+        self.ctx.wake()
+        return state
+
+    async def _decide(self, s: AsyncSession, letter_id: int, ex: Examined, envelope_from: str,
+                      now: dt.datetime) -> str:
+        """Classify (core/classify.RULES) and record, in the recording transaction."""
+        letter = await s.get(Letter, letter_id, with_for_update=True)
+        assert letter is not None
+        if letter.state != LetterState.RECEIVED:  # another worker got here first
+            return letter.state
+        reading, msg = ex.reading, ex.reading.message
+        facts = Facts(reading, validate(reading, self.ctx.policy), self.ctx.policy, envelope_from,
+                      ex.kind)
+        if ex.own is not None:
+            letter.about, letter.about_letter_id = About.OWN_COPY, ex.own[1]
+        elif ex.unit_token is not None:
+            await self.units.take_reply(s, letter, ex.unit_token, msg, now)
+        elif ex.clerk is not None:
+            if not ex.clerk[1].unknown:  # unknown names: the clerk is asked (classification)
+                await self.clerk.route(s, letter, ex.clerk, now)
+        elif ex.bounce is not None:
+            await self.returns.take_bounce(s, letter, ex.bounce, now)
+        elif await self.returns.take_reply(s, letter, reading, now):
+            facts = replace(facts, kind=replace(facts.kind, acknowledgement=True))
+        return await self.recorder.record(s, letter, reading, classify(facts), now)
+
+    async def _count_failure(self, letter_id: int, exc: Exception) -> str:
+        """A message that could not be read: after max_attempts it waits for the clerk."""
+        now = self.store.clock()
+        async with self.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            assert letter is not None
+            if letter.state != LetterState.RECEIVED:  # decided already (a copy that came again)
+                return letter.state
+            letter.attempts += 1
+            letter.updated_at = now
+            if letter.attempts < self.store.settings.intake.max_attempts:
+                return letter.state
+            letter.state = advance(letter.state, Event.READING_FAILED)
+            letter.review_reason = f"ระบบอ่านอีเมลนี้ไม่สำเร็จ {letter.attempts} ครั้ง ({type(exc).__name__})"
+            letter.problems = [{"code": "unreadable", "th": letter.review_reason, "en": repr(exc)}]
+            await audit.append(s, now=now, actor="pipeline", action="letter.parked",
+                               subject_type="letter", subject_id=letter_id,
+                               details={"error": repr(exc)[:500], "attempts": letter.attempts})
+            return letter.state

@@ -1,0 +1,256 @@
+"""Reading a message: everything the gateway can learn from its bytes, before any decision.
+
+CPU work on bytes, no database and no clock of its own: it runs in the gateway's worker
+processes (gateway/workers.py), which keep the letter's files in the blob store themselves so
+that megabytes never cross the pipe. `examine` adds what else the message may be besides a
+letter (our own copy, a delivery report, a unit's or clerk's reply): the facts the
+classification table (gateway/core/classify.py) decides on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gateway.config import Unit
+from gateway.core.classify import Kind, PdfFacts, Policy, Reading, SignatureFact, XmlFacts
+from gateway.core.extract import choose_main_letter, extract_fields
+from gateway.core.parse import parse_message
+from gateway.forwarding.routing import ClerkRoute, read_clerk_route, receive_ref, reply_token
+from gateway.forwarding.units import RETURNED_HEADER
+from gateway.letter import Attachment, ParsedMessage, mail_system
+from gateway.outbound.bounces import Bounce, read_bounce, verp_token
+from gateway.outbound.rules import SENT_HEADER
+from gateway.pdf.check import inspect_pdf
+from gateway.store.blobs import BlobStore
+from gateway.xmlletter import ReadStatus, XmlResources, default_resources, read_letter_xml
+
+
+def _xml_fields(result: Any) -> dict[str, Any] | None:
+    letter = result.letter
+    if letter is None:
+        return None
+    sender = letter.sender
+    receiver = letter.receiver
+    return {
+        "letter_no": letter.letter_id,
+        "letter_date": letter.correspondence_date,
+        "subject": letter.subject,
+        # ECMS codes the parties (numeric IDs): a name from the PDF or e-mail reads better then.
+        "sender": sender.department_name or None,
+        "recipient": receiver.department_name or None,
+        "speed": letter.speed.code if letter.speed else None,
+        "secrecy": letter.secrecy.code if letter.secrecy else None,
+    }
+
+
+def _xml_main_attachment(result: Any) -> Attachment | None:
+    letter = result.letter
+    if letter is None or letter.main_letter is None or not letter.main_letter.data:
+        return None
+    data = letter.main_letter.data
+    mime = (letter.main_letter.mime_code or "application/pdf").lower()
+    ext = ".pdf" if "pdf" in mime else ".bin"
+    return Attachment(
+        filename=None,
+        safe_name=f"letter-from-xml{ext}",
+        content_type=mime,
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        inline=False,
+        content_id=None,
+        origin="xml",
+    )
+
+
+def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequence[bytes],
+                 now: dt.datetime) -> Reading:
+    """Everything the gateway can read from one message's bytes."""
+    msg = parse_message(raw)
+    main, enclosures, xml_att = choose_main_letter(msg.attachments)
+    xml_facts: XmlFacts | None = None
+    xml_fields: dict[str, Any] | None = None
+    notifier = None
+    if xml_att is not None:
+        result = read_letter_xml(xml_att.data, resources=xml_resources)
+        if result.status is ReadStatus.NOTIFIER:
+            notifier = result.notifier
+        elif result.status is ReadStatus.REFUSED or result.letter is None:
+            refusal = result.refusal
+            xml_facts = XmlFacts(
+                readable=False,
+                valid=False,
+                reason_th=refusal.message_th if refusal else "ไม่ใช่ไฟล์หนังสือราชการ",
+                reason_en=refusal.message_en if refusal else "not a CorrespondenceLetter",
+            )
+        else:
+            xml_fields = _xml_fields(result)
+            carried = _xml_main_attachment(result)
+            if main is None and carried is not None:
+                main = carried
+            xml_facts = XmlFacts(
+                readable=True,
+                valid=result.valid,
+                errors=tuple(f"{i.path}: {i.summary_th} ({i.message_en})"
+                             for i in result.validation.issues),
+                carries_letter=carried is not None,
+                dialect=str(result.letter.dialect),
+                variants=tuple(str(v) for v in result.variants),
+            )
+    xml_letter = None
+    if xml_att is not None and xml_facts is not None and xml_facts.readable:
+        xml_letter = result.letter
+    elif notifier is None:
+        # A status message (AcceptLetterNotifier …) is not picked out as a letter's XML.
+        for att in enclosures:
+            if _looks_xml(att):
+                got = read_letter_xml(att.data, resources=xml_resources)
+                if got.status is ReadStatus.NOTIFIER and got.notifier is not None:
+                    notifier = got.notifier
+                    break
+    pdf: PdfFacts | None = None
+    if main is not None:
+        report = inspect_pdf(main.data, trust_roots=trust_roots, now=now)
+        pdf = PdfFacts(
+            readable=report.readable,
+            reason_th=report.reason_th,
+            reason_en=report.reason_en,
+            page1_text=report.first_page_text,
+            signatures=tuple(
+                SignatureFact(s.summary_th, s.intact and s.valid,
+                              s.changed_beyond_allowed, s.trusted)
+                for s in report.signatures
+            ),
+        )
+    fields = extract_fields(xml_fields, pdf.page1_text if pdf else None, msg,
+                            main.filename if main else None)
+    return Reading(msg, main, enclosures, xml_att, pdf, xml_facts, fields, xml_letter, notifier)
+
+
+def _looks_xml(att: Attachment) -> bool:
+    name = (att.filename or att.safe_name).lower()
+    return name.endswith(".xml") or "xml" in att.content_type or att.data.lstrip()[:5] == b"<?xml"
+
+
+def xml_letter_of(msg: ParsedMessage, resources: XmlResources) -> Any:
+    """The CorrespondenceLetter carried by a message, for notifiers after a clerk's decision."""
+    _, _, xml_att = choose_main_letter(msg.attachments)
+    if xml_att is None:
+        return None
+    return read_letter_xml(xml_att.data, resources=resources).letter
+
+
+def read_blob(blob_root: str, digest: str, *, trust_roots: Sequence[bytes],
+              now: dt.datetime) -> Reading:
+    """read_with_default_resources of the message kept as `digest`, and the letter's files
+    kept durably next to it (in a worker process: the message is not sent through the pipe,
+    and the files are not written by the gateway's own process)."""
+    blobs = BlobStore(Path(blob_root))
+    reading = read_with_default_resources(blobs.get(digest), trust_roots=trust_roots, now=now)
+    for a in _files_of(reading):
+        blobs.put(a.data, digest=a.sha256)
+    return _kept(reading)
+
+
+def _kept(reading: Reading) -> Reading:
+    """The reading without the bytes of its files, which are in the blob store."""
+    def files(msg: ParsedMessage) -> ParsedMessage:
+        return replace(msg, attachments=tuple(a.kept() for a in msg.attachments),
+                       forwarded=tuple(files(f) for f in msg.forwarded))
+
+    def one(a: Attachment | None) -> Attachment | None:
+        return a.kept() if a is not None else None
+
+    return replace(reading, message=files(reading.message), main=one(reading.main),
+                   enclosures=tuple(a.kept() for a in reading.enclosures),
+                   xml_attachment=one(reading.xml_attachment))
+
+
+def _files_of(reading: Reading) -> list[Attachment]:
+    return [a for a in (reading.main, *reading.enclosures, reading.xml_attachment) if a]
+
+
+def read_with_default_resources(raw: bytes, *, trust_roots: Sequence[bytes],
+                                now: dt.datetime) -> Reading:
+    """read_message in a worker process, with that process's own copy of the schemas."""
+    return read_message(raw, xml_resources=default_resources(), trust_roots=trust_roots, now=now)
+
+@dataclass(frozen=True)
+class Examined:
+    """A message read, and what else it is besides a letter (at most one of the four)."""
+
+    reading: Reading
+    kind: Kind
+    bounce: Bounce | None = None
+    own: tuple[str, int] | None = None  # our own mail come back: (header, letter id)
+    unit_token: str | None = None  # a unit's reply to a forward
+    clerk: tuple[tuple[int, int], ClerkRoute] | None = None  # the clerk's `ส่ง <unit>` reply
+
+
+def examine(reading: Reading, raw: bytes, *, envelope_from: str, envelope_to: Sequence[str],
+            policy: Policy, units: Sequence[Unit]) -> Examined:
+    """What else the message is, in order of precedence: our own copy, a delivery report, a
+    unit's reply, a clerk's routing reply. Parsing a report means reading the message again:
+    only for what may be one."""
+    msg = reading.message
+    own = _own_copy(raw, msg, policy)
+    if own is not None:
+        return Examined(reading, Kind(own_copy="sent" if own[0] == SENT_HEADER else "returned"),
+                        own=own)
+    if _may_be_bounce(msg, envelope_to, envelope_from):
+        bounce = read_bounce(raw, envelope_to=envelope_to)
+        if bounce is not None:
+            return Examined(reading, Kind(bounce=True), bounce=bounce)
+    token = reply_token([*envelope_to, *msg.to_addrs, *msg.cc_addrs], msg.subject)
+    if token is not None:
+        return Examined(reading, Kind(unit_reply=True), unit_token=token)
+    clerk = clerk_route_of(msg, policy, units)
+    if clerk is not None:
+        return Examined(reading, Kind(clerk_route=clerk[1].unknown), clerk=clerk)
+    return Examined(reading, Kind())
+
+
+def clerk_route_of(msg: ParsedMessage, policy: Policy,
+                   units: Sequence[Unit]) -> tuple[tuple[int, int], ClerkRoute] | None:
+    """`ส่ง <unit>, …` from the central mailbox in reply to `[รับ n/ปี]` (or `[คืน n/ปี]`)."""
+    if (msg.from_addr or "") not in policy.central_addresses:
+        return None
+    ref = receive_ref(msg.subject)
+    if ref is None:
+        return None
+    wanted = read_clerk_route(msg.body_text, units)
+    return (ref, wanted) if wanted is not None and (wanted.units or wanted.unknown) else None
+
+
+_OWN_HEADERS = re.compile(rb"^(" + SENT_HEADER.encode() + rb"|" + RETURNED_HEADER.encode()
+                          + rb"):[ \t]*(\d+)", re.MULTILINE | re.IGNORECASE)
+
+
+def _own_copy(raw: bytes, msg: ParsedMessage, policy: Policy) -> tuple[str, int] | None:
+    """Our own mail come back through the central mailbox: the confirmation of a sent letter
+    (filed in ส่งแล้ว) or a letter a unit returned (filed in review). (header, letter id)."""
+    if (msg.from_addr or "") not in policy.central_addresses:
+        return None
+    end = raw.find(b"\r\n\r\n", 0, 65536)
+    head = raw[: end if end >= 0 else 65536].replace(b"\r\n", b"\n")
+    m = _OWN_HEADERS.search(head)
+    if m is None:
+        return None
+    name = SENT_HEADER if m.group(1).lower() == SENT_HEADER.lower().encode() else RETURNED_HEADER
+    return name, int(m.group(2))
+
+
+
+
+def _may_be_bounce(msg: ParsedMessage, envelope_to: Sequence[str], envelope_from: str) -> bool:
+    """A cheap filter before read_bounce: reports, auto-submitted mail, mail-system senders, the
+    null return path, and anything sent to a VERP path. An IMAP letter's envelope sender is
+    unknown (""), not null: there a null `Return-Path` already makes msg.is_auto_reply."""
+    return (msg.is_auto_reply or envelope_from == "<>"
+            or mail_system((msg.from_addr or "").rsplit("@", 1)[0])
+            or any(verp_token(a) for a in (*envelope_to, *msg.to_addrs)))

@@ -1,0 +1,216 @@
+"""Recording a decided letter, in the transaction that decides it: its fields and files, a
+link to its first registration when it is the same letter again, and for a letter to
+register the next receive number and the register entry (durability rule 3: one letter, one
+number, one transaction) with the acknowledgement queued beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.core.classify import Decision, Outcome, Reading, ack_address, sender_flags
+from gateway.inbound.context import Inbound
+from gateway.inbound.feedback import Feedback
+from gateway.letter import Attachment, LetterFields, ParsedMessage
+from gateway.outbound.returns import Returns
+from gateway.state import NUMBERED, Event, LetterState, advance
+from gateway.store import audit, registers
+from gateway.store.letters import ensure_blob, know_blob
+from gateway.store.registers import EntryFields
+from gateway.store.tables import Letter, LetterFile
+from gateway.thai import be_year_of, letter_no_key
+
+NEW_LETTERS = "saraban_new_letters"  # session.info: letters created in this transaction
+NUMBERED_NOW = "saraban_numbered"  # session.info: {letter id: (receive number, registered at)}
+REJECT_AS_INVALID = frozenset({"xml_invalid", "xml_unreadable"})  # InvalidLetterNotifier
+
+
+def _value(f: Any) -> Any:
+    return None if f is None else f.value
+
+
+def _text(f: Any) -> str:
+    v = _value(f)
+    return "" if v is None else str(v)
+
+
+def apply_fields(letter: Letter, fields: LetterFields, msg: ParsedMessage) -> None:
+    letter.letter_no = _text(fields.letter_no)
+    letter.letter_no_norm = letter_no_key(letter.letter_no) if letter.letter_no else ""
+    letter.letter_date = _value(fields.letter_date)
+    letter.sender = _text(fields.sender)
+    letter.recipient = _text(fields.recipient)
+    letter.subject = _text(fields.subject) or msg.subject
+    letter.salutation = _text(fields.salutation)
+    letter.speed = _text(fields.speed)
+    letter.secrecy = _text(fields.secrecy)
+    letter.field_sources = {
+        name: str(getattr(fields, name).source)
+        for name in ("letter_no", "letter_date", "sender", "recipient", "subject",
+                     "salutation", "speed", "secrecy")
+        if getattr(fields, name) is not None
+    }
+    if not letter.sender_address:
+        letter.sender_address = msg.from_addr or ""
+
+
+def _reading_facts(letter: Letter, reading: Reading, flags: tuple[str, ...]) -> None:
+    """What reading found beside the fields, kept with the letter for the clerk and register."""
+    letter.sender_flags = list(flags)
+    if reading.xml is not None:
+        # The strict validation report stays with the letter (issue 5), valid or not.
+        x = reading.xml
+        letter.xml_report = {"readable": x.readable, "valid": x.valid, "dialect": x.dialect,
+                             "variants": list(x.variants), "errors": list(x.errors),
+                             "reason": x.reason_en}
+    if reading.xml_letter is not None:
+        # routing rules can match on the XML's receiver (issue 7)
+        r = reading.xml_letter.receiver
+        words = (r.given_name, r.family_name, r.job_title, r.department_name, r.ministry_name,
+                 r.department_id, r.ministry_id)
+        letter.xml_receiver = " ".join(w for w in words if w)
+    if reading.pdf is not None and reading.pdf.signatures:
+        # checked on the original, before any stamp (issue 4): what the clerk is shown
+        letter.signatures = [x.summary_th for x in reading.pdf.signatures]
+
+
+class Recorder:
+    def __init__(self, ctx: Inbound, feedback: Feedback, returns: Returns) -> None:
+        self.ctx, self.feedback, self.returns = ctx, feedback, returns
+
+    async def record(self, s: AsyncSession, letter: Letter, reading: Reading, decision: Decision,
+                     now: dt.datetime) -> str:
+        apply_fields(letter, reading.fields, reading.message)
+        letter.problems = [{"code": p.code, "th": p.reason_th, "en": p.reason_en}
+                           for p in decision.problems]
+        letter.review_reason = decision.reason_th
+        letter.updated_at = now
+        await self._store_files(s, letter, reading, now)
+        outcome = decision.outcome
+        if outcome in (Outcome.REGISTER, Outcome.REVIEW):
+            first = await self._find_duplicate(s, letter, reading)
+            if first is not None:
+                letter.state = advance(letter.state, Event.READ_DUPLICATE)
+                letter.duplicate_of = first.id
+                await audit.append(s, now=now, actor="pipeline", action="letter.duplicate",
+                                   subject_type="letter", subject_id=letter.id,
+                                   details={"duplicate_of": first.id})
+                return letter.state
+        letter.state = advance(letter.state, outcome.event)
+        _reading_facts(letter, reading, sender_flags(
+            reading.message, in_directory=await _in_directory(s, reading.message)))
+        await audit.append(s, now=now, actor="pipeline", action="letter.decided",
+                           subject_type="letter", subject_id=letter.id,
+                           details={"outcome": letter.state,
+                                    "problems": [p.code for p in decision.problems],
+                                    "sources": letter.field_sources})
+        if reading.notifier is not None:
+            await self.returns.take_notifier(s, letter, reading, now)
+            return letter.state
+        if (reading.xml_letter is not None and self.ctx.receive_notifier
+                and outcome is not Outcome.NOT_LETTER):
+            to = ack_address(reading.message, self.ctx.policy)
+            if to:
+                await self.feedback.receipt(s, letter, reading.message, to, reading.xml_letter, now)
+        if outcome is Outcome.REGISTER:
+            await self.register(s, letter, reading, decision.acknowledge_to, now, actor="pipeline")
+        elif outcome is Outcome.REJECT and decision.acknowledge_to:
+            await self.feedback.notice(
+                s, letter, reading.message, decision.acknowledge_to,
+                [p.reason_th for p in decision.problems], now, xml_letter=reading.xml_letter,
+                invalid=bool({p.code for p in decision.problems} & REJECT_AS_INVALID))
+        return letter.state
+
+    async def register(self, s: AsyncSession, letter: Letter, reading: Reading | None,
+                       ack_to: str | None, now: dt.datetime, *, actor: str,
+                       remarks: str = "", xml_letter: Any = None) -> int:
+        """The next receive number and the register entry; the acknowledgement queued."""
+        signatures = " / ".join(sig.summary_th for sig in reading.pdf.signatures) \
+            if reading is not None and reading.pdf is not None else ""
+        notes = [n for n in (signatures, remarks, *letter.sender_flags) if n]
+        entry = await registers.allocate(
+            s,
+            book_code="receive",
+            now=now,
+            fields=EntryFields(
+                letter_no=letter.letter_no,
+                letter_date=letter.letter_date,
+                sender=letter.sender,
+                recipient=letter.recipient,
+                subject=letter.subject,
+                remarks=" / ".join(notes),
+                speed=letter.speed,
+                secrecy=letter.secrecy,
+                channel=letter.channel,
+            ),
+            first_number=self.ctx.store.settings.books.first_number("receive", be_year_of(now)),
+            letter_id=letter.id,
+            actor=actor,
+        )
+        if letter.state != LetterState.REGISTERED:  # the clerk's decision; reading set it already
+            letter.state = advance(letter.state, Event.CLERK_REGISTERS)
+        s.info.setdefault(NUMBERED_NOW, {})[letter.id] = (entry.number, entry.registered_at)
+        # The stamp follows in its own short transaction (inbound/stamp.py): drawing it and
+        # writing the stamped PDF are done outside the write lock, and resume() stamps what a
+        # crash left registered but unstamped.
+        if ack_to:
+            xml = reading.xml_letter if reading is not None else xml_letter
+            await self.feedback.acknowledge(s, letter, reading.message if reading else None, ack_to,
+                                            entry.number, entry.year, now, xml_letter=xml)
+        return entry.number
+
+    async def _store_files(self, s: AsyncSession, letter: Letter, reading: Reading,
+                           now: dt.datetime) -> None:
+        if letter.id not in s.info.get(NEW_LETTERS, ()):  # a new letter has no files yet
+            have = (await s.execute(select(LetterFile.id).where(LetterFile.letter_id == letter.id))).first()
+            if have is not None:
+                return
+        files: list[tuple[str, Attachment]] = []
+        if reading.main is not None:
+            files.append(("main", reading.main))
+        files.extend(("enclosure", a) for a in reading.enclosures)
+        if reading.xml_attachment is not None:
+            files.append(("xml", reading.xml_attachment))
+        for pos, (role, a) in enumerate(files):
+            if a.kept_size is not None:  # written by the worker that read it
+                digest = a.sha256
+                await know_blob(s, digest, a.size, now)
+            else:
+                digest = await ensure_blob(s, self.ctx.store.blobs, a.data, now, a.sha256)
+            s.add(LetterFile(letter_id=letter.id, role=role, position=pos,
+                             filename=a.filename or "", safe_name=a.safe_name,
+                             media_type=a.content_type, sha256=digest, size=a.size))
+        await s.flush()
+
+    @staticmethod
+    async def _find_duplicate(s: AsyncSession, letter: Letter, reading: Reading) -> Letter | None:
+        """The same letter again: same main file, or same letter number and date."""
+        numbered = tuple(NUMBERED)
+        if reading.main is not None:
+            hit = (await s.execute(
+                select(Letter).join(LetterFile, LetterFile.letter_id == Letter.id)
+                .where(LetterFile.role == "main", LetterFile.sha256 == reading.main.sha256,
+                       Letter.id != letter.id, Letter.state.in_(numbered))
+                .order_by(Letter.id).limit(1))).scalar_one_or_none()
+            if hit is not None:
+                return hit
+        if letter.letter_no_norm and letter.letter_date is not None:
+            return (await s.execute(
+                select(Letter).where(Letter.letter_no_norm == letter.letter_no_norm,
+                                     Letter.letter_date == letter.letter_date,
+                                     Letter.id != letter.id, Letter.state.in_(numbered))
+                .order_by(Letter.id).limit(1))).scalar_one_or_none()
+        return None
+
+
+async def _in_directory(s: AsyncSession, msg: ParsedMessage) -> bool | None:
+    """Whether the sender's address is a known central address; None with an empty directory."""
+    from gateway.store.directory import count_agencies, find_by_email
+
+    if not msg.from_addr or await count_agencies(s) == 0:
+        return None
+    return await find_by_email(s, msg.from_addr) is not None

@@ -1,0 +1,132 @@
+"""The receive stamp (ตรารับ, domain.md §4) on a copy of a registered letter's PDF.
+
+Once per letter, in its own short transaction after the numbering one: the stamp is drawn and
+the stamped PDF kept durably in a worker process before the transaction, which only records
+it; resume() stamps whatever a crash left registered but unstamped. Once stamped, the routing
+rules pass the letter to its units.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway import workers
+from gateway.pdf.check import PdfUnreadable
+from gateway.pdf.stamp import ReceiptStamp, StampStyle, stamp_receipt
+from gateway.state import LetterState
+from gateway.store import audit, registers
+from gateway.store.blobs import BlobStore
+from gateway.store.letters import know_blob
+from gateway.store.tables import Letter, LetterFile
+
+if TYPE_CHECKING:  # the worker processes import this module: keep them light
+    from gateway.inbound.context import Inbound
+
+
+@dataclass(frozen=True)
+class StampSettings:
+    style: StampStyle
+    agency: str
+    thai_digits: bool
+
+
+def stamp_bytes(original: bytes, settings: StampSettings, number: int,
+                at: dt.datetime) -> tuple[bytes | None, str]:
+    """The receive stamp drawn on `original`, or why it could not be (in a worker process)."""
+    stamp = ReceiptStamp(settings.agency, number, at, settings.thai_digits)
+    try:
+        return stamp_receipt(original, stamp, settings.style), ""
+    except PdfUnreadable as exc:
+        return None, exc.reason_th
+
+
+def stamp_blob(blob_root: str, digest: str, settings: StampSettings, number: int,
+               at: dt.datetime) -> tuple[str | None, int, str]:
+    """Stamp the PDF kept as `digest` and keep the stamped copy durably (in a worker process:
+    only names cross the pipe, not megabytes). Returns (digest, size, "") or (None, 0, why)."""
+    blobs = BlobStore(Path(blob_root))
+    stamped, error = stamp_bytes(blobs.get(digest), settings, number, at)
+    if stamped is None:
+        return None, 0, error
+    return blobs.put(stamped), len(stamped), ""
+
+
+@dataclass(frozen=True)
+class ToStamp:
+    """What drawing a registered letter's stamp needs."""
+
+    number: int | None
+    at: dt.datetime | None  # when it was registered
+    main_sha256: str | None
+    main_name: str
+
+
+class Stamper:
+    def __init__(self, ctx: Inbound) -> None:
+        self.ctx = ctx
+
+    async def _record(self, s: AsyncSession, letter: Letter, digest: str | None, size: int,
+                      safe_name: str, error: str, at: dt.datetime) -> None:
+        outcome: dict[str, Any] = {}
+        letter.stamped_at = at
+        if digest is not None:
+            await know_blob(s, digest, size, at)
+            stem = Path(safe_name).stem or "letter"
+            s.add(LetterFile(letter_id=letter.id, role="stamped", position=0, filename="",
+                             safe_name=f"{stem}-ตรารับ.pdf", media_type="application/pdf",
+                             sha256=digest, size=size))
+            outcome["stamped_sha256"] = digest
+        else:
+            outcome["stamp_error"] = letter.stamp_error = error
+        await audit.append(s, now=at, actor="pipeline", action="letter.stamped",
+                           subject_type="letter", subject_id=letter.id, details=outcome)
+        # Units get the stamped copy: rules route the letter once it carries the stamp.
+        await self.ctx.units.route_by_rules(s, letter, self.ctx.store.clock())
+
+    async def _facts(self, letter_id: int) -> ToStamp | None:
+        """What stamping the letter needs, read back; None when it is not registered or is
+        already stamped."""
+        async with self.ctx.store.readers() as s:
+            letter = await s.get(Letter, letter_id)
+            if letter is None or letter.state != LetterState.REGISTERED or letter.stamped_at is not None:
+                return None
+            main = (await s.execute(select(LetterFile).where(
+                LetterFile.letter_id == letter_id, LetterFile.role == "main"))).scalar_one_or_none()
+            entry = await registers.entry_of(s, letter_id)
+        return ToStamp(entry.number if entry else None, entry.registered_at if entry else None,
+                       main.sha256 if main else None, main.safe_name if main else "")
+
+    async def stamp(self, letter_id: int, *, also: dict[str, Any] | None = None,
+                    known: ToStamp | None = None) -> bool:
+        """Stamp a registered letter (just registered, registered by the clerk, or left
+        unstamped by a crash); once per letter. `known`: the letter was registered a moment ago
+        and what the stamp needs came from that transaction, not read back. `also`: columns the
+        caller records with the stamp (an intent to file a copy)."""
+        ctx = self.ctx
+        facts = known or await self._facts(letter_id)
+        if facts is None:
+            return False
+        digest: str | None = None
+        size = 0
+        error = "ไม่มีไฟล์ PDF ให้ประทับตรารับ"
+        if facts.main_sha256 is not None and facts.number is not None and facts.at is not None:
+            # drawn and kept durably before the transaction, which only records it
+            digest, size, error = await workers.run(
+                ctx.read_processes, stamp_blob, str(ctx.store.blobs.root), facts.main_sha256,
+                ctx.stamp, facts.number, facts.at)
+        async with ctx.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            assert letter is not None
+            if letter.state != LetterState.REGISTERED or letter.stamped_at is not None:
+                return False
+            await self._record(s, letter, digest, size, facts.main_name, error,
+                               facts.at or ctx.store.clock())
+            for column, value in (also or {}).items():
+                setattr(letter, column, value)
+        return True

@@ -1,0 +1,226 @@
+"""Filing in the mailbox: where each letter's messages are, and what the clerk's moves mean.
+
+A letter's original is moved into its folder (ลงรับแล้ว, รอตรวจสอบ, ไม่รับ, อื่น ๆ) and a
+registered letter gets a findable copy `[รับ n/ปี] …` in ลงรับแล้ว; where each message now is,
+(folder, UIDVALIDITY, UID), is recorded with the letter's filing columns in one transaction.
+What a crash or another channel left unfiled is filed on the next round (an intent committed
+before an APPEND makes a repeat search instead of filing twice). The clerk works by moving
+messages: from review into ลงรับแล้ว registers, into ไม่รับ rejects, into ส่งต่อ/<unit>
+forwards — noticed on the next round, exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+
+from gateway.config import Imap
+from gateway.ports import LetterIntake, MailboxClient
+from gateway.state import LetterState
+from gateway.store.db import insert_for
+from gateway.store.tables import About, ImapMessage, Letter, RawMessage
+
+log = logging.getLogger(__name__)
+
+# One message's place: (folder, (UIDVALIDITY, UID) if the server said, kind, sha256).
+Placement = tuple[str, tuple[int, int] | None, str, str]
+
+
+class Filing:
+    """The filing of one [[imap]] mailbox, over a connection the watcher holds."""
+
+    def __init__(self, cfg: Imap, pipeline: LetterIntake) -> None:
+        self.cfg = cfg
+        self.pipeline = pipeline
+        self.store = pipeline.store
+        self.folders = self.store.settings.intake.folders
+
+    def folder_for(self, state: str) -> str | None:
+        f = self.folders
+        folders: dict[str, str] = {
+            LetterState.REGISTERED: f.registered,
+            LetterState.DUPLICATE: f.registered,
+            LetterState.REVIEW: f.review,
+            LetterState.RESTRICTED: f.restricted,
+            LetterState.REJECTED: f.rejected,
+            LetterState.NOT_LETTER: f.other,
+            LetterState.SENT_COPY: self.store.settings.outbound.sent_folder,
+            LetterState.RETURNED_COPY: f.review,
+        }
+        return folders.get(state)
+
+    def forward_folders(self, client: MailboxClient) -> dict[str, str]:
+        """ส่งต่อ/<unit name> for every unit: folder → unit code (the server's delimiter)."""
+        prefix = self.store.settings.forwarding.folder_prefix
+        return {f"{prefix}{client.delimiter}{u.name_th}": u.code for u in self.store.settings.units}
+
+    async def after_intake(self, client: MailboxClient) -> None:
+        """The rest of a round: file what was left unfiled, then follow the clerk's moves."""
+        await self._finish(client)
+        await self._clerk_moves(client, self.folders.registered, "register")
+        await self._clerk_moves(client, self.folders.rejected, "reject")
+        for folder, code in self.forward_folders(client).items():
+            await self._clerk_moves(client, folder, f"forward:{code}")
+
+    async def remember(self, folder: str, where: tuple[int, int] | None, letter_id: int | None,
+                       kind: str, sha: str, columns: dict[str, Any] | None = None) -> None:
+        filed = {"filed_folder": folder} if kind == "original" else {}
+        await self.remember_all([(folder, where, kind, sha)], letter_id, {**filed, **(columns or {})})
+
+    async def remember_all(self, rows: list[Placement], letter_id: int | None,
+                           columns: dict[str, Any]) -> None:
+        """Where messages now are (folder, (UIDVALIDITY, UID), kind, sha256), and what that
+        means for their letter (its filing columns), in one transaction; a location already
+        known is kept."""
+        values = [dict(mailbox=self.cfg.name, folder=folder, uidvalidity=where[0], uid=where[1],
+                       letter_id=letter_id, kind=kind, sha256=sha, seen_at=self.store.clock())
+                  for folder, where, kind, sha in rows if where is not None]
+        async with self.store.sessions.begin() as s:
+            if values:
+                await s.execute(insert_for(s)(ImapMessage).values(values).on_conflict_do_nothing(
+                    index_elements=["mailbox", "folder", "uidvalidity", "uid"]))
+            if letter_id is not None and columns:
+                letter = await s.get(Letter, letter_id, with_for_update=True)
+                if letter is not None:
+                    for column, value in columns.items():
+                        setattr(letter, column, value)
+
+    async def file_copy(self, client: MailboxClient, letter_id: int, state: str) -> None:
+        """File the findable copy `[รับ n/ปี] …` next to a registered original, once."""
+        if state != LetterState.REGISTERED:
+            return
+        async with self.store.readers() as s:
+            letter = await s.get(Letter, letter_id)
+            done = letter is not None and letter.copy_appended
+        if done:
+            return
+        folder = self.folders.registered
+        # A crash between APPEND and the commit below must not file a second copy: the intent
+        # is committed first, and only then (rarely) is the folder searched for the copy.
+        found = None
+        if letter is not None and letter.copy_appending:
+            found = await client.search_header(folder, "X-Saraban-Letter", copy_marker(letter_id))
+        else:
+            await self.set_columns(letter_id, copy_appending=True)
+        if found is not None:
+            where: tuple[int, int] | None = found
+            sha = ""
+        else:
+            made = await self.pipeline.registered_copy(letter_id)
+            if made is None:
+                return
+            copy, sha = made
+            where = await client.append(folder, copy)
+        await self.remember(folder, where, letter_id, "copy", sha, {"copy_appended": True})
+
+    async def _letter_behind(self, sha: str, letter_id: int | None) -> int | None:
+        """The registered letter a message in a clerk's folder stands for."""
+        async with self.store.readers() as s:
+            if letter_id is not None:
+                letter = await s.get(Letter, letter_id)
+                if letter is not None and letter.about in (About.OWN_COPY, About.CLERK_ROUTE) \
+                        and letter.about_letter_id is not None:
+                    return letter.about_letter_id
+                return letter_id
+            return (await s.execute(select(ImapMessage.letter_id).where(
+                ImapMessage.sha256 == sha, ImapMessage.kind == "copy",
+                ImapMessage.letter_id.is_not(None)).limit(1))).scalar_one_or_none()
+
+    async def set_columns(self, letter_id: int, **columns: object) -> None:
+        async with self.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            if letter is not None:
+                for column, value in columns.items():
+                    setattr(letter, column, value)
+
+    async def _finish(self, client: MailboxClient) -> None:
+        """What a crash or another channel left unfiled: SMTP letters shown in the clerk's
+        folders (original bytes, appended), and registered letters still missing their copy."""
+        primary = self.cfg.name == self.store.settings.imap[0].name
+        async with self.store.readers() as s:
+            # only the letters with something left to file: the query does not grow with history
+            rows = (await s.execute(
+                select(Letter.id, Letter.state, Letter.channel, Letter.filing_folder,
+                       Letter.filed_folder, Letter.copy_appended, RawMessage.sha256)
+                .join(RawMessage, RawMessage.id == Letter.raw_message_id)
+                .where(Letter.state != LetterState.RECEIVED,
+                       or_(and_(Letter.channel == "smtp", Letter.filed_folder == ""),
+                           and_(Letter.state == LetterState.REGISTERED, Letter.copy_appended.is_(False))))
+                .order_by(Letter.id)
+            )).all()
+        for letter_id, state, channel, filing, filed, appended, sha in rows:
+            folder = self.folder_for(state)
+            if folder is None:
+                continue
+            if channel == "smtp" and primary and not filed:
+                raw = await asyncio.to_thread(self.store.blobs.get, sha)
+                msg_id = _message_id(raw)
+                found = None
+                if filing and msg_id:
+                    found = await client.search_header(folder, "Message-ID", msg_id)
+                else:
+                    await self.set_columns(letter_id, filing_folder=folder)
+                where = found or await client.append(folder, raw)
+                await self.remember(folder, where, letter_id, "original", sha)
+                filed = folder
+            if state == LetterState.REGISTERED and filed and not appended:
+                if channel == "smtp" and not primary:
+                    continue
+                await self.file_copy(client, letter_id, state)
+
+    async def _clerk_moves(self, client: MailboxClient, folder: str, action: str) -> None:
+        validity = await client.select(folder)
+        uids = await client.uids("ALL")
+        async with self.store.readers() as s:
+            known = set((await s.execute(select(ImapMessage.uid).where(
+                ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
+                ImapMessage.uidvalidity == validity))).scalars())
+        for uid in uids:
+            if uid in known:
+                continue
+            raw = await client.fetch(uid)
+            if raw is None:
+                continue
+            sha = hashlib.sha256(raw).hexdigest()
+            async with self.store.readers() as s:
+                letter_id = (await s.execute(
+                    select(Letter.id).join(RawMessage, RawMessage.id == Letter.raw_message_id)
+                    .where(RawMessage.sha256 == sha).order_by(Letter.id).limit(1)
+                )).scalar_one_or_none()
+            kind = "original" if letter_id is not None else "unknown"
+            if action.startswith("forward:"):
+                # The original, the findable copy, or a copy that came back (returned, sent).
+                target = await self._letter_behind(sha, letter_id)
+                if target is not None:
+                    done = await self.pipeline.units.clerk_route(
+                        target, [action.partition(":")[2]], via="folder", by=f"clerk:imap:{self.cfg.name}")
+                    log.info("clerk moved letter %s into %s: forwarded to %s", target, folder, done or "-")
+                await self.remember(folder, (validity, uid), letter_id, kind, sha)
+                continue
+            if letter_id is not None:
+                if action == "register":
+                    state = await self.pipeline.clerk_register(letter_id, actor=f"clerk:imap:{self.cfg.name}")
+                else:
+                    state = await self.pipeline.clerk_reject(letter_id, actor=f"clerk:imap:{self.cfg.name}")
+                log.info("clerk moved letter %s into %s: now %s", letter_id, folder, state)
+            await self.remember(folder, (validity, uid), letter_id, kind, sha)
+            if letter_id is not None and action == "register":
+                await self.file_copy(client, letter_id, LetterState.REGISTERED)
+                await client.select(folder)
+
+
+def copy_marker(letter_id: int) -> str:
+    """The X-Saraban-Letter value of a filed copy; the dot ends it, so a substring search
+    for letter 1 does not find letter 12."""
+    return f"L{letter_id}."
+
+
+def _message_id(raw: bytes) -> str | None:
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    m = re.search(rb"(?im)^message-id:[ \t]*(<[^>\r\n]{1,250}>)", head)
+    return m.group(1).decode("ascii", "replace") if m else None

@@ -1,0 +1,140 @@
+"""Reading an incoming PDF: can it be opened, is it encrypted, what does page 1 say, and
+are its digital signatures genuine (issue 4, domain.md §4).
+
+The parse step calls `inspect_pdf` on the main letter before anything is stamped: the
+receive stamp is an incremental update that pyHanko's diff policy would rate as an
+unexplained change, so the sender's signatures are judged on the bytes as they arrived
+and that judgement is what the clerk sees (register remarks, acknowledgement copy).
+
+Everything here is CPU-bound and synchronous; run it from a thread
+(`asyncio.to_thread`). Opening the file is `gateway.pdf.opening`, judging its signatures
+`gateway.pdf.signatures`; the types of the report are importable from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.pdf.opening import CORRUPT, PdfUnreadable, open_reader
+from gateway.pdf.signatures import (
+    Coverage,
+    Modification,
+    SignatureCheck,
+    Verdict,
+    collect_signatures,
+    load_trust_roots,
+    validate_signatures,
+)
+from gateway.thai import normalize_text
+
+__all__ = [
+    "Coverage",
+    "Modification",
+    "PdfReport",
+    "PdfUnreadable",
+    "SignatureCheck",
+    "Verdict",
+    "inspect_pdf",
+    "load_trust_roots",
+    "normalise_extracted_thai",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PdfReport:
+    readable: bool
+    reason_th: str  # why not readable; "" when readable
+    reason_en: str
+    pdf_version: str  # from the header, e.g. "1.7"; "" if unreadable
+    page_count: int
+    first_page_text: str  # normalised Thai (see normalise_extracted_thai)
+    encrypted: bool  # encrypted, but opened with the empty user password
+    signatures: tuple[SignatureCheck, ...]
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.signatures)
+
+    @property
+    def remarks_th(self) -> str:
+        """The register entry's remarks line about signatures; "" for unsigned files."""
+        return " / ".join(s.summary_th for s in self.signatures)
+
+
+# --- page-1 text ------------------------------------------------------------------------
+
+# Extractors put a tone mark before the vowel it sits on (ที ่ → ท ่ ี), where Thai input
+# order (WTT 2.0) is consonant, vowel, tone; thai.normalize_text rebuilds a split ำ.
+_TONE_BEFORE_VOWEL = re.compile("([\u0e48-\u0e4c])([\u0e31\u0e34-\u0e3a\u0e47])")
+
+
+def normalise_extracted_thai(text: str) -> str:
+    """Text from a PDF text layer, in the order a Thai reader typed it."""
+    return normalize_text(_TONE_BEFORE_VOWEL.sub("\\2\\1", text))
+
+
+def _first_page_text(pdf: bytes) -> str:
+    """Page-1 text via pypdf: pyHanko reads PDF structure but has no text extraction."""
+    import pypdf  # deferred: only the parse step needs it, not stamping or signing
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(pdf), strict=False)
+        if reader.is_encrypted:
+            reader.decrypt("")
+        text = reader.pages[0].extract_text()
+    except Exception as exc:  # noqa: BLE001
+        # pyHanko opened the file; an extraction failure only means no text to parse
+        # fields from, which the parse step reports as missing fields.
+        log.info("page-1 text extraction failed: %r", exc)
+        return ""
+    return normalise_extracted_thai(text)
+
+
+def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime) -> PdfReport:
+    """Everything the parse step needs to know about one PDF, as a value.
+
+    An unreadable file is a report with `readable=False` and a Thai reason, not an
+    exception. `trust_roots` are DER/PEM CA certificates (none by default: every
+    intact signature is then "ไม่ทราบผู้ออกใบรับรอง"); `now` is the validation time.
+    Raises ValueError only for a trust root that is not a certificate.
+    """
+    roots = load_trust_roots(trust_roots)
+    try:
+        reader, encrypted = open_reader(pdf)
+    except PdfUnreadable as exc:
+        return PdfReport(
+            readable=False,
+            reason_th=exc.reason_th,
+            reason_en=exc.reason_en,
+            pdf_version="",
+            page_count=0,
+            first_page_text="",
+            encrypted=False,
+            signatures=(),
+        )
+    try:
+        page_count = int(reader.root["/Pages"]["/Count"])
+        major, minor = reader.input_version
+        embedded = collect_signatures(reader)
+    except Exception as exc:  # noqa: BLE001 - same parser boundary as open_reader
+        th, en = CORRUPT
+        return PdfReport(False, th, f"{en}: {exc}", "", 0, "", encrypted, ())
+    checks = asyncio.run(validate_signatures(embedded, roots, now)) if embedded else []
+    return PdfReport(
+        readable=True,
+        reason_th="",
+        reason_en="",
+        pdf_version=f"{major}.{minor}",
+        page_count=page_count,
+        first_page_text=_first_page_text(pdf),
+        encrypted=encrypted,
+        signatures=tuple(checks),
+    )

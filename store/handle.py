@@ -1,0 +1,29 @@
+"""The opened store as the gateway passes it around: engine, sessions, blobs, settings, clock.
+
+Built only by the composition root (`gateway.app.open_store`); every other module takes it as a
+parameter and imports its type from here, so none of them imports the composition root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from gateway.config import Settings
+from gateway.ports import Clock
+from gateway.store.blobs import BlobStore
+from gateway.store.db import WriteSessions
+
+
+@dataclass
+class Store:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: WriteSessions  # may write: the caller owns the transaction
+    readers: async_sessionmaker[AsyncSession]  # only reads (no write lock on SQLite)
+    blobs: BlobStore
+    clock: Clock
+
+    async def close(self) -> None:
+        await self.engine.dispose()
