@@ -34,6 +34,7 @@ async def send(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.core.compose import template_env
     from gateway.outbound.flow import Outbound, submission_message
     from gateway.outbound.sender import SenderLease, send_due
+    from gateway.state import LetterState
     from gateway.store.tables import Letter
 
     for f in args.files:
@@ -54,7 +55,7 @@ async def send(args: argparse.Namespace, settings: Settings) -> int:
         async with store.readers() as s:
             letter = await s.get(Letter, letter_id)
             assert letter is not None
-        if state != "queued":
+        if state != LetterState.QUEUED:
             print(f"ไม่ได้ส่ง (refused): {letter.review_reason}", file=sys.stderr)
             return 1
         sent = 0

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.store.registers import STATUS_TH
 from gateway.thai import BANGKOK, format_short_date, format_time
 
 JSON_KEYS = (
@@ -55,7 +56,6 @@ TABLE_HEADS_TH = (
     "สถานะ",
 )
 
-STATUS_TH = {"registered": "ลงทะเบียน", "reserved": "สำรอง", "cancelled": "ยกเลิก"}
 
 
 @dataclass(frozen=True)
