@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -27,14 +28,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import workers
-from gateway.core.classify import Facts, Reading, classify, validate
+from gateway.core.classify import Reading, classify
 from gateway.errors import Permanent
 from gateway.forwarding.units import Units
 from gateway.inbound.clerk import ClerkDesk
 from gateway.inbound.context import Inbound
 from gateway.inbound.feedback import Feedback
 from gateway.inbound.filed_copy import filed_copy
-from gateway.inbound.read import Examined, _files_of, examine, read_blob, read_message
+from gateway.inbound.read import (
+    Examined,
+    _files_of,
+    examine,
+    may_be_bounce,
+    read_blob,
+    read_message,
+)
 from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder
 from gateway.inbound.stamp import Stamper, ToStamp
 from gateway.outbound.returns import Returns
@@ -204,9 +212,12 @@ class Pipeline:
         """Read (the letter's files on disk by then, not written under the write lock) and
         find what else the message is: all before the write transaction."""
         reading = await self._read(raw, digest, self.store.clock())
-        return await asyncio.to_thread(examine, reading, raw, envelope_from=envelope_from,
-                                       envelope_to=envelope_to, policy=self.ctx.policy,
-                                       units=self.store.settings.units)
+        look = functools.partial(examine, reading, raw, envelope_from=envelope_from,
+                                 envelope_to=envelope_to, policy=self.ctx.policy,
+                                 units=self.store.settings.units)
+        if may_be_bounce(reading.message, envelope_to, envelope_from):  # parses it again: a thread
+            return await asyncio.to_thread(look)
+        return look()
 
     async def _read(self, raw: bytes, digest: str, now: dt.datetime) -> Reading:
         """The message read, and its files kept durably in the blob store."""
@@ -237,9 +248,7 @@ class Pipeline:
         assert letter is not None
         if letter.state != LetterState.RECEIVED:  # another worker got here first
             return letter.state
-        reading, msg = ex.reading, ex.reading.message
-        facts = Facts(reading, validate(reading, self.ctx.policy), self.ctx.policy, envelope_from,
-                      ex.kind)
+        reading, msg, decision = ex.reading, ex.reading.message, ex.decision
         if ex.own is not None:
             letter.about, letter.about_letter_id = About.OWN_COPY, ex.own[1]
         elif ex.unit_token is not None:
@@ -249,9 +258,9 @@ class Pipeline:
                 await self.clerk.route(s, letter, ex.clerk, now)
         elif ex.bounce is not None:
             await self.returns.take_bounce(s, letter, ex.bounce, now)
-        elif await self.returns.take_reply(s, letter, reading, now):
-            facts = replace(facts, kind=replace(facts.kind, acknowledgement=True))
-        return await self.recorder.record(s, letter, reading, classify(facts), now)
+        elif await self.returns.take_reply(s, letter, reading, now):  # a fact only the store knows
+            decision = classify(replace(ex.facts, kind=replace(ex.kind, acknowledgement=True)))
+        return await self.recorder.record(s, letter, reading, decision, now)
 
     async def _count_failure(self, letter_id: int, exc: Exception) -> str:
         """A message that could not be read: after max_attempts it waits for the clerk."""

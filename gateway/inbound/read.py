@@ -18,7 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import Unit
-from gateway.core.classify import Kind, PdfFacts, Policy, Reading, SignatureFact, XmlFacts
+from gateway.core.classify import (
+    Decision,
+    Facts,
+    Kind,
+    PdfFacts,
+    Policy,
+    Reading,
+    SignatureFact,
+    XmlFacts,
+    classify,
+    validate,
+)
 from gateway.core.extract import choose_main_letter, extract_fields
 from gateway.core.parse import parse_message
 from gateway.forwarding.routing import ClerkRoute, read_clerk_route, receive_ref, reply_token
@@ -182,10 +193,13 @@ def read_with_default_resources(raw: bytes, *, trust_roots: Sequence[bytes],
 
 @dataclass(frozen=True)
 class Examined:
-    """A message read, and what else it is besides a letter (at most one of the four)."""
+    """A message read, what else it is besides a letter (at most one of the four), and the
+    facts and decision of the classification table, all before the write transaction."""
 
     reading: Reading
     kind: Kind
+    facts: Facts
+    decision: Decision
     bounce: Bounce | None = None
     own: tuple[str, int] | None = None  # our own mail come back: (header, letter id)
     unit_token: str | None = None  # a unit's reply to a forward
@@ -198,21 +212,26 @@ def examine(reading: Reading, raw: bytes, *, envelope_from: str, envelope_to: Se
     unit's reply, a clerk's routing reply. Parsing a report means reading the message again:
     only for what may be one."""
     msg = reading.message
+    problems = validate(reading, policy)
+
+    def examined(kind: Kind, **what: Any) -> Examined:
+        facts = Facts(reading, problems, policy, envelope_from, kind)
+        return Examined(reading, kind, facts, classify(facts), **what)
+
     own = _own_copy(raw, msg, policy)
     if own is not None:
-        return Examined(reading, Kind(own_copy="sent" if own[0] == SENT_HEADER else "returned"),
-                        own=own)
-    if _may_be_bounce(msg, envelope_to, envelope_from):
+        return examined(Kind(own_copy="sent" if own[0] == SENT_HEADER else "returned"), own=own)
+    if may_be_bounce(msg, envelope_to, envelope_from):
         bounce = read_bounce(raw, envelope_to=envelope_to)
         if bounce is not None:
-            return Examined(reading, Kind(bounce=True), bounce=bounce)
+            return examined(Kind(bounce=True), bounce=bounce)
     token = reply_token([*envelope_to, *msg.to_addrs, *msg.cc_addrs], msg.subject)
     if token is not None:
-        return Examined(reading, Kind(unit_reply=True), unit_token=token)
+        return examined(Kind(unit_reply=True), unit_token=token)
     clerk = clerk_route_of(msg, policy, units)
     if clerk is not None:
-        return Examined(reading, Kind(clerk_route=clerk[1].unknown), clerk=clerk)
-    return Examined(reading, Kind())
+        return examined(Kind(clerk_route=clerk[1].unknown), clerk=clerk)
+    return examined(Kind())
 
 
 def clerk_route_of(msg: ParsedMessage, policy: Policy,
@@ -247,7 +266,7 @@ def _own_copy(raw: bytes, msg: ParsedMessage, policy: Policy) -> tuple[str, int]
 
 
 
-def _may_be_bounce(msg: ParsedMessage, envelope_to: Sequence[str], envelope_from: str) -> bool:
+def may_be_bounce(msg: ParsedMessage, envelope_to: Sequence[str], envelope_from: str) -> bool:
     """A cheap filter before read_bounce: reports, auto-submitted mail, mail-system senders, the
     null return path, and anything sent to a VERP path. An IMAP letter's envelope sender is
     unknown (""), not null: there a null `Return-Path` already makes msg.is_auto_reply."""
