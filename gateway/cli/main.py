@@ -69,8 +69,24 @@ def _err(e: UserError) -> None:
     print(f"ผิดพลาด: {e.message_th}\nerror: {e.message_en}", file=sys.stderr)
 
 
+def _line_breaks(args: argparse.Namespace) -> str | None:
+    """The first option whose value holds CR or LF: one would become a header of a mail the
+    gateway sends (`--subject "x\r\nBcc: …"`) or a forged line in a register."""
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str | Path) and any(c in str(item) for c in "\r\n"):
+                return name
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    bad = _line_breaks(args)
+    if bad is not None:
+        option = "--" + bad.replace("_", "-")
+        print(f"ผิดพลาด (error): {option} มีการขึ้นบรรทัดใหม่ ซึ่งไม่อนุญาต "
+              "(contains a line break, CR/LF: not allowed)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         settings = load_settings(args.config or _default_config())
         # Most handlers are async; `pdf` and `passwd` are not (the PDF code runs a loop of its own).

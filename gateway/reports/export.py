@@ -128,13 +128,24 @@ def _table_cells(r: ExportRow) -> list[str]:
     ]
 
 
+# A cell a spreadsheet would read as a formula (OWASP "CSV injection"): a sender controls the
+# subject and the letter number, and an auditor opens the export in Excel or LibreOffice.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """The cell as text a spreadsheet shows and never evaluates: a leading ' when it starts like
+    a formula (the apostrophe is the spreadsheets' own "this is text" mark)."""
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
 def to_csv(rows: Iterable[ExportRow]) -> bytes:
     """UTF-8 with BOM and CRLF, so Excel opens Thai text correctly by double-click."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(TABLE_HEADS_TH)
     for r in rows:
-        w.writerow(_table_cells(r))
+        w.writerow([spreadsheet_safe(c) for c in _table_cells(r)])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
