@@ -16,6 +16,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 __all__ = [
     "REQUIRED_FIELDS",
+    "GENERIC_TYPES",
     "SYSTEM_MAILBOX",
     "mail_system",
     "unattended",
@@ -36,10 +37,10 @@ T = TypeVar("T")
 # A PDF may carry junk before its header; readers (and Acrobat) look in the first 1024 bytes.
 _PDF_MAGIC = b"%PDF-"
 _PDF_MAGIC_WINDOW = 1024
-_PDF_OR_GENERIC_TYPES = frozenset(
+# Types a sender's mail client gives a file it does not know (Outlook, webmail, old clients):
+# the name or the bytes must tell what it is.
+GENERIC_TYPES = frozenset(
     {
-        "application/pdf",
-        "application/x-pdf",
         "application/octet-stream",
         "binary/octet-stream",
         "application/x-download",
@@ -49,6 +50,7 @@ _PDF_OR_GENERIC_TYPES = frozenset(
         "application/binary",
     }
 )
+_PDF_OR_GENERIC_TYPES = frozenset({"application/pdf", "application/x-pdf"}) | GENERIC_TYPES
 
 # The local parts of mailboxes no person writes from, one pattern for every reader (use
 # `fullmatch` on the part before the "@"; a "+tag", ".x" or "-x" after the name is allowed).

@@ -18,13 +18,12 @@ from sqlalchemy import select
 from gateway import workers
 from gateway.core.compose import FileToAttach, Mail, compose, compose_from, templates_dir
 from gateway.inbound.context import Inbound
-from gateway.inbound.feedback import Feedback
 from gateway.intake.imap import copy_marker
 from gateway.state import LetterState
 from gateway.store import registers
 from gateway.store.blobs import BlobStore, sha256_hex
 from gateway.store.tables import Letter, LetterFile, RawMessage
-from gateway.thai import BANGKOK, format_short_date, format_time
+from gateway.thai import BANGKOK, format_letter_date, format_short_date, format_time
 
 # Where a field was read, as the clerk reads it (domain.md §5.5).
 SOURCE_TH = {"xml": "จาก XML", "pdf": "จากไฟล์หนังสือ", "subject": "จากหัวเรื่องอีเมล",
@@ -85,7 +84,8 @@ async def filed_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
         "number": number, "year": year, "subject": letter.subject,
         "received_date": format_short_date(local.date()), "received_time": format_time(local),
         "channel": letter.channel, "letter_no": letter.letter_no,
-        "letter_date": Feedback(ctx).date_th(letter.letter_date), "sender": letter.sender,
+        "letter_date": format_letter_date(letter.letter_date, thai_digits=a.thai_digits)
+        if letter.letter_date else "", "sender": letter.sender,
         "recipient": letter.recipient, "salutation": letter.salutation,
         "speed": letter.speed, "secrecy": letter.secrecy,
         "sources": {k: SOURCE_TH.get(v, v) for k, v in letter.field_sources.items()},

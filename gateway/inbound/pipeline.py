@@ -74,10 +74,21 @@ class Pipeline:
         return cls(Inbound.build(store, templates))
 
     # what the adapters and the service use
-    store = property(lambda self: self.ctx.store)
-    templates = property(lambda self: self.ctx.templates)
-    units: Units = property(lambda self: self.ctx.units)  # type: ignore[assignment]
-    read_processes: int = property(lambda self: self.ctx.read_processes)  # type: ignore[assignment]
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    @property
+    def templates(self) -> jinja2.Environment:
+        return self.ctx.templates
+
+    @property
+    def units(self) -> Units:
+        return self.ctx.units
+
+    @property
+    def read_processes(self) -> int:
+        return self.ctx.read_processes
 
     @property
     def wake_sender(self) -> asyncio.Event | None:

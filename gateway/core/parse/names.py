@@ -10,22 +10,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from gateway.letter import GENERIC_TYPES
+
 __all__ = ["effective_type", "safe_filename", "type_by_name"]
 
 _MAX_SAFE_NAME_BYTES = 150  # UTF-8 bytes; leaves room under the usual 255-byte file name limit
 _PDF_MAGIC = b"%PDF-"
 # Types that say nothing about the content; sniffing may replace them (agencies send PDFs as these).
-_GENERIC_TYPES = frozenset(
-    {
-        "application/octet-stream",
-        "binary/octet-stream",
-        "application/x-download",
-        "application/force-download",
-        "application/download",
-        "application/unknown",
-        "application/binary",
-    }
-)
 _EXTENSION_BY_TYPE: dict[str, str] = {
     "application/pdf": "pdf",
     "application/x-pdf": "pdf",
@@ -123,7 +114,7 @@ def safe_filename(
 
 
 def _default_extension(content_type: str, data: bytes) -> str:
-    if content_type in _EXTENSION_BY_TYPE and content_type not in _GENERIC_TYPES:
+    if content_type in _EXTENSION_BY_TYPE and content_type not in GENERIC_TYPES:
         return _EXTENSION_BY_TYPE[content_type]
     if _PDF_MAGIC in data[:1024]:
         return "pdf"
@@ -141,7 +132,7 @@ def _truncate_utf8(text: str, limit: int) -> str:
 
 def effective_type(declared: str, filename: str | None, data: bytes) -> str:
     """The declared type, unless it is a generic one and the bytes or name say better."""
-    if declared not in _GENERIC_TYPES:
+    if declared not in GENERIC_TYPES:
         return declared
     if _PDF_MAGIC in data[:1024]:
         return "application/pdf"
