@@ -117,6 +117,9 @@ class Letter(Base):
     signatures: Mapped[list[Any]] = mapped_column(default=list)  # signature checks, in Thai
     xml_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # strict XSD validation
     xml_receiver: Mapped[str] = mapped_column(Text, default="")  # for routing rules
+    sender_auth: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # gateway.trust.SenderAuth
+    # a secret letter a clerk moved to ส่งต่อ/: {"units": [...], "asked_at", "confirmed_by", …}
+    secret_hold: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # A message that is not itself a letter but about one (a reply, report, notifier, copy).
     about: Mapped[str] = mapped_column(String(20), default="")  # an About, or ""
@@ -415,3 +418,16 @@ class MailboxLease(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[dt.datetime]
+
+
+class LoginFailure(Base):
+    """One failed login at the submission server: the lockout counts these per (user, client
+    address) in a window, so it survives a restart and one office NAT does not lock out all."""
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(200))
+    client_ip: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index("ix_login_failures_who", "username", "client_ip", "failed_at"),)

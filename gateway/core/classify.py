@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem, Secrecy, unattended
 from gateway.state import Event
+from gateway.trust import SenderAuth
 from gateway.xmlletter.model import Notifier, XmlLetter
 
 
@@ -213,6 +214,7 @@ class Facts:
     policy: Policy
     envelope_from: str = ""
     kind: Kind = Kind()
+    auth: SenderAuth | None = None  # the sender's authentication, when it was checked
 
     @property
     def codes(self) -> frozenset[str]:

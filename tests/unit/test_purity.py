@@ -26,6 +26,7 @@ PURE = sorted({
     *(GATEWAY / "outbound" / "bounces").glob("*.py"),
     GATEWAY / "forwarding" / "routing.py",
     GATEWAY / "reports" / "trace.py",
+    GATEWAY / "trust" / "__init__.py",
 } - {GATEWAY / "core" / "__init__.py"})
 
 # What a pure module may import: an allow-list, so that a new import is looked at, not waved

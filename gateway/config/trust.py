@@ -1,0 +1,43 @@
+"""Settings of the trust work: how senders are authenticated, and what automatic mail may do."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from gateway.config.model import ConfigModel
+
+
+class Authentication(ConfigModel):
+    """[authentication]: SPF, DKIM, DMARC and ARC on incoming mail (issue #18)."""
+
+    mode: Literal["enforce", "monitor"] = Field(
+        default="enforce",
+        description="enforce: a failing sender waits for the clerk; monitor: results are remarks only",
+    )
+    none_action: Literal["remark", "review"] = Field(
+        default="remark", description="a sender whose domain publishes nothing: a remark, or review"
+    )
+    authserv_id: str = Field(
+        default="", description="authserv-id of the agency's own MX, whose Authentication-Results "
+        "are believed (IMAP path; SMTP path from trusted_relays)"
+    )
+    trusted_relays: tuple[str, ...] = Field(
+        default=(), description="IP addresses or CIDRs of the agency's own MX"
+    )
+    dns_servers: tuple[str, ...] = Field(
+        default=(), description="resolvers to ask (host or host:port); empty: the system's"
+    )
+    dns_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("trusted_relays")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for v in value:
+            try:
+                ipaddress.ip_network(v, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"ไม่ใช่ที่อยู่ IP หรือเครือข่าย (not an IP address or network): {v!r}") from exc
+        return value
