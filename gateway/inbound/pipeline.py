@@ -37,6 +37,7 @@ from gateway.inbound.feedback import Feedback
 from gateway.inbound.filed_copy import filed_copy
 from gateway.inbound.read import (
     Examined,
+    Origin,
     _files_of,
     examine,
     may_be_bounce,
@@ -160,7 +161,8 @@ class Pipeline:
                                     envelope_to=envelope_to, digest=digest)
 
         try:
-            examined = await self._examine(raw, digest, envelope_from, list(envelope_to))
+            examined = await self._examine(raw, digest, envelope_from, list(envelope_to),
+                                           Origin(channel, source_key))
         except Exception as exc:
             log.exception("message %s could not be read", source_key)
             async with self.store.sessions.begin() as s:
@@ -211,7 +213,8 @@ class Pipeline:
             data = raw if raw is not None else \
                 await asyncio.to_thread(self.store.blobs.get, raw_row.sha256)
             examined = await self._examine(data, raw_row.sha256, envelope_from,
-                                           [str(a) for a in raw_row.envelope_to])
+                                           [str(a) for a in raw_row.envelope_to],
+                                           Origin(raw_row.channel, raw_row.source_key))
         except Exception as exc:
             log.exception("letter %s could not be read", letter_id)
             return await self._count_failure(letter_id, exc)
@@ -219,13 +222,13 @@ class Pipeline:
                                                                      envelope_from, now))
 
     async def _examine(self, raw: bytes, digest: str, envelope_from: str,
-                       envelope_to: list[str]) -> Examined:
+                       envelope_to: list[str], origin: Origin) -> Examined:
         """Read (the letter's files on disk by then, not written under the write lock) and
         find what else the message is: all before the write transaction."""
         reading = await self._read(raw, digest, self.store.clock())
         look = functools.partial(examine, reading, raw, envelope_from=envelope_from,
                                  envelope_to=envelope_to, policy=self.ctx.policy,
-                                 units=self.store.settings.units)
+                                 units=self.store.settings.units, origin=origin)
         if may_be_bounce(reading.message, envelope_to, envelope_from):  # parses it again: a thread
             return await asyncio.to_thread(look)
         return look()

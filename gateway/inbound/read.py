@@ -39,6 +39,7 @@ from gateway.outbound.bounces import Bounce, read_bounce, verp_token
 from gateway.outbound.rules import SENT_HEADER
 from gateway.pdf.check import inspect_pdf
 from gateway.store.blobs import BlobStore
+from gateway.trust import SenderAuth
 from gateway.xmlletter import ReadStatus, XmlResources, default_resources, read_letter_xml
 
 
@@ -192,6 +193,17 @@ def read_with_default_resources(raw: bytes, *, trust_roots: Sequence[bytes],
     return read_message(raw, xml_resources=default_resources(), trust_roots=trust_roots, now=now)
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a message came in: what proves who wrote it (a clerk's channel, issue #18).
+
+    `channel` is raw_messages.channel (imap | smtp | submission | cli); `source_key` its
+    natural key (``imap:<mailbox>:<uidvalidity>:<uid>``, ``smtp:<sha256>`` …)."""
+
+    channel: str = ""
+    source_key: str = ""
+
+
+@dataclass(frozen=True)
 class Examined:
     """A message read, what else it is besides a letter (at most one of the four), and the
     facts and decision of the classification table, all before the write transaction."""
@@ -207,7 +219,8 @@ class Examined:
 
 
 def examine(reading: Reading, raw: bytes, *, envelope_from: str, envelope_to: Sequence[str],
-            policy: Policy, units: Sequence[Unit]) -> Examined:
+            policy: Policy, units: Sequence[Unit], origin: Origin = Origin(),
+            auth: SenderAuth | None = None) -> Examined:
     """What else the message is, in order of precedence: our own copy, a delivery report, a
     unit's reply, a clerk's routing reply. Parsing a report means reading the message again:
     only for what may be one."""
@@ -215,7 +228,7 @@ def examine(reading: Reading, raw: bytes, *, envelope_from: str, envelope_to: Se
     problems = validate(reading, policy)
 
     def examined(kind: Kind, **what: Any) -> Examined:
-        facts = Facts(reading, problems, policy, envelope_from, kind)
+        facts = Facts(reading, problems, policy, envelope_from, kind, auth)
         return Examined(reading, kind, facts, classify(facts), **what)
 
     own = _own_copy(raw, msg, policy)
