@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.cli.common import Subparsers, add_actions, command_store
 from gateway.config import Settings
+from gateway.core.classify import auth_remark
 from gateway.errors import UserError
 from gateway.state import label_th
 from gateway.thai import BANGKOK, be_year_of, format_short_datetime, letter_no_key
+from gateway.trust import SenderAuth
 
 if TYPE_CHECKING:
     from gateway.store.handle import Store
@@ -70,6 +72,8 @@ async def show(args: argparse.Namespace, settings: Settings) -> int:
               + (f"  ไฟล์ {letter.file_name}" if letter.file_name else ""))
         if letter.review_reason:
             print(f"  เหตุผล: {letter.review_reason}")
+        if letter.sender_auth:
+            print("  " + sender_auth_line(letter.sender_auth))
         for r, attempts, ob_status in rows:
             line = f"  - {r.name_th or r.address} <{r.address}>: {RECIPIENT_TH.get(r.state, r.state)}"
             if r.state == "sent" and r.sent_at:
@@ -82,6 +86,15 @@ async def show(args: argparse.Namespace, settings: Settings) -> int:
                 line += f" (พยายามแล้ว {attempts} ครั้ง)"
             print(line)
         return 0
+
+
+def sender_auth_line(verdict: dict[str, Any]) -> str:
+    """`ยืนยันตัวตนผู้ส่ง: ไม่ผ่าน (moi.go.th) SPF fail, DKIM none, DMARC fail` from letters.sender_auth."""
+    auth = SenderAuth.from_json(verdict)
+    methods = f"SPF {auth.spf}, DKIM {auth.dkim}, DMARC {auth.dmarc}" + \
+        (f", ARC {auth.arc}" if auth.arc != "none" else "")
+    by = f" ตรวจโดย {auth.judged_by}" if auth.judged_by else ""
+    return f"{auth_remark(auth)} [{methods}{by}]"
 
 
 async def trace(args: argparse.Namespace, settings: Settings) -> int:

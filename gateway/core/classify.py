@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem, Secrecy, unattended
 from gateway.state import Event
-from gateway.trust import SenderAuth
+from gateway.trust import AuthResult, SenderAuth
 from gateway.xmlletter.model import Notifier, XmlLetter
 
 
@@ -85,6 +85,8 @@ class Policy:
     ack_disabled_domains: tuple[str, ...] = ()
     reject_codes: frozenset[str] = frozenset({"empty_message"})
     max_message_bytes: int = 25 * 1024 * 1024
+    auth_enforce: bool = True  # [authentication] mode = "enforce"; False: "monitor" (remarks only)
+    auth_none_review: bool = False  # [authentication] none_action = "review"
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,47 @@ def ack_address(m: ParsedMessage, policy: Policy, envelope_from: str = "") -> st
     return addr
 
 
+def auth_problem(auth: SenderAuth | None, policy: Policy) -> Problem | None:
+    """Why a sender's authentication keeps the letter from the register until the clerk looks
+    (enforce mode): it failed, DNS did not answer (never taken as a pass), or, when so
+    configured, the domain publishes nothing. None when it passed or was not checked."""
+    if auth is None or not policy.auth_enforce:
+        return None
+    domain = auth.from_domain or "-"
+    why = "; ".join(auth.reasons_th)
+    if auth.result is AuthResult.FAIL:
+        return Problem("sender_auth_failed",
+                       f"ยืนยันตัวตนผู้ส่งไม่ผ่าน อาจเป็นอีเมลปลอม ({domain}): {why or 'DMARC ไม่ผ่าน'}",
+                       f"sender authentication failed for {domain}")
+    if auth.result is AuthResult.TEMPERROR:
+        return Problem("sender_auth_temperror",
+                       f"ตรวจสอบตัวตนผู้ส่งไม่ได้ เพราะ DNS ไม่ตอบ ({domain}) จึงยังไม่ถือว่าผ่าน",
+                       f"sender authentication could not be checked (DNS) for {domain}")
+    if auth.result is AuthResult.NONE and policy.auth_none_review:
+        return Problem("sender_auth_none",
+                       f"โดเมนผู้ส่ง {domain} ไม่ได้ประกาศ SPF/DKIM/DMARC จึงยืนยันตัวตนผู้ส่งไม่ได้",
+                       f"{domain} publishes no SPF/DKIM/DMARC")
+    return None
+
+
+AUTH_REMARK = {
+    AuthResult.PASS: "ยืนยันตัวตนผู้ส่งผ่าน",
+    AuthResult.NONE: "ยืนยันตัวตนผู้ส่งไม่ได้ (โดเมนไม่ได้ประกาศ SPF/DKIM/DMARC)",
+    AuthResult.FAIL: "ยืนยันตัวตนผู้ส่งไม่ผ่าน",
+    AuthResult.TEMPERROR: "ตรวจสอบตัวตนผู้ส่งไม่ได้ (DNS ไม่ตอบ)",
+}
+
+
+def auth_remark(auth: SenderAuth | None) -> str:
+    """The one line the register's remarks and the clerk read about the sender's authentication."""
+    if auth is None:
+        return ""
+    line = f"{AUTH_REMARK[auth.result]} ({auth.from_domain or '-'})"
+    if auth.result is not AuthResult.PASS and auth.reasons_th:
+        line += ": " + "; ".join(auth.reasons_th)
+    return line
+
+
 @dataclass(frozen=True)
 class Kind:
     """What else a message may be besides a letter: facts read before any decision (pure)."""
@@ -234,6 +277,10 @@ class Facts:
     def letter_problems(self) -> tuple[Problem, ...]:
         """The problems of the message read as a letter (none for what is set aside unread)."""
         return () if self.set_aside else self.problems
+
+    @property
+    def auth_problem(self) -> Problem | None:
+        return auth_problem(self.auth, self.policy)
 
     @property
     def ack_to(self) -> str | None:
@@ -280,6 +327,10 @@ RULES: tuple[Rule, ...] = (
     Rule("secret", lambda f: "secret" in f.codes, lambda f: Decision(Outcome.RESTRICTED, f.problems)),
     Rule("refused", lambda f: bool(f.codes & f.policy.reject_codes),
          lambda f: Decision(Outcome.REJECT, f.problems, acknowledge_to=f.ack_to)),
+    # a letter from a sender whose authentication failed is never registered or acknowledged
+    # by itself (issue #18): the clerk sees what failed
+    Rule("sender not authenticated", lambda f: f.auth_problem is not None,
+         lambda f: Decision(Outcome.REVIEW, (*f.problems, *filter(None, (f.auth_problem,))))),
     Rule("needs the clerk", lambda f: bool(f.problems), lambda f: Decision(Outcome.REVIEW, f.problems)),
     Rule("a complete letter", lambda f: True,
          lambda f: Decision(Outcome.REGISTER, (), acknowledge_to=f.ack_to)),

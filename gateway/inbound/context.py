@@ -64,6 +64,8 @@ class Inbound:
                 central_addresses=s.agency.central_addresses,
                 ack_disabled_domains=tuple(d.lower() for d in s.intake.ack_disabled_domains),
                 max_message_bytes=s.smtp_listener.max_message_bytes,
+                auth_enforce=s.authentication.mode == "enforce",
+                auth_none_review=s.authentication.none_action == "review",
             ),
             units=Units(store, templates),
             receive_notifier=s.intake.receive_notifier,

@@ -274,7 +274,7 @@ class Pipeline:
             await self.returns.take_bounce(s, letter, ex.bounce, now)
         elif await self.returns.take_reply(s, letter, reading, now):  # a fact only the store knows
             decision = classify(replace(ex.facts, kind=replace(ex.kind, acknowledgement=True)))
-        return await self.recorder.record(s, letter, reading, decision, now)
+        return await self.recorder.record(s, letter, reading, decision, now, ex.facts.auth)
 
     async def _count_failure(self, letter_id: int, exc: Exception) -> str:
         """A message that could not be read: after max_attempts it waits for the clerk."""

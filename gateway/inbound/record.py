@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.core.classify import Decision, Outcome, Reading, ack_address, sender_flags
+from gateway.core.classify import Decision, Outcome, Reading, ack_address, auth_remark, sender_flags
 from gateway.inbound.context import Inbound
 from gateway.inbound.feedback import Feedback
 from gateway.letter import Attachment, LetterFields, ParsedMessage
@@ -23,6 +23,7 @@ from gateway.store.letters import ensure_blob, know_blob
 from gateway.store.registers import EntryFields
 from gateway.store.tables import Letter, LetterFile
 from gateway.thai import be_year_of, letter_no_key
+from gateway.trust import SenderAuth
 
 NEW_LETTERS = "saraban_new_letters"  # session.info: letters created in this transaction
 NUMBERED_NOW = "saraban_numbered"  # session.info: {letter id: (receive number, registered at)}
@@ -58,9 +59,11 @@ def apply_fields(letter: Letter, fields: LetterFields, msg: ParsedMessage) -> No
         letter.sender_address = msg.from_addr or ""
 
 
-def _reading_facts(letter: Letter, reading: Reading, flags: tuple[str, ...]) -> None:
+def _reading_facts(letter: Letter, reading: Reading, flags: tuple[str, ...],
+                   auth: SenderAuth | None) -> None:
     """What reading found beside the fields, kept with the letter for the clerk and register."""
-    letter.sender_flags = list(flags)
+    letter.sender_flags = [x for x in (auth_remark(auth), *flags) if x]
+    letter.sender_auth = auth.to_json() if auth is not None else None
     if reading.xml is not None:
         # The strict validation report stays with the letter (issue 5), valid or not.
         x = reading.xml
@@ -83,7 +86,7 @@ class Recorder:
         self.ctx, self.feedback, self.returns = ctx, feedback, returns
 
     async def record(self, s: AsyncSession, letter: Letter, reading: Reading, decision: Decision,
-                     now: dt.datetime) -> str:
+                     now: dt.datetime, auth: SenderAuth | None = None) -> str:
         apply_fields(letter, reading.fields, reading.message)
         letter.problems = [{"code": p.code, "th": p.reason_th, "en": p.reason_en}
                            for p in decision.problems]
@@ -102,7 +105,7 @@ class Recorder:
                 return letter.state
         letter.state = advance(letter.state, outcome.event)
         _reading_facts(letter, reading, sender_flags(
-            reading.message, in_directory=await _in_directory(s, reading.message)))
+            reading.message, in_directory=await _in_directory(s, reading.message)), auth)
         await audit.append(s, now=now, actor="pipeline", action="letter.decided",
                            subject_type="letter", subject_id=letter.id,
                            details={"outcome": letter.state,
