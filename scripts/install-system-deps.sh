@@ -20,7 +20,10 @@ PACKAGES=(
   swaks                  # independent SMTP client for tests
   libnet-ssleay-perl     # swaks --tls
   openssl
-  chromium               # headless render of the HTML daily digest (tests/integration/test_digest.py)
+  chromium               # headless render of the HTML daily digest (tests/integration/test_digest.py);
+                         # also the Chromium producer of the letter corpus (scripts/make-corpus)
+  libreoffice-writer-nogui  # `soffice --headless --convert-to pdf`: LibreOffice producer of the corpus
+  fonts-thai-tlwg        # Laksaman, Garuda, Loma, Kinnari, Norasi, Sawasdee …: the corpus's Thai fonts
 )
 
 check_only=0
