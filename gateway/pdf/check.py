@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.pdf.opening import CORRUPT, PdfUnreadable, open_reader
+from gateway.pdf.revocation import Revocation, RevocationMode
 from gateway.pdf.signatures import (
     Coverage,
     Modification,
+    RevocationStatus,
     SignatureCheck,
     Verdict,
     collect_signatures,
@@ -38,6 +40,9 @@ __all__ = [
     "Modification",
     "PdfReport",
     "PdfUnreadable",
+    "Revocation",
+    "RevocationMode",
+    "RevocationStatus",
     "SignatureCheck",
     "Verdict",
     "inspect_pdf",
@@ -98,12 +103,14 @@ def _first_page_text(pdf: bytes) -> str:
     return normalise_extracted_thai(text)
 
 
-def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime) -> PdfReport:
+def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime,
+                revocation: Revocation = Revocation()) -> PdfReport:
     """Everything the parse step needs to know about one PDF, as a value.
 
     An unreadable file is a report with `readable=False` and a Thai reason, not an
     exception. `trust_roots` are DER/PEM CA certificates (none by default: every
-    intact signature is then "ไม่ทราบผู้ออกใบรับรอง"); `now` is the validation time.
+    intact signature is then "ไม่ทราบผู้ออกใบรับรอง"); `now` is the validation time;
+    `revocation` how OCSP/CRL are fetched (only for certificates that chain to a root).
     Raises ValueError only for a trust root that is not a certificate.
     """
     roots = load_trust_roots(trust_roots)
@@ -127,7 +134,7 @@ def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime)
     except Exception as exc:  # noqa: BLE001 - same parser boundary as open_reader
         th, en = CORRUPT
         return PdfReport(False, th, f"{en}: {exc}", "", 0, "", encrypted, ())
-    checks = asyncio.run(validate_signatures(embedded, roots, now)) if embedded else []
+    checks = asyncio.run(validate_signatures(embedded, roots, now, revocation)) if embedded else []
     return PdfReport(
         readable=True,
         reason_th="",
