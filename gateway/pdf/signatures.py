@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from asn1crypto import pem, x509
+from asn1crypto import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel
@@ -32,6 +32,7 @@ from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator import ValidationContext
 
 from gateway.pdf.revocation import Revocation, RevocationMode, RevocationNet
+from gateway.pdf.roots import parse_certificates
 
 __all__ = [
     "Coverage",
@@ -178,18 +179,7 @@ def load_trust_roots(blobs: Sequence[bytes]) -> list[x509.Certificate]:
     Raises ValueError on a blob that is not a certificate: that is a configuration
     error to report at start-up, not a property of any letter.
     """
-    certs: list[x509.Certificate] = []
-    for blob in blobs:
-        try:
-            if pem.detect(blob):
-                for _, _, der in pem.unarmor(blob, multiple=True):
-                    certs.append(x509.Certificate.load(der))
-            else:
-                certs.append(x509.Certificate.load(blob))
-            _ = certs[-1].native  # force a full parse now, not mid-validation
-        except Exception as exc:  # asn1crypto raises assorted types
-            raise ValueError(f"not an X.509 certificate: {exc}") from exc
-    return certs
+    return [cert for blob in blobs for cert in parse_certificates(blob)]
 
 
 def _name(cert: x509.Certificate) -> str:
