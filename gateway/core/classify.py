@@ -51,6 +51,8 @@ class PdfFacts:
     reason_en: str = ""
     page1_text: str = ""
     signatures: tuple[SignatureFact, ...] = ()
+    # Thai remarks on scripts, launch actions, embedded files, form submission (issue #18)
+    active_content: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,7 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
                               s.changed_beyond_allowed, s.trusted, s.revoked)
                 for s in report.signatures
             ),
+            active_content=report.active.remarks_th,
         )
     fields = extract_fields(xml_fields, pdf.page1_text if pdf else None, msg,
                             main.filename if main else None)
