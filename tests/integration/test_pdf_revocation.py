@@ -11,6 +11,7 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -25,6 +26,7 @@ from gateway.pdf.check import (
     inspect_pdf,
 )
 from tests.pdfgen.documents import make_pdf
+from tests.pdfgen.poppler import make_nssdb, pdfsig
 from tests.pdfgen.revoking import Mode, RevokingCa, revoking_ca
 from tests.pdfgen.signed import asn1_cert, asn1_key
 
@@ -134,6 +136,25 @@ def test_unknown_root_keeps_its_wording_and_fetches_nothing(ca: RevokingCa, pki)
     assert "ไม่ทราบผู้ออกใบรับรอง" in sig.summary_th
     assert sig.revocation is RevocationStatus.NOT_REACHED
     assert ca.requests == []
+
+
+@pytest.mark.parametrize("revoked", [False, True], ids=["good", "revoked"])
+def test_pdfsig_agrees(ca: RevokingCa, tmp_path: Path, revoked: bool) -> None:
+    """poppler's pdfsig (NSS, its own OCSP client) reads the same CA the same way."""
+    nssdir = make_nssdb(tmp_path / "nss", ca.root_pem)
+    if revoked:
+        ca.revoke("ocsp")
+    pdf = signed_by(ca, "ocsp")
+    report = pdfsig(pdf, nssdir)
+    assert "Signature Validation: Signature is Valid." in report, report
+    (sig,) = inspect_pdf(pdf, trust_roots=[ca.root_pem], now=NOW,
+                         revocation=Revocation(HARD, QUICK, 2 * QUICK)).signatures
+    if revoked:
+        assert "Certificate Validation: Certificate has been Revoked." in report, report
+        assert sig.verdict is Verdict.REVOKED
+    else:
+        assert "Certificate Validation: Certificate is Trusted." in report, report
+        assert sig.verdict is Verdict.VALID
 
 
 def test_intermediate_checked_too(ca: RevokingCa) -> None:

@@ -9,9 +9,11 @@ and hanging (answering only after `hang_seconds`).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -105,6 +107,9 @@ class RevokingCa:
             return 200, "application/pkix-crl", self.crl(self.intermediate, self.revoked)
         if path == "/ocsp" and method == "POST":
             return 200, "application/ocsp-response", self.ocsp_response(body)
+        if path.startswith("/ocsp/") and method == "GET":  # RFC 6960 A.1, as NSS asks first
+            request = base64.b64decode(urllib.parse.unquote(path[len("/ocsp/"):]))
+            return 200, "application/ocsp-response", self.ocsp_response(request)
         return 404, "text/plain", b"no such thing"
 
 
