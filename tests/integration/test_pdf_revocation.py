@@ -162,3 +162,21 @@ def test_intermediate_checked_too(ca: RevokingCa) -> None:
     inspect_pdf(signed_by(ca, "crl"), trust_roots=[ca.root_pem], now=NOW,
                 revocation=Revocation(HARD, QUICK, 2 * QUICK))
     assert "/root.crl" in ca.requests and "/int.crl" in ca.requests
+
+
+def test_a_revoked_signature_sends_the_letter_to_review(ca: RevokingCa) -> None:
+    """From the message to the decision: the revoked signer reaches the classification."""
+    from gateway.core.classify import Policy, validate
+    from gateway.inbound.read import read_message
+    from gateway.xmlletter import default_resources
+    from tests.corpus.mail import letter_mail
+
+    ca.revoke("both")
+    reading = read_message(letter_mail(signed_by(ca, "both")), xml_resources=default_resources(),
+                           trust_roots=[ca.root_pem], now=NOW,
+                           revocation=Revocation(SOFT, QUICK, 2 * QUICK))
+    assert reading.pdf is not None
+    (fact,) = reading.pdf.signatures
+    assert fact.revoked and REVOKED in fact.summary_th
+    problems = validate(reading, Policy(central_addresses=("saraban@agency.test",)))
+    assert any(p.code == "signature_broken" and REVOKED in p.reason_th for p in problems)
