@@ -31,6 +31,11 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # ok, but the administrator should look (printed ⚠)
+
+    @property
+    def mark(self) -> str:
+        return "✗" if not self.ok else "⚠" if self.warning else "✓"
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -180,8 +185,9 @@ async def run_checks(settings: Settings) -> int:
             results.append(CheckResult(name, False, f"{e.message_th} ({e.message_en})"))
         except (TimeoutError, OSError, aiosmtplib.SMTPException) as e:
             results.append(CheckResult(name, False, f"เชื่อมต่อไม่ได้ (cannot connect): {e!r}"))
+    results.extend(trust_root_results(settings))
     for r in results:
-        print(f"{'✓' if r.ok else '✗'} {r.name:<16} {r.detail}")
+        print(f"{r.mark} {r.name:<16} {r.detail}")
     failed = [r for r in results if not r.ok]
     print(
         "ทุกอย่างพร้อม (all checks passed)"
@@ -193,3 +199,48 @@ async def run_checks(settings: Settings) -> int:
 
 async def _ok(text: str) -> str:
     return text
+
+
+_REVOCATION_TH = {
+    "hard-fail": "ถามสถานะการเพิกถอน (OCSP/CRL) ทุกครั้ง ถามไม่ได้ถือว่ายังเชื่อถือไม่ได้",
+    "soft-fail": "ถามสถานะการเพิกถอน (OCSP/CRL) ถามไม่ได้ยังถือว่าถูกต้องแต่มีหมายเหตุ",
+    "off": "ไม่ถามสถานะการเพิกถอน (มีหมายเหตุในทะเบียน)",
+}
+
+
+def trust_root_results(settings: Settings) -> list[CheckResult]:
+    """One line per CA certificate in `[intake] trust_roots_dir` (name, expiry), one per
+    file that could not be used, a warning when there are none, and the revocation mode."""
+    from gateway.inbound.context import trust_roots_of
+    from gateway.thai import format_short_date
+
+    intake = settings.intake
+    now = system_clock()
+    hint = "ลายมือชื่อดิจิทัลทุกฉบับจะขึ้นว่า \"ไม่ทราบผู้ออกใบรับรอง\" ดู docs/trust-roots.md"
+    folder = trust_roots_of(settings.base_dir, intake.trust_roots_dir)
+    out: list[CheckResult] = []
+    if folder is None:
+        out.append(CheckResult("trust roots", True, "ยังไม่ได้ตั้ง [intake] trust_roots_dir: "
+                               f"{hint} (no trust roots configured)", warning=True))
+    else:
+        for r in folder.roots:
+            until = format_short_date(r.not_after.date())
+            if r.expired(now):
+                out.append(CheckResult("trust root", True, f"{r.common_name or r.subject} "
+                                       f"หมดอายุแล้วเมื่อ {until} ({r.file}; expired)", warning=True))
+            else:
+                out.append(CheckResult("trust root", True, f"{r.common_name or r.subject} "
+                                       f"ใช้ได้ถึง {until} ({r.file}, SHA-256 {r.sha256[:23]}…)"))
+        for name, reason in folder.problems:
+            out.append(CheckResult("trust root", False, f"{name}: {reason} (file skipped)"))
+        if not folder.roots:
+            out.append(CheckResult("trust roots", True, f"ไม่มีใบรับรอง CA ใน {folder.folder}: "
+                                   f"{hint} (no trust roots loaded)", warning=True))
+        else:
+            out.append(CheckResult("trust roots", True, f"โหลดใบรับรอง CA {len(folder.roots)} ใบ "
+                                   f"จาก {folder.folder} ({len(folder.roots)} loaded)"))
+    out.append(CheckResult("revocation", True, f"{intake.revocation}: "
+                           f"{_REVOCATION_TH[intake.revocation]} รอครั้งละไม่เกิน "
+                           f"{intake.revocation_timeout_seconds:g} วินาที",
+                           warning=intake.revocation == "off"))
+    return out

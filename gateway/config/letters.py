@@ -47,7 +47,17 @@ class Intake(ConfigModel):
     stamp_margin: float = Field(default=28.0, ge=0)
     stamp_font: Path | None = None
     trust_roots_dir: Path | None = Field(
-        default=None, description="folder of CA certificates (PEM/DER) for signature checks"
+        default=None, description="folder of CA certificates (.pem/.crt/.cer/.der) that incoming "
+        "signatures are checked against (docs/trust-roots.md)"
+    )
+    revocation: Literal["hard-fail", "soft-fail", "off"] = Field(
+        default="hard-fail",
+        description="OCSP/CRL of signers' certificates: hard-fail = not trusted when the CA "
+        "cannot be asked; soft-fail = trusted with a remark; off = never asked (remark)",
+    )
+    revocation_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60,
+        description="one OCSP/CRL request; a letter gets three times this in all",
     )
     read_processes: int | None = Field(
         default=None, ge=0, le=32,

@@ -41,6 +41,7 @@ class SignatureFact:
     intact: bool
     modified_after_signing: bool
     trusted: bool
+    revoked: bool = False  # the signer's (or a CA's) certificate is revoked: broken
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class PdfFacts:
     reason_en: str = ""
     page1_text: str = ""
     signatures: tuple[SignatureFact, ...] = ()
+    # Thai remarks on scripts, launch actions, embedded files, form submission (issue #18)
+    active_content: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def validate(r: Reading, policy: Policy | None = None) -> tuple[Problem, ...]:
         out.append(Problem(code, th, en))
     if r.pdf is not None:
         for s in r.pdf.signatures:
-            if not s.intact or s.modified_after_signing:
+            if not s.intact or s.modified_after_signing or s.revoked:
                 out.append(Problem("signature_broken",
                                    f"ลายมือชื่อดิจิทัลในไฟล์หนังสือไม่ถูกต้อง: {s.summary_th}",
                                    "a digital signature in the letter is broken or the file was "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import jinja2
 
@@ -17,6 +18,8 @@ from gateway import workers
 from gateway.core.classify import Policy
 from gateway.forwarding.units import Units
 from gateway.inbound.stamp import StampSettings
+from gateway.pdf.revocation import Revocation
+from gateway.pdf.roots import RootsFolder, read_roots_folder
 from gateway.pdf.stamp import Corner, StampStyle
 from gateway.store.handle import Store
 from gateway.xmlletter import XmlResources, default_resources
@@ -36,6 +39,8 @@ class Inbound:
     read_processes: int = 0
     # set by the service: mail was queued, the outbox sender should look now
     wake_sender: asyncio.Event | None = field(default=None)
+    # OCSP/CRL for incoming signatures ([intake] revocation)
+    revocation: Revocation = field(default_factory=Revocation)
 
     def wake(self) -> None:
         if self.wake_sender is not None:
@@ -44,10 +49,7 @@ class Inbound:
     @classmethod
     def build(cls, store: Store, templates: jinja2.Environment) -> Inbound:
         s = store.settings
-        roots: list[bytes] = []
-        if s.intake.trust_roots_dir is not None:
-            folder = (s.base_dir / s.intake.trust_roots_dir).resolve()
-            roots = [p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()]
+        roots = trust_roots_of(s.base_dir, s.intake.trust_roots_dir)
         style = StampStyle(
             corner=Corner(s.intake.stamp_corner),
             margin_x=s.intake.stamp_margin,
@@ -58,7 +60,7 @@ class Inbound:
             store=store,
             templates=templates,
             xml_resources=default_resources(),
-            trust_roots=tuple(roots),
+            trust_roots=roots.ders if roots is not None else (),
             stamp=StampSettings(style, s.agency.name_th, s.agency.thai_digits),
             policy=Policy(
                 central_addresses=s.agency.central_addresses,
@@ -71,4 +73,14 @@ class Inbound:
             receive_notifier=s.intake.receive_notifier,
             read_processes=workers.auto_processes() if s.intake.read_processes is None
             else s.intake.read_processes,
+            revocation=Revocation.from_settings(s.intake.revocation,
+                                                s.intake.revocation_timeout_seconds),
         )
+
+
+def trust_roots_of(base_dir: Path, trust_roots_dir: Path | None) -> RootsFolder | None:
+    """The CA certificates of `[intake] trust_roots_dir` (None when not set); files that
+    cannot be used are logged and skipped (`saraban-gateway check` lists them)."""
+    if trust_roots_dir is None:
+        return None
+    return read_roots_folder((base_dir / trust_roots_dir).resolve())

@@ -239,9 +239,11 @@ class Pipeline:
         if ctx.read_processes > 0 and ctx.xml_resources is default_resources():
             # the message is already on disk: the worker reads it and keeps the files
             return await workers.run(ctx.read_processes, read_blob, str(self.store.blobs.root),
-                                     digest, trust_roots=ctx.trust_roots, now=now)
+                                     digest, trust_roots=ctx.trust_roots, now=now,
+                                     revocation=ctx.revocation)
         reading = await workers.run(0, read_message, raw, xml_resources=ctx.xml_resources,
-                                    trust_roots=ctx.trust_roots, now=now)
+                                    trust_roots=ctx.trust_roots, now=now,
+                                    revocation=ctx.revocation)
         await put_blobs(self.store.blobs, *(a.data for a in _files_of(reading)))
         return reading
 

@@ -37,7 +37,7 @@ from gateway.forwarding.units import RETURNED_HEADER
 from gateway.letter import Attachment, ParsedMessage, mail_system
 from gateway.outbound.bounces import Bounce, read_bounce, verp_token
 from gateway.outbound.rules import SENT_HEADER
-from gateway.pdf.check import inspect_pdf
+from gateway.pdf.check import Revocation, inspect_pdf
 from gateway.store.blobs import BlobStore
 from gateway.trust import SenderAuth
 from gateway.xmlletter import ReadStatus, XmlResources, default_resources, read_letter_xml
@@ -81,7 +81,7 @@ def _xml_main_attachment(result: Any) -> Attachment | None:
 
 
 def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequence[bytes],
-                 now: dt.datetime) -> Reading:
+                 now: dt.datetime, revocation: Revocation = Revocation()) -> Reading:
     """Everything the gateway can read from one message's bytes."""
     msg = parse_message(raw)
     main, enclosures, xml_att = choose_main_letter(msg.attachments)
@@ -127,7 +127,7 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
                     break
     pdf: PdfFacts | None = None
     if main is not None:
-        report = inspect_pdf(main.data, trust_roots=trust_roots, now=now)
+        report = inspect_pdf(main.data, trust_roots=trust_roots, now=now, revocation=revocation)
         pdf = PdfFacts(
             readable=report.readable,
             reason_th=report.reason_th,
@@ -135,9 +135,10 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
             page1_text=report.first_page_text,
             signatures=tuple(
                 SignatureFact(s.summary_th, s.intact and s.valid,
-                              s.changed_beyond_allowed, s.trusted)
+                              s.changed_beyond_allowed, s.trusted, s.revoked)
                 for s in report.signatures
             ),
+            active_content=report.active.remarks_th,
         )
     fields = extract_fields(xml_fields, pdf.page1_text if pdf else None, msg,
                             main.filename if main else None)
@@ -158,12 +159,13 @@ def xml_letter_of(msg: ParsedMessage, resources: XmlResources) -> Any:
 
 
 def read_blob(blob_root: str, digest: str, *, trust_roots: Sequence[bytes],
-              now: dt.datetime) -> Reading:
+              now: dt.datetime, revocation: Revocation = Revocation()) -> Reading:
     """read_with_default_resources of the message kept as `digest`, and the letter's files
     kept durably next to it (in a worker process: the message is not sent through the pipe,
     and the files are not written by the gateway's own process)."""
     blobs = BlobStore(Path(blob_root))
-    reading = read_with_default_resources(blobs.get(digest), trust_roots=trust_roots, now=now)
+    reading = read_with_default_resources(blobs.get(digest), trust_roots=trust_roots, now=now,
+                                          revocation=revocation)
     for a in _files_of(reading):
         blobs.put(a.data, digest=a.sha256)
     return _kept(reading)
@@ -188,9 +190,10 @@ def _files_of(reading: Reading) -> list[Attachment]:
 
 
 def read_with_default_resources(raw: bytes, *, trust_roots: Sequence[bytes],
-                                now: dt.datetime) -> Reading:
+                                now: dt.datetime, revocation: Revocation = Revocation()) -> Reading:
     """read_message in a worker process, with that process's own copy of the schemas."""
-    return read_message(raw, xml_resources=default_resources(), trust_roots=trust_roots, now=now)
+    return read_message(raw, xml_resources=default_resources(), trust_roots=trust_roots, now=now,
+                        revocation=revocation)
 
 @dataclass(frozen=True)
 class Origin:

@@ -64,6 +64,10 @@ def _reading_facts(letter: Letter, reading: Reading, flags: tuple[str, ...],
     """What reading found beside the fields, kept with the letter for the clerk and register."""
     letter.sender_flags = [x for x in (auth_remark(auth), *flags) if x]
     letter.sender_auth = auth.to_json() if auth is not None else None
+    if reading.pdf is not None:
+        # scripts, launch actions, embedded files in the letter's PDF (issue #18): remarks
+        # with the others, in the register and the clerk's copy; the letter is still taken in
+        letter.sender_flags += list(reading.pdf.active_content)
     if reading.xml is not None:
         # The strict validation report stays with the letter (issue 5), valid or not.
         x = reading.xml
@@ -133,7 +137,7 @@ class Recorder:
                        remarks: str = "", xml_letter: Any = None) -> int:
         """The next receive number and the register entry; the acknowledgement queued."""
         signatures = " / ".join(sig.summary_th for sig in reading.pdf.signatures) \
-            if reading is not None and reading.pdf is not None else ""
+            if reading is not None and reading.pdf is not None else " / ".join(letter.signatures)
         notes = [n for n in (signatures, remarks, *letter.sender_flags) if n]
         entry = await registers.allocate(
             s,

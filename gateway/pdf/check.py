@@ -20,11 +20,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from gateway.pdf.active import ActiveContent, find_active_content
 from gateway.pdf.opening import CORRUPT, PdfUnreadable, open_reader
+from gateway.pdf.revocation import Revocation, RevocationMode
 from gateway.pdf.signatures import (
     Coverage,
     Modification,
+    RevocationStatus,
     SignatureCheck,
     Verdict,
     collect_signatures,
@@ -34,10 +38,14 @@ from gateway.pdf.signatures import (
 from gateway.thai import normalize_text
 
 __all__ = [
+    "ActiveContent",
     "Coverage",
     "Modification",
     "PdfReport",
     "PdfUnreadable",
+    "Revocation",
+    "RevocationMode",
+    "RevocationStatus",
     "SignatureCheck",
     "Verdict",
     "inspect_pdf",
@@ -58,6 +66,7 @@ class PdfReport:
     first_page_text: str  # normalised Thai (see normalise_extracted_thai)
     encrypted: bool  # encrypted, but opened with the empty user password
     signatures: tuple[SignatureCheck, ...]
+    active: ActiveContent = ActiveContent()  # scripts, launch actions, embedded files
 
     @property
     def signed(self) -> bool:
@@ -81,14 +90,23 @@ def normalise_extracted_thai(text: str) -> str:
     return normalize_text(_TONE_BEFORE_VOWEL.sub("\\2\\1", text))
 
 
-def _first_page_text(pdf: bytes) -> str:
-    """Page-1 text via pypdf: pyHanko reads PDF structure but has no text extraction."""
+def _pypdf_reader(pdf: bytes) -> Any:
+    """pypdf's view of the file, for page-1 text and active content (pyHanko reads PDF
+    structure but has no text extraction); None when pypdf cannot open what pyHanko did."""
     import pypdf  # deferred: only the parse step needs it, not stamping or signing
 
     try:
         reader = pypdf.PdfReader(io.BytesIO(pdf), strict=False)
         if reader.is_encrypted:
             reader.decrypt("")
+        return reader
+    except Exception as exc:  # noqa: BLE001 - parser boundary
+        log.info("pypdf cannot open the PDF: %r", exc)
+        return None
+
+
+def _first_page_text(reader: Any) -> str:
+    try:
         text = reader.pages[0].extract_text()
     except Exception as exc:  # noqa: BLE001
         # pyHanko opened the file; an extraction failure only means no text to parse
@@ -98,12 +116,14 @@ def _first_page_text(pdf: bytes) -> str:
     return normalise_extracted_thai(text)
 
 
-def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime) -> PdfReport:
+def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime,
+                revocation: Revocation = Revocation()) -> PdfReport:
     """Everything the parse step needs to know about one PDF, as a value.
 
     An unreadable file is a report with `readable=False` and a Thai reason, not an
     exception. `trust_roots` are DER/PEM CA certificates (none by default: every
-    intact signature is then "ไม่ทราบผู้ออกใบรับรอง"); `now` is the validation time.
+    intact signature is then "ไม่ทราบผู้ออกใบรับรอง"); `now` is the validation time;
+    `revocation` how OCSP/CRL are fetched (only for certificates that chain to a root).
     Raises ValueError only for a trust root that is not a certificate.
     """
     roots = load_trust_roots(trust_roots)
@@ -127,14 +147,17 @@ def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime)
     except Exception as exc:  # noqa: BLE001 - same parser boundary as open_reader
         th, en = CORRUPT
         return PdfReport(False, th, f"{en}: {exc}", "", 0, "", encrypted, ())
-    checks = asyncio.run(validate_signatures(embedded, roots, now)) if embedded else []
+    checks = asyncio.run(validate_signatures(embedded, roots, now, revocation)) if embedded else []
+    plain = _pypdf_reader(pdf)
     return PdfReport(
         readable=True,
         reason_th="",
         reason_en="",
         pdf_version=f"{major}.{minor}",
         page_count=page_count,
-        first_page_text=_first_page_text(pdf),
+        first_page_text=_first_page_text(plain) if plain is not None else "",
         encrypted=encrypted,
         signatures=tuple(checks),
+        active=find_active_content(plain) if plain is not None
+        else ActiveContent(incomplete=True),
     )

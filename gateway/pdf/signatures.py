@@ -1,19 +1,23 @@
 """The digital signatures of a PDF that arrived: are they genuine, and what a clerk is told.
 
-Judged with pyHanko's validator on the bytes as they arrived, before anything is stamped. No
-network I/O: certificate revocation is not fetched (soft-fail), trust comes only from the roots
-the caller passes in. CPU-bound and synchronous apart from pyHanko's own coroutine.
+Judged with pyHanko's validator on the bytes as they arrived, before anything is stamped.
+Trust comes only from the roots the caller passes in (`[intake] trust_roots_dir`, see
+docs/trust-roots.md). Certificate revocation is checked over the network by OCSP/CRL as
+`Revocation` says (gateway.pdf.revocation: time-bounded, hard-fail by default); a revoked
+certificate is always reported so. CPU-bound and synchronous apart from pyHanko's own
+coroutine and those fetches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from asn1crypto import pem, x509
+from asn1crypto import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel
@@ -27,9 +31,13 @@ from pyhanko.sign.validation import (
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator import ValidationContext
 
+from gateway.pdf.revocation import Revocation, RevocationMode, RevocationNet
+from gateway.pdf.roots import parse_certificates
+
 __all__ = [
     "Coverage",
     "Modification",
+    "RevocationStatus",
     "SignatureCheck",
     "Verdict",
     "collect_signatures",
@@ -61,10 +69,23 @@ class Modification(StrEnum):
 class Verdict(StrEnum):
     VALID = "valid"
     UNKNOWN_ISSUER = "unknown_issuer"  # intact, but no configured root vouches for it
-    CERT_PROBLEM = "cert_problem"  # chains to a root but expired, revoked, wrong usage...
+    REVOCATION_UNKNOWN = "revocation_unknown"  # intact, chains to a root, OCSP/CRL unreachable
+    #                                            (hard-fail): not trusted, not broken either
+    CERT_PROBLEM = "cert_problem"  # chains to a root but expired, wrong usage...
+    REVOKED = "revoked"  # the signer's (or a CA's) certificate is revoked: broken
     MODIFIED = "modified"  # signed bytes intact, later changes exceed what is allowed
     TAMPERED = "tampered"  # signed bytes changed, or the signature value is wrong
     UNREADABLE = "unreadable"  # the signature object itself could not be evaluated
+
+
+class RevocationStatus(StrEnum):
+    """What became of the revocation check of the signer's chain."""
+
+    CHECKED = "checked"  # OCSP/CRL answered (or the certificates name no OCSP/CRL at all)
+    REVOKED = "revoked"
+    UNAVAILABLE = "unavailable"  # could not be fetched in time
+    NOT_CHECKED = "not_checked"  # [intake] revocation = "off"
+    NOT_REACHED = "not_reached"  # no path to a trusted root, so nothing to check
 
 
 @dataclass(frozen=True)
@@ -80,14 +101,19 @@ class SignatureCheck:
     coverage: Coverage
     modification: Modification
     changed_beyond_allowed: bool  # later revisions changed more than the signature permits
-    trusted: bool  # the signer's certificate chains to a configured trust root
+    trusted: bool  # chains to a configured trust root, and not shown revoked
     verdict: Verdict
     summary_th: str  # one line a clerk can read, for remarks and acknowledgements
     summary_en: str
+    revocation: RevocationStatus = RevocationStatus.NOT_REACHED
 
     @property
     def ok(self) -> bool:
         return self.verdict is Verdict.VALID
+
+    @property
+    def revoked(self) -> bool:
+        return self.verdict is Verdict.REVOKED
 
 
 
@@ -99,6 +125,15 @@ _SUMMARY: dict[Verdict, tuple[str, str]] = {
     Verdict.UNKNOWN_ISSUER: (
         "ลายมือชื่อดิจิทัลของ {name} ไม่ถูกแก้ไข แต่ไม่ทราบผู้ออกใบรับรอง",
         "signature by {name} is intact, but its certificate issuer is not a trusted root",
+    ),
+    Verdict.REVOCATION_UNKNOWN: (
+        "ลายมือชื่อดิจิทัลของ {name} ไม่ถูกแก้ไข แต่ตรวจสอบการเพิกถอนใบรับรองไม่ได้ จึงยังเชื่อถือไม่ได้",
+        "signature by {name} is intact, but the revocation of its certificate could not be "
+        "checked ({detail})",
+    ),
+    Verdict.REVOKED: (
+        "ลายมือชื่อดิจิทัลของ {name} ใช้ไม่ได้ ใบรับรองถูกเพิกถอน{detail}",
+        "the certificate of {name} (or of its CA) is revoked",
     ),
     Verdict.CERT_PROBLEM: (
         "ใบรับรองของผู้ลงนาม {name} ใช้ไม่ได้ ({detail})",
@@ -144,18 +179,7 @@ def load_trust_roots(blobs: Sequence[bytes]) -> list[x509.Certificate]:
     Raises ValueError on a blob that is not a certificate: that is a configuration
     error to report at start-up, not a property of any letter.
     """
-    certs: list[x509.Certificate] = []
-    for blob in blobs:
-        try:
-            if pem.detect(blob):
-                for _, _, der in pem.unarmor(blob, multiple=True):
-                    certs.append(x509.Certificate.load(der))
-            else:
-                certs.append(x509.Certificate.load(blob))
-            _ = certs[-1].native  # force a full parse now, not mid-validation
-        except Exception as exc:  # asn1crypto raises assorted types
-            raise ValueError(f"not an X.509 certificate: {exc}") from exc
-    return certs
+    return [cert for blob in blobs for cert in parse_certificates(blob)]
 
 
 def _name(cert: x509.Certificate) -> str:
@@ -173,18 +197,61 @@ def _human(name: x509.Name) -> str:
         return ""
 
 
-def _summary(verdict: Verdict, name: str, detail: str = "") -> tuple[str, str]:
+_REVOCATION_NOTE = {
+    RevocationStatus.UNAVAILABLE: (" (ตรวจสอบการเพิกถอนใบรับรองไม่ได้)",
+                                   " (revocation could not be checked)"),
+    RevocationStatus.NOT_CHECKED: (" (ไม่ได้ตรวจสอบการเพิกถอนใบรับรอง)",
+                                   " (revocation not checked: turned off)"),
+}
+
+
+def _summary(verdict: Verdict, name: str, detail: str = "",
+             revocation: RevocationStatus | None = None) -> tuple[str, str]:
     th, en = _SUMMARY[verdict]
     shown = name or "(ไม่ระบุชื่อ)"
-    return th.format(name=shown, detail=detail), en.format(name=name or "(no name)", detail=detail)
+    th, en = th.format(name=shown, detail=detail), en.format(name=name or "(no name)", detail=detail)
+    if verdict is Verdict.VALID and revocation in _REVOCATION_NOTE:
+        note_th, note_en = _REVOCATION_NOTE[revocation]
+        th, en = th + note_th, en + note_en
+    return th, en
 
 
-def _verdict(status: PdfSignatureStatus, changed: bool) -> tuple[Verdict, str]:
+@dataclass(frozen=True)
+class _Outcome:
+    """pyHanko's status of one signature, and what became of its revocation check."""
+
+    status: PdfSignatureStatus
+    unavailable: tuple[str, ...]  # why OCSP/CRL could not be had; () when it could
+    checked: bool  # revocation was looked up at all (not "off")
+
+
+def _revocation(out: _Outcome) -> RevocationStatus:
+    st = out.status
+    if st.revoked:
+        return RevocationStatus.REVOKED
+    if not out.checked:
+        return RevocationStatus.NOT_CHECKED
+    if out.unavailable:
+        return RevocationStatus.UNAVAILABLE
+    return RevocationStatus.CHECKED if st.trusted else RevocationStatus.NOT_REACHED
+
+
+def _verdict(out: _Outcome, changed: bool, policy: Revocation,
+             rev: RevocationStatus) -> tuple[Verdict, str]:
+    status = out.status
     if not (status.intact and status.valid):
         return Verdict.TAMPERED, ""
+    if rev is RevocationStatus.REVOKED:
+        details = status.revocation_details
+        whose = "" if details is None or not details.ca_revoked else " (ใบรับรองของผู้ออกใบรับรอง)"
+        return Verdict.REVOKED, whose
     if changed:
         return Verdict.MODIFIED, ""
+    hard = policy.mode is RevocationMode.HARD_FAIL
     if status.trusted:
+        # trusted without an answer only when the time budget ran out (validated offline)
+        if hard and rev is RevocationStatus.UNAVAILABLE:
+            return Verdict.REVOCATION_UNKNOWN, "; ".join(out.unavailable)
         return Verdict.VALID, ""
     indic = status.trust_problem_indic
     if status.validation_path is None or indic in (
@@ -192,10 +259,15 @@ def _verdict(status: PdfSignatureStatus, changed: bool) -> tuple[Verdict, str]:
         None,
     ):
         return Verdict.UNKNOWN_ISSUER, ""
+    if hard and rev is RevocationStatus.UNAVAILABLE and indic in (
+        AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE, AdESIndeterminate.TRY_LATER,
+    ):
+        return Verdict.REVOCATION_UNKNOWN, "; ".join(out.unavailable)
     return Verdict.CERT_PROBLEM, str(indic.standard_name).lower()
 
 
-def _check(emb: EmbeddedPdfSignature, status: PdfSignatureStatus) -> SignatureCheck:
+def _check(emb: EmbeddedPdfSignature, out: _Outcome, policy: Revocation) -> SignatureCheck:
+    status = out.status
     cert = status.signing_cert
     name = _name(cert)
     coverage = _COVERAGE.get(status.coverage, Coverage.PARTIAL)  # type: ignore[arg-type]
@@ -204,8 +276,9 @@ def _check(emb: EmbeddedPdfSignature, status: PdfSignatureStatus) -> SignatureCh
     changed = coverage is Coverage.PARTIAL or (
         coverage is Coverage.ENTIRE_REVISION and not status.docmdp_ok
     )
-    verdict, detail = _verdict(status, changed)
-    summary_th, summary_en = _summary(verdict, name, detail)
+    rev = _revocation(out)
+    verdict, detail = _verdict(out, changed, policy, rev)
+    summary_th, summary_en = _summary(verdict, name, detail[:200], rev)
     ts = status.timestamp_validity
     signing_time = (
         ts.timestamp
@@ -224,10 +297,11 @@ def _check(emb: EmbeddedPdfSignature, status: PdfSignatureStatus) -> SignatureCh
         coverage=coverage,
         modification=modification,
         changed_beyond_allowed=changed,
-        trusted=bool(status.trusted),
+        trusted=bool(status.trusted) and verdict is not Verdict.REVOCATION_UNKNOWN,
         verdict=verdict,
         summary_th=summary_th,
         summary_en=summary_en,
+        revocation=rev,
     )
 
 
@@ -280,33 +354,71 @@ def collect_signatures(reader: PdfFileReader) -> list[EmbeddedPdfSignature | tup
     return [*found, *broken]
 
 
+async def _status(emb: EmbeddedPdfSignature, roots: list[x509.Certificate], now: datetime,
+                  policy: Revocation, net: RevocationNet | None) -> PdfSignatureStatus:
+    """pyHanko's verdict on one signature; `net` None: no fetching (revocation off, or the
+    letter's time budget spent)."""
+    if net is not None:
+        net.record.reset()
+    # One context per signature: path-building caches must not leak between them.
+    vc = ValidationContext(
+        trust_roots=roots,
+        moment=now,
+        allow_fetching=net is not None,
+        fetchers=net.fetchers() if net is not None else None,
+        revocation_mode=policy.pyhanko_mode if net is not None else "none",
+    )
+    try:
+        return await async_validate_pdf_signature(
+            emb, signer_validation_context=vc, key_usage_settings=_KEY_USAGE
+        )
+    finally:
+        await vc.aclose()
+
+
+async def _outcome(emb: EmbeddedPdfSignature, roots: list[x509.Certificate], now: datetime,
+                   policy: Revocation, net: RevocationNet | None, budget: float) -> _Outcome:
+    if net is None:
+        # off, or no roots at all (then nothing chains, and there is nothing to check)
+        return _Outcome(await _status(emb, roots, now, policy, None), (), policy.fetching)
+    if budget > 0:
+        try:
+            async with asyncio.timeout(budget):
+                status = await _status(emb, roots, now, policy, net)
+            return _Outcome(status, tuple(net.unavailable()), True)
+        except TimeoutError:
+            log.info("revocation of %s not fetched within the letter's %.0f s",
+                     emb.fq_name, policy.total_seconds)
+    spent = f"no answer within {policy.total_seconds:g} s"
+    return _Outcome(await _status(emb, roots, now, policy, None), (spent,), True)
+
+
 async def validate_signatures(
     sigs: Sequence[EmbeddedPdfSignature | tuple[str, Exception]],
     roots: list[x509.Certificate],
     now: datetime,
+    revocation: Revocation = Revocation(),
 ) -> list[SignatureCheck]:
+    """Every signature judged; all OCSP/CRL fetching for the letter together stays within
+    `revocation.total_seconds` (after that the rest are judged offline, as unchecked)."""
     checks = []
-    for emb in sigs:
-        if isinstance(emb, tuple):
-            checks.append(_unreadable_check(*emb))
-            continue
-        # One context per signature: path-building caches must not leak between them.
-        vc = ValidationContext(
-            trust_roots=roots,
-            moment=now,
-            allow_fetching=False,
-            revocation_mode="soft-fail",
-        )
-        try:
-            status = await async_validate_pdf_signature(
-                emb, signer_validation_context=vc, key_usage_settings=_KEY_USAGE
-            )
-            checks.append(_check(emb, status))
-        except Exception as exc:  # noqa: BLE001
-            # A malformed CMS blob is the sender's problem, reported per signature;
-            # it must not hide the other signatures or the rest of the report.
-            log.info("signature %s unreadable: %r", emb.fq_name, exc)
-            checks.append(_unreadable_check(str(emb.fq_name), exc))
-        finally:
-            await vc.aclose()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + revocation.total_seconds
+    net = RevocationNet(revocation) if revocation.fetching and roots else None
+    try:
+        for emb in sigs:
+            if isinstance(emb, tuple):
+                checks.append(_unreadable_check(*emb))
+                continue
+            try:
+                out = await _outcome(emb, roots, now, revocation, net, deadline - loop.time())
+                checks.append(_check(emb, out, revocation))
+            except Exception as exc:  # noqa: BLE001
+                # A malformed CMS blob is the sender's problem, reported per signature;
+                # it must not hide the other signatures or the rest of the report.
+                log.info("signature %s unreadable: %r", emb.fq_name, exc)
+                checks.append(_unreadable_check(str(emb.fq_name), exc))
+    finally:
+        if net is not None:
+            await net.aclose()
     return checks

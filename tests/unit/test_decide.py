@@ -72,6 +72,14 @@ CASES = [
      Outcome.REVIEW, {"signature_broken"}),
     ("unknown issuer is fine", reading(pdf=PdfFacts(True, signatures=(SignatureFact("ไม่ทราบ", True, False, False),))),
      Outcome.REGISTER, set()),
+    ("revoked certificate", reading(pdf=PdfFacts(True, signatures=(
+        SignatureFact("ใบรับรองถูกเพิกถอน", True, False, False, revoked=True),))),
+     Outcome.REVIEW, {"signature_broken"}),
+    ("revocation unchecked is a remark", reading(pdf=PdfFacts(True, signatures=(
+        SignatureFact("ตรวจสอบการเพิกถอนใบรับรองไม่ได้", True, False, False),))),
+     Outcome.REGISTER, set()),
+    ("active content is a remark", reading(pdf=PdfFacts(True, active_content=(
+        "ไฟล์ PDF มีสคริปต์ (JavaScript)",))), Outcome.REGISTER, set()),
     ("secret", reading(fields=replace(FULL, secrecy=Field(Secrecy.SECRET, FieldSource.PDF))),
      Outcome.RESTRICTED, {"secret"}),
     ("too large", reading(message=msg(raw_size=5000)), Outcome.REVIEW, {"too_large"}),
