@@ -84,7 +84,7 @@ async def filed_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
         attach.append(FileToAttach(shown.safe_name, "application/pdf", data))
     a = store.settings.agency
     context: dict[str, object] = {
-        "number": number, "year": year, "subject": letter.subject,
+        "secret": False, "number": number, "year": year, "subject": letter.subject,
         "received_date": format_short_date(local.date()), "received_time": format_time(local),
         "channel": letter.channel, "letter_no": letter.letter_no,
         "letter_date": format_letter_date(letter.letter_date, thai_digits=a.thai_digits)
