@@ -115,8 +115,10 @@ MailboxClientFactory = Callable[[], MailboxClient]
 
 
 class ClerkRouting(Protocol):
-    async def clerk_route(self, letter_id: int, codes: Sequence[str], *, via: str, by: str) -> list[str]:
-        """Forward a registered letter to the units named; returns the units it went to."""
+    async def clerk_route(self, letter_id: int, codes: Sequence[str], *, via: str, by: str,
+                          folder: str = "") -> list[str]:
+        """Forward a registered letter to the units named; returns the units it went to (none
+        for a secret letter: it is held and the clerk asked to confirm)."""
 
 
 class LetterIntake(Protocol):

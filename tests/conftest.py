@@ -108,3 +108,14 @@ async def store(tmp_path: Path, db_url: str, clock: FakeClock) -> AsyncIterator[
 
 
 SettingsFactory = Callable[..., Settings]
+
+
+async def add_to_directory(store: object, *addresses: str) -> None:
+    """Senders the agency directory knows (what `directory import` does): they are not
+    strangers, so automatic mail (acknowledgements, notices) may go to them (issue 18)."""
+    from gateway.directory import AgencyRecord
+    from gateway.store.directory import import_agencies
+
+    records = [AgencyRecord(f"หน่วยงาน {a.partition('@')[2]}", "", "", a.lower(), "") for a in addresses]
+    async with store.sessions.begin() as s:  # type: ignore[attr-defined]
+        await import_agencies(s, records, now=store.clock(), actor="test")  # type: ignore[attr-defined]

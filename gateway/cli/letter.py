@@ -1,4 +1,5 @@
-"""`saraban-gateway letter show | trace` and `followup`: where a letter is, and who owes an answer."""
+"""`saraban-gateway letter show | trace | confirm-secret` and `followup`: where a letter is, who
+owes an answer, and the clerk's confirmation that a held secret letter may go by e-mail."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def add_parser(sub: Subparsers) -> None:
     tr = lt.add_parser("trace", help="เส้นทางเดินของหนังสือรับ (a received letter's path)")
     tr.add_argument("ref", help="เลขรับ เช่น 12 หรือ 12/2569 (receive number[/BE year])")
     tr.set_defaults(handler=trace)
+    cs = lt.add_parser("confirm-secret",
+                       help="ยืนยันส่งหนังสือลับที่ถูกพักไว้ทางอีเมล (mail a held secret letter to its units)")
+    cs.add_argument("id", type=int, help="รหัสหนังสือ (letter id, as in the question mail)")
+    cs.add_argument("--by", required=True, help="ชื่อผู้ยืนยัน (who confirms: recorded in the audit log)")
+    cs.set_defaults(handler=confirm_secret)
 
     fu = sub.add_parser("followup", help="หนังสือส่งที่ยังไม่ได้รับการตอบรับ (letters not yet acknowledged)")
     fu.add_argument("--days", type=int, default=None, help="วันทำการ (working days; default from config)")
@@ -74,6 +80,11 @@ async def show(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  เหตุผล: {letter.review_reason}")
         if letter.sender_auth:
             print("  " + sender_auth_line(letter.sender_auth))
+        if letter.secrecy:
+            print(f"  ชั้นความลับ {letter.secrecy}")
+        for remark in letter.sender_flags:
+            print(f"  หมายเหตุ: {remark}")
+        _print_hold(letter, settings)
         for r, attempts, ob_status in rows:
             line = f"  - {r.name_th or r.address} <{r.address}>: {RECIPIENT_TH.get(r.state, r.state)}"
             if r.state == "sent" and r.sent_at:
@@ -95,6 +106,49 @@ def sender_auth_line(verdict: dict[str, Any]) -> str:
         (f", ARC {auth.arc}" if auth.arc != "none" else "")
     by = f" ตรวจโดย {auth.judged_by}" if auth.judged_by else ""
     return f"{auth_remark(auth)} [{methods}{by}]"
+
+
+def _print_hold(letter: Letter, settings: Settings) -> None:
+    """A secret letter held from e-mail: for which units, who asked, who confirmed."""
+    h = letter.secret_hold
+    if not h:
+        return
+    names = {u.code: u.name_th for u in settings.units}
+    units = ", ".join(names.get(c, c) for c in h.get("units", ()))
+    asked = f"ขอโดย {h.get('asked_by') or '-'}" + (f" (โฟลเดอร์ {h['folder']})" if h.get("folder") else "")
+    if h.get("state") == "pending":
+        print(f"  หนังสือลับ: พักไว้ ยังไม่ส่งทางอีเมลถึง {units}; {asked}; รอยืนยัน "
+              f"(saraban-gateway letter confirm-secret {letter.id} --by <ชื่อ>)")
+    else:
+        print(f"  หนังสือลับ: ส่งทางอีเมลถึง {units}; {asked}; ยืนยันโดย {h.get('confirmed_by') or '-'}")
+
+
+async def confirm_secret(args: argparse.Namespace, settings: Settings) -> int:
+    """`letter confirm-secret 12 --by สมศรี`: the held secret letter goes to its units."""
+    from gateway.core.compose import template_env
+    from gateway.forwarding.units import Units
+    from gateway.store.tables import Letter
+
+    by = args.by.strip()
+    if not by:
+        raise UserError("ต้องระบุชื่อผู้ยืนยัน (--by)", "--by must name who confirms")
+    async with command_store(settings) as store:
+        units = Units(store, template_env())
+        async with store.sessions.begin() as s:
+            letter = await s.get(Letter, args.id, with_for_update=True)
+            if letter is None:
+                raise UserError(f"ไม่พบหนังสือ {args.id}", f"no letter {args.id}")
+            if not (letter.secret_hold or {}).get("state") == "pending":
+                raise UserError(f"หนังสือ {args.id} ไม่มีการส่งหนังสือลับที่รอยืนยัน",
+                                f"letter {args.id} has no secret forward waiting for confirmation")
+            codes = await units.confirm_secret(s, letter, by=f"clerk:cli:{by}", now=store.clock())
+    names = {u.code: u.name_th for u in settings.units}
+    if not codes:
+        print(f"ไม่ได้ส่ง: หน่วยงานที่ขอได้รับหนังสือ {args.id} แล้ว หรือหนังสือไม่อยู่ในสถานะลงทะเบียนรับ")
+        return 1
+    print(f"ส่งหนังสือลับ {args.id} ทางอีเมลถึง {', '.join(names.get(c, c) for c in codes)} แล้ว "
+          f"(ยืนยันโดย {by})")
+    return 0
 
 
 async def trace(args: argparse.Namespace, settings: Settings) -> int:

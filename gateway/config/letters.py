@@ -37,6 +37,10 @@ class Intake(ConfigModel):
     ack_disabled_domains: tuple[str, ...] = Field(
         default=(), description="no acknowledgement to senders in these domains (e.g. our units)"
     )
+    max_auto_mail_per_sender_hour: int = Field(
+        default=10, ge=0, description="automatic mails (acknowledgements, notices, notifiers) to one "
+        "address in an hour; more are withheld and the clerk sees why (0: none at all)",
+    )
     folders: Folders = Folders()
     alarm_after_minutes: int = Field(default=30, ge=1)
     max_attempts: int = Field(default=5, ge=1, description="a letter failing this often goes to review")

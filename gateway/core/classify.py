@@ -16,6 +16,7 @@ from enum import StrEnum
 from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem, Secrecy, unattended
 from gateway.state import Event
 from gateway.trust import AuthResult, SenderAuth
+from gateway.trust.automail import stranger_reason
 from gateway.xmlletter.model import Notifier, XmlLetter
 
 
@@ -183,14 +184,17 @@ def sender_flags(m: ParsedMessage, *, in_directory: bool | None) -> tuple[str, .
 
 
 
-def ack_address(m: ParsedMessage, policy: Policy, envelope_from: str = "") -> str | None:
-    """Where an acknowledgement may go, or None: never to bounces, auto-replies or ourselves."""
-    if m.is_auto_reply or m.is_spam_flagged:
+def ack_address(m: ParsedMessage, policy: Policy, envelope_from: str = "", *,
+                trusted: bool) -> str | None:
+    """Where automatic mail (acknowledgement, notice, notifier) may go, or None: only the From
+    address (never Reply-To: a forged message names its victim there), only a sender that is
+    not a stranger (`trusted`: gateway.trust.automail.stranger_reason), never bounces,
+    auto-replies, no-reply mailboxes or ourselves."""
+    if not trusted or m.is_auto_reply or m.is_spam_flagged:
         return None
     if envelope_from == "<>":
         return None
-    addr = (m.reply_to_addrs[0] if m.reply_to_addrs else m.from_addr) or ""
-    addr = addr.lower()
+    addr = (m.from_addr or "").lower()
     local, _, domain = addr.partition("@")
     if not local or not domain or unattended(local):
         return None
@@ -261,6 +265,9 @@ class Facts:
     envelope_from: str = ""
     kind: Kind = Kind()
     auth: SenderAuth | None = None  # the sender's authentication, when it was checked
+    # the From address is in the agency directory (store); None: not looked up here, and
+    # then the outbox gate (inbound/feedback.py) decides with the store at queue time
+    in_directory: bool | None = None
 
     @property
     def codes(self) -> frozenset[str]:
@@ -287,7 +294,12 @@ class Facts:
 
     @property
     def ack_to(self) -> str | None:
-        return ack_address(self.reading.message, self.policy, self.envelope_from)
+        """A passed verdict, or a directory sender with no verdict against it; a sender whose
+        directory membership is not known here is left to the outbox gate, which knows."""
+        m = self.reading.message
+        refused = stranger_reason(self.auth, True if self.in_directory is None else self.in_directory,
+                                  (m.from_addr or "").lower())
+        return ack_address(m, self.policy, self.envelope_from, trusted=not refused)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,11 @@ unguessable token; the unit's mail carries the stamped PDF and enclosures and a 
 same letter is never forwarded twice to a unit that has it (moving it into ส่งต่อ/<unit>
 twice is a no-op); a unit that returned it may get it again. Every step is an audit entry,
 and the receive register's การปฏิบัติ column is rewritten from the forwards.
+
+Secret stays inside (issue 18; gateway/trust/secrecy.py): `forward` itself never mails a
+letter marked ลับ or above unless a clerk confirmed it. Rules only suggest; a clerk's move or
+`ส่ง` reply becomes a hold (Letter.secret_hold, forwarding/hold.py) and a question to the
+clerk; `confirm_secret` sends it. Reminders and notes to the clerk show its number only.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import Unit
 from gateway.core.compose import FileToAttach
+from gateway.forwarding import hold
 from gateway.forwarding.routing import Route, RouteFacts, read_unit_reply, reply_address, route
 from gateway.letter import ParsedMessage
 from gateway.outbound.sender import agency_mail, queue_mail
@@ -33,6 +39,7 @@ from gateway.store.handle import Store
 from gateway.store.registers import EntryFields, unit_book_code
 from gateway.store.tables import About, Forward, Letter, LetterFile, RegisterEntry
 from gateway.thai import be_year_of, format_short_date, format_short_datetime
+from gateway.trust.secrecy import SECRET_TH, may_mail
 
 log = logging.getLogger(__name__)
 
@@ -71,22 +78,33 @@ class Units:
         letter.routed_rule = r.rule if r else ""
         if r is not None and not r.sure:
             letter.suggested_units = [r.primary, *r.copies]
-        if r is not None and r.sure:
+        if r is not None and r.sure and not may_mail(letter):  # a secret letter: a suggestion only
+            letter.suggested_units = [r.primary, *r.copies]
+            await audit.append(s, now=now, actor="gateway", action="unit.secret_not_routed",
+                               subject_type="letter", subject_id=letter.id,
+                               details={"rule": r.rule, "units": letter.suggested_units})
+        elif r is not None and r.sure:
             await self.forward(s, letter, [r.primary, *r.copies], via="rule", by=f"กฎ {r.rule}", now=now)
         return r
 
     async def forward(self, s: AsyncSession, letter: Letter, codes: Sequence[str], *, via: str, by: str,
-                      now: dt.datetime) -> list[Forward]:
-        """Pass the letter to these units (the first is primary unless one already is)."""
+                      now: dt.datetime, folder: str = "", confirmed_by: str = "") -> list[Forward]:
+        """Pass the letter to these units (the first is primary unless one already is). A
+        secret letter is mailed only with `confirmed_by` (Units.confirm_secret); a clerk's ask
+        without it becomes a hold and a question to the clerk, a rule's ask nothing."""
         made: list[Forward] = []
         existing = list((await s.execute(select(Forward).where(Forward.letter_id == letter.id))).scalars())
         has_primary = any(f.role == "primary" and f.state in OPEN for f in existing)
-        for code in dict.fromkeys(codes):
+        # exactly once: moved twice, routed twice, it is one forward
+        wanted = [c for c in dict.fromkeys(codes) if self.unit(c) is not None
+                  and not any(f.unit_code == c and f.state in OPEN for f in existing)]
+        if wanted and not may_mail(letter) and not confirmed_by:
+            if via != "rule":
+                await hold.ask(self, s, letter, wanted, via=via, by=by, folder=folder, now=now)
+            return []
+        for code in wanted:
             unit = self.unit(code)
-            if unit is None:
-                continue
-            if any(f.unit_code == code and f.state in OPEN for f in existing):
-                continue  # exactly once: moved twice, routed twice, it is one forward
+            assert unit is not None
             role = "copy" if has_primary else "primary"
             has_primary = True
             fw = Forward(letter_id=letter.id, unit_code=code, role=role, token=secrets.token_hex(10),
@@ -97,21 +115,28 @@ class Units:
             await self._mail_unit(s, letter, fw, unit, "forward", now)
             await audit.append(s, now=now, actor=by, action="unit.forwarded", subject_type="letter",
                                subject_id=letter.id,
-                               details={"unit": code, "role": role, "via": via, "forward": fw.id})
+                               details={"unit": code, "role": role, "via": via, "forward": fw.id,
+                                        **({"confirmed_by": confirmed_by} if confirmed_by else {})})
             made.append(fw)
         if made:
             await self.refresh_path(s, letter.id)
         return made
 
-    async def clerk_route(self, letter_id: int, codes: Sequence[str], *, via: str, by: str) -> list[str]:
+    async def clerk_route(self, letter_id: int, codes: Sequence[str], *, via: str, by: str,
+                          folder: str = "") -> list[str]:
         """The clerk's decision (a folder move or a `ส่ง …` reply): forward a registered letter."""
         now = self.store.clock()
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             if letter is None or letter.state != LetterState.REGISTERED:
                 return []
-            made = await self.forward(s, letter, codes, via=via, by=by, now=now)
+            made = await self.forward(s, letter, codes, via=via, by=by, now=now, folder=folder)
         return [f.unit_code for f in made]
+
+    async def confirm_secret(self, s: AsyncSession, letter: Letter, *, by: str, now: dt.datetime) -> list[str]:
+        """A clerk confirms mailing a held secret letter: forwarded to the held units, the
+        confirmer recorded (secret_hold["confirmed_by"], audit). The unit codes sent to."""
+        return await hold.confirm(self, s, letter, by=by, now=now)
 
     # -- what units answer ------------------------------------------------------------------
 
@@ -186,21 +211,28 @@ class Units:
             [f for f in files if f.role == "enclosure"]
         return [FileToAttach(f.safe_name, f.media_type, self.store.blobs.get(f.sha256)) for f in chosen]
 
-    async def _context(self, s: AsyncSession, letter: Letter, fw: Forward, unit: Unit) -> dict[str, Any]:
+    async def _context(self, s: AsyncSession, letter: Letter, fw: Forward, unit: Unit, *,
+                       whole: bool = False) -> dict[str, Any]:
+        """What a mail about the forward shows: a secret letter by its number only, unless it
+        is the confirmed forward itself (`whole`)."""
         a = self.store.settings.agency
         entry = await registers.entry_of(s, letter.id)
+        shown = whole or may_mail(letter)
         return {"agency": a.name_th, "unit_name": unit.name_th, "number": entry.number if entry else None,
-                "year": entry.year if entry else None, "letter_no": letter.letter_no,
-                "letter_date": format_short_date(letter.letter_date) if letter.letter_date else "",
-                "sender": letter.sender, "subject": letter.subject, "speed": letter.speed,
+                "year": entry.year if entry else None, "letter_no": letter.letter_no if shown else "",
+                "letter_date": format_short_date(letter.letter_date) if letter.letter_date and shown else "",
+                "sender": letter.sender if shown else "", "subject": letter.subject if shown else SECRET_TH,
+                "speed": letter.speed,
                 "role": fw.role, "token": fw.token, "unit_number": fw.unit_number,
                 "unit_year": fw.unit_year, "reason": fw.return_reason, "forwarded": when(fw.forwarded_at),
                 "contact": a.contact, "central_address": self.central}
 
     async def _mail_unit(self, s: AsyncSession, letter: Letter, fw: Forward, unit: Unit, template: str,
                          now: dt.datetime, *, key: str | None = None) -> None:
-        attachments = await self._files(s, letter.id) if template == "forward" else []
-        mail = agency_mail(self.store.settings, template, await self._context(s, letter, fw, unit), to=unit.emails,
+        whole = template == "forward"  # only forward() mails the letter, and checks its secrecy
+        attachments = await self._files(s, letter.id) if whole else []
+        mail = agency_mail(self.store.settings, template, await self._context(s, letter, fw, unit, whole=whole),
+                           to=unit.emails,
                            key=key or f"{template}:{fw.id}", attachments=attachments,
                            auto=template != "forward",
                            extra_headers={"Reply-To": reply_address(self.central, fw.token)})
@@ -210,9 +242,16 @@ class Units:
                                    now: dt.datetime) -> None:
         """A returned letter goes back to the clerk: a mail that the IMAP watcher files in review."""
         mail = agency_mail(self.store.settings, "returned", await self._context(s, letter, fw, unit), to=[self.central],
-                           key=f"returned:{fw.id}", attachments=await self._files(s, letter.id),
+                           key=f"returned:{fw.id}",
+                           attachments=await self._files(s, letter.id) if may_mail(letter) else [],
                            extra_headers={RETURNED_HEADER: str(letter.id)})
         await queue_mail(s, self.store, self.templates, mail, kind="returned", now=now, letter_id=letter.id)
+
+    async def _tell_clerk_overdue(self, s: AsyncSession, letter: Letter, fw: Forward, unit: Unit,
+                                  now: dt.datetime) -> None:
+        mail = agency_mail(self.store.settings, "unit-overdue", await self._context(s, letter, fw, unit),
+                           to=[self.central], key=f"overdue:{fw.id}")
+        await queue_mail(s, self.store, self.templates, mail, kind="unit-overdue", now=now, letter_id=letter.id)
 
     # -- the path ---------------------------------------------------------------------------
 
@@ -256,7 +295,15 @@ class Units:
                 if unit is None:
                     continue
                 wait = dt.timedelta(hours=cfg.remind_after(letter.speed))
-                if fw.reminded_at is None and now - fw.forwarded_at >= wait:
+                if fw.reminded_at is None and now - fw.forwarded_at >= wait and not may_mail(letter):
+                    # a secret letter: no reminder by mail; the clerk follows it up (number only)
+                    fw.reminded_at = fw.clerk_told_at = now
+                    await self._tell_clerk_overdue(s, letter, fw, unit, now)
+                    await audit.append(s, now=now, actor="gateway", action="unit.remind_withheld",
+                                       subject_type="letter", subject_id=letter.id,
+                                       details={"unit": unit.code, "forward": fw.id, "secret": True})
+                    done += 1
+                elif fw.reminded_at is None and now - fw.forwarded_at >= wait:
                     fw.reminded_at = now
                     await self._mail_unit(s, letter, fw, unit, "unit-reminder", now)
                     await audit.append(s, now=now, actor="gateway", action="unit.reminded",
@@ -266,10 +313,7 @@ class Units:
                 elif fw.reminded_at is not None and \
                         now - fw.reminded_at >= dt.timedelta(hours=cfg.tell_clerk_after_hours):
                     fw.clerk_told_at = now
-                    mail = agency_mail(self.store.settings, "unit-overdue", await self._context(s, letter, fw, unit),
-                                       to=[self.central], key=f"overdue:{fw.id}")
-                    await queue_mail(s, self.store, self.templates, mail, kind="unit-overdue", now=now,
-                                     letter_id=letter.id)
+                    await self._tell_clerk_overdue(s, letter, fw, unit, now)
                     await audit.append(s, now=now, actor="gateway", action="unit.overdue",
                                        subject_type="letter", subject_id=letter.id,
                                        details={"unit": unit.code, "forward": fw.id})

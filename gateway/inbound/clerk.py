@@ -40,7 +40,7 @@ class ClerkDesk:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             if letter is None or letter.state not in AWAITING_CLERK:
                 return letter.state if letter else MISSING
-            ack_to = ack_address(msg, ctx.policy) if msg is not None else None
+            ack_to = ack_address(msg, ctx.policy, trusted=True) if msg is not None else None
             await audit.append(s, now=now, actor=actor, action="letter.clerk_register",
                                subject_type="letter", subject_id=letter.id, details={})
             await self.recorder.register(s, letter, None, ack_to, now, actor=actor,
@@ -65,7 +65,7 @@ class ClerkDesk:
             await audit.append(s, now=now, actor=actor, action="letter.clerk_reject",
                                subject_type="letter", subject_id=letter.id,
                                details={"reasons": reasons})
-            to = ack_address(msg, ctx.policy) if msg is not None else None
+            to = ack_address(msg, ctx.policy, trusted=True) if msg is not None else None
             if to:
                 codes = {p.get("code") for p in letter.problems}
                 await self.feedback.notice(

@@ -1,7 +1,9 @@
 """The copy filed next to a registered original in ลงรับแล้ว: subject `[รับ n/ปี] เรื่อง`, the
 stamped PDF attached, the fields read (and where from), the signature check and what routing
 did or suggests. The original's bytes are never altered; composing a letter-sized message
-runs in a worker process, which reads the PDF from the blob store itself.
+runs in a worker process, which reads the PDF from the blob store itself. A secret letter's
+copy (ลับ and above, gateway/trust/secrecy.py) shows its receive number only: no fields,
+no PDF.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from gateway.store import registers
 from gateway.store.blobs import BlobStore, sha256_hex
 from gateway.store.tables import Letter, LetterFile, RawMessage
 from gateway.thai import BANGKOK, format_letter_date, format_short_date, format_time
+from gateway.trust.secrecy import may_mail
 
 # Where a field was read, as the clerk reads it (domain.md §5.5).
 SOURCE_TH = {"xml": "จาก XML", "pdf": "จากไฟล์หนังสือ", "subject": "จากหัวเรื่องอีเมล",
@@ -72,7 +75,7 @@ async def filed_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
     local = entry_time.astimezone(BANGKOK)
     stamped = next((f for f in files if f.role == "stamped"), None)
     main = next((f for f in files if f.role == "main"), None)
-    shown = stamped or main
+    shown = (stamped or main) if may_mail(letter) else None  # a secret letter's file stays inside
     folder = templates_dir(ctx.templates)
     in_worker = ctx.read_processes > 0 and folder is not None
     attach: list[FileToAttach] = []
@@ -80,8 +83,8 @@ async def filed_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
         data = await asyncio.to_thread(store.blobs.get, shown.sha256)
         attach.append(FileToAttach(shown.safe_name, "application/pdf", data))
     a = store.settings.agency
-    context = {
-        "number": number, "year": year, "subject": letter.subject,
+    context: dict[str, object] = {
+        "secret": False, "number": number, "year": year, "subject": letter.subject,
         "received_date": format_short_date(local.date()), "received_time": format_time(local),
         "channel": letter.channel, "letter_no": letter.letter_no,
         "letter_date": format_letter_date(letter.letter_date, thai_digits=a.thai_digits)
@@ -95,6 +98,11 @@ async def filed_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
         "units": routing_note(letter, {u.code: u.name_th for u in store.settings.units}),
         "folder_prefix": store.settings.forwarding.folder_prefix,
     }
+    if not may_mail(letter):  # number only: what the shared folder may show
+        context = {"secret": True, "number": number, "year": year, "secrecy": letter.secrecy,
+                   "received_date": format_short_date(local.date()), "received_time": format_time(local),
+                   "channel": letter.channel, "letter_id": letter_id,
+                   "folder_prefix": store.settings.forwarding.folder_prefix}
     mail = Mail(
         template="registered-copy", context=context, from_addr=a.central_addresses[0],
         from_name=a.name_th, to=[a.central_addresses[0]], key=f"copy:{letter_id}",

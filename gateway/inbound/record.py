@@ -120,7 +120,7 @@ class Recorder:
             return letter.state
         if (reading.xml_letter is not None and self.ctx.receive_notifier
                 and outcome is not Outcome.NOT_LETTER):
-            to = ack_address(reading.message, self.ctx.policy)
+            to = ack_address(reading.message, self.ctx.policy, trusted=True)  # trust: Feedback gate
             if to:
                 await self.feedback.receipt(s, letter, reading.message, to, reading.xml_letter, now)
         if outcome is Outcome.REGISTER:

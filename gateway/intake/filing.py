@@ -6,7 +6,8 @@ registered letter gets a findable copy `[รับ n/ปี] …` in ลงร�
 What a crash or another channel left unfiled is filed on the next round (an intent committed
 before an APPEND makes a repeat search instead of filing twice). The clerk works by moving
 messages: from review into ลงรับแล้ว registers, into ไม่รับ rejects, into ส่งต่อ/<unit>
-forwards — noticed on the next round, exactly once.
+forwards (a secret letter is held until the clerk confirms) — noticed on the next round,
+exactly once.
 """
 
 from __future__ import annotations
@@ -197,8 +198,10 @@ class Filing:
                 # The original, the findable copy, or a copy that came back (returned, sent).
                 target = await self._letter_behind(sha, letter_id)
                 if target is not None:
+                    # a secret letter is held and the clerk asked to confirm (forwarding/hold.py)
                     done = await self.pipeline.units.clerk_route(
-                        target, [action.partition(":")[2]], via="folder", by=f"clerk:imap:{self.cfg.name}")
+                        target, [action.partition(":")[2]], via="folder", by=f"clerk:imap:{self.cfg.name}",
+                        folder=folder)
                     log.info("clerk moved letter %s into %s: forwarded to %s", target, folder, done or "-")
                 await self.remember(folder, (validity, uid), letter_id, kind, sha)
                 continue

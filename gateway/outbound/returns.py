@@ -94,7 +94,7 @@ class Returns:
             ours = (await s.execute(select(Letter).where(
                 Letter.direction == "in", Letter.letter_no_norm == key,
                 Letter.state == LetterState.REGISTERED).order_by(Letter.id).limit(1))).scalar_one_or_none()
-            to = ack_address(reading.message, self.ctx.policy)
+            to = ack_address(reading.message, self.ctx.policy, trusted=True)  # trust: Feedback gate
             if ours is None or to is None:
                 await audit.append(s, now=now, actor="pipeline", action="notifier.unmatched",
                                    subject_type="letter", subject_id=letter.id,

@@ -3,8 +3,9 @@ the units have not accepted (urgent first, then oldest), and what could not be d
 
 Housekeeping → here → outbox. Once a day at [forwarding] digest_time (Asia/Bangkok), after
 which a `digests` row for the day keeps a restart from sending it again. HTML with a plain-text
-alternative, both from templates/mail/digest.* and the same facts; secret letters waiting in
-restricted review are counted but their subjects are not shown.
+alternative, both from templates/mail/digest.* and the same facts. Secret letters (ลับ and
+above, gateway/trust/secrecy.py) are counted and shown by their receive number only: no
+letter number, subject, sender, unit or recipient.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from gateway.store import audit, outbox, registers
 from gateway.store.handle import Store
 from gateway.store.tables import Digest, Forward, Letter, LetterRecipient, OutboxItem, RegisterEntry
 from gateway.thai import BANGKOK, format_short_date, format_short_datetime, format_time
+from gateway.trust.secrecy import SECRET_TH, is_secret
+
+HIDDEN = "-"
 
 SPEED_RANK = {"ด่วนที่สุด": 3, "ด่วนมาก": 2, "ด่วน": 1}
 
@@ -51,6 +55,11 @@ async def gather(store: Store, day: dt.date) -> DigestData:
                 RegisterEntry.book_id == receive.id, RegisterEntry.status == "registered",
                 RegisterEntry.registered_at >= start, RegisterEntry.registered_at < end)
                 .order_by(RegisterEntry.number))).scalars():
+            if is_secret(e.secrecy):
+                data.registered.append({"number": f"{e.number}/{e.year}", "letter_no": HIDDEN,
+                                        "sender": HIDDEN, "subject": SECRET_TH, "speed": e.speed,
+                                        "time": format_time(e.registered_at), "action": HIDDEN})
+                continue
             data.registered.append({"number": f"{e.number}/{e.year}", "letter_no": e.letter_no or "-",
                                     "sender": e.sender or "-", "subject": e.subject or "-",
                                     "speed": e.speed, "time": format_time(e.registered_at),
@@ -58,11 +67,11 @@ async def gather(store: Store, day: dt.date) -> DigestData:
         for letter in (await s.execute(select(Letter).where(
                 Letter.direction == "in", Letter.state.in_(AWAITING_CLERK))
                 .order_by(Letter.created_at))).scalars():
-            restricted = letter.state == LetterState.RESTRICTED
+            restricted = letter.state == LetterState.RESTRICTED or is_secret(letter.secrecy)
             data.review.append({"received": format_short_datetime(letter.created_at),
                                 "subject": "(ชั้นความลับ — ดูในโฟลเดอร์รอตรวจสอบ (ลับ))" if restricted
                                 else (letter.subject or "-"),
-                                "sender": letter.sender or letter.sender_address or "-",
+                                "sender": HIDDEN if restricted else (letter.sender or letter.sender_address or "-"),
                                 "reason": "" if restricted else letter.review_reason})
         rows = [(fw, letter) for fw, letter in (await s.execute(
             select(Forward, Letter).join(Letter, Letter.id == Forward.letter_id)
@@ -70,14 +79,21 @@ async def gather(store: Store, day: dt.date) -> DigestData:
         rows.sort(key=lambda r: (-SPEED_RANK.get(r[1].speed, 0), r[0].forwarded_at))
         for fw, letter in rows:
             entry = await registers.entry_of(s, letter.id)
+            secret = is_secret(letter.secrecy)
             data.waiting.append({
                 "number": f"{entry.number}/{entry.year}" if entry else "-",
-                "subject": letter.subject or "-", "unit": units.get(fw.unit_code, fw.unit_code),
+                "subject": SECRET_TH if secret else (letter.subject or "-"),
+                "unit": HIDDEN if secret else units.get(fw.unit_code, fw.unit_code),
                 "speed": letter.speed, "since": format_short_datetime(fw.forwarded_at),
                 "reminded": fw.reminded_at is not None})
         for rec, letter in (await s.execute(select(LetterRecipient, Letter).join(
                 Letter, Letter.id == LetterRecipient.letter_id).where(LetterRecipient.state == "failed")
                 .order_by(LetterRecipient.failed_at))).all():
+            if is_secret(letter.secrecy):
+                data.failed.append({"letter_no": HIDDEN, "subject": SECRET_TH, "to": HIDDEN,
+                                    "address": HIDDEN, "error": rec.error,
+                                    "when": format_short_datetime(rec.failed_at) if rec.failed_at else "-"})
+                continue
             data.failed.append({"letter_no": letter.letter_no, "subject": letter.subject,
                                 "to": rec.name_th or rec.address, "address": rec.address,
                                 "error": rec.error, "when": format_short_datetime(rec.failed_at) if rec.failed_at else "-"})

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from gateway.app import open_store
 from gateway.service import serve
 from gateway.store.tables import Letter, OutboxItem, RegisterEntry
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import FakeClock, add_to_directory, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 
 pytestmark = pytest.mark.integration
@@ -38,6 +38,7 @@ class Gateway:
     async def __aenter__(self) -> Gateway:
         self.settings = make_settings(self.tmp, **self.overrides)  # type: ignore[arg-type]
         self.store = await open_store(self.settings, upgrade=True, clock=self.clock)
+        await add_to_directory(self.store, "saraban@obec.go.th")  # acknowledged: not a stranger
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.stop = asyncio.Event()
         self.task = asyncio.create_task(serve(self.settings, ready=ready, stop=self.stop, store=self.store))

@@ -26,6 +26,7 @@ from gateway.config import load_settings
 from gateway.service import ingest_once
 from gateway.store import audit
 from gateway.store.tables import Letter, OutboxItem, RawMessage, RegisterEntry
+from tests.conftest import add_to_directory
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
 
 pytestmark = pytest.mark.integration
@@ -57,6 +58,9 @@ user = "{user}"
 password_env = "SARABAN_CRASH_IMAP_PASSWORD"
 ca_file = "{dovecot.ca_file}"
 poll_seconds = 1
+
+[intake]
+max_auto_mail_per_sender_hour = 1000  # every letter is acknowledged: the rate limit is not tested here
 
 [forwarding]
 digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
@@ -102,6 +106,8 @@ async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, dovecot, mo
             sent_numbers.append(n)
             dovecot.deliver(user, letter_mail(numbered_letter_pdf(n), subject=f"หนังสือฉบับที่ {n}"))
 
+    async with opened_store(load_settings(cfg), upgrade=True) as store:
+        await add_to_directory(store, "saraban@obec.go.th")  # acknowledged: not a stranger
     deliver(6)
     dovecot.deliver(user, letter_mail(None, subject="ไม่มีไฟล์หนังสือ"))  # → review
     env = {**os.environ, "SARABAN_CRASH_IMAP_PASSWORD": password}

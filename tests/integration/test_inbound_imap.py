@@ -17,7 +17,13 @@ from gateway.inbound.pipeline import Pipeline
 from gateway.service import Alarm, ingest_once, serve
 from gateway.store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
 from gateway.thai import format_short_date, format_time
-from tests.conftest import FakeClock, TickingClock, central_mailbox_settings, make_settings
+from tests.conftest import (
+    FakeClock,
+    TickingClock,
+    add_to_directory,
+    central_mailbox_settings,
+    make_settings,
+)
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.pdfgen.poppler import pdftotext
 
@@ -46,6 +52,7 @@ async def test_backlog_is_registered_filed_and_idempotent(site, dovecot) -> None
     dovecot.deliver(user, letter_mail(letter_pdf()))
     dovecot.deliver(user, letter_mail(None, subject="สอบถามเรื่องการประชุม"))
     async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:  # dates asserted: set, ticking
+        await add_to_directory(store, "saraban@obec.go.th")  # acknowledged: not a stranger
         summary = await ingest_once(settings, store=store)
         assert summary["registered"] == 1 and summary["review"] == 1 and summary["sent"] == 1
         assert dovecot.message_count(user, "INBOX") == 0
@@ -79,6 +86,7 @@ async def test_clerk_moves_review_into_registered_or_rejected(site, dovecot) -> 
     dovecot.deliver(user, letter_mail(None, subject="หนังสือไม่มีไฟล์ ก"))
     dovecot.deliver(user, letter_mail(None, subject="หนังสือไม่มีไฟล์ ข", sender="x@moe.go.th"))
     async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:  # dates asserted: set, ticking
+        await add_to_directory(store, "saraban@obec.go.th", "x@moe.go.th")  # not strangers
         await ingest_once(settings, store=store)
         assert dovecot.message_count(user, "รอตรวจสอบ") == 2
         # the clerk moves one into ลงรับแล้ว and the other into ไม่รับ, in any mail client

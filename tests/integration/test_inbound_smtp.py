@@ -15,7 +15,7 @@ from gateway.app import open_store
 from gateway.service import serve
 from gateway.store import audit
 from gateway.store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
-from tests.conftest import TickingClock, make_settings
+from tests.conftest import TickingClock, add_to_directory, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.pdfgen.poppler import pdftotext
 
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 async def gw(tmp_path: Path, db_url: str):
     settings = make_settings(tmp_path, db_url)
     store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
+    await add_to_directory(store, "saraban@obec.go.th")  # acknowledged: not a stranger
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, ready=ready, stop=stop, store=store))

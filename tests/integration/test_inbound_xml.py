@@ -26,7 +26,7 @@ from gateway.xmlletter import (
     validate_xml,
 )
 from gateway.xmlletter.model import Party
-from tests.conftest import TickingClock, make_settings
+from tests.conftest import TickingClock, add_to_directory, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf, numbered_letter_pdf
 
 pytestmark = pytest.mark.integration
@@ -58,6 +58,7 @@ async def gw(tmp_path: Path, request: pytest.FixtureRequest):
     receive = getattr(request, "param", False)
     settings = make_settings(tmp_path, intake={"receive_notifier": receive})
     store = await open_store(settings, upgrade=True, clock=TickingClock())  # dates asserted: set, ticking
+    await add_to_directory(store, "saraban@obec.go.th")  # acknowledged: not a stranger
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, ready=ready, stop=stop, store=store))

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from gateway.core.classify import (
+    Facts,
     Outcome,
     PdfFacts,
     Policy,
@@ -15,12 +16,14 @@ from gateway.core.classify import (
     SignatureFact,
     XmlFacts,
     ack_address,
+    classify,
     decide,
     sender_flags,
     validate,
 )
 from gateway.core.parse import parse_message
 from gateway.letter import Attachment, Field, FieldSource, LetterFields, ParsedMessage, Secrecy
+from gateway.trust import AuthResult, SenderAuth
 
 POLICY = Policy(central_addresses=("saraban@agency.test",), ack_disabled_domains=("units.agency.test",),
                 max_message_bytes=1000)
@@ -103,7 +106,9 @@ def test_decisions(name: str, r: Reading, outcome: Outcome, codes: set[str]) -> 
 
 @pytest.mark.parametrize("m, envelope, want", [
     (msg(), "", "saraban@obec.go.th"),
-    (msg(reply_to_addrs=("reply@obec.go.th",)), "", "reply@obec.go.th"),
+    # the From, never a Reply-To: a forged message names its victim there
+    (msg(reply_to_addrs=("reply@obec.go.th",)), "", "saraban@obec.go.th"),
+    (msg(reply_to_addrs=("victim@elsewhere.example",)), "", "saraban@obec.go.th"),
     (msg(from_addr="MAILER-DAEMON@obec.go.th"), "", None),
     (msg(from_addr="no-reply@obec.go.th"), "", None),
     (msg(from_addr="noreply+x@obec.go.th"), "", None),
@@ -116,7 +121,32 @@ def test_decisions(name: str, r: Reading, outcome: Outcome, codes: set[str]) -> 
     (msg(from_addr=None), "", None),
 ])
 def test_acknowledgement_address(m: ParsedMessage, envelope: str, want: str | None) -> None:
-    assert ack_address(m, POLICY, envelope) == want
+    assert ack_address(m, POLICY, envelope, trusted=True) == want
+    assert ack_address(m, POLICY, envelope, trusted=False) is None  # a stranger gets nothing
+
+
+PASS = SenderAuth(AuthResult.PASS, "obec.go.th")
+
+# (verdict, in the directory, acknowledged): a passed verdict or a directory sender with no
+# verdict against it; unknown membership (None) is left to the outbox gate, which knows
+TRUST = [
+    (PASS, False, True),
+    (SenderAuth(AuthResult.NONE), True, True),
+    (SenderAuth(AuthResult.NONE), False, False),
+    (SenderAuth(AuthResult.FAIL), True, False),
+    (SenderAuth(AuthResult.TEMPERROR), True, False),
+    (None, True, True),
+    (None, False, False),
+    (None, None, True),
+    (SenderAuth(AuthResult.FAIL), None, False),
+]
+
+
+@pytest.mark.parametrize("auth, in_directory, acknowledged", TRUST)
+def test_only_trusted_senders_are_acknowledged(auth: SenderAuth | None, in_directory: bool | None,
+                                               acknowledged: bool) -> None:
+    facts = Facts(reading(), (), POLICY, auth=auth, in_directory=in_directory)
+    assert classify(facts).acknowledge_to == ("saraban@obec.go.th" if acknowledged else None)
 
 
 def test_forged_from_is_read_as_its_real_address_and_flagged() -> None:

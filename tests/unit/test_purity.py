@@ -27,6 +27,8 @@ PURE = sorted({
     GATEWAY / "forwarding" / "routing.py",
     GATEWAY / "reports" / "trace.py",
     GATEWAY / "trust" / "__init__.py",
+    GATEWAY / "trust" / "automail.py",
+    GATEWAY / "trust" / "secrecy.py",
 } - {GATEWAY / "core" / "__init__.py"})
 
 # What a pure module may import: an allow-list, so that a new import is looked at, not waved
