@@ -32,7 +32,7 @@ from gateway.core.parse.names import effective_type, safe_filename
 from gateway.core.parse.signs import auto_reply_reason, spam_flagged
 from gateway.core.parse.tnef import is_tnef, unpack_winmail
 from gateway.letter import Attachment, ParsedMessage
-from gateway.thai import decode_thai, normalize_text, register_thai_charsets
+from gateway.thai import clean_text, decode_thai, normalize_text, register_thai_charsets
 
 __all__ = ["MAX_FORWARD_DEPTH", "MAX_NESTING", "MAX_PARTS", "parse_message"]
 
@@ -148,7 +148,8 @@ class _Reader:
             self.defects.append("no headers and no body")
         if walk:
             self._walk(msg, depth=0, in_related=False)
-        subject = normalize_text(headers.text("subject") or "")
+        # what a sender wrote is stored and printed: no controls, escapes or bidi overrides
+        subject = clean_text(normalize_text(headers.text("subject") or ""))
         from_list = headers.addresses("from")
         from_name, from_addr = from_list[0] if from_list else ("", None)
         if not from_list:
@@ -157,13 +158,14 @@ class _Reader:
         body_html = "\n".join(self.htmls)
         if not body_text.strip() and body_html:
             body_text = html_to_text(body_html)
+        body_text = clean_text(body_text, multiline=True)
         top_type = headers.content_type()
         auto_reason = auto_reply_reason(headers, top_type, subject, from_addr)
         return ParsedMessage(
             message_id=headers.msg_id("message-id"),
             subject=subject,
             from_addr=from_addr,
-            from_name=from_name or None,
+            from_name=clean_text(from_name) or None,
             to_addrs=tuple(a for _, a in headers.addresses("to")),
             cc_addrs=tuple(a for _, a in headers.addresses("cc")),
             date=headers.date(),
