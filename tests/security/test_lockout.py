@@ -121,9 +121,9 @@ class Site:
 
 
 @pytest.fixture
-async def site(tmp_path: Path, tls_pki: TestPKI) -> AsyncIterator[Site]:
+async def site(tmp_path: Path, tls_pki: TestPKI, db_url: str) -> AsyncIterator[Site]:
     clock = FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC))
-    store = await open_store(make_settings(tmp_path), upgrade=True, clock=clock)
+    store = await open_store(make_settings(tmp_path, db_url), upgrade=True, clock=clock)
     s = Site(tmp_path, tls_pki, clock, store)
     await s.start()
     yield s
