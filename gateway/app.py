@@ -206,7 +206,7 @@ class App:
                 smtp = server.sockets[0].getsockname()[1]
             submission = 0
             if s.submission.enabled and load_users(s):
-                sub = await start_submission(s, submit, clock=self.store.clock)
+                sub = await start_submission(s, submit, clock=self.store.clock, store=self.store)
                 if sub is not None:
                     servers.append(sub)
                     submission = sub.sockets[0].getsockname()[1]

@@ -210,7 +210,8 @@ class ParsedMessage:
     UTC) or None. ``body_text`` is the text/plain body, or text made from the HTML body when there
     was no plain one. ``defects`` lists, in plain English, everything that was malformed or
     guessed. ``forwarded`` holds the messages attached as ``message/rfc822`` (their attachments
-    also appear, flattened, in ``attachments`` with an ``rfc822/`` origin).
+    also appear, flattened, in ``attachments`` with an ``rfc822/`` origin). ``too_deep`` and
+    ``too_many_parts`` say that a limit was hit and the message was not read in full.
     """
 
     message_id: str | None
@@ -232,6 +233,10 @@ class ParsedMessage:
     is_spam_flagged: bool = False
     reply_to_addrs: tuple[str, ...] = ()
     forwarded: tuple[ParsedMessage, ...] = ()
+    # Hostile nesting: the limit that was hit (levels, parts), 0 when the message kept within
+    # it. What lay beyond was not read (the raw bytes are kept); the clerk is told.
+    too_deep: int = 0
+    too_many_parts: int = 0
 
 
 @dataclass(frozen=True, slots=True)

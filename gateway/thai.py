@@ -24,6 +24,7 @@ __all__ = [
     "BANGKOK",
     "BE_OFFSET",
     "MONTHS_ABBR",
+    "clean_text",
     "MONTHS_FULL",
     "THAI_CHARSET_ALIASES",
     "LetterNumber",
@@ -137,6 +138,37 @@ def normalize_text(s: str) -> str:
     s = unicodedata.normalize("NFC", s)
     s = _HORIZONTAL_SPACE_RUN.sub(" ", s)
     return s.strip()
+
+
+# Hostile text (issue 18): terminal escape sequences (CSI such as ESC[2J, OSC such as the OSC 52
+# clipboard write, DCS/SOS/PM/APC strings), C0/C1 controls and bidi overrides/isolates/marks
+# (U+202E makes "fdp.exe" show as "exe.pdf") are never part of what a sender means.
+_ESCAPES = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+                      r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+                      r"|\x1b[ -/]*[0-~]")
+_CONTROLS = {c: None for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_BIDI = {c: None for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+_LINE_ENDS = {c: "\n" for c in (0x0B, 0x0C, 0x85, 0x2028, 0x2029)}
+_MULTILINE = str.maketrans({**_CONTROLS, **_BIDI, **_LINE_ENDS, 0x09: "\t", 0x0A: "\n",
+                            0xFEFF: None, **{c: None for c in range(0x2060, 0x2065)}})
+_ONE_LINE = str.maketrans({**_CONTROLS, **_BIDI, **dict.fromkeys(_LINE_ENDS, " "), 0x09: " ",
+                           0x0A: " ", 0x0D: " ", **_ZERO_WIDTH,
+                           **{c: None for c in range(0x2060, 0x2065)}})
+
+
+def clean_text(s: str, *, multiline: bool = False) -> str:
+    """What a sender wrote, safe to store and print: escape sequences and control characters go.
+
+    One line (a field, a subject, a name): tab, CR, LF and other line breaks become spaces, and
+    zero-width characters go as ``normalize_text`` drops them. ``multiline`` (a body): line
+    breaks become ``\\n`` (a CR that would overwrite the line is a new line) and tabs stay;
+    U+200B-U+200D stay too, since Thai editors put ZWSP between words as a line-break hint and
+    they can neither reorder nor hide text. The raw message is kept elsewhere as it came.
+    """
+    s = _ESCAPES.sub("", s)
+    if multiline:
+        return s.replace("\r\n", "\n").replace("\r", "\n").translate(_MULTILINE)
+    return s.translate(_ONE_LINE)
 
 
 def normalize_for_match(s: str) -> str:

@@ -18,8 +18,10 @@ import asyncio
 import inspect
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TextIO, cast
 
 from gateway.cli import (
     audit,
@@ -36,6 +38,7 @@ from gateway.cli import (
 )
 from gateway.config import load_settings
 from gateway.errors import UserError
+from gateway.thai import clean_text
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -79,7 +82,39 @@ def _line_breaks(args: argparse.Namespace) -> str | None:
     return None
 
 
+class _CleanOutput:
+    """A text stream that drops terminal escape sequences, control characters and bidi
+    overrides from what is written: subjects and names come from strangers, and an ESC[2J or
+    an OSC 52 clipboard write in one must not reach the administrator's terminal. Bytes
+    written to ``.buffer`` (an export) pass as they are."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(clean_text(text, multiline=True))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def _clean_output() -> Iterator[None]:
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = cast(TextIO, _CleanOutput(out)), cast(TextIO, _CleanOutput(err))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    with _clean_output():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     bad = _line_breaks(args)
     if bad is not None:
@@ -87,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ผิดพลาด (error): {option} มีการขึ้นบรรทัดใหม่ ซึ่งไม่อนุญาต "
               "(contains a line break, CR/LF: not allowed)", file=sys.stderr)
         return EXIT_USAGE
+    for name, value in vars(args).items():  # what is stored (a note, a reason) holds no controls
+        if isinstance(value, str):
+            setattr(args, name, clean_text(value))
+        elif isinstance(value, list):
+            setattr(args, name, [clean_text(v) if isinstance(v, str) else v for v in value])
     try:
         settings = load_settings(args.config or _default_config())
         # Most handlers are async; `pdf` and `passwd` are not (the PDF code runs a loop of its own).

@@ -78,6 +78,15 @@ class Submission(ConfigModel):
     users_file: Path | None = Field(
         default=None, description="more users, one per line: name:password_hash[:unit]"
     )
-    max_failed_logins: int = Field(default=5, ge=1, description="per client address and window")
-    lockout_minutes: int = Field(default=15, ge=1)
+    max_failed_logins: int = Field(
+        default=5, ge=1,
+        description="failed logins of one name from one client address, within lockout_minutes, "
+                    "that lock that name out from that address (others behind the same address "
+                    "are not)",
+    )
+    lockout_minutes: int = Field(
+        default=15, ge=1,
+        description="the window failures are counted in, and how long a lockout lasts after the "
+                    "failure that caused it; kept in the store, so a restart does not lift it",
+    )
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)

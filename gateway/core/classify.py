@@ -122,7 +122,20 @@ def validate(r: Reading, policy: Policy | None = None) -> tuple[Problem, ...]:
         mb, limit = m.raw_size / 2**20, policy.max_message_bytes / 2**20
         out.append(Problem("too_large", f"อีเมลมีขนาด {mb:.1f} MB เกินกำหนด {limit:.0f} MB",
                            f"message of {mb:.1f} MB is over the {limit:.0f} MB limit"))
-    if not m.attachments and not m.body_text.strip() and not m.subject.strip():
+    # Hostile nesting: not all of the message was read, so it is never "empty"; the clerk
+    # looks at the kept raw message.
+    if m.too_deep:
+        out.append(Problem("too_deep",
+                           f"อีเมลซ้อนกันลึกเกินกำหนด ({m.too_deep} ชั้น) ระบบจึงอ่านไม่ครบ",
+                           f"message nested deeper than {m.too_deep} levels; not all of it "
+                           "was read"))
+    if m.too_many_parts:
+        out.append(Problem("too_many_parts",
+                           f"อีเมลมีส่วนย่อยเกินกำหนด ({m.too_many_parts} ส่วน) ระบบจึงอ่านไม่ครบ",
+                           f"message has more than {m.too_many_parts} parts; not all of it "
+                           "was read"))
+    read_in_full = not (m.too_deep or m.too_many_parts)
+    if read_in_full and not m.attachments and not m.body_text.strip() and not m.subject.strip():
         out.append(Problem("empty_message", "อีเมลว่าง ไม่มีเนื้อหาและไม่มีไฟล์แนบ",
                            "empty message: no text and no attachment"))
         return tuple(out)

@@ -4,8 +4,10 @@ A thin adapter over aiosmtpd: STARTTLS first (RFC 3207), then AUTH PLAIN or LOGI
 (RFC 4954) against `gateway.passwords.load_users`, then any recipients (they are the
 external agencies). Never a relay for anyone else: without AUTH, MAIL/RCPT/DATA get 530.
 The reply 250 is sent only after `submit` has durably committed the message; a store
-failure answers 451 so the client tries again. Failed logins are counted per client
-address; past the limit, AUTH from that address is refused until the window has passed.
+failure answers 451 so the client tries again. Failed logins are counted in the store per
+(login name, client address); past the limit, AUTH for that name from that address is refused
+until the window has passed, across restarts, while other names behind the same address (an
+office NAT) and the same name from elsewhere log in as usual.
 """
 
 from __future__ import annotations
@@ -30,12 +32,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import Clock
 from gateway.config import Settings, SubmissionUser
 from gateway.errors import ConfigError, Permanent, Transient
 from gateway.intake.smtp import smtp_factory
 from gateway.passwords import load_users, verify_password
+from gateway.store import audit, logins
+from gateway.store.handle import Store
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,9 @@ Submit = Callable[[bytes, str, list[str], str], Awaitable[int]]
 # RFC 5321 §4.5.3.1.8 asks servers to take at least 100; a circular to every school of an
 # area can have several hundred.
 MAX_RECIPIENTS = 1000
+
+_TEMPORARY = "454 4.7.0 Temporary authentication failure"
+_STORE_ERRORS = (SQLAlchemyError, Transient, TimeoutError, OSError)
 
 # Checked when the login name is unknown, so an unknown name costs the same scrypt time
 # as a known one (no user enumeration by timing). Matches no password.
@@ -62,37 +71,37 @@ SELF_SIGNED_DAYS = 825  # the longest validity clients still accept for a server
 
 
 @dataclass
-class _Failures:
-    times: list[dt.datetime] = field(default_factory=list)
-    locked_until: dt.datetime | None = None
-
-
-@dataclass
 class _Turn:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     waiting: int = 0
 
 
 class LoginLimiter:
-    """Failed AUTH attempts per client address within a window; a lockout once over the limit.
+    """Failed AUTH attempts per (login name, client address), kept in the store
+    (store/logins.py): `max_failures` of them within one `window` lock the pair out for a
+    `window` from the last of them. Refused attempts are not counted (nor checked).
 
-    Checks from one address take turns (`turn`), so a burst of parallel connections cannot
-    make more guesses than the limit before the first failures are counted; clients at
-    other addresses are not held up.
+    Checks of one pair take turns (`turn`), so a burst of parallel connections cannot make
+    more guesses than the limit before the first failures are counted; other pairs are not
+    held up.
     """
 
-    _PRUNE_ABOVE = 10_000  # forget idle addresses once this many are tracked
-
-    def __init__(self, *, max_failures: int, window: dt.timedelta, clock: Clock) -> None:
+    def __init__(self, store: Store, *, max_failures: int, window: dt.timedelta,
+                 clock: Clock) -> None:
+        self.store = store
         self.max_failures = max_failures
         self.window = window
         self.clock = clock
-        self._failures: dict[str, _Failures] = {}
-        self._turns: dict[str, _Turn] = {}
+        self._turns: dict[tuple[str, str], _Turn] = {}
+
+    @staticmethod
+    def _pair(name: str, address: str) -> tuple[str, str]:
+        return name.strip().lower(), address
 
     @contextlib.asynccontextmanager
-    async def turn(self, address: str) -> AsyncIterator[None]:
-        t = self._turns.setdefault(address, _Turn())
+    async def turn(self, name: str, address: str) -> AsyncIterator[None]:
+        key = self._pair(name, address)
+        t = self._turns.setdefault(key, _Turn())
         t.waiting += 1
         try:
             async with t.lock:
@@ -100,43 +109,48 @@ class LoginLimiter:
         finally:
             t.waiting -= 1
             if not t.waiting:
-                del self._turns[address]
+                del self._turns[key]
 
-    def refused_until(self, address: str) -> dt.datetime | None:
-        """When `address` may try again, or None when it may try now."""
-        f = self._failures.get(address)
-        if f is None:
+    def _locked_until(self, times: list[dt.datetime], now: dt.datetime) -> dt.datetime | None:
+        if len(times) < self.max_failures:
             return None
-        if not self._expire(f, self.clock()):
-            del self._failures[address]
-        return f.locked_until
+        last, first = times[-1], times[-self.max_failures]
+        if last - first >= self.window or now >= last + self.window:
+            return None
+        return last + self.window
 
-    def record(self, address: str, *, success: bool) -> None:
+    async def _failures(self, s: AsyncSession, name: str, address: str,
+                        now: dt.datetime) -> list[dt.datetime]:
+        # two windows back: the failures that may have locked the pair in the last window
+        return await logins.failures_since(s, username=name, client_ip=address,
+                                           since=now - 2 * self.window)
+
+    async def refused_until(self, name: str, address: str) -> dt.datetime | None:
+        """When `name` may try again from `address`, or None when it may try now."""
         now = self.clock()
-        f = self._failures.pop(address, None) or _Failures()
-        if success:  # a success clears earlier failures
-            return
-        self._expire(f, now)
-        f.times.append(now)
-        if len(f.times) >= self.max_failures:
-            f.locked_until = now + self.window
-            f.times.clear()
-            log.warning(
-                "submission: %s locked out until %s after %d failed logins",
-                address, f.locked_until.isoformat(), self.max_failures,
-            )
-        self._failures[address] = f
-        if len(self._failures) > self._PRUNE_ABOVE:
-            for a, other in list(self._failures.items()):
-                if not self._expire(other, now):
-                    del self._failures[a]
+        async with self.store.readers() as s:
+            return self._locked_until(await self._failures(s, name, address, now), now)
 
-    def _expire(self, f: _Failures, now: dt.datetime) -> bool:
-        """Drop what is older than the window; False when nothing is left to remember."""
-        if f.locked_until is not None and now >= f.locked_until:
-            f.locked_until = None
-        f.times = [t for t in f.times if now - t < self.window]
-        return bool(f.times) or f.locked_until is not None
+    async def record(self, name: str, address: str, *, success: bool) -> dt.datetime | None:
+        """Count a login; when this failure locks the pair out: until when (else None)."""
+        now = self.clock()
+        async with self.store.sessions.begin() as s:
+            if success:  # a success forgets earlier failures
+                await logins.clear(s, username=name, client_ip=address)
+                return None
+            await logins.prune(s, before=now - 2 * self.window)
+            await logins.record_failure(s, username=name, client_ip=address, now=now)
+            await s.flush()
+            until = self._locked_until(await self._failures(s, name, address, now), now)
+            if until is None:
+                return None
+            await audit.append(s, now=now, actor="submission", action="login.locked_out",
+                               subject_type="login", subject_id=f"{name.strip().lower()[:200]}",
+                               details={"client_ip": address, "failures": self.max_failures,
+                                        "until": until.isoformat()})
+        log.warning("submission: %r from %s locked out until %s after %d failed logins",
+                    name, address, until.isoformat(), self.max_failures)
+        return until
 
 
 # The aiosmtpd handler ----------------------------------------------------------------------
@@ -161,10 +175,11 @@ class SubmissionHandler:
     or `handle_` are hooks to aiosmtpd: do not add others.
     """
 
-    def __init__(self, settings: Settings, submit: Submit, *, clock: Clock) -> None:
+    def __init__(self, settings: Settings, submit: Submit, *, clock: Clock, store: Store) -> None:
         self.settings = settings
         self.submit = submit
         self.limiter = LoginLimiter(
+            store,
             max_failures=settings.submission.max_failed_logins,
             window=dt.timedelta(minutes=settings.submission.lockout_minutes),
             clock=clock,
@@ -174,9 +189,6 @@ class SubmissionHandler:
     # AUTH (RFC 4954) ---------------------------------------------------------------------
 
     async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
-        refused = self._refusal(server)
-        if refused is not None:
-            return refused
         if len(args) == 1:
             blob = await server.challenge_auth("")
             if not isinstance(blob, bytes):  # '*' or bad base64: already answered 501
@@ -194,9 +206,6 @@ class SubmissionHandler:
         return await self._authenticate(server, "PLAIN", LoginPassword(parts[1], parts[2]))
 
     async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
-        refused = self._refusal(server)
-        if refused is not None:
-            return refused
         if len(args) == 1:
             login = await server.challenge_auth(server.AuthLoginUsernameChallenge)
             if not isinstance(login, bytes):
@@ -206,6 +215,9 @@ class SubmissionHandler:
             if decoded is None:
                 return AuthResult(success=False, handled=True)
             login = decoded
+        refused = await self._refusal(server, login)  # before the password is asked for
+        if refused is not None:
+            return refused
         password = await server.challenge_auth(server.AuthLoginPasswordChallenge)
         if not isinstance(password, bytes):
             return AuthResult(success=False, handled=True)
@@ -219,32 +231,49 @@ class SubmissionHandler:
             await server.push("501 5.5.2 Can't decode base64")
             return None
 
-    def _refusal(self, server: SMTP) -> AuthResult | None:
-        """Refuse at once, before asking for a password, while the address is locked out."""
+    async def _refusal(self, server: SMTP, login: bytes) -> AuthResult | None:
+        """Refuse at once, while this name is locked out from this address."""
         assert server.session is not None
+        name = login.decode("utf-8", "backslashreplace")
         address = _client_address(server.session)
-        until = self.limiter.refused_until(address)
-        return None if until is None else self._locked_out(address, until)
+        try:
+            until = await self.limiter.refused_until(name, address)
+        except _STORE_ERRORS as exc:  # fail closed: no guess is checked that is not counted
+            log.error("submission: cannot read the failed logins: %s", exc)
+            return AuthResult(success=False, handled=False, message=_TEMPORARY)
+        return None if until is None else self._locked_out(name, address, until)
 
-    def _locked_out(self, address: str, until: dt.datetime) -> AuthResult:
+    def _locked_out(self, name: str, address: str, until: dt.datetime) -> AuthResult:
         minutes = max(1, math.ceil((until - self.clock()).total_seconds() / 60))
-        log.warning("submission: AUTH refused, %s is locked out until %s", address, until.isoformat())
+        log.warning("submission: AUTH refused, %r from %s is locked out until %s",
+                    name, address, until.isoformat())
+        # Neither the name nor the address is echoed: the name is the client's text.
         return AuthResult(
             success=False,
             handled=False,
             message=(
-                f"454 4.7.0 Too many failed logins from {address}; "
-                f"try again in {minutes} minute{'s' if minutes > 1 else ''}"
+                f"454 4.7.0 เข้าสู่ระบบผิดเกินกำหนด กรุณารอ {minutes} นาทีแล้วลองใหม่ "
+                f"(too many failed logins; try again in {minutes} "
+                f"minute{'s' if minutes > 1 else ''})"
             ),
         )
 
     async def _authenticate(self, server: SMTP, mechanism: str, creds: LoginPassword) -> AuthResult:
+        try:
+            return await self._authenticate_counted(server, mechanism, creds)
+        except _STORE_ERRORS as exc:
+            log.error("submission: cannot count the failed logins: %s", exc)
+            return AuthResult(success=False, handled=False, message=_TEMPORARY)
+
+    async def _authenticate_counted(self, server: SMTP, mechanism: str,
+                                    creds: LoginPassword) -> AuthResult:
         assert server.session is not None
         address = _client_address(server.session)
-        async with self.limiter.turn(address):
-            until = self.limiter.refused_until(address)
+        name = creds.login.decode("utf-8", "backslashreplace")
+        async with self.limiter.turn(name, address):
+            until = await self.limiter.refused_until(name, address)
             if until is not None:
-                return self._locked_out(address, until)
+                return self._locked_out(name, address, until)
             try:
                 login = creds.login.decode("utf-8")
                 password = creds.password.decode("utf-8")
@@ -255,11 +284,8 @@ class SubmissionHandler:
                     user = await asyncio.to_thread(self._check, login, password)
                 except ConfigError as exc:  # not the client's fault: not counted
                     log.error("submission: cannot read the users: %s", exc)
-                    return AuthResult(
-                        success=False, handled=False,
-                        message="454 4.7.0 Temporary authentication failure",
-                    )
-            self.limiter.record(address, success=user is not None)
+                    return AuthResult(success=False, handled=False, message=_TEMPORARY)
+            await self.limiter.record(name, address, success=user is not None)
         if user is None:
             # The login name may be logged; the password never is.
             shown = creds.login.decode("utf-8", "backslashreplace")
@@ -318,13 +344,15 @@ def submission_factory(
                         tls_context=tls, authenticator=_refuse_builtin)
 
 
-async def start_submission(settings: Settings, submit: Submit, *, clock: Clock) -> asyncio.Server:
+async def start_submission(settings: Settings, submit: Submit, *, clock: Clock,
+                           store: Store) -> asyncio.Server:
+    """The submission server; failed logins are counted in `store` (they outlive a restart)."""
     sub = settings.submission
     users = await asyncio.to_thread(load_users, settings)  # a bad users file stops the start
     if not users:
         log.warning("submission: no users configured; nobody can send through %s:%s", sub.host, sub.port)
     ctx = await asyncio.to_thread(tls_context, settings, now=clock())
-    handler = SubmissionHandler(settings, submit, clock=clock)
+    handler = SubmissionHandler(settings, submit, clock=clock, store=store)
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         submission_factory(

@@ -464,7 +464,8 @@ async def test_through_a_relay_that_wants_starttls_and_a_login(tmp_path: Path, d
     relay_cfg = make_settings(tmp_path / "relay", submission={
         "port": 0, "cert_file": str(tls_pki.cert_file), "key_file": str(tls_pki.key_file),
         "users": [{"name": "gateway", "password_hash": hash_password("relay secret")}]})
-    relay = await start_submission(relay_cfg, relay_submit, clock=clock)
+    relay_store = await open_store(relay_cfg, upgrade=True, clock=clock)  # its failed logins
+    relay = await start_submission(relay_cfg, relay_submit, clock=clock, store=relay_store)
     port = relay.sockets[0].getsockname()[1]
     try:
         monkeypatch.setenv("TEST_RELAY_PASSWORD", "wrong")
@@ -488,6 +489,7 @@ async def test_through_a_relay_that_wants_starttls_and_a_login(tmp_path: Path, d
     finally:
         relay.close()
         await relay.wait_closed()
+        await relay_store.close()
 
 
 @pytest.mark.parametrize(

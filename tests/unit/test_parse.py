@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from gateway.core.parse import (
     MAX_FORWARD_DEPTH,
+    MAX_NESTING,
     MAX_PARTS,
     decode_words,
     parse_message,
@@ -293,7 +294,8 @@ def test_deep_multipart_nesting_does_not_raise() -> None:
     raw = _mail("From: a@b.go.th\nContent-Type: multipart/mixed; boundary=N0", head + tail)
     msg = parse_message(raw)
     assert isinstance(msg, ParsedMessage)
-    assert any("nesting deeper" in d for d in msg.defects)
+    assert msg.too_deep == MAX_NESTING
+    assert any(f"nested deeper than {MAX_NESTING}" in d for d in msg.defects)
 
 
 def test_corrupt_winmail_is_kept_as_a_file() -> None:
@@ -459,3 +461,46 @@ def test_large_base64_bodies_read_the_same_with_the_fast_path() -> None:
     assert datas["inner.pdf"] == enclosure[:90_000]
     assert "SARABANRUN0N0X" in got.body_text and "SARABANRUN1N0X" in got.body_text
     assert not got.defects
+
+
+@pytest.mark.parametrize("param", ['boundary="N{i}"', "boundary*=\"us-ascii''N{i}\"",
+                                   'boundary*0="N{i}"', "BOUNDARY = N{i}"])
+def test_deep_nesting_is_cut_before_the_parser_whatever_the_boundary_form(param: str) -> None:
+    body = "Content-Type: text/plain\r\n\r\nhello\r\n"
+    for i in range(1000):
+        b = param.format(i=i)
+        body = (f"Content-Type: multipart/mixed; {b}\r\n\r\n--N{i}\r\n{body}\r\n--N{i}--\r\n")
+    msg = parse_message(b"From: a@b.go.th\r\nSubject: deep\r\n" + body.encode())
+    assert msg.subject == "deep" and msg.too_deep == MAX_NESTING
+    assert not any("parser failed" in d for d in msg.defects)  # cut before, not caught after
+
+
+def test_a_recursion_the_scan_missed_still_reads_the_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.core.parse import bounds
+
+    monkeypatch.setattr(bounds, "cut_deep", lambda data, limit: (data, False))
+    body = "Content-Type: text/plain\r\n\r\nhello\r\n"
+    for i in range(1000):
+        body = f'Content-Type: multipart/mixed; boundary="N{i}"\r\n\r\n--N{i}\r\n{body}\r\n--N{i}--\r\n'
+    msg = parse_message(b"From: a@b.go.th\r\nSubject: deep\r\n" + body.encode())
+    assert msg.subject == "deep" and msg.from_addr == "a@b.go.th"
+    assert msg.too_deep == MAX_NESTING
+    assert "parser failed with EmailPolicy: RecursionError" in msg.defects
+
+
+def test_within_the_nesting_limit_everything_is_read() -> None:
+    body = "Content-Type: text/plain\r\n\r\nhello\r\n"
+    for i in range(MAX_NESTING):
+        body = f'Content-Type: multipart/mixed; boundary="N{i}"\r\n\r\n--N{i}\r\n{body}\r\n--N{i}--\r\n'
+    msg = parse_message(b"From: a@b.go.th\r\nSubject: deep\r\n" + body.encode())
+    assert msg.body_text.strip() == "hello" and msg.too_deep == 0 and msg.defects == ()
+
+
+def test_a_long_base64_part_right_before_its_boundary_is_read_whole() -> None:
+    data = bytes(range(256)) * 400  # 100 kB: the base64 fast path
+    encoded = base64.encodebytes(data).replace(b"\n", b"\r\n").rstrip(b"\r\n")
+    raw = (b'From: a@b.go.th\r\nContent-Type: multipart/mixed; boundary="w"\r\n\r\n--w\r\n'
+           b'Content-Type: application/octet-stream; name="a.bin"\r\n'
+           b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded + b"\r\n--w--\r\n")
+    (att,) = parse_message(raw).attachments
+    assert att.data == data

@@ -16,7 +16,7 @@ from gateway.core.extract.letterhead import extract_from_text
 from gateway.core.extract.subject import extract_from_subject
 from gateway.core.extract.xmlfields import from_xml
 from gateway.letter import Field, FieldSource, LetterFields, ParsedMessage
-from gateway.thai import letter_numbers_equal, normalize_for_match, normalize_text
+from gateway.thai import clean_text, letter_numbers_equal, normalize_for_match, normalize_text
 
 __all__ = ["FIELD_NAMES", "extract_fields"]
 
@@ -77,10 +77,15 @@ def extract_fields(
     ``speed_code``, ``secrecy``/``secret_code``, ``salutation``, ``reference``, ``enclosures``/
     ``attachment``); dates may be ``date`` or ISO text, speed and secrecy the enums, their Thai
     words or the e-GIF codes 001–004.
+
+    Every text value is stored and printed, so none keeps a control character, an escape
+    sequence or a bidi override (``thai.clean_text``); a value that is nothing else is no value.
     """
     layers: list[dict[str, Field[Any]]] = []
     if xml_fields:
         layers.append(from_xml(xml_fields))
+    if pdf_page1_text:
+        pdf_page1_text = clean_text(pdf_page1_text, multiline=True)
     if pdf_page1_text and pdf_page1_text.strip():
         layers.append(extract_from_text(pdf_page1_text, FieldSource.PDF))
     messages = [msg, *msg.forwarded]
@@ -94,7 +99,8 @@ def extract_fields(
     chosen: dict[str, Field[Any]] = {}
     alternatives: list[tuple[str, Field[Any]]] = []
     for name in FIELD_NAMES:
-        candidates = [layer[name] for layer in layers if name in layer]
+        candidates = [c for layer in layers if name in layer
+                      if (c := _cleaned(layer[name])) is not None]
         candidates.sort(key=lambda f: _TRUST_ORDER.index(f.source))  # stable within a source
         if not candidates:
             continue
@@ -117,6 +123,14 @@ def extract_fields(
         file_name_ref=parse_appendix7_filename(main_filename),
         alternatives=tuple(alternatives),
     )
+
+
+def _cleaned(f: Field[Any]) -> Field[Any] | None:
+    """`f` with its text cleaned (enums, dates untouched); None when no text is left."""
+    if type(f.value) is not str:
+        return f
+    text = clean_text(f.value)
+    return Field(text, f.source) if text.strip() else None
 
 
 def _email_sender(messages: Sequence[ParsedMessage]) -> Field[str] | None:

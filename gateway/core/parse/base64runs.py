@@ -34,7 +34,9 @@ def mask_base64_runs(data: bytes) -> tuple[bytes, list[str], str]:
 
 def unmask(msg: Message, runs: list[str], token: str) -> None:
     """Put the runs back into the parsed parts, in place."""
-    marker = re.compile(re.escape(token) + r"(\d+)X\r?\n")
+    # The line break after a run that ends its part belongs to the boundary that follows:
+    # the parsed payload then ends with the marker itself.
+    marker = re.compile(re.escape(token) + r"(\d+)X(?:\r?\n|$)")
     for part in msg.walk():
         payload = part.get_payload()
         if isinstance(payload, str) and token in payload:

@@ -11,16 +11,19 @@ import binascii
 from email import errors
 from email import policy as email_policy
 from email.message import Message
-from email.parser import BytesParser
 from email.policy import Policy
 
+from gateway.core.parse.bounds import parse_bounded
 from gateway.core.parse.headers import Headers, decode_b
 
 __all__ = ["forwarded_message", "serialize"]
 
 
-def forwarded_message(part: Message, headers: Headers, policy: Policy) -> Message | None:
-    """The message a ``message/rfc822`` part carries; None when it is empty."""
+def forwarded_message(
+    part: Message, headers: Headers, policy: Policy, limit: int
+) -> tuple[Message | None, bool]:
+    """The message a ``message/rfc822`` part carries (None when it is empty), and whether
+    levels deeper than `limit` were cut out of an encoded one before it was parsed."""
     payload = part.get_payload()
     cte = (headers.raw("content-transfer-encoding") or "").strip().lower()
     if cte in ("base64", "quoted-printable"):
@@ -39,13 +42,13 @@ def forwarded_message(part: Message, headers: Headers, policy: Policy) -> Messag
             else binascii.a2b_qp(encoded)
         )
         headers.defects.append(f"message/rfc822 part with Content-Transfer-Encoding {cte}")
-        return BytesParser(policy=policy).parsebytes(decoded)
+        return parse_bounded(decoded, policy, limit)
     if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-        return payload[0]
+        return payload[0], False
     if isinstance(payload, str) and payload.strip():
         raw = part.get_payload(decode=True)
-        return BytesParser(policy=policy).parsebytes(raw if isinstance(raw, bytes) else b"")
-    return None
+        return parse_bounded(raw if isinstance(raw, bytes) else b"", policy, limit)
+    return None, False
 
 
 def serialize(msg: Message) -> bytes:

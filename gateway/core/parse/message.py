@@ -3,6 +3,11 @@
 ``parse_message`` never raises: whatever is malformed becomes a line in ``defects`` and the rest
 is read on a best-effort basis. Forwarded messages are read by the same walk, to
 ``MAX_FORWARD_DEPTH``, their attachments and defects joining the outer message's.
+
+Hostile mail is bounded: levels nested deeper than ``MAX_NESTING`` are cut out before the stdlib
+parser sees them (it would recurse into a RecursionError), at most ``MAX_PARTS`` parts are read,
+and a message that hits either limit says so (``ParsedMessage.too_deep``/``too_many_parts``), so
+that it goes to the clerk with a reason instead of reading as an empty letter.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from dataclasses import dataclass, field
 from email import errors
 from email import policy as email_policy
 from email.message import Message
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser
 from email.policy import Policy
 
 from gateway.b64 import decode_clean
 from gateway.core.parse.base64runs import mask_base64_runs, unmask
+from gateway.core.parse.bounds import parse_bounded
 from gateway.core.parse.forwards import forwarded_message, serialize
 from gateway.core.parse.headers import Headers, decode_b
 from gateway.core.parse.htmltext import html_to_text
@@ -26,14 +32,16 @@ from gateway.core.parse.names import effective_type, safe_filename
 from gateway.core.parse.signs import auto_reply_reason, spam_flagged
 from gateway.core.parse.tnef import is_tnef, unpack_winmail
 from gateway.letter import Attachment, ParsedMessage
-from gateway.thai import decode_thai, normalize_text, register_thai_charsets
+from gateway.thai import clean_text, decode_thai, normalize_text, register_thai_charsets
 
 __all__ = ["MAX_FORWARD_DEPTH", "MAX_NESTING", "MAX_PARTS", "parse_message"]
 
 MAX_PARTS = 1000
-"""MIME parts read per message; the rest are skipped with a defect (a 500-part message is fine)."""
-MAX_NESTING = 30
-"""Multipart nesting depth followed."""
+"""MIME parts (and files inside winmail.dat) read per message; the rest are skipped and the
+message goes to review (a 500-part message is fine)."""
+MAX_NESTING = 50
+"""Levels of multipart/message nesting read (real mail: under 10); deeper levels are cut out
+and the message goes to review. The stdlib parser itself fails at about 250."""
 MAX_FORWARD_DEPTH = 3
 """message/rfc822 levels opened; deeper forwards are kept as .eml attachments."""
 
@@ -46,14 +54,24 @@ def parse_message(raw: bytes) -> ParsedMessage:
     if not data.strip():
         return _empty(len(data), ("empty message",))
     defects: list[str] = []
+    too_deep = False
     for pol in (email_policy.default, email_policy.compat32):
         try:
             return _Reader(pol, defects=list(defects)).read_top(data)
         # Top-level guard (house style 5): parse_message's contract is to never raise on mail
         # from the Internet, and the stdlib parser has raised assorted exceptions on hostile
-        # input over the years. Retry with compat32 (no lazy header parsing), then give up.
+        # input over the years. Retry with compat32 (no lazy header parsing), then read the
+        # headers alone, then give up.
         except Exception as exc:  # noqa: BLE001
+            too_deep = too_deep or isinstance(exc, RecursionError)
             defects.append(f"parser failed with {pol.__class__.__name__}: {type(exc).__name__}")
+    try:
+        reader = _Reader(email_policy.compat32, defects=defects)
+        reader.budget.too_deep = too_deep  # nesting the scan before parsing did not see
+        msg = BytesHeaderParser(policy=email_policy.compat32).parsebytes(data)
+        return reader.read(msg, len(data), walk=False)
+    except Exception as exc:  # noqa: BLE001  (the same guard, for the headers alone)
+        defects.append(f"headers could not be read: {type(exc).__name__}")
     return _empty(len(data), tuple(defects))
 
 
@@ -92,7 +110,8 @@ class _Budget:
     parts: int = 0
     attachments: int = 0
     used_names: set[str] = field(default_factory=set)
-    exhausted: bool = False
+    exhausted: bool = False  # more than MAX_PARTS parts
+    too_deep: bool = False  # nested deeper than MAX_NESTING
 
 
 @dataclass
@@ -112,17 +131,25 @@ class _Reader:
 
     def read_top(self, data: bytes) -> ParsedMessage:
         skeleton, runs, token = mask_base64_runs(data)
-        msg = BytesParser(policy=self.policy).parsebytes(skeleton)
+        msg, cut = parse_bounded(skeleton, self.policy, MAX_NESTING)
+        self._cut(cut)
         if runs:
             unmask(msg, runs, token)
         return self.read(msg, len(data))
 
-    def read(self, msg: Message, size: int) -> ParsedMessage:
+    def _cut(self, cut: bool) -> None:
+        if cut and not self.budget.too_deep:
+            self.defects.append(f"nested deeper than {MAX_NESTING} levels; inner parts not read")
+        self.budget.too_deep = self.budget.too_deep or cut
+
+    def read(self, msg: Message, size: int, *, walk: bool = True) -> ParsedMessage:
         headers = Headers(msg, self.defects)
         if not msg.raw_items() and not msg.get_payload():
             self.defects.append("no headers and no body")
-        self._walk(msg, depth=0, in_related=False)
-        subject = normalize_text(headers.text("subject") or "")
+        if walk:
+            self._walk(msg, depth=0, in_related=False)
+        # what a sender wrote is stored and printed: no controls, escapes or bidi overrides
+        subject = clean_text(normalize_text(headers.text("subject") or ""))
         from_list = headers.addresses("from")
         from_name, from_addr = from_list[0] if from_list else ("", None)
         if not from_list:
@@ -131,13 +158,14 @@ class _Reader:
         body_html = "\n".join(self.htmls)
         if not body_text.strip() and body_html:
             body_text = html_to_text(body_html)
+        body_text = clean_text(body_text, multiline=True)
         top_type = headers.content_type()
         auto_reason = auto_reply_reason(headers, top_type, subject, from_addr)
         return ParsedMessage(
             message_id=headers.msg_id("message-id"),
             subject=subject,
             from_addr=from_addr,
-            from_name=from_name or None,
+            from_name=clean_text(from_name) or None,
             to_addrs=tuple(a for _, a in headers.addresses("to")),
             cc_addrs=tuple(a for _, a in headers.addresses("cc")),
             date=headers.date(),
@@ -153,19 +181,27 @@ class _Reader:
             is_spam_flagged=spam_flagged(headers),
             reply_to_addrs=tuple(a for _, a in headers.addresses("reply-to")),
             forwarded=tuple(self.forwarded),
+            too_deep=MAX_NESTING if self.budget.too_deep else 0,
+            too_many_parts=MAX_PARTS if self.budget.exhausted else 0,
         )
 
     # -- parts ------------------------------------------------------------------------------
 
-    def _walk(self, part: Message, depth: int, in_related: bool, parent: str = "") -> None:
+    def _count_part(self) -> bool:
+        """Count one more part; False (and the message marked) once over MAX_PARTS."""
         self.budget.parts += 1
-        if self.budget.parts > MAX_PARTS:
-            if not self.budget.exhausted:
-                self.defects.append(f"more than {MAX_PARTS} MIME parts; the rest were not read")
-                self.budget.exhausted = True
+        if self.budget.parts <= MAX_PARTS:
+            return True
+        if not self.budget.exhausted:
+            self.defects.append(f"more than {MAX_PARTS} MIME parts; the rest were not read")
+            self.budget.exhausted = True
+        return False
+
+    def _walk(self, part: Message, depth: int, in_related: bool, parent: str = "") -> None:
+        if not self._count_part():
             return
         if depth > MAX_NESTING:
-            self.defects.append(f"multipart nesting deeper than {MAX_NESTING}; inner parts skipped")
+            self._cut(True)
             return
         headers = Headers(part, self.defects)
         default = "message/rfc822" if parent == "multipart/digest" else "text/plain"
@@ -269,14 +305,16 @@ class _Reader:
         rebuilt = f'Content-Type: {ctype}; boundary="{boundary}"\r\n\r\n'.encode(
             "ascii", "replace"
         ) + text.encode("utf-8", "surrogateescape")
-        inner = BytesParser(policy=self.policy).parsebytes(rebuilt)
+        inner, cut = parse_bounded(rebuilt, self.policy, MAX_NESTING - depth)
+        self._cut(cut)
         if inner.is_multipart():
             self._walk(inner, depth + 1, ctype == "multipart/related", ctype)
         else:
             self.texts.append(decode_thai(text.encode("utf-8", "surrogateescape"), None))
 
     def _forwarded(self, part: Message, headers: Headers, depth: int) -> None:
-        inner = forwarded_message(part, headers, self.policy)
+        inner, cut = forwarded_message(part, headers, self.policy, MAX_NESTING)
+        self._cut(cut)
         if inner is None:
             self.defects.append("empty message/rfc822 part")
             return
@@ -304,6 +342,8 @@ class _Reader:
         if winmail is None:
             return False
         for name, declared, payload in winmail.files:
+            if not self._count_part():
+                break
             self._add(name, declared, payload, False, None, "tnef")
         for value, sink in ((winmail.text, self.texts), (winmail.html, self.htmls)):
             if value is not None:
