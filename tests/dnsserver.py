@@ -76,7 +76,9 @@ class DnsServer:
         self.zone.setdefault(name.lower().rstrip("."), []).append((rtype, value))
 
     def start(self) -> DnsServer:
-        self._server.start_thread()
+        # a short poll: stop() returns at once instead of after socketserver's half second
+        threading.Thread(target=self._server.server.serve_forever, kwargs={"poll_interval": 0.02},
+                         daemon=True, name=f"dns-{self.port}").start()
         self._running = True
         return self
 
