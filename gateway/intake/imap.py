@@ -93,6 +93,7 @@ class Watcher:
         self.client_factory = client_factory
         self.vouch = vouch
         self.rounds = 0
+        self.seen: set[int] = set()  # the UIDs in the watched mailbox at the last round's start
 
     async def ensure_folders(self, client: MailboxClient) -> None:
         await client.folders()  # learn the delimiter first
@@ -155,6 +156,8 @@ class Watcher:
                 if stop.is_set():
                     break
                 await client.select(self.cfg.mailbox)
+                if set(await client.uids("ALL")) - self.seen:
+                    continue  # arrived during the round, before IDLE: IDLE would not announce it
                 if client.has("IDLE"):
                     # Short enough to renew the lease well within its lifetime.
                     await client.idle(min(self.cfg.poll_seconds * 10, IDLE_SECONDS), stop)
@@ -173,6 +176,7 @@ class Watcher:
         """
         validity = await client.select(self.cfg.mailbox)
         uids = await client.uids("ALL")
+        self.seen = set(uids)
         lock = asyncio.Lock()
         order = InOrder()
         slots = asyncio.Semaphore(TAKE_IN_PARALLEL)

@@ -30,7 +30,7 @@ import dkim
 from publicsuffixlist import PublicSuffixList
 
 from gateway.config.trust import Authentication
-from gateway.trust import AuthResult, SenderAuth
+from gateway.trust import SenderAuth
 from gateway.trust.dns import DnsFailure, Lookup, Resolver
 from gateway.trust.hooks import spf_check
 from gateway.trust.results import (

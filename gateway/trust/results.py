@@ -58,9 +58,9 @@ def header_block(raw: bytes) -> list[tuple[str, str]]:
             name, value = fields[-1]
             fields[-1] = (name, value + " " + line.strip().decode("utf-8", "replace"))
         elif b":" in line:
-            name, _, value = line.partition(b":")
-            fields.append((name.strip().decode("ascii", "replace"),
-                           value.strip().decode("utf-8", "replace")))
+            key, _, rest = line.partition(b":")
+            fields.append((key.strip().decode("ascii", "replace"),
+                           rest.strip().decode("utf-8", "replace")))
     return fields
 
 

@@ -47,7 +47,7 @@ def test_spf_fail_from_an_unrelated_ip_of_an_unsigned_letter(dns_server: DnsServ
 
 
 def test_dkim_body_tampered(dns_server: DnsServer, moi: Sender) -> None:
-    raw = moi.sign(letter(body="โอนเงินให้บัญชี 111\r\n")).replace("111".encode(), b"999")
+    raw = moi.sign(letter(body="โอนเงินให้บัญชี 111\r\n")).replace(b"111", b"999")
     v = check(dns_server, raw, ip=STRANGER_IP)
     assert (v.result, v.dkim) == (AuthResult.FAIL, "fail")
     assert "DKIM ไม่ผ่าน: ลายมือชื่อไม่ตรงกับเนื้อหา (d=moi.go.th)" in v.reasons_th
