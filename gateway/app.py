@@ -38,12 +38,14 @@ from gateway.store.handle import Store
 from gateway.store.registers import BookDef, ensure_books, unit_book_code
 from gateway.store.tables import Unit
 from gateway.thai import register_thai_charsets
+from gateway.trust.auth import Voucher
+from gateway.trust.dns import Resolver
 
 if TYPE_CHECKING:
     from gateway.inbound.pipeline import Pipeline
 
 __all__ = ["App", "Ports", "Store", "assembled", "build_app", "build_engine", "imap_client_factory",
-           "make_transport", "open_store", "opened_store", "schema_revision", "sync_units",
+           "make_transport", "make_voucher", "open_store", "opened_store", "schema_revision", "sync_units",
            "unit_books", "upgrade_schema"]
 
 
@@ -159,6 +161,13 @@ def imap_client_factory(cfg: Imap) -> MailboxClientFactory:
     return client
 
 
+def make_voucher(settings: Settings) -> Voucher:
+    """Sender authentication for the intake: the one DNS resolver ([authentication]), and the
+    gateway's own authserv-id, its listener's hostname."""
+    auth = settings.authentication
+    return Voucher(auth, Resolver.from_settings(auth), settings.smtp_listener.hostname)
+
+
 @dataclass(frozen=True)
 class Ports:
     """The TCP ports the servers listen on (0: not started)."""
@@ -178,10 +187,12 @@ class App:
     outbound: Outbound
     sender: OutboxSender
     wake_sender: asyncio.Event  # set when a transaction queues mail
+    voucher: Voucher  # sender authentication of every incoming message, one resolver
     health: MailboxHealth = field(default_factory=MailboxHealth)
 
     def watcher(self, cfg: Imap) -> Watcher:
-        return Watcher(cfg, self.pipeline, self.health, client_factory=imap_client_factory(cfg))
+        return Watcher(cfg, self.pipeline, self.health, client_factory=imap_client_factory(cfg),
+                       vouch=self.voucher)
 
     def watchers(self) -> list[Watcher]:
         """One watcher per enabled [[imap]] mailbox."""
@@ -198,7 +209,7 @@ class App:
             if s.smtp_listener.enabled:
                 lst = s.smtp_listener
                 server = await start_listener(
-                    CentralMailboxHandler(s.agency.central_addresses, accept),
+                    CentralMailboxHandler(s.agency.central_addresses, accept, self.voucher),
                     host=lst.host, port=lst.port, hostname=lst.hostname,
                     data_size_limit=lst.max_message_bytes,
                 )
@@ -231,7 +242,8 @@ def build_app(settings: Settings, store: Store) -> App:
     outbound.wake_sender = wake_sender
     sender = OutboxSender(store, make_transport(settings), composer=outbound.compose_for,
                           on_parked=outbound.on_parked)
-    return App(settings, store, templates, pipeline, outbound, sender, wake_sender)
+    return App(settings, store, templates, pipeline, outbound, sender, wake_sender,
+               make_voucher(settings))
 
 
 @contextlib.asynccontextmanager

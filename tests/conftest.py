@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.config import Settings, parse_settings
+from tests.dnsserver import DnsServer, quiet_dns
 
 pytest_plugins = ["tests.servers.plugin", "tests.pdfgen.fixtures"]
 
@@ -33,6 +34,9 @@ def make_settings(tmp: Path, database_url: str = "", **overrides: object) -> Set
         ],
     }
     data.update(overrides)
+    # Sender authentication asks an in-process DNS server (empty unless a test gives its own):
+    # never the real internet.
+    data["authentication"] = {"dns_servers": [quiet_dns()], **data.get("authentication", {})}  # type: ignore[dict-item]
     # Scheduled work that depends on the hour of the day is off unless a test asks for it (and
     # then sets the clock): a gateway started at 16:31 Bangkok must not slip a digest in.
     data.setdefault("forwarding", {})
@@ -105,6 +109,13 @@ async def store(tmp_path: Path, db_url: str, clock: FakeClock) -> AsyncIterator[
 
     async with opened_store(make_settings(tmp_path, db_url), upgrade=True, clock=clock) as s:
         yield s
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DnsServer]:
+    """A DNS server of the test's own (tests/dnsserver.py), zone empty until the test adds."""
+    with DnsServer() as server:
+        yield server
 
 
 SettingsFactory = Callable[..., Settings]

@@ -158,6 +158,29 @@ async def probe_submission(settings: Settings) -> str:
     return f"ผู้ใช้ {len(users)} ราย ใบรับรองใช้ได้ {sub.host}:{sub.port} {state}"
 
 
+async def probe_authentication(settings: Settings) -> str:
+    """The mode, and whether DNS answers (one bounded query through the gateway's resolver)."""
+    from gateway.trust.dns import Resolver
+
+    auth = settings.authentication
+    resolver = Resolver.from_settings(auth)
+    domain = settings.agency.central_addresses[0].rpartition("@")[2] or "example.org"
+    mode = ("enforce: ผู้ส่งที่ตรวจไม่ผ่านรอเจ้าหน้าที่ตรวจสอบ" if auth.mode == "enforce"
+            else "monitor: ผลการตรวจเป็นหมายเหตุเท่านั้น")
+    trusted = f", เชื่อผลจาก {auth.authserv_id}" if auth.authserv_id else ""
+    failure = await asyncio.to_thread(resolver.answers, f"_dmarc.{domain}",
+                                      min(auth.dns_timeout_seconds, TIMEOUT))
+    if failure is None:
+        return f"โหมด {mode}{trusted}; DNS ตอบ ({resolver.describe()}) (mode {auth.mode}, DNS answers)"
+    if auth.mode == "monitor":
+        return (f"โหมด {mode}{trusted}; DNS ไม่ตอบ ({resolver.describe()}): ทุกฉบับจะเป็น temperror "
+                f"(mode monitor, DNS does not answer: {failure})")
+    raise UserError(
+        f"DNS ไม่ตอบ ({resolver.describe()}): ทุกฉบับจะรอเจ้าหน้าที่ตรวจสอบ (temperror) "
+        "ตั้ง [authentication] dns_servers หรือใช้ mode = \"monitor\"",
+        f"mode enforce, DNS does not answer: {failure}")
+
+
 async def run_checks(settings: Settings) -> int:
     import aiosmtplib
 
@@ -165,6 +188,7 @@ async def run_checks(settings: Settings) -> int:
         ("config", lambda: _ok(f"อ่านการตั้งค่าได้ ({settings.agency.name_th})")),
         ("database", lambda: _database(settings)),
         ("data folder", lambda: _folder("data", settings.data_path)),
+        ("authentication", lambda: probe_authentication(settings)),
     ]
     if settings.smtp_listener.enabled:
         checks.append(("smtp listener", lambda: probe_listener(settings)))

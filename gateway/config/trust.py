@@ -30,7 +30,21 @@ class Authentication(ConfigModel):
     dns_servers: tuple[str, ...] = Field(
         default=(), description="resolvers to ask (host or host:port); empty: the system's"
     )
-    dns_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _servers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from gateway.trust.dns import parse_server
+
+        for v in value:
+            try:
+                parse_server(v)
+            except ValueError as exc:
+                raise ValueError(f"ไม่ใช่ที่อยู่ DNS (host หรือ host:port) (not a DNS server address): {v!r}") from exc
+        return value
+    dns_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60,
+        description="the most one message's checks wait for DNS in all; then temperror")
 
     @field_validator("trusted_relays")
     @classmethod

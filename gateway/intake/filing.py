@@ -193,6 +193,11 @@ class Filing:
                     select(Letter.id).join(RawMessage, RawMessage.id == Letter.raw_message_id)
                     .where(RawMessage.sha256 == sha).order_by(Letter.id).limit(1)
                 )).scalar_one_or_none()
+                if letter_id is None:  # kept stamped (Authentication-Results): known by placement
+                    letter_id = (await s.execute(select(ImapMessage.letter_id).where(
+                        ImapMessage.mailbox == self.cfg.name, ImapMessage.kind == "original",
+                        ImapMessage.sha256 == sha, ImapMessage.letter_id.is_not(None))
+                        .order_by(ImapMessage.letter_id).limit(1))).scalar_one_or_none()
             kind = "original" if letter_id is not None else "unknown"
             if action.startswith("forward:"):
                 # The original, the findable copy, or a copy that came back (returned, sent).

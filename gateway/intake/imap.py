@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 
 from gateway.config import Imap
 from gateway.intake.filing import Filing, Placement, copy_marker
+from gateway.intake.smtp import Vouch
 from gateway.ports import ImapFailure, LetterIntake, MailboxClient, MailboxClientFactory
 from gateway.state import LetterState
 from gateway.store import leases
+from gateway.store.blobs import sha256_hex
 from gateway.store.letters import put_blobs
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,8 @@ class Watcher:
     """One [[imap]] mailbox: backlog, IDLE/poll, reconnect with backoff; filing by `Filing`."""
 
     def __init__(self, cfg: Imap, pipeline: LetterIntake, health: MailboxHealth, *,
-                 client_factory: MailboxClientFactory, wake: asyncio.Event | None = None) -> None:
+                 client_factory: MailboxClientFactory, wake: asyncio.Event | None = None,
+                 vouch: Vouch | None = None) -> None:
         self.cfg = cfg
         self.pipeline = pipeline
         self.store = pipeline.store
@@ -88,7 +91,9 @@ class Watcher:
         self.lease_name = f"imap:{cfg.name}"
         self.wake = wake or asyncio.Event()
         self.client_factory = client_factory
+        self.vouch = vouch
         self.rounds = 0
+        self.seen: set[int] = set()  # the UIDs in the watched mailbox at the last round's start
 
     async def ensure_folders(self, client: MailboxClient) -> None:
         await client.folders()  # learn the delimiter first
@@ -151,6 +156,8 @@ class Watcher:
                 if stop.is_set():
                     break
                 await client.select(self.cfg.mailbox)
+                if set(await client.uids("ALL")) - self.seen:
+                    continue  # arrived during the round, before IDLE: IDLE would not announce it
                 if client.has("IDLE"):
                     # Short enough to renew the lease well within its lifetime.
                     await client.idle(min(self.cfg.poll_seconds * 10, IDLE_SECONDS), stop)
@@ -169,6 +176,7 @@ class Watcher:
         """
         validity = await client.select(self.cfg.mailbox)
         uids = await client.uids("ALL")
+        self.seen = set(uids)
         lock = asyncio.Lock()
         order = InOrder()
         slots = asyncio.Semaphore(TAKE_IN_PARALLEL)
@@ -196,6 +204,12 @@ class Watcher:
         if raw is None:
             return
         key = f"imap:{self.cfg.name}:{validity}:{uid}"
+        # Kept with the verdict on its sender on top (the agency MX's, when believed, else the
+        # gateway's own): the stored bytes, and `digest`, are the stamped ones; the mailbox's
+        # copy keeps its own bytes, remembered by their hash (`mailbox_sha`) for the clerk's moves.
+        mailbox_sha = sha256_hex(raw)
+        if self.vouch is not None:
+            raw = await self.vouch(raw)
         (digest,) = await put_blobs(self.store.blobs, raw)
         # Kept and decided in one transaction: until it is moved, the server still has it.
         # A registered letter's findable copy will be appended: the intent is committed with
@@ -219,7 +233,7 @@ class Watcher:
             where = await client.append(self.folders.registered, copy) if copy else None
         # Both placements in one transaction, after the connection is free for the next
         # letter. A crash before it leaves them for the next round's filing to find.
-        rows: list[Placement] = [(folder, moved, "original", digest)]
+        rows: list[Placement] = [(folder, moved, "original", mailbox_sha)]
         if copy is not None:
             rows.append((self.folders.registered, where, "copy", copy_sha))
         await self.filing.remember_all(rows, letter_id,

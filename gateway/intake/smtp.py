@@ -3,7 +3,9 @@
 Not a relay: only the configured central addresses are accepted as recipients
 (550 for anything else). The size limit is enforced by aiosmtpd (552). The
 reply 250 is sent only after the raw message is on disk and its row committed
-(durability rule 1); a store failure answers 451 so the sender tries again.
+(durability rule 1); a store failure answers 451 so the sender tries again. Before that,
+the sender is authenticated (SPF for the peer's IP, DKIM, DMARC, ARC: gateway/trust/auth.py)
+and what is stored is the message with the gateway's Authentication-Results on top.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ log = logging.getLogger(__name__)
 
 # Called with (raw bytes, envelope sender, recipients); returns the letter id once committed.
 Accept = Callable[[bytes, str, list[str]], Awaitable[int]]
+# The bytes to keep, authenticated and stamped (gateway.trust.auth.Voucher).
+Vouch = Callable[..., Awaitable[bytes]]
 
 
 class CentralMailboxHandler:
-    def __init__(self, central_addresses: tuple[str, ...], accept: Accept) -> None:
+    def __init__(self, central_addresses: tuple[str, ...], accept: Accept,
+                 vouch: Vouch | None = None) -> None:
         self.central = {a.lower() for a in central_addresses}
         self.accept = accept
+        self.vouch = vouch
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -43,6 +49,10 @@ class CentralMailboxHandler:
         data = envelope.original_content or b""
         if isinstance(data, str):  # aiosmtpd gives bytes unless decode_data=True; be strict
             data = data.encode("utf-8", "surrogateescape")
+        if self.vouch is not None:
+            peer = session.peer[0] if isinstance(session.peer, tuple) else None
+            data = await self.vouch(data, ip=peer, helo=session.host_name or "",
+                                    mail_from=envelope.mail_from or "")
         try:
             letter_id = await self.accept(data, envelope.mail_from or "", list(envelope.rcpt_tos))
         except (TimeoutError, Transient, OSError) as exc:

@@ -36,9 +36,11 @@ class SenderAuth:
     dkim_domains: tuple[str, ...] = ()  # d= of every DKIM signature that passed
     dmarc: str = "none"  # pass | fail | none | temperror | permerror
     dmarc_policy: str = ""  # p= of the From domain's record: none | quarantine | reject
-    arc: str = "none"  # pass | fail | none
+    arc: str = "none"  # pass | fail | none | temperror
     judged_by: str = ""  # the authserv-id whose Authentication-Results this was read from
     reasons_th: tuple[str, ...] = ()  # what failed, in Thai, for the clerk
+    # the method results as written in Authentication-Results ("spf=pass smtp.mailfrom=…")
+    results: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -48,11 +50,12 @@ class SenderAuth:
         return {"result": self.result.value, "from_domain": self.from_domain, "spf": self.spf,
                 "dkim": self.dkim, "dkim_domains": list(self.dkim_domains), "dmarc": self.dmarc,
                 "dmarc_policy": self.dmarc_policy, "arc": self.arc, "judged_by": self.judged_by,
-                "reasons_th": list(self.reasons_th)}
+                "reasons_th": list(self.reasons_th), "results": list(self.results)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SenderAuth:
         return cls(AuthResult(data["result"]), data.get("from_domain", ""), data.get("spf", "none"),
                    data.get("dkim", "none"), tuple(data.get("dkim_domains", ())),
                    data.get("dmarc", "none"), data.get("dmarc_policy", ""), data.get("arc", "none"),
-                   data.get("judged_by", ""), tuple(data.get("reasons_th", ())))
+                   data.get("judged_by", ""), tuple(data.get("reasons_th", ())),
+                   tuple(data.get("results", ())))

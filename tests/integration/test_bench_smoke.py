@@ -28,10 +28,10 @@ def tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def run_smoke(name: str) -> tuple[int, str, str]:
+def run_smoke(name: str, *options: str) -> tuple[int, str, str]:
     # Its own process group: on a timeout, whatever it started is stopped with it.
     proc = subprocess.Popen(
-        [sys.executable, f"bench/{name}", "--smoke"],
+        [sys.executable, f"bench/{name}", "--smoke", *options],
         cwd=REPO,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -63,3 +63,10 @@ def test_bench_smoke(name: str) -> None:
     report = f"--- stdout\n{tail(out)}\n--- stderr\n{tail(err)}"
     assert code == 0, f"bench/{name} --smoke exited {code}\n{report}"
     assert re.search(r"\d", out), f"bench/{name} --smoke printed no figures\n{report}"
+
+
+def test_bench_inbound_with_sender_authentication_smoke() -> None:
+    code, out, err = run_smoke("bench_inbound.py", "--auth")
+    report = f"--- stdout\n{tail(out)}\n--- stderr\n{tail(err)}"
+    assert code == 0, f"bench/bench_inbound.py --smoke --auth exited {code}\n{report}"
+    assert "ratio with auth / without" in out and "per letter" in out, report

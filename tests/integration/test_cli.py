@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli.main import main
+from tests.dnsserver import DnsServer, quiet_dns
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +64,9 @@ def cli_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    (tmp_path / "config.toml").write_text(CONFIG, encoding="utf-8")
+    # sender authentication asks the tests' in-process DNS server, never the real internet
+    (tmp_path / "config.toml").write_text(
+        CONFIG + f'\n[authentication]\ndns_servers = ["{quiet_dns()}"]\n', encoding="utf-8")
     r = cli(tmp_path, "db", "upgrade")
     assert r.returncode == 0, r.stderr
     return tmp_path
@@ -231,3 +234,19 @@ password_env = "SARABAN_TEST_IMAP_PW"
     (site / "config.toml").write_text(cfg, encoding="utf-8")
     r = cli(site, "check")
     assert r.returncode == 1 and "✗ imap central" in r.stdout and "SARABAN_TEST_IMAP_PW" in r.stdout
+
+
+def test_check_prints_the_authentication_mode_and_whether_dns_answers(site: Path) -> None:
+    r = cli(site, "check")
+    assert r.returncode == 0, r.stdout
+    assert "✓ authentication" in r.stdout and "โหมด enforce" in r.stdout and "DNS ตอบ" in r.stdout
+    with DnsServer() as down:
+        pass  # started and stopped: its port answers nothing now
+    cfg = (site / "config.toml").read_text(encoding="utf-8").replace(quiet_dns(), down.address)
+    (site / "config.toml").write_text(cfg + "dns_timeout_seconds = 0.5\n", encoding="utf-8")
+    r = cli(site, "check")
+    assert r.returncode == 1 and "✗ authentication" in r.stdout and "DNS ไม่ตอบ" in r.stdout
+    (site / "config.toml").write_text(cfg + 'dns_timeout_seconds = 0.5\nmode = "monitor"\n',
+                                      encoding="utf-8")
+    r = cli(site, "check")
+    assert "✓ authentication" in r.stdout and "โหมด monitor" in r.stdout and "DNS ไม่ตอบ" in r.stdout

@@ -53,7 +53,9 @@ async def test_accepts_for_central_address_and_stores_before_250(gateway) -> Non
         raw = (await s.execute(select(RawMessage))).scalar_one()
         letter = (await s.execute(select(Letter))).scalar_one()
     assert raw.channel == "smtp" and raw.envelope_from == "saraban@obec.go.th"
-    assert store.blobs.get(raw.sha256) == MESSAGE  # exact bytes kept
+    kept = store.blobs.get(raw.sha256)  # the exact bytes, under the gateway's verdict on the sender
+    assert kept.startswith(b"Authentication-Results: saraban-gateway.localhost;")
+    assert kept.endswith(b"\r\n" + MESSAGE)
     assert letter.state in ("received", "review") and f"letter {letter.id}" in reply
 
     # the same bytes again (a sender's retry): same letter, no second row

@@ -2,7 +2,8 @@
 
 House rule: use only public APIs of dependencies, or isolate a private use in one module with a
 test that names the package. store/sqlite_adapter.py is that module for SQLAlchemy's aiosqlite
-dialect and for aiosqlite, gateway/intake/aioimaplib_quiet.py for aioimaplib; this is their test. A failure says which package, at which installed
+dialect and for aiosqlite, gateway/intake/aioimaplib_quiet.py for aioimaplib, gateway/trust/hooks.py
+for pyspf's module-level DNS hook; this is their test. A failure says which package, at which installed
 version, changed what, e.g.
     SQLAlchemy 2.2.0 changed AsyncAdapt_aiosqlite_connection: no method _handle_exception;
     store/sqlite_adapter.py needs updating
@@ -304,3 +305,41 @@ def test_aioimaplib_create_client_is_the_one_we_mirror() -> None:
     params = list(inspect.signature(aioimaplib.IMAP4_SSL.create_client).parameters)
     if params != ["self", "host", "port", "loop", "conn_lost_cb", "ssl_context"]:
         pytest.fail(_aioimaplib_changed(f"IMAP4_SSL.create_client{tuple(params)}"), pytrace=False)
+
+
+# --- pyspf (gateway/trust/hooks.py) ---------------------------------------------------------
+
+
+def test_pyspf_still_looks_names_up_through_its_module_level_dnslookup() -> None:
+    """hooks.py replaces spf.DNSLookup(name, qtype, strict, timeout); pyspf must still call it
+    by that name at lookup time, expect [((name, qtype), value)], and know TempError."""
+    import spf
+
+    from gateway.trust import hooks
+
+    where = "gateway/trust/hooks.py needs updating"
+    for name in ("DNSLookup", "TempError", "check2", "query"):
+        if not hasattr(spf, name):
+            pytest.fail(f"pyspf {version('pyspf')} changed: no spf.{name}; {where}", pytrace=False)
+    _accepts("pyspf", "spf", spf.DNSLookup, "example.org", "TXT", True, 20)
+    _accepts("pyspf", "spf", spf.check2, i="192.0.2.1", s="a@example.org", h="example.org",
+             timeout=1.0, querytime=1.0)
+    if "DNSLookup(" not in inspect.getsource(spf.query.dns):
+        pytest.fail(f"pyspf {version('pyspf')} changed query.dns: it no longer calls the module's "
+                    f"DNSLookup; {where}", pytrace=False)
+    asked: list[tuple[str, str]] = []
+    saved = spf.DNSLookup
+    try:
+        def fake(name: str, qtype: str, strict: object = True, timeout: object = None) -> list:
+            asked.append((name, qtype))
+            return [((name, qtype), (b"v=spf1 ip4:192.0.2.1 -all",))] if qtype == "TXT" else []
+
+        spf.DNSLookup = fake
+        assert spf.check2(i="192.0.2.1", s="a@example.org", h="example.org")[0] == "pass"
+        assert ("example.org", "TXT") in asked
+    finally:
+        spf.DNSLookup = saved
+    hooks.install()
+    assert spf.DNSLookup is hooks.spf_lookup
+    with pytest.raises(spf.TempError):  # no lookup of a message: never the system's resolver
+        hooks.spf_lookup("example.org", "TXT")
