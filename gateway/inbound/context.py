@@ -42,6 +42,13 @@ class Inbound:
     # OCSP/CRL for incoming signatures ([intake] revocation)
     revocation: Revocation = field(default_factory=Revocation)
 
+    @property
+    def authserv_ids(self) -> frozenset[str]:
+        """Whose Authentication-Results are believed on a stored message: the gateway's own
+        (its listener's host name) and the agency MX's, when configured."""
+        s = self.store.settings
+        return frozenset(x for x in (s.smtp_listener.hostname, s.authentication.authserv_id) if x)
+
     def wake(self) -> None:
         if self.wake_sender is not None:
             self.wake_sender.set()

@@ -52,6 +52,8 @@ from gateway.store import audit
 from gateway.store.handle import Store
 from gateway.store.letters import Recorded, put_blobs, record_raw
 from gateway.store.tables import About, Letter, RawMessage
+from gateway.trust import SenderAuth
+from gateway.trust.results import read_verdict
 from gateway.xmlletter import default_resources
 
 log = logging.getLogger(__name__)
@@ -228,10 +230,20 @@ class Pipeline:
         reading = await self._read(raw, digest, self.store.clock())
         look = functools.partial(examine, reading, raw, envelope_from=envelope_from,
                                  envelope_to=envelope_to, policy=self.ctx.policy,
-                                 units=self.store.settings.units, origin=origin)
+                                 units=self.store.settings.units, origin=origin,
+                                 auth=self._verdict(raw, origin))
         if may_be_bounce(reading.message, envelope_to, envelope_from):  # parses it again: a thread
             return await asyncio.to_thread(look)
         return look()
+
+    def _verdict(self, raw: bytes, origin: Origin) -> SenderAuth | None:
+        """The sender's authentication as the intake wrote it on the stored message (the
+        gateway's own Authentication-Results, or the agency MX's where it is believed). Mail
+        the gateway did not receive from the network (a clerk's import, the submission
+        server) carries no verdict of ours: a header in it proves nothing."""
+        if origin.channel not in ("smtp", "imap"):
+            return None
+        return read_verdict(raw, self.ctx.authserv_ids)
 
     async def _read(self, raw: bytes, digest: str, now: dt.datetime) -> Reading:
         """The message read, and its files kept durably in the blob store."""

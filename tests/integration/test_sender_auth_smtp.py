@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from gateway.service import serve
-from gateway.store.tables import RawMessage
+from gateway.store.tables import Letter, OutboxItem, RawMessage, RegisterEntry
 from gateway.trust import AuthResult
 from gateway.trust.results import read_verdict
 from tests.conftest import make_settings
+from tests.corpus.mail import letter_mail, numbered_letter_pdf
 from tests.dnsserver import DnsServer
 from tests.mailauth import Sender, letter
 
@@ -76,3 +77,62 @@ async def test_a_trusted_relays_results_are_kept_as_they_are(gateway) -> None:
     assert kept == relayed  # believed: not checked again, not stamped
     v = read_verdict(kept, {GW, MX})
     assert v is not None and v.judged_by == MX and v.result is AuthResult.PASS
+
+
+async def _decided(store, letter_id: int) -> Letter:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 30
+    while True:
+        async with store.sessions() as s:
+            got = await s.get(Letter, letter_id)
+        if got is not None and got.state != "received" and (
+                got.state != "registered" or got.stamped_at is not None):
+            return got
+        assert loop.time() < end, f"letter {letter_id} not decided"
+        await asyncio.sleep(0.1)
+
+
+async def _automatic_mail(store, letter_id: int) -> list[OutboxItem]:
+    async with store.sessions() as s:
+        return list((await s.execute(select(OutboxItem).where(
+            OutboxItem.letter_id == letter_id))).scalars())
+
+
+def _letter_from(domain: str, n: int) -> bytes:
+    pdf = numbered_letter_pdf(n, code="มท 0211")
+    return letter_mail(pdf, sender=f"saraban@{domain}", sender_name="สำนักงานปลัดกระทรวงมหาดไทย",
+                       subject=f"หนังสือฉบับที่ {n}")
+
+
+async def test_a_forged_government_sender_waits_for_the_clerk_and_gets_no_mail(gateway) -> None:
+    """Finding 2 of #18: `From: saraban@mof.go.th` sent from a host mof.go.th does not allow
+    was registered, numbered and acknowledged. Now: review, with what failed, and no mail."""
+    port, store = gateway
+    reply = await _send_raw(port, _letter_from("mof.go.th", 1), "saraban@mof.go.th")
+    got = await _decided(store, int(reply.rsplit(" ", 1)[1]))
+    assert got.state == "review"
+    assert "ยืนยันตัวตนผู้ส่งไม่ผ่าน" in got.review_reason and "mof.go.th" in got.review_reason
+    assert got.sender_auth is not None and got.sender_auth["result"] == "fail"
+    assert await _automatic_mail(store, got.id) == []
+
+
+async def test_a_genuine_signed_sender_is_registered_with_the_verdict_in_its_remarks(gateway) -> None:
+    port, store = gateway
+    raw = Sender("moi.go.th").sign(_letter_from("moi.go.th", 2))
+    reply = await _send_raw(port, raw, "saraban@moi.go.th")
+    got = await _decided(store, int(reply.rsplit(" ", 1)[1]))
+    assert got.state == "registered"
+    assert got.sender_auth is not None and got.sender_auth["result"] == "pass"
+    async with store.sessions() as s:
+        entry = (await s.execute(select(RegisterEntry).where(
+            RegisterEntry.letter_id == got.id))).scalar_one()
+    assert "ยืนยันตัวตนผู้ส่งผ่าน (moi.go.th)" in entry.remarks
+    # a passing sender is no stranger: the acknowledgement goes to its From address
+    assert [o.kind for o in await _automatic_mail(store, got.id)] == ["ack"]
+
+
+async def _send_raw(port: int, raw: bytes, sender: str) -> str:
+    errors, reply = await aiosmtplib.send(raw, sender=sender, recipients=["saraban@agency.test"],
+                                          hostname="127.0.0.1", port=port, timeout=10)
+    assert errors == {}
+    return reply
