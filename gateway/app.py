@@ -38,6 +38,7 @@ from gateway.store.handle import Store
 from gateway.store.registers import BookDef, ensure_books, unit_book_code
 from gateway.store.tables import Unit
 from gateway.thai import register_thai_charsets
+from gateway.trust.secret import load_secret
 
 if TYPE_CHECKING:
     from gateway.inbound.pipeline import Pipeline
@@ -68,6 +69,7 @@ async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock 
     """Connect, check (or bring) the schema up to date, and sync books and units from config."""
     register_thai_charsets()
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    install_secret = load_secret(settings.data_path)
     engine = build_engine(settings)
     try:
         if upgrade:
@@ -87,7 +89,8 @@ async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock 
     except BaseException:
         await engine.dispose()
         raise
-    return Store(settings, engine, sessions, make_readers(engine), BlobStore(settings.blob_path), clock)
+    return Store(settings, engine, sessions, make_readers(engine), BlobStore(settings.blob_path), clock,
+                 install_secret)
 
 
 @contextlib.asynccontextmanager

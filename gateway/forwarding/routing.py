@@ -182,6 +182,28 @@ def reply_token(addresses: Iterable[str], subject: str) -> str | None:
     return None
 
 
+# A letter we sent: each recipient's mail has Reply-To `saraban+r.<token>@…` with that
+# recipient's own unguessable token (letter_recipients.token, also its VERP token), so an
+# acknowledgement proves whose it is (issue #18); `[#r.<token>]` in a subject is read too.
+_RECIPIENT_ADDRESS = re.compile(rf"\+r\.({_TOKEN})@", re.IGNORECASE)
+_RECIPIENT_SUBJECT = re.compile(rf"\[#r\.({_TOKEN})\]", re.IGNORECASE)
+
+
+def recipient_reply_address(central: str, token: str) -> str:
+    local, _, domain = central.partition("@")
+    return f"{local}+r.{token}@{domain}"
+
+
+def recipient_token(addresses: Iterable[str], subject: str) -> str | None:
+    """The recipient of a letter we sent that a reply answers: its address, else its subject."""
+    for a in addresses:
+        if m := _RECIPIENT_ADDRESS.search(a or ""):
+            return m.group(1).lower()
+    if m := _RECIPIENT_SUBJECT.search(subject or ""):
+        return m.group(1).lower()
+    return None
+
+
 _RECEIVE_REF = re.compile(r"\[(?:รับ|คืน)\s*([0-9๐-๙]+)\s*/\s*([0-9๐-๙]{4})\]")
 
 
