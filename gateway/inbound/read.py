@@ -33,9 +33,9 @@ from gateway.core.classify import (
     classify,
     validate,
 )
+from gateway.core.compose import ORIGIN_HEADER, origin_parts
 from gateway.core.extract import choose_main_letter, extract_fields
 from gateway.core.parse import parse_message
-from gateway.core.compose import ORIGIN_HEADER, origin_parts
 from gateway.core.parse.headers import Headers
 from gateway.core.parse.signs import generated_reason
 from gateway.forwarding.routing import (

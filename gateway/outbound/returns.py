@@ -22,8 +22,8 @@ from gateway.outbound.rules import letter_numbers_in, their_receive_number
 from gateway.state import LetterState
 from gateway.store import audit, recipients, registers
 from gateway.store.tables import About, DeliveryNotice, Letter, LetterRecipient
-from gateway.trust import SenderAuth
 from gateway.thai import BANGKOK, letter_no_key
+from gateway.trust import SenderAuth
 from gateway.xmlletter import NotifierKind
 
 if TYPE_CHECKING:

@@ -14,7 +14,14 @@ from sqlalchemy import select
 
 from gateway.app import open_store
 from gateway.service import serve
-from gateway.store.tables import DeliveryNotice, Letter, LetterFile, LetterRecipient, OutboxItem, RegisterEntry
+from gateway.store.tables import (
+    DeliveryNotice,
+    Letter,
+    LetterFile,
+    LetterRecipient,
+    OutboxItem,
+    RegisterEntry,
+)
 from gateway.xmlletter import (
     Notifier,
     NotifierKind,
