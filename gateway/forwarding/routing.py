@@ -126,6 +126,17 @@ def read_clerk_route(text: str, units: Sequence[Unit]) -> ClerkRoute | None:
     return ClerkRoute(tuple(found), tuple(unknown))
 
 
+def clerk_command(subject: str, body: str,
+                  units: Sequence[Unit]) -> tuple[tuple[int, int], ClerkRoute] | None:
+    """`ส่ง <unit>, …` in reply to `[รับ n/ปี]` (or `[คืน n/ปี]`), whoever it claims to be from:
+    whether it is obeyed is for the channel to prove (gateway/trust/channels.py)."""
+    ref = receive_ref(subject)
+    if ref is None:
+        return None
+    wanted = read_clerk_route(body, units)
+    return (ref, wanted) if wanted is not None and (wanted.units or wanted.unknown) else None
+
+
 # ------------------------------------------------------------------------------------------
 # A unit's reply
 # ------------------------------------------------------------------------------------------

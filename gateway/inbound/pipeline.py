@@ -30,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway import workers
 from gateway.core.classify import Outcome, Reading, classify
 from gateway.errors import Permanent
-from gateway.forwarding.units import Units
+from gateway.forwarding.routing import ClerkRoute
+from gateway.forwarding.units import OPEN, Units
 from gateway.inbound.clerk import ClerkDesk
 from gateway.inbound.context import Inbound
 from gateway.inbound.feedback import Feedback
@@ -49,10 +50,10 @@ from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder
 from gateway.inbound.stamp import Stamper, ToStamp
 from gateway.outbound.returns import PROOF, REPLY_UNPROVED, ReplyProof, Returns
 from gateway.state import Event, LetterState, advance
-from gateway.store import audit
+from gateway.store import audit, registers
 from gateway.store.handle import Store
 from gateway.store.letters import Recorded, put_blobs, record_raw
-from gateway.store.tables import About, Letter, RawMessage
+from gateway.store.tables import About, Forward, Letter, RawMessage, RegisterEntry
 from gateway.xmlletter import default_resources
 
 log = logging.getLogger(__name__)
@@ -274,6 +275,10 @@ class Pipeline:
             if taken in ("refused", "unmatched"):  # a fact only the store knows: not the unit's
                 decision = classify(replace(ex.facts, kind=replace(
                     ex.kind, unit_reply=False, unproved=unit_reply_unproved(msg, taken))))
+        elif ex.clerk is not None and ex.clerk_proof is None:  # never obeyed (issue #18)
+            if await self._done_already(s, ex.clerk):  # its copy from Sent was obeyed first
+                decision = replace(decision, outcome=Outcome.NOT_LETTER, problems=(),
+                                   notes=("clerk route done already",))
         elif ex.clerk is not None:
             await audit.append(s, now=now, actor=f"clerk:{ex.clerk_proof}", action="clerk.command",
                                subject_type="letter", subject_id=letter_id,
@@ -289,6 +294,23 @@ class Pipeline:
             elif answered == "unproved" and decision.outcome is Outcome.REVIEW:
                 decision = replace(decision, problems=(*decision.problems, REPLY_UNPROVED))
         return await self.recorder.record(s, letter, reading, decision, now)
+
+    @staticmethod
+    async def _done_already(s: AsyncSession, clerk: tuple[tuple[int, int], ClerkRoute]) -> bool:
+        """Whether every unit a command names has the letter already: then the unproved copy
+        of a command (the clerk's reply also delivered to INBOX) asks nothing new."""
+        (number, year), wanted = clerk
+        if wanted.unknown or not wanted.units:
+            return False
+        book = await registers.get_book(s, "receive")
+        target = (await s.execute(select(RegisterEntry.letter_id).where(
+            RegisterEntry.book_id == book.id, RegisterEntry.year == year, RegisterEntry.number == number,
+            RegisterEntry.status == "registered"))).scalar_one_or_none()
+        if target is None:
+            return False
+        have = set((await s.execute(select(Forward.unit_code).where(
+            Forward.letter_id == target, Forward.state.in_(OPEN)))).scalars())
+        return set(wanted.units) <= have
 
     async def _count_failure(self, letter_id: int, exc: Exception) -> str:
         """A message that could not be read: after max_attempts it waits for the clerk."""

@@ -20,7 +20,7 @@ from email.policy import compat32
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Settings, Unit
+from gateway.config import Settings
 from gateway.core.classify import (
     Decision,
     Facts,
@@ -38,13 +38,7 @@ from gateway.core.extract import choose_main_letter, extract_fields
 from gateway.core.parse import parse_message
 from gateway.core.parse.headers import Headers
 from gateway.core.parse.signs import generated_reason
-from gateway.forwarding.routing import (
-    ClerkRoute,
-    read_clerk_route,
-    receive_ref,
-    recipient_token,
-    reply_token,
-)
+from gateway.forwarding.routing import ClerkRoute, clerk_command, recipient_token, reply_token
 from gateway.forwarding.units import RETURNED_HEADER
 from gateway.letter import Attachment, ParsedMessage, Problem, mail_system
 from gateway.outbound.bounces import Bounce, read_bounce, verp_token
@@ -219,7 +213,7 @@ class Examined:
     own: tuple[str, int] | None = None  # our own copy come back: (header, letter id)
     unit_token: str | None = None  # a unit's reply to a forward
     clerk: tuple[tuple[int, int], ClerkRoute] | None = None  # the clerk's `ส่ง <unit>` reply
-    clerk_proof: str | None = None  # what proved the clerk (gateway/trust/channels.py)
+    clerk_proof: str | None = None  # what proved the clerk (gateway/trust/channels.py); None: not obeyed
     recipient_token: str | None = None  # a reply to a letter we sent, naming its recipient
     generated: str | None = None  # a sign that a program sent it: as an answer, it never acts
 
@@ -264,7 +258,7 @@ def examine(reading: Reading, raw: bytes, *, envelope_from: str, envelope_to: Se
         if bounce is not None:
             return examined(Kind(bounce=True), bounce=bounce)
     token = reply_token(addresses, msg.subject)
-    command = clerk_command(msg, settings.units)
+    command = clerk_command(msg.subject, msg.body_text, settings.units)
     if generated is not None and (token or command):  # an out-of-office answer to a forward
         return examined(Kind(auto_answer=generated))
     if token is not None:
@@ -272,7 +266,7 @@ def examine(reading: Reading, raw: bytes, *, envelope_from: str, envelope_to: Se
     if command is not None:
         proof = clerk_proof(origin, auth, msg, settings)
         if proof is None:
-            return examined(Kind(unproved=COMMAND_UNPROVED))
+            return examined(Kind(unproved=COMMAND_UNPROVED), clerk=command)
         return examined(Kind(clerk_route=command[1].unknown), clerk=command, clerk_proof=proof)
     return examined(Kind())
 
@@ -287,17 +281,6 @@ def unit_reply_unproved(msg: ParsedMessage, why: str) -> Problem:
                    f"อ้างรหัสการส่งต่อของหน่วยงาน แต่ส่งจาก {sender} ซึ่งไม่ใช่อีเมลของหน่วยงานนั้น "
                    "จึงไม่บันทึกการลงรับหรือคืนเรื่อง",
                    "a forward's token from an address that is not the unit's: not obeyed")
-
-
-def clerk_command(msg: ParsedMessage,
-                  units: Sequence[Unit]) -> tuple[tuple[int, int], ClerkRoute] | None:
-    """`ส่ง <unit>, …` in reply to `[รับ n/ปี]` (or `[คืน n/ปี]`), whoever it claims to be from:
-    whether it is obeyed is the channel's to prove (clerk_proof)."""
-    ref = receive_ref(msg.subject)
-    if ref is None:
-        return None
-    wanted = read_clerk_route(msg.body_text, units)
-    return (ref, wanted) if wanted is not None and (wanted.units or wanted.unknown) else None
 
 
 def _head(raw: bytes) -> Message:
