@@ -291,7 +291,7 @@ def _head(raw: bytes) -> Message:
 
 
 _HEAD_LIMIT = 256 * 1024
-_OWN_ORIGIN = re.compile(r"([0-9a-f]{8,64})\.([0-9a-f]{32})")
+_OWN_ORIGIN = re.compile(r"([0-9a-f]{8,64})\.([0-9a-f]{24,64})")
 
 
 def own_mail(head: Message, msg: ParsedMessage, policy: Policy,

@@ -25,6 +25,7 @@ __all__ = ["ENV", "FILE", "InstallSecret", "load_secret"]
 ENV = "SARABAN_SECRET"
 FILE = "secret.key"
 MIN_CHARS = 16
+MIN_MAC_DIGITS = 24  # a MAC shortened to fit a header line is still 96 bits
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,11 @@ class InstallSecret:
         return hmac.new(self.key, data, hashlib.sha256).hexdigest()[:32]
 
     def verify(self, signature: str, purpose: str, *parts: str) -> bool:
-        return hmac.compare_digest(signature.strip().lower().encode("ascii", "replace"),
-                                   self.sign(purpose, *parts).encode())
+        """Whether `signature` is sign()'s, or its first 24 digits or more (96 bits)."""
+        given = signature.strip().lower().encode("ascii", "replace")
+        if len(given) < MIN_MAC_DIGITS:
+            return False
+        return hmac.compare_digest(given, self.sign(purpose, *parts).encode()[:len(given)])
 
 
 def load_secret(data_dir: Path, environ: Mapping[str, str] | None = None) -> InstallSecret:
