@@ -270,6 +270,8 @@ class Pipeline:
                                                              ex.generated)
         if ex.own is not None:
             letter.about, letter.about_letter_id = About.OWN_COPY, ex.own[1]
+        elif ex.kind.own_copy is not None:  # other mail of ours (a confirmation …): set aside
+            letter.about = About.OWN_COPY
         elif ex.unit_token is not None:
             taken = await self.units.take_reply(s, letter, ex.unit_token, msg, now)
             if taken in ("refused", "unmatched"):  # a fact only the store knows: not the unit's
@@ -287,7 +289,7 @@ class Pipeline:
                 await self.clerk.route(s, letter, ex.clerk, now)
         elif ex.bounce is not None:
             await self.returns.take_bounce(s, letter, ex.bounce, now)
-        elif ex.facts.kind.own_copy is None:
+        else:
             answered = await self.returns.take_reply(s, letter, reading, now)  # only the store knows
             if answered == "acknowledged":
                 decision = classify(replace(ex.facts, kind=replace(ex.kind, acknowledgement=True)))
