@@ -40,6 +40,7 @@ from gateway.store.tables import Unit
 from gateway.thai import register_thai_charsets
 from gateway.trust.auth import Voucher
 from gateway.trust.dns import Resolver
+from gateway.trust.secret import load_secret
 
 if TYPE_CHECKING:
     from gateway.inbound.pipeline import Pipeline
@@ -70,6 +71,7 @@ async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock 
     """Connect, check (or bring) the schema up to date, and sync books and units from config."""
     register_thai_charsets()
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    install_secret = load_secret(settings.data_path)
     engine = build_engine(settings)
     try:
         if upgrade:
@@ -89,7 +91,8 @@ async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock 
     except BaseException:
         await engine.dispose()
         raise
-    return Store(settings, engine, sessions, make_readers(engine), BlobStore(settings.blob_path), clock)
+    return Store(settings, engine, sessions, make_readers(engine), BlobStore(settings.blob_path), clock,
+                 install_secret)
 
 
 @contextlib.asynccontextmanager

@@ -14,6 +14,7 @@ from gateway.config import Settings
 from gateway.ports import Clock
 from gateway.store.blobs import BlobStore
 from gateway.store.db import WriteSessions
+from gateway.trust.secret import InstallSecret
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Store:
     readers: async_sessionmaker[AsyncSession]  # only reads (no write lock on SQLite)
     blobs: BlobStore
     clock: Clock
+    secret: InstallSecret  # signs the gateway's own mail and reply tokens (gateway/trust/secret.py)
 
     async def close(self) -> None:
         await self.engine.dispose()

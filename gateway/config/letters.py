@@ -21,13 +21,18 @@ class Folders(ConfigModel):
     restricted: str = "รอตรวจสอบ (ลับ)"
     rejected: str = "ไม่รับ"
     other: str = "อื่น ๆ"
+    # Where a clerk's commands are read (issue #18): only a client holding the mailbox's
+    # password can put mail there. The mail client's Sent folder (not created by the
+    # gateway; "" to not read it) and a command folder of the gateway's own ("" for none).
+    sent: str = "Sent"
+    commands: str = "คำสั่ง"
 
     def all(self) -> tuple[str, ...]:
         return (self.registered, self.review, self.restricted, self.rejected, self.other)
 
     @model_validator(mode="after")
     def _distinct(self) -> Folders:
-        names = self.all()
+        names = (*self.all(), *(x for x in (self.sent, self.commands) if x))
         if len(set(names)) != len(names):
             raise ValueError("ชื่อโฟลเดอร์ต้องไม่ซ้ำกัน (folder names must differ)")
         return self

@@ -263,11 +263,16 @@ def auth_remark(auth: SenderAuth | None) -> str:
 class Kind:
     """What else a message may be besides a letter: facts read before any decision (pure)."""
 
-    own_copy: str | None = None  # our own mail come back: "sent" or "returned"
+    own_copy: str | None = None  # our own mail come back (signed): "sent", "returned" or "mail"
     bounce: bool = False  # a delivery report about mail we sent
-    unit_reply: bool = False  # a unit answering a forward (its token found)
+    unit_reply: bool = False  # a unit answering a forward (its token found, proved by its From)
     clerk_route: tuple[str, ...] | None = None  # a clerk's `ส่ง …`: the unit names not known
     acknowledgement: bool = False  # a recipient quoting our letter's number (found in the store)
+    # an automatic answer (out-of-office …) to our mail: it never acts; why it is automatic
+    auto_answer: str | None = None
+    # mail about mail that did not prove who sent it (a command not from a clerk's channel, a
+    # reply with a forward's token from a stranger): kept for the clerk, never obeyed (#18)
+    unproved: Problem | None = None
 
 
 @dataclass(frozen=True)
@@ -338,10 +343,17 @@ RULES: tuple[Rule, ...] = (
          lambda f: Decision(Outcome.SENT_COPY)),
     Rule("a letter a unit returned", lambda f: f.kind.own_copy == "returned",
          lambda f: Decision(Outcome.RETURNED_COPY)),
+    Rule("our own mail", lambda f: f.kind.own_copy is not None,
+         lambda f: Decision(Outcome.NOT_LETTER, notes=("own mail",))),
     # a report about our own mail is never a letter, even when it returns the PDF
     Rule("delivery report", lambda f: f.kind.bounce,
          lambda f: Decision(Outcome.NOT_LETTER, f.letter_problems, notes=("bounce",))),
-    Rule("a unit's reply", lambda f: f.kind.unit_reply,
+    # an out-of-office answer carries the forward's token: set aside before a unit's reply
+    Rule("automatic answer to our mail", lambda f: f.kind.auto_answer is not None,
+         lambda f: Decision(Outcome.NOT_LETTER, notes=(f.kind.auto_answer or "",))),
+    Rule("not proved", lambda f: f.kind.unproved is not None,
+         lambda f: Decision(Outcome.REVIEW, (f.kind.unproved,) if f.kind.unproved else ())),
+    Rule("a unit's reply", lambda f: f.kind.unit_reply and not f.reading.message.is_auto_reply,
          lambda f: Decision(Outcome.NOT_LETTER, notes=("unit reply",))),
     Rule("clerk names an unknown unit", lambda f: bool(f.kind.clerk_route), _unknown_unit),
     Rule("clerk routes a letter", lambda f: f.kind.clerk_route is not None,

@@ -5,7 +5,10 @@ this module only fills them in and builds the MIME message. It takes `now`
 and the template environment as arguments and returns bytes.
 
 Auto-Submitted: auto-replied (RFC 3834 §5) marks every automatic mail, so
-well-behaved auto-responders do not answer it and loops cannot start.
+well-behaved auto-responders do not answer it and loops cannot start. Every mail, automatic
+or not, carries `X-Saraban-Origin: <Message-ID hash>.<HMAC>`, signed with the install's
+secret over its Message-ID and the X-Saraban-Sent/-Returned values it carries: the gateway
+knows its own mail when it comes back (gateway/inbound/read.py) and a forger cannot make it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 
@@ -70,6 +73,29 @@ class Mail:
     html: bool = False  # also render templates/mail/<name>.html.j2 as the HTML alternative
 
 
+ORIGIN_HEADER = "X-Saraban-Origin"
+# headers whose values the origin signature covers: a copy of ours names the letter it is for
+ORIGIN_BOUND = ("x-saraban-sent", "x-saraban-returned")
+
+
+class Signer(Protocol):
+    """The install's secret (gateway/trust/secret.py InstallSecret), as compose sees it."""
+
+    def sign(self, purpose: str, *parts: str) -> str: ...
+
+
+def origin_parts(message_id: str, headers: Mapping[str, str]) -> tuple[str, ...]:
+    """What the origin signature covers: the Message-ID and the bound headers' values."""
+    bound = {k.lower(): v.strip() for k, v in headers.items() if k.lower() in ORIGIN_BOUND}
+    return (message_id.strip(), *(f"{name}={bound.get(name, '')}" for name in ORIGIN_BOUND))
+
+
+def origin_value(signer: Signer, message_id: str, headers: Mapping[str, str]) -> str:
+    name = message_id.strip().strip("<>").partition("@")[0]
+    # 24 digits (96 bits) of the MAC: the header fits one line unfolded
+    return f"{name}.{signer.sign('origin', *origin_parts(message_id, headers))[:24]}"
+
+
 def message_id(key: str, domain: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
 
@@ -80,7 +106,7 @@ def render(env: jinja2.Environment, template: str, context: Mapping[str, Any]) -
     return " ".join(subject.split()), body
 
 
-def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime) -> bytes:
+def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime, signer: Signer) -> bytes:
     subject, body = render(env, mail.template, mail.context)
     msg = EmailMessage()
     local, _, domain = mail.from_addr.partition("@")
@@ -88,7 +114,7 @@ def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime) -> bytes:
     msg["To"] = ", ".join(mail.to)
     msg["Subject"] = subject
     msg["Date"] = format_datetime(now.astimezone(dt.timezone(dt.timedelta(hours=7))))
-    msg["Message-ID"] = message_id(mail.key, domain or "saraban.invalid")
+    msg["Message-ID"] = mid = message_id(mail.key, domain or "saraban.invalid")
     if mail.in_reply_to:
         msg["In-Reply-To"] = mail.in_reply_to
     refs = [*mail.references, *([mail.in_reply_to] if mail.in_reply_to else [])]
@@ -99,6 +125,7 @@ def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime) -> bytes:
         msg["X-Auto-Response-Suppress"] = "All"  # Exchange/Outlook: no out-of-office back
     for k, v in mail.extra_headers.items():
         msg[k] = v
+    msg[ORIGIN_HEADER] = origin_value(signer, mid, mail.extra_headers)
     msg.set_content(body, charset="utf-8", cte="base64" if not body.isascii() else "7bit")
     if mail.html:
         html = env.get_template(f"mail/{mail.template}.html.j2").render(mail.context)
@@ -134,10 +161,10 @@ def _env_at(directory: str) -> jinja2.Environment:
     return template_env(directory)
 
 
-def compose_from(directory: str, mail: Mail, *, now: dt.datetime) -> bytes:
+def compose_from(directory: str, mail: Mail, *, now: dt.datetime, signer: Signer) -> bytes:
     """compose() with the templates in `directory`: for worker processes, which cannot be
     handed an Environment and keep one per directory."""
-    return compose(_env_at(directory), mail, now=now)
+    return compose(_env_at(directory), mail, now=now, signer=signer)
 
 
 def templates_dir(env: jinja2.Environment) -> str | None:

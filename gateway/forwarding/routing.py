@@ -126,6 +126,17 @@ def read_clerk_route(text: str, units: Sequence[Unit]) -> ClerkRoute | None:
     return ClerkRoute(tuple(found), tuple(unknown))
 
 
+def clerk_command(subject: str, body: str,
+                  units: Sequence[Unit]) -> tuple[tuple[int, int], ClerkRoute] | None:
+    """`ส่ง <unit>, …` in reply to `[รับ n/ปี]` (or `[คืน n/ปี]`), whoever it claims to be from:
+    whether it is obeyed is for the channel to prove (gateway/trust/channels.py)."""
+    ref = receive_ref(subject)
+    if ref is None:
+        return None
+    wanted = read_clerk_route(body, units)
+    return (ref, wanted) if wanted is not None and (wanted.units or wanted.unknown) else None
+
+
 # ------------------------------------------------------------------------------------------
 # A unit's reply
 # ------------------------------------------------------------------------------------------
@@ -178,6 +189,28 @@ def reply_token(addresses: Iterable[str], subject: str) -> str | None:
         if m := _REPLY_ADDRESS.search(a or ""):
             return m.group(1).lower()
     if m := _SUBJECT_TOKEN.search(subject or ""):
+        return m.group(1).lower()
+    return None
+
+
+# A letter we sent: each recipient's mail has Reply-To `saraban+r.<token>@…` with that
+# recipient's own unguessable token (letter_recipients.token, also its VERP token), so an
+# acknowledgement proves whose it is (issue #18); `[#r.<token>]` in a subject is read too.
+_RECIPIENT_ADDRESS = re.compile(rf"\+r\.({_TOKEN})@", re.IGNORECASE)
+_RECIPIENT_SUBJECT = re.compile(rf"\[#r\.({_TOKEN})\]", re.IGNORECASE)
+
+
+def recipient_reply_address(central: str, token: str) -> str:
+    local, _, domain = central.partition("@")
+    return f"{local}+r.{token}@{domain}"
+
+
+def recipient_token(addresses: Iterable[str], subject: str) -> str | None:
+    """The recipient of a letter we sent that a reply answers: its address, else its subject."""
+    for a in addresses:
+        if m := _RECIPIENT_ADDRESS.search(a or ""):
+            return m.group(1).lower()
+    if m := _RECIPIENT_SUBJECT.search(subject or ""):
         return m.group(1).lower()
     return None
 

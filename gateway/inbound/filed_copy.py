@@ -18,7 +18,7 @@ import jinja2
 from sqlalchemy import select
 
 from gateway import workers
-from gateway.core.compose import FileToAttach, Mail, compose, compose_from, templates_dir
+from gateway.core.compose import FileToAttach, Mail, Signer, compose, compose_from, templates_dir
 from gateway.inbound.context import Inbound
 from gateway.intake.imap import copy_marker
 from gateway.state import LetterState
@@ -34,17 +34,20 @@ SOURCE_TH = {"xml": "จาก XML", "pdf": "จากไฟล์หนัง�
 
 
 def compose_with_kept(directory: str, mail: Mail, blob_root: str,
-                      kept: Sequence[tuple[str, str, str]], *, now: dt.datetime) -> tuple[bytes, str]:
+                      kept: Sequence[tuple[str, str, str]], *, now: dt.datetime,
+                      signer: Signer) -> tuple[bytes, str]:
     """compose_from with `kept` files (name, type, sha256) attached from the blob store, and
     the mail's sha256 (in a worker process: the PDF is read there, not sent through the pipe)."""
     blobs = BlobStore(Path(blob_root))
     files = [FileToAttach(name, ctype, blobs.get(digest)) for name, ctype, digest in kept]
-    data = compose_from(directory, replace(mail, attachments=[*mail.attachments, *files]), now=now)
+    data = compose_from(directory, replace(mail, attachments=[*mail.attachments, *files]), now=now,
+                        signer=signer)
     return data, sha256_hex(data)
 
 
-def _composed(templates: jinja2.Environment, mail: Mail, now: dt.datetime) -> tuple[bytes, str]:
-    data = compose(templates, mail, now=now)
+def _composed(templates: jinja2.Environment, mail: Mail, now: dt.datetime,
+              signer: Signer) -> tuple[bytes, str]:
+    data = compose(templates, mail, now=now, signer=signer)
     return data, sha256_hex(data)
 
 
@@ -114,5 +117,6 @@ async def filed_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
     if in_worker and folder is not None:  # the worker reads the PDF from the blob store
         kept = [(shown.safe_name, "application/pdf", shown.sha256)] if shown is not None else []
         return await workers.run(ctx.read_processes, compose_with_kept, folder, mail,
-                                 str(store.blobs.root), kept, now=entry_time)
-    return await asyncio.to_thread(_composed, ctx.templates, mail, entry_time)
+                                 str(store.blobs.root), kept, now=entry_time,
+                                 signer=store.secret)
+    return await asyncio.to_thread(_composed, ctx.templates, mail, entry_time, store.secret)

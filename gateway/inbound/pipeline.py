@@ -28,9 +28,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import workers
-from gateway.core.classify import Reading, classify
+from gateway.core.classify import Outcome, Reading, classify
 from gateway.errors import Permanent
-from gateway.forwarding.units import Units
+from gateway.forwarding.routing import ClerkRoute
+from gateway.forwarding.units import OPEN, Units
 from gateway.inbound.clerk import ClerkDesk
 from gateway.inbound.context import Inbound
 from gateway.inbound.feedback import Feedback
@@ -43,15 +44,16 @@ from gateway.inbound.read import (
     may_be_bounce,
     read_blob,
     read_message,
+    unit_reply_unproved,
 )
 from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder
 from gateway.inbound.stamp import Stamper, ToStamp
-from gateway.outbound.returns import Returns
+from gateway.outbound.returns import PROOF, REPLY_UNPROVED, ReplyProof, Returns
 from gateway.state import Event, LetterState, advance
-from gateway.store import audit
+from gateway.store import audit, registers
 from gateway.store.handle import Store
 from gateway.store.letters import Recorded, put_blobs, record_raw
-from gateway.store.tables import About, Letter, RawMessage
+from gateway.store.tables import About, Forward, Letter, RawMessage, RegisterEntry
 from gateway.trust import SenderAuth
 from gateway.trust.results import read_verdict
 from gateway.xmlletter import default_resources
@@ -230,8 +232,8 @@ class Pipeline:
         reading = await self._read(raw, digest, self.store.clock())
         look = functools.partial(examine, reading, raw, envelope_from=envelope_from,
                                  envelope_to=envelope_to, policy=self.ctx.policy,
-                                 units=self.store.settings.units, origin=origin,
-                                 auth=self._verdict(raw, origin))
+                                 settings=self.store.settings, secret=self.store.secret,
+                                 origin=origin, auth=self._verdict(raw, origin))
         if may_be_bounce(reading.message, envelope_to, envelope_from):  # parses it again: a thread
             return await asyncio.to_thread(look)
         return look()
@@ -277,18 +279,53 @@ class Pipeline:
         if letter.state != LetterState.RECEIVED:  # another worker got here first
             return letter.state
         reading, msg, decision = ex.reading, ex.reading.message, ex.decision
+        s.info.setdefault(PROOF, {})[letter_id] = ReplyProof(ex.recipient_token, ex.facts.auth,
+                                                             ex.generated)
         if ex.own is not None:
             letter.about, letter.about_letter_id = About.OWN_COPY, ex.own[1]
+        elif ex.kind.own_copy is not None:  # other mail of ours (a confirmation …): set aside
+            letter.about = About.OWN_COPY
         elif ex.unit_token is not None:
-            await self.units.take_reply(s, letter, ex.unit_token, msg, now)
+            taken = await self.units.take_reply(s, letter, ex.unit_token, msg, now)
+            if taken in ("refused", "unmatched"):  # a fact only the store knows: not the unit's
+                decision = classify(replace(ex.facts, kind=replace(
+                    ex.kind, unit_reply=False, unproved=unit_reply_unproved(msg, taken))))
+        elif ex.clerk is not None and ex.clerk_proof is None:  # never obeyed (issue #18)
+            if await self._done_already(s, ex.clerk):  # its copy from Sent was obeyed first
+                decision = replace(decision, outcome=Outcome.NOT_LETTER, problems=(),
+                                   notes=("clerk route done already",))
         elif ex.clerk is not None:
+            await audit.append(s, now=now, actor=f"clerk:{ex.clerk_proof}", action="clerk.command",
+                               subject_type="letter", subject_id=letter_id,
+                               details={"proof": ex.clerk_proof, "route": list(ex.clerk[1].units)})
             if not ex.clerk[1].unknown:  # unknown names: the clerk is asked (classification)
                 await self.clerk.route(s, letter, ex.clerk, now)
         elif ex.bounce is not None:
             await self.returns.take_bounce(s, letter, ex.bounce, now)
-        elif await self.returns.take_reply(s, letter, reading, now):  # a fact only the store knows
-            decision = classify(replace(ex.facts, kind=replace(ex.kind, acknowledgement=True)))
+        else:
+            answered = await self.returns.take_reply(s, letter, reading, now)  # only the store knows
+            if answered == "acknowledged":
+                decision = classify(replace(ex.facts, kind=replace(ex.kind, acknowledgement=True)))
+            elif answered == "unproved" and decision.outcome is Outcome.REVIEW:
+                decision = replace(decision, problems=(*decision.problems, REPLY_UNPROVED))
         return await self.recorder.record(s, letter, reading, decision, now, ex.facts.auth)
+
+    @staticmethod
+    async def _done_already(s: AsyncSession, clerk: tuple[tuple[int, int], ClerkRoute]) -> bool:
+        """Whether every unit a command names has the letter already: then the unproved copy
+        of a command (the clerk's reply also delivered to INBOX) asks nothing new."""
+        (number, year), wanted = clerk
+        if wanted.unknown or not wanted.units:
+            return False
+        book = await registers.get_book(s, "receive")
+        target = (await s.execute(select(RegisterEntry.letter_id).where(
+            RegisterEntry.book_id == book.id, RegisterEntry.year == year, RegisterEntry.number == number,
+            RegisterEntry.status == "registered"))).scalar_one_or_none()
+        if target is None:
+            return False
+        have = set((await s.execute(select(Forward.unit_code).where(
+            Forward.letter_id == target, Forward.state.in_(OPEN)))).scalars())
+        return set(wanted.units) <= have
 
     async def _count_failure(self, letter_id: int, exc: Exception) -> str:
         """A message that could not be read: after max_attempts it waits for the clerk."""

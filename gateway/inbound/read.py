@@ -14,10 +14,13 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Unit
+from gateway.config import Settings
 from gateway.core.classify import (
     Decision,
     Facts,
@@ -30,16 +33,21 @@ from gateway.core.classify import (
     classify,
     validate,
 )
+from gateway.core.compose import ORIGIN_HEADER, origin_parts
 from gateway.core.extract import choose_main_letter, extract_fields
 from gateway.core.parse import parse_message
-from gateway.forwarding.routing import ClerkRoute, read_clerk_route, receive_ref, reply_token
+from gateway.core.parse.headers import Headers
+from gateway.core.parse.signs import generated_reason
+from gateway.forwarding.routing import ClerkRoute, clerk_command, recipient_token, reply_token
 from gateway.forwarding.units import RETURNED_HEADER
-from gateway.letter import Attachment, ParsedMessage, mail_system
+from gateway.letter import Attachment, ParsedMessage, Problem, mail_system
 from gateway.outbound.bounces import Bounce, read_bounce, verp_token
 from gateway.outbound.rules import SENT_HEADER
 from gateway.pdf.check import Revocation, inspect_pdf
 from gateway.store.blobs import BlobStore
 from gateway.trust import SenderAuth
+from gateway.trust.channels import Origin, clerk_proof
+from gateway.trust.secret import InstallSecret
 from gateway.xmlletter import ReadStatus, XmlResources, default_resources, read_letter_xml
 
 
@@ -196,17 +204,6 @@ def read_with_default_resources(raw: bytes, *, trust_roots: Sequence[bytes],
                         revocation=revocation)
 
 @dataclass(frozen=True)
-class Origin:
-    """Where a message came in: what proves who wrote it (a clerk's channel, issue #18).
-
-    `channel` is raw_messages.channel (imap | smtp | submission | cli); `source_key` its
-    natural key (``imap:<mailbox>:<uidvalidity>:<uid>``, ``smtp:<sha256>`` …)."""
-
-    channel: str = ""
-    source_key: str = ""
-
-
-@dataclass(frozen=True)
 class Examined:
     """A message read, what else it is besides a letter (at most one of the four), and the
     facts and decision of the classification table, all before the write transaction."""
@@ -216,70 +213,122 @@ class Examined:
     facts: Facts
     decision: Decision
     bounce: Bounce | None = None
-    own: tuple[str, int] | None = None  # our own mail come back: (header, letter id)
+    own: tuple[str, int] | None = None  # our own copy come back: (header, letter id)
     unit_token: str | None = None  # a unit's reply to a forward
     clerk: tuple[tuple[int, int], ClerkRoute] | None = None  # the clerk's `ส่ง <unit>` reply
+    clerk_proof: str | None = None  # what proved the clerk (gateway/trust/channels.py); None: not obeyed
+    recipient_token: str | None = None  # a reply to a letter we sent, naming its recipient
+    generated: str | None = None  # a sign that a program sent it: as an answer, it never acts
+
+
+COMMAND_UNPROVED = Problem(
+    "command_unproved",
+    "คำสั่งนี้ไม่ได้มาจากช่องทางของเจ้าหน้าที่ (ไม่ยืนยันตัวตน) จึงไม่ดำเนินการ "
+    "ให้สั่งโดยตอบกลับจากโปรแกรมอีเมลของกล่องจดหมายกลาง หรือส่งผ่านเซิร์ฟเวอร์ส่งจดหมายของระบบ",
+    "a command not from a clerk's channel (no proof of who sent it): not obeyed",
+)
 
 
 def examine(reading: Reading, raw: bytes, *, envelope_from: str, envelope_to: Sequence[str],
-            policy: Policy, units: Sequence[Unit], origin: Origin = Origin(),
+            policy: Policy, settings: Settings, secret: InstallSecret, origin: Origin = Origin(),
             auth: SenderAuth | None = None) -> Examined:
-    """What else the message is, in order of precedence: our own copy, a delivery report, a
-    unit's reply, a clerk's routing reply. Parsing a report means reading the message again:
-    only for what may be one."""
+    """What else the message is, in order of precedence: our own mail (signed by us), a
+    delivery report, an automatic answer (never acts), a unit's reply, a clerk's command (only
+    with a clerk's proof). Parsing a report means reading the message again: only for what
+    may be one."""
     msg = reading.message
     problems = validate(reading, policy)
+    head = _head(raw)
+    generated = msg.auto_reply_reason or generated_reason(Headers(head, []))
+    addresses = [*envelope_to, *msg.to_addrs, *msg.cc_addrs]
+    rtoken = recipient_token(addresses, msg.subject)
 
     def examined(kind: Kind, **what: Any) -> Examined:
         facts = Facts(reading, problems, policy, envelope_from, kind, auth)
-        return Examined(reading, kind, facts, classify(facts), **what)
+        return Examined(reading, kind, facts, classify(facts), recipient_token=rtoken,
+                        generated=generated, **what)
 
-    own = _own_copy(raw, msg, policy)
+    own = own_mail(head, msg, policy, secret)
     if own is not None:
-        return examined(Kind(own_copy="sent" if own[0] == SENT_HEADER else "returned"), own=own)
+        name, letter_id = own
+        if name == SENT_HEADER:
+            return examined(Kind(own_copy="sent"), own=(name, letter_id))
+        if name == RETURNED_HEADER:
+            return examined(Kind(own_copy="returned"), own=(name, letter_id))
+        return examined(Kind(own_copy="mail"))
     if may_be_bounce(msg, envelope_to, envelope_from):
         bounce = read_bounce(raw, envelope_to=envelope_to)
         if bounce is not None:
             return examined(Kind(bounce=True), bounce=bounce)
-    token = reply_token([*envelope_to, *msg.to_addrs, *msg.cc_addrs], msg.subject)
+    token = reply_token(addresses, msg.subject)
+    command = clerk_command(msg.subject, msg.body_text, settings.units)
+    if generated is not None and (token or command):  # an out-of-office answer to a forward
+        return examined(Kind(auto_answer=generated))
     if token is not None:
         return examined(Kind(unit_reply=True), unit_token=token)
-    clerk = clerk_route_of(msg, policy, units)
-    if clerk is not None:
-        return examined(Kind(clerk_route=clerk[1].unknown), clerk=clerk)
+    if command is not None:
+        proof = clerk_proof(origin, auth, msg, settings)
+        if proof is None:
+            return examined(Kind(unproved=COMMAND_UNPROVED), clerk=command)
+        return examined(Kind(clerk_route=command[1].unknown), clerk=command, clerk_proof=proof)
     return examined(Kind())
 
 
-def clerk_route_of(msg: ParsedMessage, policy: Policy,
-                   units: Sequence[Unit]) -> tuple[tuple[int, int], ClerkRoute] | None:
-    """`ส่ง <unit>, …` from the central mailbox in reply to `[รับ n/ปี]` (or `[คืน n/ปี]`)."""
-    if (msg.from_addr or "") not in policy.central_addresses:
+def unit_reply_unproved(msg: ParsedMessage, why: str) -> Problem:
+    """Why a message with a forward's token was not taken as the unit's answer."""
+    sender = msg.from_addr or "-"
+    if why == "unmatched":
+        return Problem("reply_unmatched", f"อ้างรหัสการส่งต่อที่ไม่มีในระบบ (จาก {sender}) จึงไม่ดำเนินการ",
+                       "a forward token that matches no forward: nothing done")
+    return Problem("reply_unproved",
+                   f"อ้างรหัสการส่งต่อของหน่วยงาน แต่ส่งจาก {sender} ซึ่งไม่ใช่อีเมลของหน่วยงานนั้น "
+                   "จึงไม่บันทึกการลงรับหรือคืนเรื่อง",
+                   "a forward's token from an address that is not the unit's: not obeyed")
+
+
+def _head(raw: bytes) -> Message:
+    """The message's header block only (the body is not decoded again)."""
+    end = min((i for i in (raw.find(b"\r\n\r\n", 0, _HEAD_LIMIT), raw.find(b"\n\n", 0, _HEAD_LIMIT))
+               if i >= 0), default=min(len(raw), _HEAD_LIMIT))
+    return BytesParser(policy=compat32).parsebytes(raw[:end] + b"\r\n\r\n", headersonly=True)
+
+
+_HEAD_LIMIT = 256 * 1024
+_OWN_ORIGIN = re.compile(r"([0-9a-f]{8,64})\.([0-9a-f]{24,64})")
+
+
+def own_mail(head: Message, msg: ParsedMessage, policy: Policy,
+             secret: InstallSecret) -> tuple[str, int] | None:
+    """Mail the gateway itself sent, come back (issue #18): From a central address, a
+    Message-ID of its own domain and an X-Saraban-Origin its secret signed over that
+    Message-ID and the copy headers. (header, letter id) for our copy of a sent letter or of
+    a returned one, ("", 0) for any other mail of ours; None for anything else, forged
+    headers included."""
+    if (msg.from_addr or "").lower() not in {a.lower() for a in policy.central_addresses}:
         return None
-    ref = receive_ref(msg.subject)
-    if ref is None:
+    origins = head.get_all(ORIGIN_HEADER) or []
+    mids = head.get_all("Message-ID") or []
+    if len(origins) != 1 or len(mids) != 1:
         return None
-    wanted = read_clerk_route(msg.body_text, units)
-    return (ref, wanted) if wanted is not None and (wanted.units or wanted.unknown) else None
-
-
-_OWN_HEADERS = re.compile(rb"^(" + SENT_HEADER.encode() + rb"|" + RETURNED_HEADER.encode()
-                          + rb"):[ \t]*(\d+)", re.MULTILINE | re.IGNORECASE)
-
-
-def _own_copy(raw: bytes, msg: ParsedMessage, policy: Policy) -> tuple[str, int] | None:
-    """Our own mail come back through the central mailbox: the confirmation of a sent letter
-    (filed in ส่งแล้ว) or a letter a unit returned (filed in review). (header, letter id)."""
-    if (msg.from_addr or "") not in policy.central_addresses:
+    mid = str(mids[0]).strip()
+    domains = {a.rpartition("@")[2].lower() for a in policy.central_addresses}
+    name, at, domain = mid.strip("<>").rpartition("@")
+    m = _OWN_ORIGIN.fullmatch(str(origins[0]).strip().lower())
+    if m is None or not at or domain.lower() not in domains or m.group(1) != name.lower():
         return None
-    end = raw.find(b"\r\n\r\n", 0, 65536)
-    head = raw[: end if end >= 0 else 65536].replace(b"\r\n", b"\n")
-    m = _OWN_HEADERS.search(head)
-    if m is None:
+    bound: dict[str, str] = {}
+    for header in (SENT_HEADER, RETURNED_HEADER):
+        values = head.get_all(header) or []
+        if len(values) > 1:
+            return None
+        if values:
+            bound[header] = str(values[0])
+    if not secret.verify(m.group(2), "origin", *origin_parts(mid, bound)):
         return None
-    name = SENT_HEADER if m.group(1).lower() == SENT_HEADER.lower().encode() else RETURNED_HEADER
-    return name, int(m.group(2))
-
-
+    for header, value in bound.items():
+        if value.strip().isdigit():
+            return header, int(value.strip())
+    return "", 0
 
 
 def may_be_bounce(msg: ParsedMessage, envelope_to: Sequence[str], envelope_from: str) -> bool:

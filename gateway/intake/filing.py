@@ -21,15 +21,20 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from gateway.config import Imap
+from gateway.core.parse import parse_message
+from gateway.forwarding.routing import clerk_command
 from gateway.ports import LetterIntake, MailboxClient
 from gateway.state import LetterState
 from gateway.store.db import insert_for
+from gateway.store.letters import put_blobs
 from gateway.store.tables import About, ImapMessage, Letter, RawMessage
+from gateway.trust.channels import command_folders, folder_key
 
 log = logging.getLogger(__name__)
 
 # One message's place: (folder, (UIDVALIDITY, UID) if the server said, kind, sha256).
 Placement = tuple[str, tuple[int, int] | None, str, str]
+BASELINE_UID = 0  # no message has UID 0: a command folder's row saying "seen from here on"
 
 
 class Filing:
@@ -173,6 +178,47 @@ class Filing:
                 if channel == "smtp" and not primary:
                     continue
                 await self.file_copy(client, letter_id, state)
+
+    async def clerk_commands(self, client: MailboxClient) -> int:
+        """The clerk's commands (`ส่ง <หน่วยงาน>` replies) from the folders only a client
+        holding the mailbox's password can write: the client's Sent folder and the command
+        folder ([intake.folders] sent, commands; issue #18). Only commands are taken in, in
+        place (nothing is moved); every other message there is left alone. The first time a
+        folder is seen, what it already holds is only noted: old replies are not obeyed anew."""
+        done = 0
+        have = await client.folders()
+        for folder in command_folders(self.store.settings):
+            if folder not in have:
+                continue
+            validity = await client.select(folder)
+            uids = await client.uids("ALL")
+            async with self.store.readers() as s:
+                known = set((await s.execute(select(ImapMessage.uid).where(
+                    ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
+                    ImapMessage.uidvalidity == validity))).scalars())
+            if BASELINE_UID not in known:  # first sight: note what is there, obey nothing old
+                await self.remember_all([(folder, (validity, uid), "seen", "")
+                                         for uid in (BASELINE_UID, *uids)], None, {})
+                continue
+            for uid in uids:
+                if uid in known:
+                    continue
+                raw = await client.fetch(uid)
+                if raw is None:
+                    continue
+                msg = await asyncio.to_thread(parse_message, raw)
+                letter_id = None
+                if clerk_command(msg.subject, msg.body_text, self.store.settings.units) is not None:
+                    (digest,) = await put_blobs(self.store.blobs, raw)
+                    letter_id, state, _ = await self.pipeline.take_in(
+                        raw, digest=digest, channel="imap", envelope_to=[self.cfg.user],
+                        source_key=folder_key(self.cfg.name, validity, uid, folder))
+                    log.info("clerk's command in %s (uid %s): letter %s, %s", folder, uid, letter_id, state)
+                    done += 1
+                    await client.select(folder)
+                await self.remember(folder, (validity, uid), letter_id, "command" if letter_id else "seen",
+                                    hashlib.sha256(raw).hexdigest())
+        return done
 
     async def _clerk_moves(self, client: MailboxClient, folder: str, action: str) -> None:
         validity = await client.select(folder)

@@ -97,8 +97,9 @@ class Watcher:
 
     async def ensure_folders(self, client: MailboxClient) -> None:
         await client.folders()  # learn the delimiter first
+        commands = (self.folders.commands,) if self.folders.commands else ()
         await client.ensure_folders((*self.folders.all(), self.store.settings.outbound.sent_folder,
-                                     *self.filing.forward_folders(client)))
+                                     *commands, *self.filing.forward_folders(client)))
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 1.0
@@ -174,6 +175,9 @@ class Watcher:
         IMAP and disk waits of the others); IMAP commands go one at a time through a lock,
         and the recording step runs in UID order, so receive numbers follow arrival.
         """
+        # The clerk's commands first (Sent, the command folder): the same reply delivered to
+        # INBOX then finds its units already have the letter.
+        await self.filing.clerk_commands(client)
         validity = await client.select(self.cfg.mailbox)
         uids = await client.uids("ALL")
         self.seen = set(uids)

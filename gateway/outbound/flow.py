@@ -60,6 +60,7 @@ from gateway.thai import (
     format_short_datetime,
     parse_letter_number,
 )
+from gateway.trust.channels import Origin, clerk_proof
 from gateway.xmlletter.resources import XmlResources, default_resources
 
 log = logging.getLogger(__name__)
@@ -129,13 +130,15 @@ class Outbound:
             assert raw_row is not None
             user, unit = letter.submitted_by, letter.unit_code
             rcpts = [str(r) for r in raw_row.envelope_to]
+            origin = Origin(raw_row.channel, raw_row.source_key)
             digest = raw_row.sha256
         raw = await asyncio.to_thread(self.store.blobs.get, digest)
         msg = await asyncio.to_thread(parse_message, raw)
         reply_to = msg.from_addr or (user if "@" in user else self.central)
         own = {a.lower() for a in self.store.settings.agency.central_addresses}
         ref = receive_ref(msg.subject)
-        if ref is not None and rcpts and all(r.lower() in own for r in rcpts):
+        proof = clerk_proof(origin, None, msg, self.store.settings, user=user)  # AUTH or local
+        if ref is not None and rcpts and all(r.lower() in own for r in rcpts) and proof is not None:
             wanted = read_clerk_route(msg.body_text, self.store.settings.units)
             if wanted is not None:  # the clerk's `ส่ง <unit>` reply to a registered letter
                 return await self._route(letter_id, ref, wanted, user=user, reply_to=reply_to,

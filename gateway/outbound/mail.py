@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import Settings
 from gateway.core.compose import FileToAttach, Mail, compose
+from gateway.forwarding.routing import recipient_reply_address
 from gateway.letter import Speed
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.store import registers
@@ -132,9 +133,12 @@ class LetterMails:
                     attachments=(*lm.attachments, FileToAttach(
                         f"{Path(lm.attachments[0].filename).stem}.xml", "application/xml", xml)),
                     auto=False, extra_headers={"X-Saraban-Letter-No": lm.letter_no,
+                                               # their reply proves whose it is (issue #18)
+                                               "Reply-To": recipient_reply_address(
+                                                   a.central_addresses[0], token),
                                                **({"Cc": ", ".join(cc)} if cc else {})},
                     boundary_seed=token)
-        return compose(self.templates, mail, now=lm.registered_at)
+        return compose(self.templates, mail, now=lm.registered_at, signer=self.store.secret)
 
 
 @dataclass

@@ -162,9 +162,9 @@ async def queue_mail(s: AsyncSession, store: Store, templates: jinja2.Environmen
     """Compose `mail` and put it in the outbox in the caller's transaction: one row per address
     (deduplicated on the mail's key, with the address when there are several)."""
     if mail.attachments:  # letter-sized: base64 work off the event loop
-        data = await asyncio.to_thread(compose, templates, mail, now=now)
+        data = await asyncio.to_thread(compose, templates, mail, now=now, signer=store.secret)
     else:
-        data = compose(templates, mail, now=now)
+        data = compose(templates, mail, now=now, signer=store.secret)
     many = len(mail.to) > 1
     return [await outbox.enqueue(s, store.blobs, kind=kind, recipient=address,
                                  dedupe_key=f"{mail.key}:{address}" if many else mail.key,

@@ -110,7 +110,7 @@ def digest_mail(store: Store, templates: jinja2.Environment, data: DigestData, d
     a = store.settings.agency
     mail = agency_mail(store.settings, "digest", data.context(a.name_th), to=[a.central_addresses[0]],
                        key=f"digest:{day.isoformat()}", html=True)
-    return compose(templates, mail, now=now)
+    return compose(templates, mail, now=now, signer=store.secret)
 
 
 async def send_digest_if_due(store: Store, templates: jinja2.Environment) -> bool:

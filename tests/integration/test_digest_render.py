@@ -14,6 +14,7 @@ import pytest
 from gateway.core.compose import template_env
 from gateway.core.parse import html_to_text
 from gateway.reports.digest import DigestData, digest_mail
+from gateway.trust.secret import InstallSecret
 from tests.servers.chromium import dump_dom, read_png, screenshot
 
 pytestmark = pytest.mark.integration
@@ -36,8 +37,9 @@ DATA = DigestData(
 def _parts() -> tuple[str, str]:
     from tests.conftest import make_settings
 
-    class _S:  # the few settings digest_mail reads
+    class _S:  # the few settings digest_mail reads, and the secret its origin header is signed with
         settings = make_settings(Path("/tmp"))
+        secret = InstallSecret(b"k" * 32)
 
     raw = digest_mail(_S(), template_env(), DATA, dt.date(2026, 12, 2),  # type: ignore[arg-type]
                       dt.datetime(2026, 12, 2, 9, 30, tzinfo=dt.UTC))

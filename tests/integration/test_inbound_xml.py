@@ -14,7 +14,14 @@ from sqlalchemy import select
 
 from gateway.app import open_store
 from gateway.service import serve
-from gateway.store.tables import DeliveryNotice, Letter, LetterFile, OutboxItem, RegisterEntry
+from gateway.store.tables import (
+    DeliveryNotice,
+    Letter,
+    LetterFile,
+    LetterRecipient,
+    OutboxItem,
+    RegisterEntry,
+)
 from gateway.xmlletter import (
     Notifier,
     NotifierKind,
@@ -152,10 +159,16 @@ async def test_notifiers_update_letters_we_sent(gw) -> None:
                       letter_no="ศธ 04183/77", letter_no_norm="ศธ 04183/77", subject="แจ้งผล",
                       created_at=now, updated_at=now)
         s.add(sent)
+        await s.flush()
+        # the recipient's own token, in the Reply-To of the mail it got: proves the notifier's
+        # sender (issue #18; tests/security/test_forged_mail.py has the forged ones)
+        s.add(LetterRecipient(letter_id=sent.id, address="saraban@obec.go.th", name_th="", token="7" * 20,
+                              state="sent", error="", ack_number="", ack_source=""))
     accept = build_notifier(Notifier(NotifierKind.ACCEPT, "ศธ 04183/77", dt.date(2026, 11, 20),
                                      "แจ้งผล", accept_id="555", accept_date=dt.date(2026, 11, 22)))
     msg = await _deliver(port, with_xml(None, accept, name="AcceptLetterNotifier.xml",
-                                        subject="AcceptLetterNotifier"),
+                                        subject="AcceptLetterNotifier",
+                                        to=f"saraban+r.{'7' * 20}@agency.test"),
                          store, final={"not_letter", "review"})
     assert msg.state == "not_letter"
     async with store.sessions() as s:

@@ -386,15 +386,18 @@ async def test_replies_and_notifiers_acknowledge_with_their_number(parts, tmp_pa
     store, out, sink, _ = parts
     await _submit(out, "[เวียน] แจ้งเวียน", tmp=tmp_path)
     await _deliver(store, out)
+    # each recipient's mail asks for replies at its own token (issue #18)
+    reply_to = {a: str(_parse(sink.to(a)[0])["Reply-To"]) for a in RCPTS}
+    assert all(r.startswith("saraban+r.") for r in reply_to.values()) and len(set(reply_to.values())) == 3
     reply = letter_mail(None, subject="ตอบรับหนังสือ ที่ ศธ 04183/ว1 — ลงรับเลขที่ 55/2569",
-                        sender=RCPTS[0], body="ได้รับแล้ว\n", extra={"Auto-Submitted": "auto-replied"})
-    got = await _inbound(store, reply, RCPTS[0], ["saraban@agency.test"])
+                        sender=RCPTS[0], body="ได้รับแล้ว\n", to=reply_to[RCPTS[0]])
+    got = await _inbound(store, reply, RCPTS[0], [reply_to[RCPTS[0]]])
     assert got.state == "not_letter"
     n = Notifier(kind=NotifierKind.ACCEPT, letter_id="ศธ 04183/ว1", correspondence_date=dt.date(2026, 11, 22),
                  subject="แจ้งเวียน", accept_id="77/2569", accept_date=dt.date(2026, 11, 23))
     notif = letter_mail(None, subject="AcceptLetterNotifier", sender=RCPTS[1], body="xml\n",
                         attachments=[("AcceptLetterNotifier.xml", "application/xml", build_notifier(n))])
-    await _inbound(store, notif, RCPTS[1], ["saraban@agency.test"])
+    await _inbound(store, notif, RCPTS[1], [reply_to[RCPTS[1]]])
     stranger = letter_mail(None, subject="Re: ที่ ศธ 04183/ว1 ลงรับเลขที่ 9", sender="x@evil.example",
                            body="x\n")
     await _inbound(store, stranger, "x@evil.example", ["saraban@agency.test"])

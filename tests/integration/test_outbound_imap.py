@@ -7,6 +7,7 @@ an incoming letter.
 
 from __future__ import annotations
 
+import email
 from pathlib import Path
 
 import pytest
@@ -64,8 +65,12 @@ async def test_sent_copy_replies_and_bounces_come_back_to_their_places(tmp_path:
 
         # what the relay and the agencies send back, delivered into the central mailbox
         dovecot.deliver(user, _strip_envelope(confirm.read_bytes()))
+        # the agency answers to the Reply-To of the mail it got: its own token (issue #18)
+        to_one = next(p for p in outbox if b"X-Envelope-To: <saraban@one.go.th>" in p.read_bytes())
+        reply_to = email.message_from_bytes(_strip_envelope(to_one.read_bytes()))["Reply-To"]
+        assert reply_to.startswith(user.split("@")[0] + "+r.")
         dovecot.deliver(user, letter_mail(None, subject="ตอบรับ: ที่ ศธ 04183/1 ลงรับเลขที่ 88/2569",
-                                          sender=RCPTS[0], to=user, body="ได้รับแล้ว ขอบคุณครับ\n"))
+                                          sender=RCPTS[0], to=reply_to, body="ได้รับแล้ว ขอบคุณครับ\n"))
         dovecot.deliver(user, (
             f"From: MAILER-DAEMON@two.go.th\r\nTo: {verp}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
             "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"

@@ -17,7 +17,9 @@ from gateway.inbound.pipeline import Pipeline
 from gateway.outbound.flow import Outbound
 from gateway.reports.digest import gather, send_digest_if_due
 from gateway.service import accept_smtp
+from gateway.store.letters import put_blobs
 from gateway.store.tables import Forward, Letter, OutboxItem
+from gateway.trust.channels import folder_key
 from tests.conftest import FakeClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 
@@ -41,7 +43,9 @@ async def site(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path, db_url, units=UNITS, forwarding={
         "rules": [{"name": "บุคคล", "subject": ["แต่งตั้ง"], "unit": "hr"}],
         "remind_after_hours": 24, "remind_after_hours_urgent": {"ด่วนที่สุด": 2},
-        "tell_clerk_after_hours": 4, "digest": True, "digest_time": "16:30"})
+        "tell_clerk_after_hours": 4, "digest": True, "digest_time": "16:30"},
+        imap=[{"name": "central", "host": "127.0.0.1", "user": CENTRAL,
+               "password_env": "SARABAN_TEST_UNUSED", "enabled": False}])
     store = await open_store(settings, upgrade=True, clock=clock)
     pipeline = Pipeline.build(store, template_env())
     yield store, pipeline, clock
@@ -69,6 +73,18 @@ async def _forwards(store: Store) -> dict[tuple[int, str], Forward]:
         return {(f.letter_id, f.unit_code): f for f in (await s.execute(select(Forward))).scalars()}
 
 
+async def _from_sent(pipeline: Pipeline, raw: bytes, uid: int) -> Letter:
+    """A message as the IMAP adapter takes it from the central mailbox's Sent folder."""
+    (digest,) = await put_blobs(pipeline.store.blobs, raw)
+    letter_id, _, _ = await pipeline.take_in(
+        raw, digest=digest, channel="imap",
+        source_key=folder_key("central", 1, uid, "Sent"), envelope_to=[CENTRAL])
+    async with pipeline.store.sessions() as s:
+        letter = await s.get(Letter, letter_id)
+    assert letter is not None
+    return letter
+
+
 def _clerk_reply(subject: str, body: str) -> bytes:
     m = EmailMessage()
     m["From"] = CENTRAL
@@ -91,15 +107,19 @@ async def test_the_clerk_routes_by_replying_by_either_road(site) -> None:
     (routed,) = await _mails(store, "routed")
     assert str(routed["Subject"]) == "ส่งต่อแล้ว [รับ 1/2569] ถึง กลุ่มบริหารงานบุคคล, กลุ่มนโยบายและแผน"
     assert "ไม่รู้จักหน่วยงาน: การเงิน" in routed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    # through the mailbox (the reply went out by another server and came back in)
-    reply = await _take(store, pipeline, _clerk_reply("Re: [รับ 2/2569] ขอข้อมูลบุคลากร", "ส่ง บุคคล"), CENTRAL)
+    # over the SMTP listener, From the central address: proves nothing, kept for the clerk (#18)
+    forged = await _take(store, pipeline, _clerk_reply("Re: [รับ 2/2569] ขอข้อมูลบุคลากร", "ส่ง บุคคล"), CENTRAL)
+    assert forged.state == "review" and "ไม่ได้มาจากช่องทางของเจ้าหน้าที่" in forged.review_reason
+    assert (second.id, "hr") not in await _forwards(store)
+    # through the mailbox: the clerk's reply as the IMAP adapter finds it in the client's Sent folder
+    reply = await _from_sent(pipeline, _clerk_reply("Re: [รับ 2/2569] ขอข้อมูลบุคลากร", "ส่ง บุคคล"), 1)
     assert reply.state == "not_letter"
-    again = await _take(store, pipeline, _clerk_reply("Re: [รับ 2/2569] ขอข้อมูลบุคลากร", "ส่ง บุคคล\n"), CENTRAL)
+    again = await _from_sent(pipeline, _clerk_reply("Re: [รับ 2/2569] ขอข้อมูลบุคลากร", "ส่ง บุคคล\n"), 2)
     fws = await _forwards(store)
     assert set(fws) == {(first.id, "hr"), (first.id, "policy"), (second.id, "hr")}  # once each
     assert fws[(first.id, "hr")].role == "primary" and fws[(first.id, "policy")].role == "copy"
     assert again.state == "not_letter"
-    unknown = await _take(store, pipeline, _clerk_reply("Re: [รับ 2/2569] x", "ส่ง กองคลัง"), CENTRAL)
+    unknown = await _from_sent(pipeline, _clerk_reply("Re: [รับ 2/2569] x", "ส่ง กองคลัง"), 3)
     assert unknown.state == "review" and "ไม่รู้จักหน่วยงาน: กองคลัง" in unknown.review_reason
 
 

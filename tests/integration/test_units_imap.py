@@ -125,7 +125,12 @@ emails = ["{POLICY}"]
         dovecot.deliver(user, raw)  # the relay brings it into the central mailbox
         await ingest_once(settings, store=store)
         review = dovecot.doveadm("fetch", "-u", user, "hdr", "mailbox", "รอตรวจสอบ").stdout
-        assert "X-Saraban-Returned:" in review and dovecot.message_count(user, "รอตรวจสอบ") == 1
+        # the returned letter, and the intruder's reply kept for the clerk with a reason (#18)
+        assert "X-Saraban-Returned:" in review and dovecot.message_count(user, "รอตรวจสอบ") == 2
+        async with store.sessions() as s:
+            reasons = (await s.execute(select(Letter.review_reason).where(
+                Letter.state == "review"))).scalars().all()
+        assert any("intruder@evil.example ซึ่งไม่ใช่อีเมลของหน่วยงาน" in r for r in reasons)
         async with store.sessions() as s:
             entries = {e.number: e for e in (await s.execute(select(RegisterEntry).where(
                 RegisterEntry.book_id == 1))).scalars()}
