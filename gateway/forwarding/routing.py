@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from gateway.config import RoutingRule, Unit
 from gateway.thai import normalize_for_match, normalize_text
+from gateway.trust.secrecy import CONFIRM_WORD
 
 
 @dataclass(frozen=True)
@@ -103,14 +104,18 @@ def find_unit(name: str, units: Sequence[Unit]) -> Unit | None:
 class ClerkRoute:
     units: tuple[str, ...]  # unit codes, in the order given
     unknown: tuple[str, ...]  # names that match no unit
+    confirm_secret: bool = False  # `ยืนยันส่งลับ`: mail the held secret letter (issue #18)
 
 
 _SEND_COMMAND = re.compile(r"^\s*ส่ง(?:ต่อ)?(?:ถึง|ให้)?\s*[:：]?\s*(.+)$")
+_CONFIRM_COMMAND = re.compile(r"^\s*" + CONFIRM_WORD + r"\s*[.!]?\s*$")
 
 
 def read_clerk_route(text: str, units: Sequence[Unit]) -> ClerkRoute | None:
     """`ส่ง กลุ่มอำนวยการ, บุคคล` on the first line of a clerk's reply; None when it is not that."""
     first = _first_line(text)
+    if _CONFIRM_COMMAND.match(first):
+        return ClerkRoute((), (), confirm_secret=True)
     m = _SEND_COMMAND.match(first)
     if not m:
         return None
@@ -134,7 +139,8 @@ def clerk_command(subject: str, body: str,
     if ref is None:
         return None
     wanted = read_clerk_route(body, units)
-    return (ref, wanted) if wanted is not None and (wanted.units or wanted.unknown) else None
+    return (ref, wanted) if wanted is not None and (
+        wanted.units or wanted.unknown or wanted.confirm_secret) else None
 
 
 # ------------------------------------------------------------------------------------------

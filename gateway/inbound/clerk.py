@@ -76,8 +76,10 @@ class ClerkDesk:
         return LetterState.REJECTED
 
     async def route(self, s: AsyncSession, reply: Letter,
-                    clerk: tuple[tuple[int, int], ClerkRoute], now: dt.datetime) -> None:
-        """The clerk's `ส่ง <unit>, …` reply to `[รับ n/ปี]`: forward that registered letter."""
+                    clerk: tuple[tuple[int, int], ClerkRoute], now: dt.datetime, *,
+                    by: str = "clerk:reply") -> None:
+        """The clerk's `ส่ง <unit>, …` reply to `[รับ n/ปี]`: forward that registered letter;
+        or `ยืนยันส่งลับ`: mail the secret letter held for the units a clerk asked for."""
         (number, year), wanted = clerk
         book = await registers.get_book(s, "receive")
         target_id = (await s.execute(select(RegisterEntry.letter_id).where(
@@ -91,7 +93,15 @@ class ClerkDesk:
                                subject_type="letter", subject_id=reply.id,
                                details={"receive": f"{number}/{year}"})
             return
-        await self.ctx.units.forward(s, target, wanted.units, via="reply", by="clerk:reply", now=now)
+        if wanted.confirm_secret:
+            if (target.secret_hold or {}).get("state") != "pending":
+                await audit.append(s, now=now, actor=by, action="unit.confirm_nothing_held",
+                                   subject_type="letter", subject_id=reply.id,
+                                   details={"receive": f"{number}/{year}"})
+                return
+            await self.ctx.units.confirm_secret(s, target, by=by, now=now)
+            return
+        await self.ctx.units.forward(s, target, wanted.units, via="reply", by=by, now=now)
 
     async def _message_of(self, letter_id: int) -> ParsedMessage | None:
         store = self.ctx.store

@@ -299,7 +299,7 @@ class Pipeline:
                                subject_type="letter", subject_id=letter_id,
                                details={"proof": ex.clerk_proof, "route": list(ex.clerk[1].units)})
             if not ex.clerk[1].unknown:  # unknown names: the clerk is asked (classification)
-                await self.clerk.route(s, letter, ex.clerk, now)
+                await self.clerk.route(s, letter, ex.clerk, now, by=f"clerk:{ex.clerk_proof}")
         elif ex.bounce is not None:
             await self.returns.take_bounce(s, letter, ex.bounce, now)
         else:
@@ -315,7 +315,7 @@ class Pipeline:
         """Whether every unit a command names has the letter already: then the unproved copy
         of a command (the clerk's reply also delivered to INBOX) asks nothing new."""
         (number, year), wanted = clerk
-        if wanted.unknown or not wanted.units:
+        if wanted.unknown or not (wanted.units or wanted.confirm_secret):
             return False
         book = await registers.get_book(s, "receive")
         target = (await s.execute(select(RegisterEntry.letter_id).where(
@@ -323,6 +323,9 @@ class Pipeline:
             RegisterEntry.status == "registered"))).scalar_one_or_none()
         if target is None:
             return False
+        if wanted.confirm_secret:  # confirmed already from the clerk's Sent folder
+            held = await s.get(Letter, target)
+            return held is not None and (held.secret_hold or {}).get("state") == "confirmed"
         have = set((await s.execute(select(Forward.unit_code).where(
             Forward.letter_id == target, Forward.state.in_(OPEN)))).scalars())
         return set(wanted.units) <= have

@@ -25,7 +25,9 @@ from gateway.errors import UserError
 from gateway.inbound.pipeline import Pipeline
 from gateway.reports.digest import digest_mail, gather
 from gateway.service import accept_smtp, ingest_once
+from gateway.store.letters import put_blobs
 from gateway.store.tables import AuditEntry, Forward, Letter, OutboxItem
+from gateway.trust.channels import folder_key
 from tests.conftest import (
     FakeClock,
     TickingClock,
@@ -58,7 +60,10 @@ def _letter(secrecy: str, n: int = 1) -> bytes:
 @pytest.fixture
 async def site(tmp_path: Path):  # type: ignore[no-untyped-def]
     clock = FakeClock(dt.datetime(2026, 12, 2, 3, 0, tzinfo=dt.UTC))
-    settings = make_settings(tmp_path, units=UNITS, forwarding=RULES)
+    # the central mailbox is configured (not watched here): its Sent folder proves a clerk
+    mailbox = {"name": "central", "host": "127.0.0.1", "user": CENTRAL,
+               "password_env": "SARABAN_TEST_IMAP_PASSWORD"}
+    settings = make_settings(tmp_path, units=UNITS, forwarding=RULES, imap=[mailbox])
     store = await open_store(settings, upgrade=True, clock=clock)
     await add_to_directory(store, SENDER)
     yield store, Pipeline.build(store, template_env()), clock, settings
@@ -214,17 +219,71 @@ async def test_letter_show_and_confirm_secret_on_the_command_line(site, capsys) 
         await letter_cli.confirm_secret(argparse.Namespace(id=letter.id, by="สมศรี"), settings)
 
 
+def _clerk_reply(first_line: str, subject: str = "Re: [รับ 1/2569] (หนังสือชั้นความลับ)") -> bytes:
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = CENTRAL, CENTRAL, subject
+    m.set_content(first_line + "\n\n> ข้อความเดิม\n")
+    return m.as_bytes()
+
+
+async def _from_sent_folder(store: Store, pipeline: Pipeline, raw: bytes, uid: int) -> Letter:
+    """The clerk's reply as the IMAP adapter finds it in the central mailbox's Sent folder:
+    a channel only a client holding the mailbox's password can write (a clerk's proof)."""
+    (digest,) = await put_blobs(store.blobs, raw)
+    letter_id, _, _ = await pipeline.take_in(raw, digest=digest, channel="imap",
+                                             source_key=folder_key("central", 1, uid, "Sent"),
+                                             envelope_to=[CENTRAL])
+    async with store.sessions() as s:
+        got = await s.get(Letter, letter_id)
+    assert got is not None
+    return got
+
+
 async def test_a_reply_route_is_held_too(site) -> None:
     """`ส่ง <หน่วยงาน>` replied to the filed copy is a clerk's forward like a folder move."""
     store, pipeline, _, _ = site
     await _registered(store, pipeline, "ลับมาก")
-    m = EmailMessage()
-    m["From"], m["To"], m["Subject"] = CENTRAL, CENTRAL, "Re: [รับ 1/2569] (หนังสือชั้นความลับ)"
-    m.set_content("ส่ง บุคคล\n")
-    reply_id = await accept_smtp(store, m.as_bytes(), CENTRAL, [CENTRAL])
-    await pipeline.process(reply_id)
+    await _from_sent_folder(store, pipeline, _clerk_reply("ส่ง บุคคล"), 1)
     assert await _outbox(store, "forward") == []
     assert len(await _outbox(store, "secret-hold")) == 1
+
+
+# the `ยืนยันส่งลับ` reply to the question: (case, how it arrives, is it obeyed)
+CONFIRMATIONS = [
+    ("from the clerk's Sent folder", "sent", True),
+    ("over the SMTP listener with the clerk's From", "smtp", False),
+]
+
+
+@pytest.mark.parametrize(("how", "obeyed"), [c[1:] for c in CONFIRMATIONS], ids=[c[0] for c in CONFIRMATIONS])
+async def test_the_confirmation_by_reply_needs_a_clerks_channel(site, how: str, obeyed: bool) -> None:
+    store, pipeline, clock, _ = site
+    letter = await _registered(store, pipeline, "ลับ")
+    await pipeline.units.clerk_route(letter.id, ["hr"], via="folder", by="clerk:imap:central",
+                                     folder="ส่งต่อ.กลุ่มบริหารงานบุคคล")
+    ((_, question),) = await _outbox(store, "secret-hold")
+    reply = _clerk_reply("ยืนยันส่งลับ", subject="Re: " + str(question["Subject"]))
+    clock.advance(minutes=3)
+    if how == "sent":
+        got = await _from_sent_folder(store, pipeline, reply, 2)
+    else:
+        reply_id = await accept_smtp(store, reply, CENTRAL, [CENTRAL])
+        await pipeline.process(reply_id)
+        async with store.sessions() as s:
+            got = await s.get(Letter, reply_id)
+        assert got is not None
+    async with store.sessions() as s:
+        held = await s.get(Letter, letter.id)
+    assert held is not None and held.secret_hold is not None
+    if obeyed:
+        assert [to for to, _ in await _outbox(store, "forward")] == [HR]
+        assert held.secret_hold["state"] == "confirmed"
+        assert held.secret_hold["confirmed_by"] == "clerk:imap:Sent"
+        assert got.state == "not_letter"
+    else:
+        assert await _outbox(store, "forward") == []
+        assert held.secret_hold["state"] == "pending"
+        assert got.state == "review" and "ไม่ได้มาจากช่องทางของเจ้าหน้าที่" in got.review_reason
 
 
 async def test_the_folder_move_on_a_real_mailbox(tmp_path: Path, dovecot, monkeypatch) -> None:
