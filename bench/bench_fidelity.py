@@ -7,7 +7,7 @@ The corpus is tests/corpus/producers (made by scripts/make-corpus; truth.json ho
 letter prints). Each PDF is the attachment of a plain e-mail (neutral subject and body, a file
 name without Appendix 7 fields), read by the gateway's own reading: inbound/read.read_message
 (pdf/check.inspect_pdf for page 1, core/extract.extract_fields for the fields), then
-inbound/read.examine with a plain policy for the classification. Printed, per producer:
+core/classify.decide with a plain policy for the classification. Printed, per producer:
 
 - per field, the exact-match rate after NFC, whitespace collapsing and Thai digits as Arabic
   (storage uses Arabic digits); an absent speed counts as blank (the register must say ปกติ),
@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pypdf
 
-from gateway.core.classify import Outcome, Policy
-from gateway.inbound.read import examine, read_message
+from gateway.core.classify import Outcome, Policy, decide, validate
+from gateway.inbound.read import read_message
 from gateway.letter import LetterFields
 from gateway.xmlletter import default_resources
 from tests.corpus.mail import letter_mail
@@ -138,12 +138,11 @@ def main() -> None:
         base, _ = timed(lambda pdf=pdf: bare_pypdf(pdf), args.rounds)
         took, reading = timed(lambda raw=raw: read_message(
             raw, xml_resources=resources, trust_roots=(), now=NOW), args.rounds)
-        examined = examine(reading, raw, envelope_from=SENDER, envelope_to=[CENTRAL],
-                           policy=POLICY, units=())
+        decision = decide(reading, validate(reading, POLICY), POLICY, envelope_from=SENDER)
         count[producer] += 1
         gw_s[producer] += took
         base_s[producer] += base
-        registered[producer] += examined.decision.outcome is Outcome.REGISTER
+        registered[producer] += decision.outcome is Outcome.REGISTER
         for name in FIELDS:
             got = field_value(reading.fields, name)
             if norm(got) == norm(t[name]):

@@ -8,6 +8,7 @@ import zipfile
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -69,10 +70,12 @@ def corpus() -> list[tuple[str, bytes, str, str | None]]:
          letter_mail(numbered_letter_pdf(904), filename="../../../../etc/cron.d/x.pdf"),
          "registered", None),
         ("500 parts", _many_parts(500), "registered", None),
+        # a display name that is another agency's address: the From header itself is ambiguous,
+        # so the sender cannot be authenticated (issue #18): the clerk looks
         ("forged from",
          letter_mail(numbered_letter_pdf(905), sender="attacker@evil.example",
                      sender_name="saraban@opm.go.th"),
-         "registered", None),
+         "review", "อาจเป็นอีเมลปลอม"),
         ("secret letter",
          letter_mail(numbered_letter_pdf(906, subject="ลับ ข้อมูลบุคลากร"), subject="ลับมาก ข้อมูลบุคลากร"),
          "restricted", "ชั้นความลับ"),
@@ -84,6 +87,10 @@ def corpus() -> list[tuple[str, bytes, str, str | None]]:
     for path in sorted(EML.glob("*.eml")):
         cases.append((path.name, path.read_bytes(), "*", None))
     return cases
+
+
+def by_subject_no(rows: list[Any], suffix: str) -> Letter:
+    return next(x for x, _ in rows if (x.letter_no or "").endswith(suffix))
 
 
 async def test_every_message_ends_in_a_defined_state_with_raw_bytes_kept(
@@ -131,8 +138,8 @@ async def test_every_message_ends_in_a_defined_state_with_raw_bytes_kept(
         for f in files:
             assert "/" not in f.safe_name and "\\" not in f.safe_name and ".." not in f.safe_name
             assert store.blobs.path(f.sha256).is_file()
-        forged = next(e for e in entries if e.letter_no.endswith("/905"))
-        assert "อาจปลอมแปลง" in forged.remarks
+        forged = by_subject_no(rows, "/905")
+        assert any("อาจปลอมแปลง" in f for f in forged.sender_flags)
         # numbers: gapless and once each
         assert sorted(e.number for e in entries) == list(range(1, len(entries) + 1))
         # folders hold what the register says

@@ -24,7 +24,7 @@ from gateway.core.parse import MAX_NESTING, MAX_PARTS
 from gateway.service import serve
 from gateway.store.handle import Store
 from gateway.store.tables import RawMessage
-from tests.conftest import TickingClock, make_settings
+from tests.conftest import TickingClock, kept_as_received, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.data.eml.make_tnef import tnef
 from tests.integration.test_inbound_smtp import _id, _send, _until
@@ -163,4 +163,4 @@ async def test_hostile_mime_has_a_defined_outcome(gw: tuple[int, Store], attack:
     assert "อีเมลว่าง" not in letter.review_reason  # never read as an empty letter
     async with store.sessions() as s:
         kept = await s.get(RawMessage, letter.raw_message_id)
-    assert kept is not None and store.blobs.get(kept.sha256) == raw  # the raw bytes, as they came
+    assert kept is not None and kept_as_received(store.blobs.get(kept.sha256), raw)  # the raw bytes, as they came
