@@ -61,9 +61,17 @@ def unknown_letters(text: str) -> int:
 
 # --- the readings -----------------------------------------------------------------------------
 
+_MARK_CHARS = frozenset("\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a\u0e47\u0e48\u0e49"
+                        "\u0e4a\u0e4b\u0e4c\u0e4d\u0e4e")
+
+
 def _pdfium(pdf: bytes) -> str:
-    """PDFium's text of page 1, lines sorted top to bottom; a space PDFium made up where no gap
-    is (it overlaps the glyph before it: after ำ, inside a cluster) is left out."""
+    """PDFium's text of page 1, its lines sorted top to bottom.
+
+    PDFium makes up spaces and line breaks from glyph positions, and Thai marks (drawn above
+    or below, sometimes far off) mislead it: a made-up space that overlaps the glyph before it
+    (after ำ, inside a cluster) is left out, and so is a made-up line break when the letters on
+    both sides stand on the same line."""
     try:
         import pypdfium2 as pdfium
         import pypdfium2.raw as raw
@@ -85,34 +93,61 @@ def _pdfium(pdf: bytes) -> str:
                 text = textpage.get_text_range(0, n) if n > 0 else ""
                 if len(text) != n:  # not one character per index: take the text as it is
                     return text
-                lines: list[tuple[float, int, str]] = []
-                chars: list[str] = []
-                top, right = None, None
-                for i, c in enumerate(text):
-                    if c in "\r\n":
-                        if chars:
-                            lines.append((top if top is not None else 0.0, len(lines),
-                                          "".join(chars)))
-                        chars, top, right = [], None, None
-                        continue
-                    x0, _, x1, y1 = textpage.get_charbox(i)
-                    if c == " " and raw.FPDFText_IsGenerated(textpage.raw, i) == 1 and \
-                            right is not None and x0 < right - 0.1:
-                        continue
-                    if c != " ":
-                        top = y1 if top is None else max(top, y1)
-                        right = x1
-                    chars.append(c)
-                if chars:
-                    lines.append((top if top is not None else 0.0, len(lines), "".join(chars)))
+                chars = [(c, textpage.get_charbox(i),
+                          c in " \r\n" and raw.FPDFText_IsGenerated(textpage.raw, i) == 1)
+                         for i, c in enumerate(text)]
             finally:
                 textpage.close()
                 page.close()
         finally:
             doc.close()
-    # PDF y grows upwards: top of the page first; a line within 2 pt of another keeps its order
-    lines.sort(key=lambda t: (-round(t[0] / 2), t[1]))
-    return "\n".join(s for _, _, s in lines)
+    return _layout(chars)
+
+
+Box = tuple[float, float, float, float]
+
+
+def _layout(chars: Sequence[tuple[str, Box, bool]]) -> str:
+    """Lines from PDFium's characters (text, box, made up by PDFium), top to bottom."""
+    lines: list[tuple[float, int, str]] = []  # (baseline, order, text)
+    line: list[str] = []
+    low: list[float] = []  # bottoms of the line's letters (marks aside)
+    right: float | None = None
+
+    def bottom_of_next(k: int) -> float | None:
+        for c, box, _ in chars[k:]:
+            if not c.isspace() and c not in _MARK_CHARS:
+                return box[1]
+        return None
+
+    def same_line(y: float | None) -> bool:
+        return y is not None and bool(low) and abs(y - sorted(low)[len(low) // 2]) < 2.0
+
+    for k, (c, (x0, y0, x1, _), made_up) in enumerate(chars):
+        if c in "\r\n":
+            if made_up and same_line(bottom_of_next(k + 1)):
+                continue
+            if line:
+                lines.append((sorted(low)[len(low) // 2] if low else 0.0, len(lines),
+                              "".join(line)))
+            line, low, right = [], [], None
+            continue
+        if c == " " and made_up and right is not None and x0 < right - 0.1:
+            continue
+        if c not in _MARK_CHARS and not c.isspace():
+            low.append(y0)
+            right = x1
+        line.append(c)
+    if line:
+        lines.append((sorted(low)[len(low) // 2] if low else 0.0, len(lines), "".join(line)))
+    # PDF y grows upwards; lines whose baselines are within 2 pt keep the content order
+    groups: list[list[tuple[float, int, str]]] = []
+    for t in sorted(lines, key=lambda t: (-t[0], t[1])):
+        if groups and groups[-1][0][0] - t[0] < 2.0:
+            groups[-1].append(t)
+        else:
+            groups.append([t])
+    return "\n".join(s for g in groups for _, _, s in sorted(g, key=lambda t: t[1]))
 
 
 def _pdftotext(pdf: bytes) -> str:
@@ -158,35 +193,49 @@ def _align(base: Sequence[str], other: Sequence[str]) -> list[str | None]:
     return out
 
 
-def _best(options: Sequence[str]) -> str:
+def _rank(options: Sequence[str], k: int) -> tuple[int, int, int, int]:
+    o = options[k]
+    keys = [x.replace(" ", "") for x in options]
+    return (flaws(o), unknown_letters(o), -keys.count(keys[k]), k)
+
+
+def _best(options: Sequence[str]) -> tuple[str, bool]:
     """The reading of one line to keep: fewest flaws, fewest letters outside the dictionary,
-    most extractors agreeing (letters only, spaces aside), then the first."""
+    most extractors agreeing (letters only, spaces aside), then the first; and whether it is
+    in doubt (flawed, or tied with a different reading: another extractor would decide)."""
     if len(set(options)) == 1:
-        return options[0]
-    keys = [o.replace(" ", "") for o in options]
-
-    def rank(k: int) -> tuple[int, int, int, int]:
-        o = options[k]
-        return (flaws(o), unknown_letters(o), -keys.count(keys[k]), k)
-
-    return options[min(range(len(options)), key=rank)]
+        return options[0], flaws(options[0]) > 0
+    ranks = sorted((_rank(options, k), k) for k in range(len(options)))
+    (top, k), rest = ranks[0], ranks[1:]
+    tied = any(r[:3] == top[:3] and options[j].replace(" ", "") != options[k].replace(" ", "")
+               for r, j in rest)
+    return options[k], top[0] > 0 or tied
 
 
-def combine(readings: Sequence[str]) -> list[str]:
-    """Repaired lines of page 1 from several readings (the first, if any, gives the order)."""
+def combine(readings: Sequence[str]) -> tuple[list[str], bool]:
+    """Repaired lines of page 1 from several readings (the first, if any, gives the order),
+    and whether any line is in doubt."""
     pages = [repair_page(r) for r in readings]
     pages = [p for p in pages if p]
     if not pages:
-        return []
+        return [], False
     base, others = pages[0], pages[1:]
     aligned = [_align(base, o) for o in others]
-    lines = [_best([line, *(a[i] for a in aligned if a[i] is not None)])
-             for i, line in enumerate(base)]
-    return join_broken_lines(lines, unknown_letters)
+    chosen = [_best([line, *(x for x in (a[i] for a in aligned) if x is not None)])
+              for i, line in enumerate(base)]
+    lines = join_broken_lines([c for c, _ in chosen], unknown_letters)
+    return lines, any(doubt for _, doubt in chosen)
 
 
-def first_page_text(pdf: bytes, pypdf_text: str) -> str:
+def first_page_text(pdf: bytes, pypdf_text: str, *, poppler: bool = True) -> str:
     """Page 1 of `pdf` as lines of clean Thai, top to bottom ("" when nothing reads it).
-    `pypdf_text` is pypdf's reading of the same page (gateway.pdf.check)."""
-    readings = [_pdfium(pdf), _pdftotext(pdf), pypdf_text]
-    return "\n".join(combine(readings))
+
+    `pypdf_text` is pypdf's reading of the same page (gateway.pdf.check). pdftotext is asked
+    only when PDFium's and pypdf's readings leave a line in doubt, and only with `poppler`."""
+    readings = [_pdfium(pdf), pypdf_text]
+    lines, doubt = combine(readings)
+    if doubt and poppler:
+        poppler_text = _pdftotext(pdf)
+        if poppler_text:
+            lines, _ = combine([readings[0], poppler_text, readings[1]])
+    return "\n".join(lines)
