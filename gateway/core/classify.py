@@ -141,7 +141,7 @@ def damaged_fields(fields: LetterFields) -> tuple[Problem, ...]:
         if f is not None and what is not None:
             label, source = FIELD_LABELS[name], SOURCE_TH.get(f.source, str(f.source))
             out.append(Problem(f"garbled_{name}",
-                               f"อ่าน{label}จาก{source}ได้ไม่ถูกต้อง ({what}) กรุณาตรวจ",
+                               f"อ่าน{label}จาก{source} ได้ไม่ถูกต้อง ({what}) กรุณาตรวจ",
                                f"the {name} read from the {f.source} holds stray characters"))
     return tuple(out)
 

@@ -143,7 +143,7 @@ def flaws(text: str) -> int:
 
 
 FIELD_LABELS = {"letter_no": "เลขที่หนังสือ", "sender": "ส่วนราชการเจ้าของหนังสือ",
-                "recipient": "ผู้รับ (เรียน)", "subject": "เรื่อง", "salutation": "คำขึ้นต้น",
+                "recipient": "ผู้รับ", "subject": "เรื่อง", "salutation": "คำขึ้นต้น",
                 "speed": "ชั้นความเร็ว", "secrecy": "ชั้นความลับ"}
 
 
