@@ -7,8 +7,9 @@ that is there: pypdf, PDFium (pypdfium2, text only, never rendered) and, where t
 installed, `pdftotext -raw` (optional, bounded in time, no shell). Each reading is repaired
 (`core.thaifix`); then, line by line in PDFium's top-to-bottom order, the reading with the
 fewest flaws (junk, odd spelling), then the fewest Thai letters outside dictionary words
-(pythainlp's bundled word list, newmm tokenizer), then the most extractors agreeing is kept.
-Lines a layout broke inside a word are joined again.
+(pythainlp's bundled word list, the best cut as a maximal-matching tokenizer finds it; no
+download, and no 1 s trie build as pythainlp's own tokenizer needs), then the most extractors
+agreeing is kept. Lines a layout broke inside a word are joined again.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import subprocess
 import threading
 from collections.abc import Sequence
 from difflib import SequenceMatcher
-from typing import Any
 
 from gateway.core.thaifix import CONSONANT, flaws, join_broken_lines, repair_page
 
@@ -37,21 +37,31 @@ _THAI_RUN = re.compile("[\u0e01-\u0e4e]+")
 
 # --- the dictionary ---------------------------------------------------------------------------
 
+LONGEST_WORD = 30  # letters; the few longer entries of the word list are compounds
+
+
 @functools.cache
-def _dictionary() -> tuple[Any, frozenset[str]]:
+def _dictionary() -> frozenset[str]:
     # pythainlp makes ~/pythainlp-data at import unless read-only; its word list is bundled
     # in the package, nothing is downloaded.
     os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
     from pythainlp.corpus.common import thai_words
-    from pythainlp.tokenize.newmm import segment
 
-    return segment, frozenset(thai_words())
+    return frozenset(w for w in thai_words() if len(w) <= LONGEST_WORD)
 
 
 @functools.lru_cache(maxsize=4096)
 def _unknown_run(run: str) -> int:
-    segment, words = _dictionary()
-    return sum(len(t) for t in segment(run) if t not in words)
+    """The fewest letters of a Thai run left outside words in any cut of it into dictionary
+    words of two letters or more (the best cut, as a maximal-matching tokenizer finds it)."""
+    words = _dictionary()
+    best = [0] * (len(run) + 1)
+    for i in range(1, len(run) + 1):
+        best[i] = best[i - 1] + 1
+        for j in range(max(0, i - LONGEST_WORD), i - 1):
+            if best[j] < best[i] and run[j:i] in words:
+                best[i] = best[j]
+    return best[-1]
 
 
 def unknown_letters(text: str) -> int:
