@@ -7,7 +7,7 @@ The corpus is tests/corpus/producers (made by scripts/make-corpus; truth.json ho
 letter prints). Each PDF is the attachment of a plain e-mail (neutral subject and body, a file
 name without Appendix 7 fields), read by the gateway's own reading: inbound/read.read_message
 (pdf/check.inspect_pdf for page 1, core/extract.extract_fields for the fields), then
-core/classify.decide with a plain policy for the classification. Printed, per producer:
+inbound/read.examine with a plain policy for the classification. Printed, per producer:
 
 - per field, the exact-match rate after NFC, whitespace collapsing and Thai digits as Arabic
   (storage uses Arabic digits); an absent speed counts as blank (the register must say ปกติ),
@@ -32,6 +32,7 @@ import json
 import re
 import statistics
 import sys
+import tempfile
 import time
 import unicodedata
 from collections import defaultdict
@@ -42,9 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pypdf
 
-from gateway.core.classify import Outcome, Policy, decide, validate
-from gateway.inbound.read import read_message
+from gateway.config.settings import parse_settings
+from gateway.core.classify import Outcome, Policy
+from gateway.inbound.read import examine, read_message
 from gateway.letter import LetterFields
+from gateway.trust.secret import InstallSecret
 from gateway.xmlletter import default_resources
 from tests.corpus.mail import letter_mail
 
@@ -121,6 +124,12 @@ def main() -> None:
             firsts.setdefault(t["producer"], t)
         letters = list(firsts.values())
     resources = default_resources()
+    settings = parse_settings({
+        "agency": {"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183",
+                   "latin_code": "TEST04183", "central_addresses": [CENTRAL]},
+        "storage": {"data_dir": str(Path(tempfile.gettempdir()) / "bench-fidelity")},
+    }, base_dir=Path(tempfile.gettempdir()))
+    secret = InstallSecret(b"b" * 32)
     bare_pypdf((CORPUS / letters[0]["file"]).read_bytes())  # warm-up: imports, first-use costs
     read_message(message((CORPUS / letters[0]["file"]).read_bytes(), "warm"),
                  xml_resources=resources, trust_roots=(), now=NOW)
@@ -138,11 +147,12 @@ def main() -> None:
         base, _ = timed(lambda pdf=pdf: bare_pypdf(pdf), args.rounds)
         took, reading = timed(lambda raw=raw: read_message(
             raw, xml_resources=resources, trust_roots=(), now=NOW), args.rounds)
-        decision = decide(reading, validate(reading, POLICY), POLICY, envelope_from=SENDER)
+        examined = examine(reading, raw, envelope_from=SENDER, envelope_to=[CENTRAL],
+                           policy=POLICY, settings=settings, secret=secret)
         count[producer] += 1
         gw_s[producer] += took
         base_s[producer] += base
-        registered[producer] += decision.outcome is Outcome.REGISTER
+        registered[producer] += examined.decision.outcome is Outcome.REGISTER
         for name in FIELDS:
             got = field_value(reading.fields, name)
             if norm(got) == norm(t[name]):

@@ -13,7 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from gateway.letter import Attachment, LetterFields, ParsedMessage, Problem, Secrecy, unattended
+from gateway.core.thaifix import FIELD_LABELS, damage
+from gateway.letter import (
+    Attachment,
+    FieldSource,
+    LetterFields,
+    ParsedMessage,
+    Problem,
+    Secrecy,
+    unattended,
+)
 from gateway.state import Event
 from gateway.trust import AuthResult, SenderAuth
 from gateway.trust.automail import stranger_reason
@@ -115,6 +124,28 @@ MISSING_FIELD = {
 SECRECY_TH = {Secrecy.CONFIDENTIAL: "ลับ", Secrecy.SECRET: "ลับมาก", Secrecy.TOP_SECRET: "ลับที่สุด"}
 
 
+SOURCE_TH = {FieldSource.XML: "ไฟล์ XML", FieldSource.PDF: "ไฟล์ PDF",
+             FieldSource.SUBJECT: "หัวเรื่องอีเมล", FieldSource.BODY: "เนื้อความอีเมล",
+             FieldSource.FILENAME: "ชื่อไฟล์", FieldSource.EMAIL: "ผู้ส่งอีเมล"}
+TEXT_FIELDS = ("letter_no", "sender", "recipient", "subject", "salutation")
+
+
+def damaged_fields(fields: LetterFields) -> tuple[Problem, ...]:
+    """A Problem for each text field holding what no letter prints (controls, U+FFFD, the
+    Private Use Area, a digit or Latin letter inside a Thai word, a mark with no base):
+    such a value is never registered as it is (#19)."""
+    out = []
+    for name in TEXT_FIELDS:
+        f = getattr(fields, name)
+        what = damage(str(f.value)) if f is not None else None
+        if f is not None and what is not None:
+            label, source = FIELD_LABELS[name], SOURCE_TH.get(f.source, str(f.source))
+            out.append(Problem(f"garbled_{name}",
+                               f"อ่าน{label}จาก{source} ได้ไม่ถูกต้อง ({what}) กรุณาตรวจ",
+                               f"the {name} read from the {f.source} holds stray characters"))
+    return tuple(out)
+
+
 def validate(r: Reading, policy: Policy | None = None) -> tuple[Problem, ...]:
     out: list[Problem] = []
     m = r.message
@@ -155,6 +186,7 @@ def validate(r: Reading, policy: Policy | None = None) -> tuple[Problem, ...]:
     for name in r.fields.missing_required():
         code, th, en = MISSING_FIELD[name]
         out.append(Problem(code, th, en))
+    out.extend(damaged_fields(r.fields))
     if r.pdf is not None:
         for s in r.pdf.signatures:
             if not s.intact or s.modified_after_signing or s.revoked:

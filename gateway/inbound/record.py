@@ -12,7 +12,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.core.classify import Decision, Outcome, Reading, ack_address, auth_remark, sender_flags
+from gateway.core.classify import (
+    Decision,
+    Outcome,
+    Reading,
+    ack_address,
+    auth_remark,
+    damaged_fields,
+    sender_flags,
+)
+from gateway.core.thaifix import damage
 from gateway.inbound.context import Inbound
 from gateway.inbound.feedback import Feedback
 from gateway.letter import Attachment, LetterFields, ParsedMessage
@@ -39,14 +48,21 @@ def _text(f: Any) -> str:
     return "" if v is None else str(v)
 
 
+def _clean(f: Any) -> str:
+    """The field's text, or "" for a value holding stray characters (#19): never stored as
+    it is; `damaged_fields` names it to the clerk."""
+    text = _text(f)
+    return "" if damage(text) else text
+
+
 def apply_fields(letter: Letter, fields: LetterFields, msg: ParsedMessage) -> None:
-    letter.letter_no = _text(fields.letter_no)
+    letter.letter_no = _clean(fields.letter_no)
     letter.letter_no_norm = letter_no_key(letter.letter_no) if letter.letter_no else ""
     letter.letter_date = _value(fields.letter_date)
-    letter.sender = _text(fields.sender)
-    letter.recipient = _text(fields.recipient)
-    letter.subject = _text(fields.subject) or msg.subject
-    letter.salutation = _text(fields.salutation)
+    letter.sender = _clean(fields.sender)
+    letter.recipient = _clean(fields.recipient)
+    letter.subject = _clean(fields.subject) or ("" if damage(msg.subject) else msg.subject)
+    letter.salutation = _clean(fields.salutation)
     letter.speed = _text(fields.speed)
     letter.secrecy = _text(fields.secrecy)
     letter.field_sources = {
@@ -91,6 +107,11 @@ class Recorder:
 
     async def record(self, s: AsyncSession, letter: Letter, reading: Reading, decision: Decision,
                      now: dt.datetime, auth: SenderAuth | None = None) -> str:
+        damaged = damaged_fields(reading.fields)
+        if damaged and decision.outcome is Outcome.REGISTER:
+            # validate() puts these before every decision; a rule that registered anyway
+            # must not put stray characters in the register (#19): the clerk looks first
+            decision = Decision(Outcome.REVIEW, (*decision.problems, *damaged))
         apply_fields(letter, reading.fields, reading.message)
         letter.problems = [{"code": p.code, "th": p.reason_th, "en": p.reason_en}
                            for p in decision.problems]

@@ -35,6 +35,7 @@ from gateway.pdf.signatures import (
     load_trust_roots,
     validate_signatures,
 )
+from gateway.pdf.text import first_page_text
 from gateway.thai import normalize_text
 
 __all__ = [
@@ -63,7 +64,7 @@ class PdfReport:
     reason_en: str
     pdf_version: str  # from the header, e.g. "1.7"; "" if unreadable
     page_count: int
-    first_page_text: str  # normalised Thai (see normalise_extracted_thai)
+    first_page_text: str  # clean Thai lines, top to bottom (gateway.pdf.text)
     encrypted: bool  # encrypted, but opened with the empty user password
     signatures: tuple[SignatureCheck, ...]
     active: ActiveContent = ActiveContent()  # scripts, launch actions, embedded files
@@ -155,7 +156,7 @@ def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime,
         reason_en="",
         pdf_version=f"{major}.{minor}",
         page_count=page_count,
-        first_page_text=_first_page_text(plain) if plain is not None else "",
+        first_page_text=first_page_text(pdf, _first_page_text(plain) if plain is not None else ""),
         encrypted=encrypted,
         signatures=tuple(checks),
         active=find_active_content(plain) if plain is not None
