@@ -14,9 +14,19 @@ body they count only with a colon or in the header block (``letterhead``).
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["ANY_LABEL", "LABELS", "Label", "match_label", "skeleton"]
+from gateway.core.extract.words import (
+    MAX_LINE,
+    Found,
+    clean_value,
+    find_letter_number,
+    find_thai_date,
+)
+from gateway.letter import Field, FieldSource
+from gateway.thai import normalize_text
+
+__all__ = ["ANY_LABEL", "LABELS", "Label", "extract_labelled", "match_label", "skeleton"]
 
 
 class Label(NamedTuple):
@@ -84,6 +94,33 @@ def match_label(line: str) -> LabelMatch | None:
         colon = bool(re.match(rf"^{re.escape(word)}\s*[:：]", line))
         return LabelMatch(label, word, m["rest"], colon, len(word) >= _LONG)
     return None
+
+
+_MAX_LINES = 3000
+
+
+def extract_labelled(text: str) -> dict[str, Field[Any]]:
+    """The fields an e-mail body's labelled lines *claim* (``เลขที่หนังสือ: กค 0305/ว88``,
+    ``วันที่หนังสือ: ๑๕ ม.ค. ๖๙``, ``ชื่อเรื่อง: …``): a long label, or a short one with a colon,
+    then the value. ``merge`` trusts these above the free mail subject and holds the PDF to
+    them (``crosscheck``). Source: the body (``FieldSource.BODY``, อีเมล to the clerk)."""
+    found = Found(FieldSource.BODY)
+    for raw in text.replace("\r", "\n").split("\n", _MAX_LINES)[:_MAX_LINES]:
+        m = match_label(normalize_text(raw[:MAX_LINE]))
+        if m is None or not m.claims or not (m.colon or m.long):
+            continue
+        name = m.label.field
+        if name == "letter_no":
+            number = find_letter_number(m.rest, at_start=True)
+            if number is not None:
+                found.put(name, number[0])
+        elif name == "letter_date":
+            when = find_thai_date(m.rest)
+            if when is not None and m.rest.startswith(when[1][:1]):
+                found.put(name, when[0])
+        elif name == "subject":
+            found.put(name, clean_value(m.rest))
+    return found.values
 
 
 # ------------------------------------------------------------------------------------------
