@@ -150,7 +150,8 @@ def extract_from_text(text: str, source: FieldSource) -> dict[str, Field[Any]]:
                 found.put("letter_date", when[0])
         elif name == "subject":
             if is_pdf:
-                found.put("subject", clean_value(join_wrapped(rest, _continuation(lines, i))))
+                more = _continuation(lines, i, page_width=page_width)
+                found.put("subject", clean_value(join_wrapped(rest, more)))
             elif m.word == "ชื่อเรื่อง":
                 found.put("subject", clean_value(rest))
             else:
@@ -196,16 +197,24 @@ _RULE = re.compile(r"^[-_=.·•*\s]{3,}$")
 _NUMBERED = re.compile(rf"^[{DIGIT}]+\s*[.)]")
 
 
-def _continuation(lines: list[str], at: int, *, numbered: bool = False) -> list[str]:
+def _continuation(
+    lines: list[str], at: int, *, numbered: bool = False, page_width: int = 0
+) -> list[str]:
     """Lines that continue a wrapped label value, at most three: not blank, not another label,
-    not a rule or the first body paragraph; numbered items only for lists (สิ่งที่ส่งมาด้วย ๑. ๒.)."""
+    not a rule or the first body paragraph; numbered items only for lists (สิ่งที่ส่งมาด้วย ๑. ๒.).
+    With ``page_width``, a line that starts like a paragraph (``ด้วยวิธี…``) still continues a
+    line above it that runs to the right margin."""
     out: list[str] = []
+    above = lines[at]
     for line in lines[at + 1 : at + 4]:
         if not line or is_label_line(line) or _SIGN_OFF.match(line) or _RULE.match(line):
             break
-        if _BODY_START.match(line) or (_NUMBERED.match(line) and not numbered):
+        if _NUMBERED.match(line) and not numbered:
+            break
+        if _BODY_START.match(line) and not (page_width and reaches_right(Line(above), page_width)):
             break
         out.append(line)
+        above = line
     return out
 
 
