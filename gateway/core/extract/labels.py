@@ -6,8 +6,8 @@ systems put the same fields as labelled lines in the mail body (``เลขท�
 plain or HTML body, TIS-620 or windows-874 mail once decoded) matches lines against this one
 table: a label, an optional colon, the value.
 
-Some labels are long and say exactly what follows (``เลขที่หนังสือ``); they count anywhere in a
-body, colon or not. Short ones (``ที่``, ``จาก``, ``เรื่อง``) start ordinary sentences too, so in a
+Some labels say exactly what follows (``เลขที่หนังสือ``, ``ชื่อเรื่อง``); they count anywhere in
+a body, colon or not. Short ones (``ที่``, ``จาก``, ``เรื่อง``) start ordinary sentences too, so in a
 body they count only with a colon or in the header block (``letterhead``).
 """
 
@@ -53,7 +53,12 @@ LABELS: tuple[Label, ...] = (
 """Field, synonyms, and the synonyms whose value is the field for certain. A body's
 ``เรื่อง:`` is left out of ``claims``: Outlook quotes a forwarded mail's subject so."""
 
-_LONG = 5  # a label this long (in characters) is unambiguous without a colon
+# Labels no sentence starts with: they count without a colon anywhere in a body.
+_UNAMBIGUOUS = frozenset({
+    "เลขที่หนังสือ", "หนังสือเลขที่", "วันที่หนังสือ", "หนังสือลงวันที่", "ลงวันที่", "ชื่อเรื่อง",
+    "จากหน่วยงาน", "หน่วยงานผู้ส่ง", "ส่วนราชการผู้ส่ง", "ถึงหน่วยงาน", "หน่วยงานผู้รับ",
+    "ชั้นความเร็ว", "ชั้นความลับ",
+})
 _SEP = r"\s*[:：]?\s*"
 
 
@@ -92,7 +97,7 @@ def match_label(line: str) -> LabelMatch | None:
             continue
         word = m["label"]
         colon = bool(re.match(rf"^{re.escape(word)}\s*[:：]", line))
-        return LabelMatch(label, word, m["rest"], colon, len(word) >= _LONG)
+        return LabelMatch(label, word, m["rest"], colon, word in _UNAMBIGUOUS)
     return None
 
 
