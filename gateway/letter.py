@@ -82,7 +82,8 @@ class FieldSource(StrEnum):
     """Where a field's value was read, in order of trust (domain.md §5.5).
 
     ``EMAIL`` is the last resort: the From header's display name or address, used only for the
-    sender when nothing in the letter itself names one.
+    sender when nothing in the letter itself names one. ``DEFAULT`` is no source: the value the
+    register takes when no source gives one (speed ปกติ).
     """
 
     XML = "xml"
@@ -91,6 +92,7 @@ class FieldSource(StrEnum):
     BODY = "body"
     FILENAME = "filename"
     EMAIL = "email"
+    DEFAULT = "default"
 
 
 class Speed(StrEnum):
@@ -269,7 +271,9 @@ class LetterFields:
     ``thai.parse_letter_number``/``letter_numbers_equal``). ``recipient`` is ถึง, or the เรียน
     addressee when the letter has no ถึง line. ``alternatives`` lists, as (field name, Field),
     values from less trusted sources that *disagree* with the chosen one, for cross-checks.
-    ``file_name_ref`` is the main file's Appendix 7 name when it had one.
+    ``file_name_ref`` is the main file's Appendix 7 name when it had one. ``conflicts`` lists,
+    as (field name, the PDF's reading, the other), fields that a labelled e-mail body line and
+    the PDF both claim and on which they disagree (extract/crosscheck.py): the clerk decides.
     """
 
     letter_no: Field[str] | None = None
@@ -286,6 +290,7 @@ class LetterFields:
     kind: Field[LetterKind] | None = None
     file_name_ref: Appendix7Name | None = None
     alternatives: tuple[tuple[str, Field[Any]], ...] = ()
+    conflicts: tuple[tuple[str, Field[Any], Field[Any]], ...] = ()
 
     def missing_required(self) -> tuple[str, ...]:
         """Names of the REQUIRED_FIELDS that no source provided."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from gateway.core.extract.crosscheck import conflict_problems
 from gateway.core.thaifix import FIELD_LABELS, damage
 from gateway.letter import (
     Attachment,
@@ -201,6 +202,7 @@ def validate(r: Reading, policy: Policy | None = None) -> tuple[Problem, ...]:
                            f"เลขที่หนังสือใน XML ({r.fields.letter_no.value}) ไม่ตรงกับในไฟล์ PDF "
                            f"({xml_no[0].value})",
                            "the letter number in the XML differs from the PDF's"))
+    out.extend(conflict_problems(r.fields))  # a labelled e-mail line against the PDF (#19)
     if r.fields.secrecy is not None and r.fields.secrecy.value.rank > 0:
         level = SECRECY_TH.get(r.fields.secrecy.value, str(r.fields.secrecy.value))
         out.append(Problem("secret", f"หนังสือชั้นความลับ ({level}) ต้องให้เจ้าหน้าที่ผู้ได้รับอนุญาตตรวจสอบ",

@@ -23,7 +23,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-__all__ = ["FIELD_LABELS", "PUA_THAI", "damage", "flaws", "join_broken_lines", "junk",
+__all__ = ["FIELD_LABELS", "JUNK", "PUA_THAI", "damage", "flaws", "join_broken_lines", "junk",
            "repair_line", "repair_page", "reorder_marks"]
 
 # --- the Private Use Area -----------------------------------------------------------------
@@ -116,7 +116,7 @@ def repair_page(text: str) -> list[str]:
 
 # --- what is wrong with a reading -----------------------------------------------------------
 
-_JUNK = re.compile(
+JUNK = re.compile(
     r"[\x00-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff\U000f0000-\U0010ffff]"  # controls, U+FFFD, PUA
     rf"|(?<=[{THAI}])[0-9A-Za-z\u0e50-\u0e59&#$%@*+=|~^_<>{{}}\[\]\\]+(?=[{THAI}])"  # in a word
     rf"|(?<![{CONSONANT}{MARKS}])[{MARKS}]"  # a combining mark with no base before it
@@ -134,12 +134,12 @@ _ODD = re.compile(
 def junk(text: str) -> bool:
     """Whether `text` holds a character no letter prints: C0/C1 controls, U+FFFD, the Private
     Use Area, a digit, Latin letter or stray symbol inside a Thai word, a mark with no base."""
-    return _JUNK.search(text) is not None
+    return JUNK.search(text) is not None
 
 
 def flaws(text: str) -> int:
     """How many things in `text` are junk or odd Thai spelling (0 for a clean reading)."""
-    return len(_JUNK.findall(text)) + len(_ODD.findall(text))
+    return len(JUNK.findall(text)) + len(_ODD.findall(text))
 
 
 FIELD_LABELS = {"letter_no": "เลขที่หนังสือ", "sender": "ส่วนราชการเจ้าของหนังสือ",

@@ -28,9 +28,12 @@ from gateway.store.tables import Letter, LetterFile, RawMessage
 from gateway.thai import BANGKOK, format_letter_date, format_short_date, format_time
 from gateway.trust.secrecy import may_mail
 
-# Where a field was read, as the clerk reads it (domain.md §5.5).
-SOURCE_TH = {"xml": "จาก XML", "pdf": "จากไฟล์หนังสือ", "subject": "จากหัวเรื่องอีเมล",
-             "body": "จากเนื้อความอีเมล", "filename": "จากชื่อไฟล์", "email": "จากผู้ส่งอีเมล"}
+# Where a field was read, as the clerk reads it (domain.md §5.5; #19): XML, PDF, อีเมล (its
+# subject, body or sender), ชื่อไฟล์, or ค่าเริ่มต้น when no source gave one (speed ปกติ).
+SOURCE_TH = {"xml": "XML", "pdf": "PDF", "subject": "อีเมล (หัวเรื่อง)",
+             "body": "อีเมล (เนื้อความ)", "email": "อีเมล (ผู้ส่ง)", "filename": "ชื่อไฟล์",
+             "default": "ค่าเริ่มต้น"}
+DEFAULT_TH = SOURCE_TH["default"]
 
 
 def compose_with_kept(directory: str, mail: Mail, blob_root: str,
@@ -49,6 +52,15 @@ def _composed(templates: jinja2.Environment, mail: Mail, now: dt.datetime,
               signer: Signer) -> tuple[bytes, str]:
     data = compose(templates, mail, now=now, signer=signer)
     return data, sha256_hex(data)
+
+
+def field_sources_th(letter: Letter) -> dict[str, str]:
+    """Per field, where its value came from, in Thai; a speed or secrecy no source gave is
+    ปกติ by default, and says so."""
+    shown = {k: SOURCE_TH.get(v, v) for k, v in (letter.field_sources or {}).items()}
+    for name in ("speed", "secrecy"):
+        shown.setdefault(name, DEFAULT_TH)
+    return shown
 
 
 def routing_note(letter: Letter, unit_names: dict[str, str]) -> str:
@@ -94,7 +106,7 @@ async def filed_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
         if letter.letter_date else "", "sender": letter.sender,
         "recipient": letter.recipient, "salutation": letter.salutation,
         "speed": letter.speed, "secrecy": letter.secrecy,
-        "sources": {k: SOURCE_TH.get(v, v) for k, v in letter.field_sources.items()},
+        "sources": field_sources_th(letter),
         "signatures": letter.signatures,
         "remarks": " / ".join(x for x in (*letter.sender_flags, letter.stamp_error) if x),
         "sha256": raw_row.sha256 if raw_row else "",

@@ -24,7 +24,7 @@ from gateway.core.classify import (
 from gateway.core.thaifix import damage
 from gateway.inbound.context import Inbound
 from gateway.inbound.feedback import Feedback
-from gateway.letter import Attachment, LetterFields, ParsedMessage
+from gateway.letter import Attachment, FieldSource, LetterFields, ParsedMessage, Speed
 from gateway.outbound.returns import Returns
 from gateway.state import NUMBERED, Event, LetterState, advance
 from gateway.store import audit, registers
@@ -71,6 +71,9 @@ def apply_fields(letter: Letter, fields: LetterFields, msg: ParsedMessage) -> No
                      "salutation", "speed", "secrecy")
         if getattr(fields, name) is not None
     }
+    if not letter.speed:  # the register's speed column is never blank (#19)
+        letter.speed = str(Speed.NORMAL)
+        letter.field_sources["speed"] = str(FieldSource.DEFAULT)
     if not letter.sender_address:
         letter.sender_address = msg.from_addr or ""
 

@@ -11,9 +11,14 @@ The modules:
 
 - ``attachments``: the main letter, its enclosures and its XML.
 - ``words``: numbers, dates, speed and secrecy words in Thai text; the fields one source gave.
+- ``labels``: the one table of label synonyms (ที่/เลขที่/เลขที่หนังสือ, …), and the lines of
+  an e-mail body that claim a field (``เลขที่หนังสือ: …``).
+- ``layout``: where page 1 puts the letter's own date, the agency and wrapped lines (text
+  order today; a line's right edge, when a reader gives positions, refines it).
 - ``letterhead``: page 1 of the PDF, or an e-mail body, read as a letter header.
+- ``crosscheck``: a damaged PDF reading mended from a clean source; disagreements for review.
 - ``subject``, ``filename``, ``xmlfields``: the other sources.
-- ``merge``: every source into one LetterFields.
+- ``merge``: every source into one LetterFields (speed ปกติ by default).
 """
 
 from gateway.core.extract.attachments import choose_main_letter

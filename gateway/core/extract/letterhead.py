@@ -9,9 +9,18 @@ labelled lines and by what its sentences mention.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
+from gateway.core.extract.labels import match_label
+from gateway.core.extract.layout import (
+    Line,
+    agency_lines,
+    full_width,
+    is_label_line,
+    join_wrapped,
+    reaches_right,
+    stamp_word,
+)
 from gateway.core.extract.subject import extract_from_subject
 from gateway.core.extract.words import (
     DIGIT,
@@ -20,7 +29,6 @@ from gateway.core.extract.words import (
     MAX_LINE,
     SECRECY_WORDS,
     SPEED_WORDS,
-    THAI_CHAR,
     WINDOW,
     Found,
     class_token,
@@ -34,31 +42,10 @@ from gateway.thai import normalize_text, parse_letter_number
 __all__ = ["extract_from_text"]
 
 _CLASS_WORD = re.compile(r"ด่วนที่สุด|ด่วนมาก|ด่วนภายใน|ด่วน|ลับที่สุด|ลับมาก|ลับ|ปกปิด")
-_SEP = r"\s*[:：]?\s*"
-_LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("letter_no", re.compile(rf"^(?:เลขที่หนังสือ|เลขที่|ที่){_SEP}(?P<rest>.*)$")),
-    ("letter_date", re.compile(rf"^(?:ลงวันที่|ลว\.|วันที่){_SEP}(?P<rest>.+)$")),
-    ("subject", re.compile(rf"^เรื่อง{_SEP}(?P<rest>.+)$")),
-    ("salutation", re.compile(rf"^(?:กราบเรียน|เรียน){_SEP}(?P<rest>.+)$")),
-    ("reference", re.compile(rf"^อ้างถึง{_SEP}(?P<rest>.+)$")),
-    ("enclosures", re.compile(rf"^สิ่งที่ส่งมาด้วย{_SEP}(?P<rest>.+)$")),
-    ("sender", re.compile(rf"^(?:จาก|ส่วนราชการ|หน่วยงานผู้ส่ง){_SEP}(?P<rest>.+)$")),
-    ("recipient", re.compile(rf"^ถึง{_SEP}(?P<rest>.+)$")),
-    ("speed", re.compile(rf"^ชั้นความเร็ว{_SEP}(?P<rest>.+)$")),
-    ("secrecy", re.compile(rf"^ชั้นความลับ{_SEP}(?P<rest>.+)$")),
-)
-_ANY_LABEL = re.compile(
-    r"^(?:ที่|เลขที่|เรื่อง|กราบเรียน|เรียน|อ้างถึง|สิ่งที่ส่งมาด้วย|จาก|ถึง|ส่วนราชการ|วันที่|ลงวันที่"
-    r"|ชั้นความเร็ว|ชั้นความลับ|บันทึกข้อความ|คำสั่ง|ประกาศ)"
-)
 _TITLE = re.compile(r"^(?P<kind>คำสั่ง|ประกาศ)\s*(?P<rest>(?!ที่|ณ)\S.*)$")
 _MEMO_TITLE = re.compile(r"^บันทึก\s*ข้อความ$")
 _ORDER_DATE = re.compile(r"(?:สั่ง|ประกาศ)\s*ณ\s*วันที่")
 _PHONE = re.compile(r"\s*(?:โทร\.?|โทรศัพท์|tel\.?)\s*[:：]?\s*[\d๐-๙].*$", re.IGNORECASE)
-_ADDRESS = re.compile(
-    rf"^(?:[{DIGIT}]+\s*(?:/|หมู่|ม\.|ถนน|ถ\.)|ถนน|ถ\.|ซอย|แขวง|ตำบล|ต\.|อำเภอ|อ\.|เขต\s|กรุงเทพ|กทม"
-    rf"|จังหวัด\s|จ\.|โทร|[{DIGIT}]{{5}})"
-)
 _SIGN_OFF = re.compile(r"^(?:ขอแสดงความนับถือ|ด้วยความเคารพ|ขอแสดงความนับถืออย่างสูง)")
 _AGENCY_WORDS = re.compile(
     r"สำนักงาน|สำนัก|กรม|กระทรวง|กอง|กลุ่ม|ฝ่าย|ศูนย์|โรงเรียน|องค์การ|องค์กร|สถาบัน|มหาวิทยาลัย"
@@ -77,16 +64,6 @@ def _segments(raw_line: str) -> list[str]:
     # pdftotext -layout separates columns by runs of spaces; three or more is a column gap.
     parts = re.split(r"[ \t\u00a0\u2007\u202f]{3,}", raw_line)
     return [s for s in (normalize_text(p) for p in parts) if s]
-
-
-def _join_wrapped(first: str, more: Iterable[str]) -> str:
-    text = first
-    for line in more:
-        if THAI_CHAR.match(line) and text and THAI_CHAR.match(text[-1]):
-            text += line  # a Thai line breaks between words written without spaces
-        else:
-            text += " " + line
-    return text
 
 
 def extract_from_text(text: str, source: FieldSource) -> dict[str, Field[Any]]:
@@ -134,71 +111,82 @@ def extract_from_text(text: str, source: FieldSource) -> dict[str, Field[Any]]:
             lines[i] = _STAMP_BEFORE_LABEL.sub("", lines[i])
 
     letter_no_at: int | None = None
+    letter_no_tail = ""
+    page_width = full_width([Line(lines[i]) for i in nonempty]) if is_pdf else 0
     for i in nonempty:
         line = lines[i]
         in_header = i < header_end
-        for name, pattern in _LABELS:
-            m = pattern.match(line)
-            if m is None:
+        m = match_label(line)
+        if m is None:
+            continue
+        name, rest, has_colon = m.label.field, m.rest, m.colon
+        # A body is prose: a short label (ที่, จาก, เรื่อง) starts sentences too, so it counts
+        # with a colon or in the header block; a long one (เลขที่หนังสือ) counts anywhere.
+        said = has_colon or m.long
+        if name == "letter_no":
+            number = find_letter_number(rest, at_start=True)
+            if number is None or (not is_pdf and not said and not in_header):
                 continue
-            rest = m["rest"]
-            has_colon = bool(re.match(r"^\S+\s*[:：]", line))
-            if name == "letter_no":
-                number = find_letter_number(rest, at_start=True)
-                if number is None or (not is_pdf and not has_colon and not in_header):
-                    continue
-                if "letter_no" not in found.values:
-                    letter_no_at = i
-                found.put("letter_no", number[0])
-                tail = rest[number[2] :].strip()
-                date_m = re.match(r"^(?:ลง)?วันที่\s*[:：]?\s*(.+)$", tail)
-                if date_m:  # บันทึกข้อความ: ที่ … วันที่ … on one line
-                    when = find_thai_date(date_m[1])
-                    if when:
-                        found.put("letter_date", when[0])
-                elif tail and is_pdf and i == letter_no_at and not _ADDRESS.match(tail):
-                    # The agency printed beside ที่ (its address block's first line).
-                    found.put("sender", clean_value(_PHONE.sub("", tail)))
-            elif name == "letter_date":
-                if not (in_header or has_colon or line.startswith("ลงวันที่")):
-                    continue
-                when = find_thai_date(rest)
+            if is_pdf and (letter_no_at is not None or i >= before_subject):
+                continue  # a ที่ inside อ้างถึง or the body names another letter
+            if "letter_no" not in found.values:
+                letter_no_at = i
+            found.put("letter_no", number[0])
+            tail = rest[number[2] :].strip()
+            date_m = re.match(r"^(?:ลง)?วันที่\s*[:：]?\s*(.+)$", tail)
+            if date_m:  # บันทึกข้อความ: ที่ … วันที่ … on one line
+                when = find_thai_date(date_m[1])
                 if when:
                     found.put("letter_date", when[0])
-            elif name == "subject":
-                if is_pdf:
-                    found.put("subject", clean_value(_join_wrapped(rest, _continuation(lines, i))))
-                else:
-                    # An e-mail's เรื่อง: line is often a quoted subject ("เรื่อง: ด่วนที่สุด ที่ …
-                    # เรื่อง …" in an Outlook inline forward): read it as a subject line.
-                    for key, field in extract_from_subject(rest).items():
-                        found.put(key, field.value)
-            elif name in ("speed", "secrecy"):
-                word = class_token(rest.split(" ")[0]) or rest.strip()
-                if name == "speed" and word.startswith("ด่วนภายใน"):
-                    found.put_class_word("ด่วนภายใน", word.removeprefix("ด่วนภายใน"))
-                elif name == "speed" and word in SPEED_WORDS:
-                    found.put("speed", SPEED_WORDS[word])
-                elif name == "secrecy" and word in SECRECY_WORDS:
-                    found.put("secrecy", SECRECY_WORDS[word])
-            elif name in ("sender", "recipient"):
-                if not (in_header or has_colon):
-                    continue
-                value = clean_value(_PHONE.sub("", _EMAIL_ADDRESS.sub("", rest)))
-                if "@" in value or not value:
-                    continue  # "ถึง: saraban@…" in a forwarded header block names a mailbox
-                if line.startswith("ส่วนราชการ") and is_pdf:
-                    found.put("kind", LetterKind.MEMO)
-                found.put(name, value)
-            elif name in ("reference", "enclosures"):
-                follow = _continuation(lines, i, numbered=name == "enclosures") if is_pdf else []
-                found.put(name, clean_value(_join_wrapped(rest, follow)))
-            else:  # salutation
-                found.put(name, clean_value(rest))
-            break
+            elif is_pdf:
+                letter_no_tail = clean_value(_PHONE.sub("", tail))
+        elif name == "letter_date":
+            if is_pdf and i >= before_subject:
+                continue  # ลงวันที่ of a letter in อ้างถึง, wrapped onto its own line
+            if not (in_header or said or line.startswith("ลงวันที่")):
+                continue
+            when = find_thai_date(rest)
+            if when:
+                found.put("letter_date", when[0])
+        elif name == "subject":
+            if is_pdf:
+                more = _continuation(lines, i, page_width=page_width)
+                found.put("subject", clean_value(join_wrapped(rest, more)))
+            elif m.word == "ชื่อเรื่อง":
+                found.put("subject", clean_value(rest))
+            else:
+                # An e-mail's เรื่อง: line is often a quoted subject ("เรื่อง: ด่วนที่สุด ที่ …
+                # เรื่อง …" in an Outlook inline forward): read it as a subject line.
+                for key, field in extract_from_subject(rest).items():
+                    found.put(key, field.value)
+        elif name in ("speed", "secrecy"):
+            word = class_token(rest.split(" ")[0]) or rest.strip()
+            if name == "speed" and word.startswith("ด่วนภายใน"):
+                found.put_class_word("ด่วนภายใน", word.removeprefix("ด่วนภายใน"))
+            elif name == "speed" and word in SPEED_WORDS:
+                found.put("speed", SPEED_WORDS[word])
+            elif name == "secrecy" and word in SECRECY_WORDS:
+                found.put("secrecy", SECRECY_WORDS[word])
+        elif name in ("sender", "recipient"):
+            if not (in_header or said):
+                continue
+            value = clean_value(_PHONE.sub("", _EMAIL_ADDRESS.sub("", rest)))
+            if "@" in value or not value:
+                continue  # "ถึง: saraban@…" in a forwarded header block names a mailbox
+            if m.word == "ส่วนราชการ" and is_pdf:
+                found.put("kind", LetterKind.MEMO)
+            found.put(name, value)
+        elif name in ("reference", "enclosures"):
+            follow = _continuation(lines, i, numbered=name == "enclosures") if is_pdf else []
+            found.put(name, clean_value(join_wrapped(rest, follow)))
+        elif is_pdf:  # salutation: เรียน may wrap when it runs to the margin
+            more = _wrapped_lines(lines, i, page_width)
+            found.put(name, clean_value(join_wrapped(rest, more)))
+        else:
+            found.put(name, clean_value(rest))
 
     if is_pdf:
-        _read_pdf_layout(found, lines, nonempty, letter_no_at, before_subject)
+        _read_pdf_layout(found, lines, nonempty, letter_no_at, letter_no_tail, before_subject)
     else:
         _read_prose(found, lines)
     return found.values
@@ -209,16 +197,37 @@ _RULE = re.compile(r"^[-_=.·•*\s]{3,}$")
 _NUMBERED = re.compile(rf"^[{DIGIT}]+\s*[.)]")
 
 
-def _continuation(lines: list[str], at: int, *, numbered: bool = False) -> list[str]:
+def _continuation(
+    lines: list[str], at: int, *, numbered: bool = False, page_width: int = 0
+) -> list[str]:
     """Lines that continue a wrapped label value, at most three: not blank, not another label,
-    not a rule or the first body paragraph; numbered items only for lists (สิ่งที่ส่งมาด้วย ๑. ๒.)."""
+    not a rule or the first body paragraph; numbered items only for lists (สิ่งที่ส่งมาด้วย ๑. ๒.).
+    With ``page_width``, a line that starts like a paragraph (``ด้วยวิธี…``) still continues a
+    line above it that runs to the right margin."""
     out: list[str] = []
+    above = lines[at]
     for line in lines[at + 1 : at + 4]:
-        if not line or _ANY_LABEL.match(line) or _SIGN_OFF.match(line) or _RULE.match(line):
+        if not line or is_label_line(line) or _SIGN_OFF.match(line) or _RULE.match(line):
             break
-        if _BODY_START.match(line) or (_NUMBERED.match(line) and not numbered):
+        if _NUMBERED.match(line) and not numbered:
+            break
+        if _BODY_START.match(line) and not (page_width and reaches_right(Line(above), page_width)):
             break
         out.append(line)
+        above = line
+    return out
+
+
+def _wrapped_lines(lines: list[str], at: int, page_width: int) -> list[str]:
+    """The lines a value at ``lines[at]`` wrapped onto: while the line above runs to the right
+    margin (``layout.reaches_right``), at most two more; never a label or a body paragraph."""
+    out: list[str] = []
+    above = lines[at]
+    for line in _continuation(lines, at)[:2]:
+        if not reaches_right(Line(above), page_width):
+            break
+        out.append(line)
+        above = line
     return out
 
 
@@ -250,11 +259,11 @@ def _read_class_stamps(
             if m and i in top:
                 found.put_class_word("ด่วนภายใน", m[1])
                 continue
-            token = class_token(seg)
+            token = stamp_word(seg)
             if token is None:
                 # "ด่วนที่สุด ที่ ศธ …" — a stamp that pdftotext put on the ที่ line.
                 first = seg.split(" ", 1)[0]
-                token = class_token(first) if " " in seg else None
+                token = stamp_word(first) if " " in seg else None
             if token is None or token == "ปกติ":
                 continue
             if token in SPEED_WORDS and i in top or token in SECRECY_WORDS:
@@ -266,13 +275,16 @@ def _read_pdf_layout(
     lines: list[str],
     nonempty: list[int],
     letter_no_at: int | None,
+    letter_no_tail: str,
     before_subject: int,
 ) -> None:
-    """What an external letter says by position rather than by label: the date line and the
-    sending agency's address block."""
+    """What an external letter says by position rather than by label (``layout``): its own
+    date (after ``ที่``, before ``เรื่อง``) and the sending agency in the letterhead."""
     header = [i for i in nonempty if i < before_subject]
     if "letter_date" not in found.values:
-        for i in header:
+        # After ที่ first; a letterhead that prints the date above ที่ is read after that.
+        after = [i for i in header if letter_no_at is None or i > letter_no_at]
+        for i in after + [i for i in header if i not in after]:
             if lines[i].startswith(("อ้างถึง", "สิ่งที่ส่งมาด้วย")) or _CLASS_WORD.search(lines[i]):
                 continue  # a referenced letter's date, or a ด่วนภายใน deadline
             when = find_thai_date(lines[i])
@@ -287,16 +299,10 @@ def _read_pdf_layout(
                 if when:
                     found.put("letter_date", when[0])
                     break
-    if "sender" not in found.values and letter_no_at is not None:
-        for i in header:
-            if i <= letter_no_at:
-                continue
-            line = lines[i]
-            if find_thai_date(line) or _ANY_LABEL.match(line) or class_token(line):
-                break
-            if not _ADDRESS.match(line):
-                found.put("sender", clean_value(_PHONE.sub("", line)))
-                break
+    if "sender" not in found.values and (letter_no_at is not None or header):
+        agency = agency_lines(lines, letter_no_at, letter_no_tail, before_subject)
+        if agency:
+            found.put("sender", clean_value(_PHONE.sub("", join_wrapped(agency[0], agency[1:]))))
     if "kind" not in found.values and "letter_no" in found.values:
         number = parse_letter_number(found.values["letter_no"].value)
         if number is not None and number.is_order:

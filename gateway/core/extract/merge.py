@@ -11,11 +11,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gateway.core.extract.crosscheck import conflict, damaged, similar_text
 from gateway.core.extract.filename import extract_from_filename, parse_appendix7_filename
+from gateway.core.extract.labels import extract_labelled
 from gateway.core.extract.letterhead import extract_from_text
 from gateway.core.extract.subject import extract_from_subject
 from gateway.core.extract.xmlfields import from_xml
-from gateway.letter import Field, FieldSource, LetterFields, ParsedMessage
+from gateway.letter import Field, FieldSource, LetterFields, ParsedMessage, Speed
 from gateway.thai import clean_text, letter_numbers_equal, normalize_for_match, normalize_text
 
 __all__ = ["FIELD_NAMES", "extract_fields"]
@@ -36,14 +38,9 @@ FIELD_NAMES: tuple[str, ...] = (
 )
 """The LetterFields attributes that hold a Field, and the keys of ``extract_from_*`` results."""
 
-_TRUST_ORDER: tuple[FieldSource, ...] = (
-    FieldSource.XML,
-    FieldSource.PDF,
-    FieldSource.SUBJECT,
-    FieldSource.BODY,
-    FieldSource.FILENAME,
-    FieldSource.EMAIL,
-)
+# The order of trust, as ranks: a labelled body line (``เลขที่หนังสือ: …``) claims its field and
+# stands above the free mail subject; the rest of the body (prose) below it.
+_XML, _PDF, _LABELLED, _SUBJECT, _BODY, _FILENAME, _EMAIL = range(7)
 
 
 def _same(name: str, a: Any, b: Any) -> bool:
@@ -72,6 +69,12 @@ def extract_fields(
     only costs a review), and **recipient** falls back to the เรียน addressee. Lower-trust values
     that disagree with the chosen one are kept in ``alternatives``.
 
+    Cross-checks (``crosscheck``): labelled body lines (``เลขที่หนังสือ: …``, ``ชื่อเรื่อง: …``)
+    rank above the free mail subject; a damaged PDF reading gives way to another source's clean
+    reading of the same text; a PDF reading that a labelled line contradicts is kept, and the
+    pair goes to ``conflicts`` (review). A letter that shows no speed is ปกติ
+    (``FieldSource.DEFAULT``), so that the register never leaves the column blank.
+
     ``xml_fields`` keys are matched loosely (``letter_no``/``ID``, ``letter_date``/
     ``CorrespondenceDate``, ``subject``, ``sender``, ``recipient``/``receiver``, ``speed``/
     ``speed_code``, ``secrecy``/``secret_code``, ``salutation``, ``reference``, ``enclosures``/
@@ -81,33 +84,47 @@ def extract_fields(
     Every text value is stored and printed, so none keeps a control character, an escape
     sequence or a bidi override (``thai.clean_text``); a value that is nothing else is no value.
     """
-    layers: list[dict[str, Field[Any]]] = []
+    layers: list[tuple[int, dict[str, Field[Any]]]] = []
     if xml_fields:
-        layers.append(from_xml(xml_fields))
+        layers.append((_XML, from_xml(xml_fields)))
     if pdf_page1_text:
         pdf_page1_text = clean_text(pdf_page1_text, multiline=True)
     if pdf_page1_text and pdf_page1_text.strip():
-        layers.append(extract_from_text(pdf_page1_text, FieldSource.PDF))
+        layers.append((_PDF, extract_from_text(pdf_page1_text, FieldSource.PDF)))
     messages = [msg, *msg.forwarded]
-    layers.extend(extract_from_subject(m.subject) for m in messages)
-    layers.extend(extract_from_text(m.body_text, FieldSource.BODY) for m in messages)
-    layers.append(extract_from_filename(main_filename))
+    layers.extend((_LABELLED, extract_labelled(m.body_text)) for m in messages)
+    layers.extend((_SUBJECT, extract_from_subject(m.subject)) for m in messages)
+    layers.extend((_BODY, extract_from_text(m.body_text, FieldSource.BODY)) for m in messages)
+    layers.append((_FILENAME, extract_from_filename(main_filename)))
     email_sender = _email_sender([*msg.forwarded, msg])
     if email_sender is not None:
-        layers.append({"sender": email_sender})
+        layers.append((_EMAIL, {"sender": email_sender}))
 
     chosen: dict[str, Field[Any]] = {}
     alternatives: list[tuple[str, Field[Any]]] = []
+    conflicts: list[tuple[str, Field[Any], Field[Any]]] = []
     for name in FIELD_NAMES:
-        candidates = [c for layer in layers if name in layer
-                      if (c := _cleaned(layer[name])) is not None]
-        candidates.sort(key=lambda f: _TRUST_ORDER.index(f.source))  # stable within a source
+        ranked = sorted(  # stable within a rank
+            ((rank, c, _is_damaged(layer[name].value)) for rank, layer in layers if name in layer
+             if (c := _cleaned(layer[name])) is not None),
+            key=lambda r: r[0],
+        )
+        candidates = [c for _, c, _ in ranked]
         if not candidates:
             continue
         if name == "secrecy":
             best = max(candidates, key=lambda f: f.value.rank)
         else:
             best = candidates[0]
+        pdf = next((c for rank, c, _ in ranked if rank == _PDF), None)
+        if best is pdf and ranked[0][2]:
+            # The PDF's reading is damaged: another source's clean reading of the same text
+            # is the letter's (its source recorded); the PDF's stays an alternative.
+            best = next((c for rank, c, bad in ranked[1:] if not bad
+                         and similar_text(str(pdf.value), str(c.value))), pdf)
+        claimed = next((c for rank, c, _ in ranked if rank == _LABELLED), None)
+        if pdf is not None and claimed is not None and conflict(name, pdf, claimed):
+            conflicts.append((name, pdf, claimed))
         chosen[name] = best
         for other in candidates:
             duplicate = any(
@@ -118,11 +135,18 @@ def extract_fields(
                 alternatives.append((name, other))
     if "recipient" not in chosen and "salutation" in chosen:
         chosen["recipient"] = chosen["salutation"]
+    if "speed" not in chosen:  # the register never says nothing: ปกติ, said to be the default
+        chosen["speed"] = Field(Speed.NORMAL, FieldSource.DEFAULT)
     return LetterFields(
         **chosen,
         file_name_ref=parse_appendix7_filename(main_filename),
         alternatives=tuple(alternatives),
+        conflicts=tuple(conflicts),
     )
+
+
+def _is_damaged(value: Any) -> bool:
+    return type(value) is str and damaged(value)
 
 
 def _cleaned(f: Field[Any]) -> Field[Any] | None:
