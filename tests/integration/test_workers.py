@@ -4,6 +4,7 @@ workers keep serving, and a gateway killed outright leaves no worker behind."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import pickle
@@ -13,8 +14,6 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-
-import asyncio
 
 import pytest
 
