@@ -199,7 +199,7 @@ async def _readable(conn: Connection, timeout: float | None) -> bool:
     loop = asyncio.get_running_loop()
     got = loop.create_future()
     fd = conn.fileno()
-    loop.add_reader(fd, lambda: got.done() or got.set_result(None))
+    loop.add_reader(fd, _wake, got)
     try:
         await asyncio.wait_for(got, timeout)
         return True
