@@ -2,10 +2,12 @@
 
 Both take their parts from the composition root (`gateway.app.assembled`) and only
 sequence and run them. `run` opens the store (migrating an embedded SQLite on first
-run), finishes any letter left half-way by a crash, and runs under one task group:
-one watcher per IMAP mailbox, the letter workers, the outbox sender, and the
-housekeeping loop (mailbox alarm, reservation expiry), while the SMTP listener and
-the submission server take mail. Signals only set the stop event (house style 11).
+run), opens the SMTP listener and the submission server at once, and runs under one task
+group: the outbox sender, the housekeeping loop (mailbox alarm, reservation expiry), and
+intake: first the letters a crash left half-way, in arrival order, then the letter workers
+and one watcher per IMAP mailbox, so a letter taken in meanwhile (kept durably) is numbered
+after the backlog. (The SMTP port used to stay closed until the backlog was done.) Signals
+only set the stop event (house style 11).
 """
 
 from __future__ import annotations
@@ -181,8 +183,29 @@ async def _start(app: App) -> None:
     """Start the readers, and finish what a crash left half-way: letters received but not
     decided, submissions not answered."""
     app.pipeline.warm_up()  # the first letter after a start does not wait for a reader to start
+    await _resume(app)
+
+
+async def _resume(app: App) -> None:
     await app.pipeline.resume()
     await app.outbound.resume()
+
+
+async def _intake(app: App, letters: asyncio.Queue[int], outgoing: asyncio.Queue[int],
+                  stop: asyncio.Event, tg: asyncio.TaskGroup) -> None:
+    """The backlog a crash left (in arrival order), then what the listeners queue meanwhile
+    and the mailboxes: a letter that came later is not numbered before one kept earlier.
+    The listeners already accept mail while this runs; it is durable, and waits its turn."""
+    try:
+        await _resume(app)
+    except Exception:  # the task guard (house style 5): intake goes on; retried on restart
+        log.exception("finishing the letters left half-way failed; they will be retried on restart")
+    if stop.is_set():
+        return
+    tg.create_task(_worker(app.pipeline.process, letters, stop, "letter"))
+    tg.create_task(_worker(app.outbound.process, outgoing, stop, "outgoing letter"))
+    for watcher in app.watchers():
+        tg.create_task(watcher.run(stop))
 
 
 async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
@@ -201,7 +224,7 @@ async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
     async with assembled(settings, store=store, upgrade=True) as app:
         letters: asyncio.Queue[int] = asyncio.Queue()
         outgoing: asyncio.Queue[int] = asyncio.Queue()
-        await _start(app)
+        app.pipeline.warm_up()  # the first letter after a start does not wait for a reader
 
         async def accept(data: bytes, frm: str, rcpts: list[str]) -> int:
             letter_id = await accept_smtp(app.store, data, frm, rcpts)
@@ -220,15 +243,14 @@ async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
             alarm = Alarm(app.pipeline, app.health, app.store.clock(), {})
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(app.sender.run(stop=stop, wake=app.wake_sender))
-                tg.create_task(_worker(app.pipeline.process, letters, stop, "letter"))
-                tg.create_task(_worker(app.outbound.process, outgoing, stop, "outgoing letter"))
                 tg.create_task(_housekeeping(app.pipeline, alarm, stop))
-                for watcher in app.watchers():
-                    tg.create_task(watcher.run(stop))
+                # the backlog in the background: the listeners answer from the start
+                backlog = tg.create_task(_intake(app, letters, outgoing, stop, tg))
                 if ready is not None:
                     ready.set_result(ports.smtp)
                 await stop.wait()
                 log.info("stopping")
+                backlog.cancel()  # a letter cut short is finished at the next start
     return 0
 
 

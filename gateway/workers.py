@@ -7,15 +7,31 @@ connection for the one interpreter lock, so more letters in flight did not go an
 Worker processes read on the other cores while the gateway keeps receiving, recording and
 filing.
 
-The pool is shared by everything in the process, started on first use, and replaced when a
-worker dies (a hostile message that crashes a parser costs that letter one attempt, not the
-gateway). `[intake] read_processes = 0` reads in a thread of the gateway's own process instead.
+The pool is shared by everything in the process, started on first use (or by `warm`), one
+pipe per worker. A task may carry a `Budget` (seconds, megabytes): a worker over it is killed
+and replaced, and the caller gets `OverBudget`; the other workers keep serving. A worker that
+dies by itself (a crashing parser) costs its caller `WorkerDied`, and is replaced too.
+`[intake] read_processes = 0` reads in a thread of the gateway's own process instead: a thread
+cannot be stopped, so there is no budget there (config/letters.py says so).
+
+Why our own pool and not concurrent.futures.ProcessPoolExecutor: an executor cannot stop one
+task; killing its worker breaks the whole executor and every task in flight with it.
+
+Memory is watched from outside: the gateway reads each busy worker's resident size
+(/proc/<pid>/statm) every MEMORY_CHECK_SECONDS and kills it past the budget. An address-space
+limit alone (RLIMIT_AS) is not reliable here: a worker that has loaded pyHanko, cryptography and
+lxml already maps a few hundred MB, an allocation refused by the limit is a MemoryError that
+parsers may swallow (pypdf's text extraction catches what its content streams raise), and Rust
+code (cryptography) aborts on it. It is still set, relative to the worker's size at the start
+of the task and at twice the budget, as a backstop: a sudden allocation of gigabytes between
+two looks fails in the worker instead of pushing the host into the OOM killer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
+import importlib
 import logging
 import multiprocessing
 import os
@@ -23,16 +39,24 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, Literal, TypeVar
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 PARENT_CHECK_SECONDS = 0.5
-_pools: dict[int, ProcessPoolExecutor] = {}
+MEMORY_CHECK_SECONDS = 0.1
+WAKE_CHECK_SECONDS = 1.0  # a waiter for a free worker looks again at least this often
+# Loaded by every worker before it takes its first task, so that a task's budget is spent on
+# the task and not on importing pyHanko, pypdf and the XML schemas (about two seconds).
+PRELOAD = ("gateway.inbound.read", "gateway.inbound.stamp", "gateway.inbound.filed_copy")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+_pools: dict[int, Pool] = {}
 _guard = threading.Lock()
 
 
@@ -40,16 +64,41 @@ class WorkerDied(Exception):
     """A worker process ended while working (killed, out of memory, a crashing parser)."""
 
 
+@dataclass(frozen=True)
+class Budget:
+    """What one task may cost: wall-clock seconds and resident memory (MB) of its worker."""
+
+    seconds: float
+    memory_mb: int
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mb * 1024 * 1024
+
+
+class OverBudget(Exception):
+    """A task went over its budget; its worker was killed (and will be replaced)."""
+
+    def __init__(self, budget: Budget, what: Literal["time", "memory"]) -> None:
+        self.budget = budget
+        self.what = what
+        limit = f"{budget.seconds:g} s" if what == "time" else f"{budget.memory_mb} MB"
+        super().__init__(f"over the {what} budget of {limit}")
+
+
 def auto_processes() -> int:
     """One core stays with the gateway's own process; at most four readers."""
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
+# -- in the worker --------------------------------------------------------------------------
+
+
 def _start_worker(parent: int) -> None:
     # Ctrl+C reaches the whole process group: the gateway stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A gateway killed outright (kill -9, a crash) cannot stop its workers, and they hold
-    # their own ends of the task pipe, so they would wait for ever: they watch for it.
+    # A gateway killed outright (kill -9, a crash) cannot stop its workers, and they wait on
+    # their end of the pipe, so they would wait for ever: they watch for it.
     threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
 
 
@@ -59,48 +108,262 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def _pool(processes: int) -> ProcessPoolExecutor:
+def _preload() -> None:
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - then it is imported by the first task
+            log.warning("worker could not preload %s: %r", name, exc)
+    with contextlib.suppress(Exception):
+        from gateway.xmlletter import default_resources
+
+        default_resources()
+
+
+def _address_limit(extra: int) -> None:
+    """RLIMIT_AS at the worker's current size plus `extra` bytes (0: no limit)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: the resident-size watch is enough
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with contextlib.suppress(ValueError, OSError):
+        soft = _vm_size() + extra if extra > 0 else resource.RLIM_INFINITY
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _vm_size() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * _PAGE
+
+
+def _serve(conn: Connection, parent: int) -> None:
+    """A worker's life: load, say it is ready, then run one task at a time from the pipe."""
+    _start_worker(parent)
+    _preload()
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            fn, args, kwargs, memory = conn.recv()
+        except (EOFError, OSError):
+            return
+        if memory:
+            _address_limit(2 * memory)
+        try:
+            result: tuple[bool, Any] = (True, fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - it crosses to the gateway
+            result = (False, exc)
+        finally:
+            if memory:
+                _address_limit(0)
+        try:
+            conn.send(result)
+        except Exception as exc:  # noqa: BLE001 - a result or error that does not pickle
+            conn.send((False, RuntimeError(f"{getattr(fn, '__name__', fn)}: {exc!r}")))
+
+
+# -- in the gateway -------------------------------------------------------------------------
+
+
+class _Worker:
+    def __init__(self, parent: int) -> None:
+        ctx = multiprocessing.get_context("spawn")  # not fork: the gateway has threads
+        self.conn, child = ctx.Pipe()
+        self.process: BaseProcess = ctx.Process(target=_serve, args=(child, parent), daemon=True,
+                                                name="saraban-reader")
+        self.process.start()
+        child.close()
+        self.ready = False
+
+    def rss(self) -> int:
+        try:
+            with open(f"/proc/{self.process.pid}/statm") as f:
+                return int(f.read().split()[1]) * _PAGE
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.kill()
+            self.process.join(5)
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+async def _readable(conn: Connection, timeout: float | None) -> bool:
+    """Wait until the pipe has something (a result, or end of file when the worker died)."""
+    if conn.poll():
+        return True
+    loop = asyncio.get_running_loop()
+    got = loop.create_future()
+    fd = conn.fileno()
+    loop.add_reader(fd, _wake, got)
+    try:
+        await asyncio.wait_for(got, timeout)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+
+
+class Pool:
+    """`size` worker processes, started when first needed; each runs one task at a time."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._count = 0  # started and not yet dead
+        self._waiters: list[asyncio.Future[None]] = []
+        self._parent = os.getpid()
+
+    def start(self) -> None:
+        """Start every worker not started yet; they load in the background."""
+        with self._lock:
+            missing = self.size - self._count
+            self._count += missing
+        for _ in range(missing):
+            self._put_back(self._new())
+
+    def _new(self) -> _Worker | None:
+        try:
+            return _Worker(self._parent)
+        except Exception as exc:  # noqa: BLE001 - tried again at the next task
+            log.warning("a worker process did not start: %r", exc)
+            return None
+
+    async def _take(self) -> _Worker:
+        while True:
+            new = False
+            with self._lock:
+                worker = self._idle.pop() if self._idle else None
+                if worker is None and self._count < self.size:
+                    self._count += 1
+                    new = True
+                waiter: asyncio.Future[None] | None = None
+                if worker is None and not new:
+                    waiter = asyncio.get_running_loop().create_future()
+                    self._waiters.append(waiter)
+            if worker is not None:
+                return worker
+            if new:
+                started = self._new()
+                if started is None:
+                    self._put_back(None)
+                    raise WorkerDied("a worker process could not be started")
+                return started
+            assert waiter is not None
+            try:  # woken when a worker is put back; looks again now and then in any case
+                await asyncio.wait_for(asyncio.shield(waiter), WAKE_CHECK_SECONDS)
+            except TimeoutError:
+                pass
+            finally:
+                with self._lock:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+
+    def _put_back(self, worker: _Worker | None) -> None:
+        """A worker free again, or None for one that is gone (a new one starts when needed)."""
+        with self._lock:
+            if worker is not None:
+                self._idle.append(worker)
+            else:
+                self._count -= 1
+            waiters, self._waiters = self._waiters, []
+        for w in waiters:  # each looks again; those that find none wait again
+            with contextlib.suppress(RuntimeError):  # its loop is closed
+                w.get_loop().call_soon_threadsafe(_wake, w)
+
+    async def run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any],
+                  budget: Budget | None) -> T:
+        worker = await self._take()
+        keep = False
+        try:
+            ok, value = await self._call(worker, fn, args, kwargs, budget)
+            if budget is not None and not ok and isinstance(value, MemoryError):
+                raise OverBudget(budget, "memory")  # the address-space backstop
+            # memory a worker took for a big letter is not given back: start afresh
+            keep = budget is None or worker.rss() < budget.memory_bytes // 2
+        finally:
+            if not keep:
+                worker.kill()
+            self._put_back(worker if keep else None)
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    async def _call(self, worker: _Worker, fn: Callable[..., Any], args: tuple[Any, ...],
+                    kwargs: dict[str, Any], budget: Budget | None) -> tuple[bool, Any]:
+        name = getattr(fn, "__name__", repr(fn))
+        try:
+            if not worker.ready:  # loading is not part of any task's budget
+                await _readable(worker.conn, None)
+                worker.conn.recv()
+                worker.ready = True
+            worker.conn.send((fn, args, kwargs, budget.memory_bytes if budget else 0))
+            if budget is None:
+                await _readable(worker.conn, None)
+            else:
+                await self._watch(worker, budget, name)
+            return worker.conn.recv()  # type: ignore[no-any-return]
+        except (EOFError, OSError, BrokenPipeError) as exc:
+            log.error("a worker process died running %s; a new one will start", name)
+            raise WorkerDied(f"worker process died running {name}") from exc
+
+    async def _watch(self, worker: _Worker, budget: Budget, name: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget.seconds
+        while True:
+            left = deadline - loop.time()
+            if await _readable(worker.conn, max(0.0, min(MEMORY_CHECK_SECONDS, left))):
+                return
+            if worker.rss() > budget.memory_bytes:
+                log.warning("%s went over %d MB in worker %s: killed", name, budget.memory_mb,
+                            worker.process.pid)
+                raise OverBudget(budget, "memory")
+            if loop.time() >= deadline:
+                log.warning("%s went over %g s in worker %s: killed", name, budget.seconds,
+                            worker.process.pid)
+                raise OverBudget(budget, "time")
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._count -= len(idle)
+        for w in idle:
+            w.kill()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _pool(processes: int) -> Pool:
     with _guard:
         pool = _pools.get(processes)
         if pool is None:
-            # spawn, not fork: the gateway has threads (database, to_thread) whose locks a
-            # forked child would inherit in whatever state they were.
-            pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_start_worker, initargs=(os.getpid(),))
-            _pools[processes] = pool
+            pool = _pools[processes] = Pool(processes)
         return pool
 
 
-def _drop(processes: int, pool: ProcessPoolExecutor) -> None:
-    with _guard:
-        if _pools.get(processes) is pool:
-            del _pools[processes]
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
-async def run(processes: int, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+async def run(processes: int, fn: Callable[..., T], /, *args: Any, budget: Budget | None = None,
+              **kwargs: Any) -> T:
     """`fn(*args, **kwargs)` in a worker process (`processes` > 0) or a thread (0).
 
     `fn`, its arguments and its result must pickle: module-level functions and plain data.
+    With a `budget` (worker processes only), a task over it raises OverBudget; a worker that
+    dies raises WorkerDied. Either way the worker is replaced.
     """
     if processes <= 0:
         return await asyncio.to_thread(fn, *args, **kwargs)
-    pool = _pool(processes)
-    try:
-        return await asyncio.get_running_loop().run_in_executor(
-            pool, functools.partial(fn, *args, **kwargs))
-    except BrokenProcessPool as exc:
-        log.error("a worker process died; starting new ones")
-        _drop(processes, pool)
-        raise WorkerDied(f"worker process died running {getattr(fn, '__name__', fn)}") from exc
+    return await _pool(processes).run(fn, args, kwargs, budget)
 
 
 def warm(processes: int) -> None:
     """Start the pool's workers without waiting for them (each loads the gateway's modules)."""
     if processes > 0:
-        try:
-            pool = _pool(processes)
-            for _ in range(processes):
-                pool.submit(os.getpid)
-        except (BrokenProcessPool, RuntimeError) as exc:  # started on first real use instead
-            log.warning("worker processes did not start: %r", exc)
+        _pool(processes).start()

@@ -71,8 +71,28 @@ class Intake(ConfigModel):
     read_processes: int | None = Field(
         default=None, ge=0, le=32,
         description="worker processes that read messages (MIME, PDF, XML); unset: one per core "
-        "but one, at most 4; 0: read inside the gateway's own process",
+        "but one, at most 4; 0: read inside the gateway's own process (then without the "
+        "read_seconds / read_memory_mb budget: a thread cannot be stopped)",
     )
+    read_seconds: float = Field(
+        default=10.0, gt=0, le=600,
+        description="one message may take this long to read (its PDF, XML, attachments) in a "
+        "worker process, plus 3 x revocation_timeout_seconds for OCSP/CRL unless revocation = "
+        "off; longer: the worker is stopped and the letter goes to review with a Thai reason, "
+        "the other letters keep flowing (a real letter reads in well under a second)",
+    )
+    read_memory_mb: int = Field(
+        default=1024, ge=128, le=65536,
+        description="memory one worker process may use while reading a message; more: the "
+        "worker is stopped and the letter goes to review with a Thai reason",
+    )
+
+
+    @property
+    def read_budget_seconds(self) -> float:
+        """The time one message may take to read: read_seconds and the OCSP/CRL allowance."""
+        network = 3 * self.revocation_timeout_seconds if self.revocation != "off" else 0.0
+        return self.read_seconds + network
 
 
 class Signing(ConfigModel):

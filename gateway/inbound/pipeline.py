@@ -251,10 +251,16 @@ class Pipeline:
         """The message read, and its files kept durably in the blob store."""
         ctx = self.ctx
         if ctx.read_processes > 0 and ctx.xml_resources is default_resources():
-            # the message is already on disk: the worker reads it and keeps the files
+            # the message is already on disk: the worker reads it and keeps the files, within
+            # the letter's budget (over it: workers.OverBudget, see _count_failure)
+            intake = self.store.settings.intake
             return await workers.run(ctx.read_processes, read_blob, str(self.store.blobs.root),
                                      digest, trust_roots=ctx.trust_roots, now=now,
-                                     revocation=ctx.revocation)
+                                     revocation=ctx.revocation,
+                                     budget=workers.Budget(intake.read_budget_seconds,
+                                                           intake.read_memory_mb))
+        # in the gateway's own process (read_processes = 0, or XML schemas of a test's own):
+        # a thread cannot be stopped, so no budget here
         reading = await workers.run(0, read_message, raw, xml_resources=ctx.xml_resources,
                                     trust_roots=ctx.trust_roots, now=now,
                                     revocation=ctx.revocation)
@@ -331,7 +337,8 @@ class Pipeline:
         return set(wanted.units) <= have
 
     async def _count_failure(self, letter_id: int, exc: Exception) -> str:
-        """A message that could not be read: after max_attempts it waits for the clerk."""
+        """A message that could not be read: after max_attempts it waits for the clerk. One
+        reading over its budget is enough to decide: it would be as costly every time."""
         now = self.store.clock()
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
@@ -340,12 +347,26 @@ class Pipeline:
                 return letter.state
             letter.attempts += 1
             letter.updated_at = now
-            if letter.attempts < self.store.settings.intake.max_attempts:
+            over = exc if isinstance(exc, workers.OverBudget) else None
+            if over is None and letter.attempts < self.store.settings.intake.max_attempts:
                 return letter.state
             letter.state = advance(letter.state, Event.READING_FAILED)
-            letter.review_reason = f"ระบบอ่านอีเมลนี้ไม่สำเร็จ {letter.attempts} ครั้ง ({type(exc).__name__})"
-            letter.problems = [{"code": "unreadable", "th": letter.review_reason, "en": repr(exc)}]
+            if over is not None:
+                letter.review_reason = over_budget_reason(over)
+                code = f"over_{over.what}_budget"
+            else:
+                letter.review_reason = f"ระบบอ่านอีเมลนี้ไม่สำเร็จ {letter.attempts} ครั้ง ({type(exc).__name__})"
+                code = "unreadable"
+            letter.problems = [{"code": code, "th": letter.review_reason, "en": repr(exc)}]
             await audit.append(s, now=now, actor="pipeline", action="letter.parked",
                                subject_type="letter", subject_id=letter_id,
                                details={"error": repr(exc)[:500], "attempts": letter.attempts})
             return letter.state
+
+
+def over_budget_reason(over: workers.OverBudget) -> str:
+    """The clerk's reason for a letter whose reading went over its budget."""
+    if over.what == "memory":
+        return (f"อ่านไฟล์หนังสือต้องใช้หน่วยความจำเกิน {over.budget.memory_mb} MB "
+                "ระบบจึงส่งให้เจ้าหน้าที่ตรวจ")
+    return f"อ่านไฟล์หนังสือไม่เสร็จภายใน {over.budget.seconds:g} วินาที ระบบจึงส่งให้เจ้าหน้าที่ตรวจ"

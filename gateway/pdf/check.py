@@ -36,6 +36,7 @@ from gateway.pdf.signatures import (
     validate_signatures,
 )
 from gateway.pdf.text import first_page_text
+from gateway.pdf.textwork import page_text
 from gateway.thai import normalize_text
 
 __all__ = [
@@ -108,7 +109,7 @@ def _pypdf_reader(pdf: bytes) -> Any:
 
 def _first_page_text(reader: Any) -> str:
     try:
-        text = reader.pages[0].extract_text()
+        text = page_text(reader.pages[0])  # bounded: gateway/pdf/textwork.py
     except Exception as exc:  # noqa: BLE001
         # pyHanko opened the file; an extraction failure only means no text to parse
         # fields from, which the parse step reports as missing fields.

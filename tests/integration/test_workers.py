@@ -1,8 +1,10 @@
 """Worker processes that read letters: same results as in-process, a dead worker costs one
-attempt and is replaced, and a gateway killed outright leaves no worker behind."""
+attempt and is replaced, a task over its time or memory budget is killed while the other
+workers keep serving, and a gateway killed outright leaves no worker behind."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import pickle
@@ -57,6 +59,48 @@ async def test_errors_cross_from_the_worker_intact() -> None:
     assert info.value.message_th == "ไม่พบแบบอักษร"
     err = pickle.loads(pickle.dumps(ConfigError("ก", "k")))
     assert (err.message_th, err.message_en) == ("ก", "k")
+
+
+def _sleep_long() -> None:
+    time.sleep(600)
+
+
+def _grow(limit_mb: int) -> int:
+    """Touch memory 16 MB at a time, with pauses; gives up (returns) at `limit_mb`."""
+    chunks = []
+    while len(chunks) * 16 < limit_mb:
+        chunks.append(b"x" * (16 * 1024 * 1024))
+        time.sleep(0.02)
+    return len(chunks)
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+async def test_a_task_over_its_time_budget_is_killed_and_the_pool_keeps_serving() -> None:
+    budget = workers.Budget(seconds=2, memory_mb=1024)
+    # both workers loaded (busy at once), so that the other one answers at once below
+    first = await asyncio.gather(workers.run(2, _pid_after, 0.2), workers.run(2, _pid_after, 0.2))
+    slow = asyncio.create_task(workers.run(2, _sleep_long, budget=budget))
+    # while the slow task holds one worker, the other one serves
+    quick = await workers.run(2, _pid_after, 0.0)
+    assert not slow.done()
+    with pytest.raises(workers.OverBudget) as info:
+        await slow
+    assert info.value.what == "time"
+    # the killed worker is replaced: the pool still serves both
+    again = await asyncio.gather(workers.run(2, _pid_after, 0.2), workers.run(2, _pid_after, 0.2))
+    assert len(set(again)) == 2 and quick in first
+
+
+async def test_a_task_over_its_memory_budget_is_killed() -> None:
+    budget = workers.Budget(seconds=120, memory_mb=300)
+    with pytest.raises(workers.OverBudget) as info:
+        await workers.run(1, _grow, 4096, budget=budget)
+    assert info.value.what == "memory"
+    assert await workers.run(1, _grow, 64, budget=budget) == 4  # within it: served
 
 
 def test_workers_end_when_the_gateway_is_killed(tmp_path: Path) -> None:
