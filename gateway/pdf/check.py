@@ -36,7 +36,7 @@ from gateway.pdf.signatures import (
     validate_signatures,
 )
 from gateway.pdf.text import first_page_text
-from gateway.pdf.textwork import page_text
+from gateway.pdf.textwork import page_text, text_work
 from gateway.thai import normalize_text
 
 __all__ = [
@@ -107,6 +107,14 @@ def _pypdf_reader(pdf: bytes) -> Any:
         return None
 
 
+def _affordable(reader: Any) -> bool:
+    """Whether page 1 can be read in full at a bounded cost (forms counted per painting)."""
+    try:
+        return text_work(reader.pages[0]) is not None
+    except Exception:  # noqa: BLE001 - parser boundary: then only the bounded reading
+        return False
+
+
 def _first_page_text(reader: Any) -> str:
     try:
         text = page_text(reader.pages[0])  # bounded: gateway/pdf/textwork.py
@@ -157,7 +165,8 @@ def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime,
         reason_en="",
         pdf_version=f"{major}.{minor}",
         page_count=page_count,
-        first_page_text=first_page_text(pdf, _first_page_text(plain) if plain is not None else ""),
+        first_page_text=first_page_text(pdf, _first_page_text(plain) if plain is not None else "",
+                                        others=plain is None or _affordable(plain)),
         encrypted=encrypted,
         signatures=tuple(checks),
         active=find_active_content(plain) if plain is not None

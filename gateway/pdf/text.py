@@ -237,11 +237,18 @@ def combine(readings: Sequence[str]) -> tuple[list[str], bool]:
     return lines, any(doubt for _, doubt in chosen)
 
 
-def first_page_text(pdf: bytes, pypdf_text: str, *, poppler: bool = True) -> str:
+def first_page_text(pdf: bytes, pypdf_text: str, *, poppler: bool = True,
+                    others: bool = True) -> str:
     """Page 1 of `pdf` as lines of clean Thai, top to bottom ("" when nothing reads it).
 
     `pypdf_text` is pypdf's reading of the same page (gateway.pdf.check). pdftotext is asked
-    only when PDFium's and pypdf's readings leave a line in doubt, and only with `poppler`."""
+    only when PDFium's and pypdf's readings leave a line in doubt, and only with `poppler`.
+    `others=False`: only pypdf's bounded reading is used — for a page whose content is too
+    costly to read in full (gateway/pdf/textwork.py): PDFium and poppler would paint every form
+    of it, and forms nested ten deep exhaust the machine's memory (issue 19)."""
+    if not others:
+        lines, _ = combine([pypdf_text])
+        return "\n".join(lines)
     readings = [_pdfium(pdf), pypdf_text]
     lines, doubt = combine(readings)
     if doubt and poppler:
