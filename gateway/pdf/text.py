@@ -15,6 +15,7 @@ agreeing is kept. Lines a layout broke inside a word are joined again.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 import re
@@ -117,6 +118,27 @@ def _pdfium(pdf: bytes) -> str:
 Box = tuple[float, float, float, float]
 
 
+_RAW_BREAK = {"\r": "\x1d", "\n": "\x1e"}  # raw glyph codes, not line breaks: junk to repair
+_SARA_AM = "\u0e33"
+_ROOM = 0.15  # of a glyph's height: a gap narrower than this holds no space
+
+
+def _no_room(line: Sequence[str], chars: Sequence[tuple[str, Box, bool]], at: int,
+             right: float) -> bool:
+    """Whether a space PDFium made up stands where none was typed: right after ำ (the gap is
+    its unmapped second glyph, า), or where the next glyph starts less than a sliver right of
+    the last letter (`right`). PDFium's box of a made-up space is no evidence (Chromium's
+    stands over the cluster before it); the gap between the glyphs on both sides is."""
+    before = next((c for c in reversed(line) if not c.isspace()), "")
+    if before == _SARA_AM:
+        return True
+    nxt = next((box for c, box, _ in itertools.islice(chars, at, None) if not c.isspace()), None)
+    if nxt is None:
+        return False
+    x0, y0, _, y1 = nxt
+    return x0 - right < _ROOM * max(y1 - y0, 1.0)
+
+
 def _layout(chars: Sequence[tuple[str, Box, bool]]) -> str:
     """Lines from PDFium's characters (text, box, made up by PDFium), top to bottom."""
     lines: list[tuple[float, int, str]] = []  # (baseline, order, text)
@@ -134,15 +156,18 @@ def _layout(chars: Sequence[tuple[str, Box, bool]]) -> str:
         return y is not None and bool(low) and abs(y - sorted(low)[len(low) // 2]) < 2.0
 
     for k, (c, (x0, y0, x1, _), made_up) in enumerate(chars):
+        if c in "\r\n" and not made_up:  # a glyph whose raw code is CR/LF (ำ's second half)
+            line.append(_RAW_BREAK[c])
+            continue
         if c in "\r\n":
-            if made_up and same_line(bottom_of_next(k + 1)):
+            if same_line(bottom_of_next(k + 1)):
                 continue
             if line:
                 lines.append((sorted(low)[len(low) // 2] if low else 0.0, len(lines),
                               "".join(line)))
             line, low, right = [], [], None
             continue
-        if c == " " and made_up and right is not None and x0 < right - 0.1:
+        if c == " " and made_up and right is not None and _no_room(line, chars, k + 1, right):
             continue
         if c not in _MARK_CHARS and not c.isspace():
             low.append(y0)

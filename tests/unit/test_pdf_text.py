@@ -35,3 +35,29 @@ def test_pdfium_made_up_spaces_and_breaks_inside_a_line_are_left_out() -> None:
              ("\r", (36.0, 100.0, 36.0, 100.0), True), ("\n", (36.0, 100.0, 36.0, 100.0), True),
              ("ด", (10.0, 140.0, 16.0, 148.0), False)]  # drawn last, higher on the page
     assert _layout(chars) == "ด\nกำหน"
+
+
+def test_chromium_made_up_space_between_words_is_kept_by_the_gap() -> None:
+    # chromium-13 "ภาคเรียนที่ ๒": PDFium's made-up space stands over ท (376.4), yet ๒ starts
+    # 6 pt right of the cluster: a typed space. Before, the space's own box dropped it.
+    chars = [("ท", (376.8, 619.2, 379.4, 627.1), False), ("ี", (379.4, 619.2, 382.0, 627.1), False),
+             ("่", (382.0, 619.2, 384.7, 627.1), False), (" ", (376.4, 619.2, 376.4, 619.2), True),
+             ("๒", (390.8, 619.2, 398.6, 627.0), False)]
+    assert _layout(chars) == "ที่ ๒"
+
+
+def test_chromium_made_up_space_after_sara_am_is_left_out() -> None:
+    # chromium-13 "การสำรวจ": the gap after ำ is its unmapped second glyph (า), not a space
+    chars = [("ส", (149.1, 619.1, 152.8, 627.6), False), ("ำ", (152.8, 619.1, 156.6, 627.6), False),
+             (" ", (148.3, 619.2, 148.3, 619.2), True), ("ร", (165.4, 619.1, 171.8, 627.1), False)]
+    assert _layout(chars) == "สำร"
+
+
+def test_a_glyph_whose_raw_code_is_cr_does_not_break_the_line() -> None:
+    # fpdf2-13 (Norasi): ำ's second glyph comes out of PDFium as a real (not made-up) "\r";
+    # it was taken as a line break and the sender read as "สำ"
+    chars = [("ส", (301.1, 697.4, 307.9, 706.5), False), ("ำ", (305.7, 707.2, 308.2, 709.9), False),
+             ("\r", (309.3, 697.4, 313.9, 706.0), False), ("น", (315.8, 697.3, 324.4, 706.0), False)]
+    text = _layout(chars)
+    assert "\n" not in text
+    assert combine([text])[0] == ["สำน"]
