@@ -155,7 +155,7 @@ def _layout(chars: Sequence[tuple[str, Box, bool]]) -> str:
     def same_line(y: float | None) -> bool:
         return y is not None and bool(low) and abs(y - sorted(low)[len(low) // 2]) < 2.0
 
-    for k, (c, (x0, y0, x1, _), made_up) in enumerate(chars):
+    for k, (c, (_, y0, x1, _), made_up) in enumerate(chars):
         if c in "\r\n" and not made_up:  # a glyph whose raw code is CR/LF (ำ's second half)
             line.append(_RAW_BREAK[c])
             continue
