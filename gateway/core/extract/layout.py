@@ -73,13 +73,27 @@ def reaches_right(line: Line, page_width: int) -> bool:
     return page_width > 0 and line.width >= _FULL_LINE * page_width
 
 
+# Words a Thai title sets off with a space (a phrase separator): the year, the fiscal or
+# school year, a post, a case, a round. Where a line breaks right before one, the break took
+# the space: the PDF keeps no trace of it (Chromium and fpdf2 draw no glyph for a space a line
+# ends on; PDFium reports only its own line break), so the word decides.
+_PHRASE_OPENER = re.compile(
+    r"^(?:พ\.\s?ศ\.|ประจำปี|ปีการศึกษา|ภาคเรียนที่|ตำแหน่ง|กรณี|ครั้งที่|รอบที่"
+    r"|ไตรมาสที่|ระหว่างวันที่|ณ\s|ทุก(?:เขต|อำเภอ|จังหวัด|หน่วย|แห่ง|โรงเรียน))"
+)
+
+
 def join_wrapped(first: str, more: Sequence[str]) -> str:
     """A value wrapped over lines, joined: Thai text breaks between words written without
-    spaces, and a number broken inside (``พ.ศ. 2`` / ``569``) is one number."""
+    spaces, unless the next line begins a phrase a Thai title sets off with a space
+    (``…การดำเนินงาน`` / ``ประจำปีงบประมาณ``); a number broken inside (``พ.ศ. 2`` / ``569``)
+    is one number."""
     text = first
     for line in more:
         if not text:
             text = line
+        elif _PHRASE_OPENER.match(line) and not text.endswith(" "):
+            text += " " + line
         elif (THAI_CHAR.match(line) and THAI_CHAR.match(text[-1])) or (
             re.match(rf"[{DIGIT}]", line) and re.search(rf"[{DIGIT}]$", text)
         ):
