@@ -244,7 +244,18 @@ def _best(options: Sequence[str]) -> tuple[str, bool]:
     (top, k), rest = ranks[0], ranks[1:]
     tied = any(r[:3] == top[:3] and options[j].replace(" ", "") != options[k].replace(" ", "")
                for r, j in rest)
-    return options[k], top[0] > 0 or tied
+    return _am_space(options[k], options), top[0] > 0 or tied
+
+
+_AM_SPACE = re.compile(f"\u0e33 (?=[{CONSONANT}\u0e40-\u0e44])")
+
+
+def _am_space(line: str, options: Sequence[str]) -> str:
+    """`line` without the spaces after ำ that another reading of it does not have: poppler
+    gives a space for ำ's unmapped second glyph (fpdf2: `ผู้อำ นวยการ`)."""
+    if _AM_SPACE.search(line) and any(not _AM_SPACE.search(o) and "\u0e33" in o for o in options):
+        return _AM_SPACE.sub("\u0e33", line)
+    return line
 
 
 def combine(readings: Sequence[str]) -> tuple[list[str], bool]:

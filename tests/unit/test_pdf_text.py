@@ -61,3 +61,12 @@ def test_a_glyph_whose_raw_code_is_cr_does_not_break_the_line() -> None:
     text = _layout(chars)
     assert "\n" not in text
     assert combine([text])[0] == ["สำน"]
+
+
+def test_poppler_space_for_sara_am_second_glyph_is_left_out_when_another_reading_lacks_it() -> None:
+    # fpdf2-04: PDFium misplaces a tone (flawed), pypdf gives ำ's second glyph as \x10,
+    # poppler a space: the line came out `ผู้อำ นวยการ`
+    pdfium = "เรียน ผู้อำนวยการโรงพยาบาลศูนย์และโรงพยาบาลทัวไป \u0e48"
+    poppler = "เรียน ผู้อำ นวยการโรงพยาบาลศูนย์และโรงพยาบาลทั่วไป"
+    lines, _ = combine([pdfium, poppler])
+    assert lines == ["เรียน ผู้อำนวยการโรงพยาบาลศูนย์และโรงพยาบาลทั่วไป"]
