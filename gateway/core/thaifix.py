@@ -65,6 +65,10 @@ _AM_CONTROL = re.compile(f"{_SARA_AM}([{_CONTROL}])")
 _SPLIT_AM = re.compile(f"{_NIKHAHIT}([\u0e48-\u0e4b]?){_SARA_AA}")
 _DOUBLED_AM = re.compile(f"{_SARA_AM}[{_SARA_AA}{_SARA_AM}]+")
 _TONE_AFTER_AM = re.compile(f"{_SARA_AM}([\u0e48-\u0e4b])")
+# PDFium carries the tone of a ั cluster onto the next one, which then has it twice
+# (fpdf2, Norasi: `ขันพื ้้นฐาน` for ขั้นพื้นฐาน): the second copy goes back over the ั
+_TONE_CARRIED_ON = re.compile(
+    f"([{CONSONANT}]\u0e31)([{CONSONANT}]{{1,2}})([\u0e34-\u0e37]?) ?([\u0e48-\u0e4b])\\4")
 _CONTROLS = re.compile(f"[{_CONTROL}\ufffd]")
 _SPACES = re.compile(r"[ \t\u00a0\u2007\u202f]+")
 _ZERO_WIDTH = dict.fromkeys((0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF))
@@ -98,6 +102,7 @@ def repair_line(line: str, am_codes: frozenset[str] | set[str] = frozenset()) ->
     if am_codes:
         s = s.translate({ord(c): _SARA_AA for c in am_codes})
     s = _CONTROLS.sub("", s)
+    s = _TONE_CARRIED_ON.sub("\\1\\4\\2\\3\\4", s)
     s = reorder_marks(s)
     s = _SPLIT_AM.sub(f"\\1{_SARA_AM}", s)
     s = _TONE_AFTER_AM.sub(f"\\1{_SARA_AM}", s)

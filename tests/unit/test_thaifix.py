@@ -51,6 +51,8 @@ REPAIRED = [
     ("doubled tone", "ที\u0e35\u0e48\u0e48", "ที่"),
     ("pdfminer", "สำานักงาน", "สำนักงาน"),
     ("split am with tone", "น\u0e4d\u0e49\u0e32", "น\u0e49\u0e33"),
+    # fpdf2-13 (Norasi) through PDFium: the tone of ขั้ carried onto พื, which has it twice
+    ("tone carried on", "การศึกษาขันพื \u0e49\u0e49นฐาน", "การศึกษาขั้นพื้นฐาน"),
     # clean text stays as it is
     ("clean", "ที่ กค ๐๓๐๕/ว ๘๘ saraban@rd.go.th", "ที่ กค ๐๓๐๕/ว ๘๘ saraban@rd.go.th"),
 ]
