@@ -49,7 +49,7 @@ EXACT_FLOOR: dict[str, dict[str, int]] = {
     "libreoffice": {"letter_no": 14, "letter_date": 14, "sender": 13, "recipient": 14,
                     "subject": 13, "speed": 14, "secrecy": 14},
     "chromium": {"letter_no": 13, "letter_date": 13, "sender": 12, "recipient": 13,
-                 "subject": 9, "speed": 13, "secrecy": 13},
+                 "subject": 11, "speed": 13, "secrecy": 13},
     "fpdf2": {"letter_no": 13, "letter_date": 13, "sender": 3, "recipient": 7,
               "subject": 6, "speed": 13, "secrecy": 13},
     "pua": {"letter_no": 4, "letter_date": 4, "sender": 4, "recipient": 4,
