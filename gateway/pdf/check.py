@@ -37,6 +37,7 @@ from gateway.pdf.signatures import (
 )
 from gateway.pdf.text import first_page_text
 from gateway.pdf.textwork import page_text, text_work
+from gateway.pdf.tounicode import lacks_tounicode, recover_fonts
 from gateway.thai import normalize_text
 
 __all__ = [
@@ -115,6 +116,19 @@ def _affordable(reader: Any) -> bool:
         return False
 
 
+def _has_thai(text: str) -> bool:
+    return any("\u0e01" <= c <= "\u0e5b" for c in text)
+
+
+def _from_fonts(pdf: bytes) -> str:
+    """Page 1 read again with ToUnicode maps made from its embedded fonts (a reader of its
+    own: the change stays in memory), by pypdf's bounded reading only."""
+    reader = _pypdf_reader(pdf)
+    if reader is None or not recover_fonts(reader) or not _affordable(reader):
+        return ""
+    return first_page_text(pdf, _first_page_text(reader), others=False)
+
+
 def _first_page_text(reader: Any) -> str:
     try:
         text = page_text(reader.pages[0])  # bounded: gateway/pdf/textwork.py
@@ -159,14 +173,17 @@ def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime,
         return PdfReport(False, th, f"{en}: {exc}", "", 0, "", encrypted, ())
     checks = asyncio.run(validate_signatures(embedded, roots, now, revocation)) if embedded else []
     plain = _pypdf_reader(pdf)
+    text = first_page_text(pdf, _first_page_text(plain) if plain is not None else "",
+                           others=plain is None or _affordable(plain))
+    if plain is not None and not _has_thai(text) and lacks_tounicode(plain):
+        text = _from_fonts(pdf) or text
     return PdfReport(
         readable=True,
         reason_th="",
         reason_en="",
         pdf_version=f"{major}.{minor}",
         page_count=page_count,
-        first_page_text=first_page_text(pdf, _first_page_text(plain) if plain is not None else "",
-                                        others=plain is None or _affordable(plain)),
+        first_page_text=text,
         encrypted=encrypted,
         signatures=tuple(checks),
         active=find_active_content(plain) if plain is not None

@@ -8,8 +8,9 @@ gateway runs, only PDFium and pypdf then); no extracted field of any letter hold
 U+FFFD, Private Use Area, a digit or Latin letter inside a Thai word, a mark with no base); and a
 letter whose field would hold junk goes to the clerk with a Thai reason naming the field.
 
-The PDFs without any ToUnicode (no-tounicode) carry no text the gateway can read: their floor is 0
-and what is asserted of them is that nothing junk comes out.
+The PDFs without any ToUnicode (no-tounicode) are read through their embedded fonts' own cmap
+tables (gateway/pdf/tounicode.py), which inspect_pdf does; the bare readers (the test without
+pdftotext below) cannot read them at all.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from gateway.inbound.record import apply_fields
 from gateway.letter import Field, FieldSource
 from gateway.pdf import text
 from gateway.pdf.check import inspect_pdf, normalise_extracted_thai
+from gateway.pdf.tounicode import lacks_tounicode
 from gateway.store.tables import Letter
 from gateway.xmlletter import default_resources
 from tests.corpus.mail import letter_mail
@@ -46,9 +48,10 @@ TRUTH: list[dict[str, Any]] = json.loads((CORPUS / "truth.json").read_text(encod
 PRODUCERS = sorted({t["producer"] for t in TRUTH})
 FIELDS = ("letter_no", "sender", "recipient", "subject")
 NOW = dt.datetime(2026, 1, 20, 3, 0, tzinfo=dt.UTC)
-# letters per producer whose page-1 text holds all four fields exactly: every one of them,
-# except the PDFs without ToUnicode, where no text can be read at all
-FLOOR = {"libreoffice": 1.0, "chromium": 1.0, "fpdf2": 1.0, "pua": 1.0, "no-tounicode": 0.0}
+# letters per producer whose page-1 text holds all four fields exactly: every one of them
+FLOOR = {"libreoffice": 1.0, "chromium": 1.0, "fpdf2": 1.0, "pua": 1.0, "no-tounicode": 1.0}
+# the readers alone (no font recovery, no pdftotext): the PDFs without ToUnicode give nothing
+BARE_FLOOR = {**FLOOR, "no-tounicode": 0.0}
 
 
 def key(s: str) -> str:
@@ -90,13 +93,18 @@ def test_page_one_holds_the_printed_fields(gateway_pages: dict[str, str], produc
 @pytest.mark.parametrize("producer", PRODUCERS)
 def test_page_one_without_pdftotext(pages_without_poppler: dict[str, str], producer: str) -> None:
     share, missing = share_held(pages_without_poppler, producer)
-    assert share >= FLOOR[producer], missing
+    assert share >= BARE_FLOOR[producer], missing
 
 
-def test_the_no_tounicode_letters_give_no_text_and_no_junk(gateway_pages: dict[str, str]) -> None:
+def test_the_no_tounicode_letters_are_read_from_their_fonts_only(
+        gateway_pages: dict[str, str], pages_without_poppler: dict[str, str]) -> None:
     for t in TRUTH:
         if t["producer"] == "no-tounicode":
-            assert not re.search("[\u0e01-\u0e4e]", gateway_pages[t["file"]])
+            pdf = (CORPUS / t["file"]).read_bytes()
+            assert lacks_tounicode(pypdf.PdfReader(io.BytesIO(pdf)))
+            assert not re.search("[\u0e01-\u0e4e]", pages_without_poppler[t["file"]])
+            assert key(t["subject"]) in key(gateway_pages[t["file"]])
+            assert (CORPUS / t["file"]).read_bytes() == pdf  # the file itself is not changed
 
 
 def test_no_extracted_field_holds_junk() -> None:
@@ -137,3 +145,37 @@ def test_a_junk_field_goes_to_the_clerk_with_a_thai_reason() -> None:
     assert reading.fields.subject is not None and reading.fields.sender is not None
     assert (letter.subject, letter.sender) == (reading.fields.subject.value,
                                                reading.fields.sender.value)  # clean ones kept
+
+
+# exact fields per producer as the gateway reads them end to end (a plain mail whose subject,
+# body and file name say nothing of the letter): every field of every letter, but one
+# LibreOffice subject whose justified line PDFium reads with an invented space (`ปี การศึกษา`)
+EXACT_MISSES = {("libreoffice", "subject"): 1}
+READ_FIELDS = ("letter_no", "letter_date", "sender", "recipient", "subject", "speed", "secrecy")
+
+
+def _norm(value: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", value).split()).translate(
+        str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789"))
+
+
+def _read(fields: Any, name: str) -> str:
+    got = getattr(fields, name)
+    if got is None:
+        return "ปกติ" if name == "secrecy" else ""
+    return got.value.isoformat() if isinstance(got.value, dt.date) else str(got.value)
+
+
+def test_every_field_is_read_exactly_end_to_end() -> None:
+    resources, misses = default_resources(), Counter[tuple[str, str]]()
+    shown = []
+    for t in TRUTH:
+        raw = letter_mail((CORPUS / t["file"]).read_bytes(), subject="ส่งหนังสือราชการ",
+                          sender="saraban@sender.test", sender_name="", to="saraban@agency.test",
+                          body="ส่งหนังสือราชการตามไฟล์แนบมาพร้อมนี้\n", filename="letter.pdf")
+        fields = read_message(raw, xml_resources=resources, trust_roots=(), now=NOW).fields
+        for name in READ_FIELDS:
+            if _norm(_read(fields, name)) != _norm(str(t[name])):
+                misses[(t["producer"], name)] += 1
+                shown.append(f"{t['file']} {name}: {_read(fields, name)!r} != {t[name]!r}")
+    assert dict(misses) == EXACT_MISSES, shown
