@@ -123,8 +123,26 @@ _SARA_AM = "\u0e33"
 _ROOM = 0.15  # of a glyph's height: a gap narrower than this holds no space
 
 
+def _typed_spaces(chars: Sequence[tuple[str, Box, bool]]) -> list[tuple[float, float]]:
+    """(bottom of the next letter, gap) of every space the producer typed as a glyph: on a
+    justified line these show how wide a real space between words is there."""
+    out = []
+    for k, (c, _, made_up) in enumerate(chars):
+        if c != " " or made_up:
+            continue
+        before = next((b for x, b, _ in reversed(chars[:k]) if not x.isspace() and x not in _MARK_CHARS),
+                      None)
+        after = next((b for x, b, _ in chars[k + 1:k + 8] if not x.isspace()), None)
+        if before is not None and after is not None:
+            out.append((after[1], after[0] - before[2]))
+    return out
+
+
+_STRETCH = 0.45  # a made-up gap under this share of the line's typed spaces is justification
+
+
 def _no_room(line: Sequence[str], chars: Sequence[tuple[str, Box, bool]], at: int,
-             right: float) -> bool:
+             right: float, typed: Sequence[tuple[float, float]] = ()) -> bool:
     """Whether a space PDFium made up stands where none was typed: right after ำ (the gap is
     its unmapped second glyph, า), or where the next glyph starts less than a sliver right of
     the last letter (`right`). PDFium's box of a made-up space is no evidence (Chromium's
@@ -136,12 +154,18 @@ def _no_room(line: Sequence[str], chars: Sequence[tuple[str, Box, bool]], at: in
     if nxt is None:
         return False
     x0, y0, _, y1 = nxt
-    return x0 - right < _ROOM * max(y1 - y0, 1.0)
+    if x0 - right < _ROOM * max(y1 - y0, 1.0):
+        return True
+    # a line that types its spaces as glyphs (LibreOffice) and is stretched to the margin: a
+    # gap PDFium takes for a space but much narrower than the typed ones is stretching
+    widths = [gap for bottom, gap in typed if abs(bottom - y0) < 2.0 and gap > 0]
+    return bool(widths) and x0 - right < _STRETCH * min(widths)
 
 
 def _layout(chars: Sequence[tuple[str, Box, bool]]) -> str:
     """Lines from PDFium's characters (text, box, made up by PDFium), top to bottom."""
     lines: list[tuple[float, int, str]] = []  # (baseline, order, text)
+    typed = _typed_spaces(chars)
     line: list[str] = []
     low: list[float] = []  # bottoms of the line's letters (marks aside)
     right: float | None = None
@@ -167,7 +191,7 @@ def _layout(chars: Sequence[tuple[str, Box, bool]]) -> str:
                               "".join(line)))
             line, low, right = [], [], None
             continue
-        if c == " " and made_up and right is not None and _no_room(line, chars, k + 1, right):
+        if c == " " and made_up and right is not None and _no_room(line, chars, k + 1, right, typed):
             continue
         if c not in _MARK_CHARS and not c.isspace():
             low.append(y0)

@@ -70,3 +70,20 @@ def test_poppler_space_for_sara_am_second_glyph_is_left_out_when_another_reading
     poppler = "เรียน ผู้อำ นวยการโรงพยาบาลศูนย์และโรงพยาบาลทั่วไป"
     lines, _ = combine([pdfium, poppler])
     assert lines == ["เรียน ผู้อำนวยการโรงพยาบาลศูนย์และโรงพยาบาลทั่วไป"]
+
+
+def test_a_stretched_gap_on_a_justified_line_is_not_a_space() -> None:
+    """libreoffice-10 (justified): typed spaces are glyphs about 7 pt wide; PDFium makes up a
+    space from a 2.2 pt stretch inside `ปีการศึกษา`. One made-up space between words (4.3 pt,
+    after a label) stays."""
+    def box(x0: float, x1: float) -> tuple[float, float, float, float]:
+        return (x0, 100.0, x1, 109.0)
+    chars = [("๒", box(0, 5), False), (" ", box(5, 12), False),  # typed: 7 pt
+             ("ป", box(12, 17), False), ("ี", box(15, 17), False),
+             (" ", box(17, 19), True),  # made up from a 2.2 pt stretch
+             ("ก", box(19.2, 24), False), ("า", box(24, 28), False),
+             (" ", box(28, 32), True),  # made up, 4.3 pt: a word gap
+             ("ร", box(32.3, 37), False)]
+    assert _layout(chars) == "๒ ปีกา ร"
+    # without typed spaces on the line there is nothing to compare with: the gap decides alone
+    assert _layout([c for c in chars if not (c[0] == " " and not c[2])]) == "๒ปี กา ร"
