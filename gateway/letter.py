@@ -82,7 +82,8 @@ class FieldSource(StrEnum):
     """Where a field's value was read, in order of trust (domain.md §5.5).
 
     ``EMAIL`` is the last resort: the From header's display name or address, used only for the
-    sender when nothing in the letter itself names one. ``DEFAULT`` is no source: the value the
+    sender when nothing in the letter itself names one. ``OCR`` (a scan's page 1 read by
+    tesseract) fills only what no other source gave, and sends the letter to review. ``DEFAULT`` is no source: the value the
     register takes when no source gives one (speed ปกติ).
     """
 
@@ -92,6 +93,9 @@ class FieldSource(StrEnum):
     BODY = "body"
     FILENAME = "filename"
     EMAIL = "email"
+    # The OCR reading of a scan's page 1 (issue #20): below every other source, a pre-fill for
+    # the clerk only; a letter with a required field from OCR is never registered unreviewed.
+    OCR = "ocr"
     DEFAULT = "default"
 
 

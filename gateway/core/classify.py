@@ -16,6 +16,7 @@ from enum import StrEnum
 from gateway.core.extract.crosscheck import conflict_problems
 from gateway.core.thaifix import FIELD_LABELS, damage
 from gateway.letter import (
+    REQUIRED_FIELDS,
     Attachment,
     FieldSource,
     LetterFields,
@@ -64,6 +65,10 @@ class PdfFacts:
     signatures: tuple[SignatureFact, ...] = ()
     # Thai remarks on scripts, launch actions, embedded files, form submission (issue #18)
     active_content: tuple[str, ...] = ()
+    # Page 1 had no text layer (a scan): what OCR read of its header (#20), "" when nothing was
+    # read; `ocr_skipped` says why not (no tesseract, a timeout), in English, for the log.
+    ocr_text: str = ""
+    ocr_skipped: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,12 @@ class Decision:
     def reason_th(self) -> str:
         return "; ".join(p.reason_th for p in self.problems)
 
+
+OCR_REVIEW = Problem(
+    "read_by_ocr",
+    "อ่านจากภาพสแกน (OCR) ต้องให้เจ้าหน้าที่ตรวจทาน: ข้อมูลที่ระบบกรอกไว้ให้มาจากการอ่านภาพ อาจผิดได้",
+    "fields read from a scan by OCR: a clerk must check them before the letter is registered",
+)
 
 MISSING_FIELD = {
     "letter_no": ("missing_letter_no", "อ่านเลขที่หนังสือไม่ได้", "letter number (ที่) not found"),
@@ -188,6 +199,10 @@ def validate(r: Reading, policy: Policy | None = None) -> tuple[Problem, ...]:
         code, th, en = MISSING_FIELD[name]
         out.append(Problem(code, th, en))
     out.extend(damaged_fields(r.fields))
+    from_ocr = [n for n in REQUIRED_FIELDS if (f := getattr(r.fields, n)) is not None
+                and f.source == FieldSource.OCR]
+    if from_ocr:  # a scan's reading pre-fills the review, never registers (#20)
+        out.append(OCR_REVIEW)
     if r.pdf is not None:
         for s in r.pdf.signatures:
             if not s.intact or s.modified_after_signing or s.revoked:

@@ -44,6 +44,7 @@ from gateway.letter import Attachment, ParsedMessage, Problem, mail_system
 from gateway.outbound.bounces import Bounce, read_bounce, verp_token
 from gateway.outbound.rules import SENT_HEADER
 from gateway.pdf.check import Revocation, inspect_pdf
+from gateway.pdf.ocr import OcrReading, has_text_layer, ocr_page1
 from gateway.store.blobs import BlobStore
 from gateway.trust import SenderAuth
 from gateway.trust.channels import Origin, clerk_proof
@@ -136,6 +137,10 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
     pdf: PdfFacts | None = None
     if main is not None:
         report = inspect_pdf(main.data, trust_roots=trust_roots, now=now, revocation=revocation)
+        scan = OcrReading()
+        if report.readable and not has_text_layer(report.first_page_text):
+            # a scan: its header read for the clerk's review, page 1 only (#20)
+            scan = ocr_page1(main.data)
         pdf = PdfFacts(
             readable=report.readable,
             reason_th=report.reason_th,
@@ -147,9 +152,12 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
                 for s in report.signatures
             ),
             active_content=report.active.remarks_th,
+            ocr_text=scan.text,
+            ocr_skipped=scan.skipped,
         )
     fields = extract_fields(xml_fields, pdf.page1_text if pdf else None, msg,
-                            main.filename if main else None)
+                            main.filename if main else None,
+                            ocr_text=pdf.ocr_text if pdf else None, today=now.date())
     return Reading(msg, main, enclosures, xml_att, pdf, xml_facts, fields, xml_letter, notifier)
 
 

@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["OcrReading", "has_text_layer", "ocr_page1", "tesseract_path"]
@@ -69,13 +70,14 @@ def _page1_top_pgm(pdf: bytes, dpi: int, top: float) -> bytes:
             try:
                 w, h, stride = bitmap.width, bitmap.height, bitmap.stride
                 raw = bytes(bitmap.buffer)
+                rows: Iterable[bytes]
                 if bitmap.n_channels != 1:  # PDFium gave colour after all: keep one channel
                     n = bitmap.n_channels
                     rows = (raw[y * stride:y * stride + w * n:n] for y in range(h))
                 elif stride != w:
                     rows = (raw[y * stride:y * stride + w] for y in range(h))
                 else:
-                    rows = iter((raw[: w * h],))
+                    rows = (raw[: w * h],)
                 return b"P5\n%d %d\n255\n" % (w, h) + b"".join(rows)
             finally:
                 bitmap.close()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from gateway.core.extract.crosscheck import conflict, damaged, similar_text
 from gateway.core.extract.filename import extract_from_filename, parse_appendix7_filename
 from gateway.core.extract.labels import extract_labelled
 from gateway.core.extract.letterhead import extract_from_text
+from gateway.core.extract.ocr import extract_from_ocr
 from gateway.core.extract.subject import extract_from_subject
 from gateway.core.extract.xmlfields import from_xml
 from gateway.letter import Field, FieldSource, LetterFields, ParsedMessage, Speed
@@ -40,7 +42,8 @@ FIELD_NAMES: tuple[str, ...] = (
 
 # The order of trust, as ranks: a labelled body line (``เลขที่หนังสือ: …``) claims its field and
 # stands above the free mail subject; the rest of the body (prose) below it.
-_XML, _PDF, _LABELLED, _SUBJECT, _BODY, _FILENAME, _EMAIL = range(7)
+# A scan's OCR reading (#20) is last: it fills only what nothing else gave.
+_XML, _PDF, _LABELLED, _SUBJECT, _BODY, _FILENAME, _EMAIL, _OCR = range(8)
 
 
 def _same(name: str, a: Any, b: Any) -> bool:
@@ -58,6 +61,9 @@ def extract_fields(
     pdf_page1_text: str | None,
     msg: ParsedMessage,
     main_filename: str | None,
+    *,
+    ocr_text: str | None = None,
+    today: date | None = None,
 ) -> LetterFields:
     """Merge every source into one LetterFields, the most trusted value winning per field.
 
@@ -74,6 +80,9 @@ def extract_fields(
     reading of the same text; a PDF reading that a labelled line contradicts is kept, and the
     pair goes to ``conflicts`` (review). A letter that shows no speed is ปกติ
     (``FieldSource.DEFAULT``), so that the register never leaves the column blank.
+
+    ``ocr_text`` is the OCR reading of a scan's page 1 (gateway/pdf/ocr.py), the last source,
+    its plausible fields only (extract/ocr.py; `today` bounds a date's year).
 
     ``xml_fields`` keys are matched loosely (``letter_no``/``ID``, ``letter_date``/
     ``CorrespondenceDate``, ``subject``, ``sender``, ``recipient``/``receiver``, ``speed``/
@@ -99,6 +108,8 @@ def extract_fields(
     email_sender = _email_sender([*msg.forwarded, msg])
     if email_sender is not None:
         layers.append((_EMAIL, {"sender": email_sender}))
+    if ocr_text:
+        layers.append((_OCR, extract_from_ocr(ocr_text, today)))
 
     chosen: dict[str, Field[Any]] = {}
     alternatives: list[tuple[str, Field[Any]]] = []
