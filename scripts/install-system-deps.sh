@@ -23,6 +23,8 @@ PACKAGES=(
   chromium               # headless render of the HTML daily digest (tests/integration/test_digest.py);
                          # also the Chromium producer of the letter corpus (scripts/make-corpus)
   libreoffice-writer-nogui  # `soffice --headless --convert-to pdf`: LibreOffice producer of the corpus
+  tesseract-ocr          # OCR of a scanned letter's page-1 header for the clerk (gateway/pdf/ocr.py, #20)
+  tesseract-ocr-tha      # its Thai model
   fonts-thai-tlwg        # Laksaman, Garuda, Loma, Kinnari, Norasi, Sawasdee …: the corpus's Thai fonts
 )
 

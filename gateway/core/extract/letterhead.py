@@ -84,7 +84,7 @@ def extract_from_text(text: str, source: FieldSource) -> dict[str, Field[Any]]:
     ][:_MAX_LINES]
     seg_lines = [_segments(line) for line in raw_lines]
     lines = [" ".join(segs) for segs in seg_lines]
-    is_pdf = source is FieldSource.PDF
+    is_pdf = source in (FieldSource.PDF, FieldSource.OCR)  # a page read: its layout counts
     nonempty = [i for i, line in enumerate(lines) if line]
     if not nonempty:
         return {}

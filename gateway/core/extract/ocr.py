@@ -38,7 +38,7 @@ _UNKNOWN_DIGITS = str.maketrans(dict.fromkeys(_THAI_DIGITS, "?"))
 # Labels as tesseract reads them at a line's start (tone marks and the upper vowel dropped).
 _LABEL_REPAIRS = (
     (re.compile(r"^(\s*)ท[ีิ]่?(?=\s)"), r"\1ที่"),
-    (re.compile(r"^(\s*)ท(?=\s+[ก-ฮ]{1,4}\.?\s?\d)"), r"\1ที่"),
+    (re.compile(r"^(\s*)ท(?=\s+[ก-ฮ]{1,4}\.?\s?[\d?])"), r"\1ที่"),
     (re.compile(r"^(\s*)เร[ือี]่?อง(?=\s|[:：])"), r"\1เรื่อง"),
     (re.compile(r"^(\s*)เร[ีิ]ยน(?=\s)"), r"\1เรียน"),
 )
