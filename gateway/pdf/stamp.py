@@ -149,6 +149,7 @@ class Stamped:
 
     pdf: bytes
     placement: Placement | None = None
+    size: tuple[float, float] = (0.0, 0.0)  # the stamp's box before `placement.scale`, points
 
     @property
     def covers_text(self) -> bool:
@@ -315,7 +316,7 @@ def _free_place(pdf: bytes, page_ix: int, style: StampStyle, frame: PageFrame, w
 def _draw(
     writer: IncrementalPdfFileWriter, stamp: ReceiptStamp | TextStamp, style: StampStyle, font: bytes,
     pdf: bytes,
-) -> Placement | None:
+) -> tuple[Placement | None, float, float]:
     page_count = int(writer.root["/Pages"]["/Count"])
     page_ix = style.page if style.page >= 0 else page_count + style.page
     if not 0 <= page_ix < page_count:
@@ -351,7 +352,7 @@ def _draw(
             {pdf_name("/XObject"): generic.DictionaryObject({pdf_name(name): form_ref})}
         ),
     )
-    return placement
+    return placement, w, h
 
 
 def stamp_text(pdf: bytes, text: str, *, x: float, y: float, font_path: str | None = None,
@@ -383,7 +384,7 @@ def stamp_receipt_placed(pdf: bytes, stamp: ReceiptStamp | TextStamp,
     font = read_font(style.font_path or default_font_path())
     writer = open_pdf_for_update(pdf)
     try:
-        placement = _draw(writer, stamp, style, font, pdf)
+        placement, w, h = _draw(writer, stamp, style, font, pdf)
         out = io.BytesIO()
         writer.write(out)
     except (PdfUnreadable, ConfigError):
@@ -396,4 +397,4 @@ def stamp_receipt_placed(pdf: bytes, stamp: ReceiptStamp | TextStamp,
     result = out.getvalue()
     if not result.startswith(pdf):  # the whole point of an incremental update
         raise AssertionError("stamped PDF does not begin with the original bytes")
-    return Stamped(result, placement)
+    return Stamped(result, placement, (w, h))
