@@ -91,9 +91,8 @@ def test_generated_geometries(spec: PdfSpec) -> None:
     _check_free(make_pdf(spec))
 
 
-def _full_page() -> bytes:
-    """A page with ink everywhere (a solid grey fill): no free space of any size."""
-    content = b"0.3 g 0 0 595 842 re f"
+def _page(content: bytes) -> bytes:
+    """A one-page A4 PDF drawing `content`."""
     objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
             b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>",
@@ -108,6 +107,25 @@ def _full_page() -> bytes:
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
     return bytes(out)
+
+
+def _full_page() -> bytes:
+    """A page with ink everywhere (a solid grey fill): no free space of any size."""
+    return _page(b"0.3 g 0 0 595 842 re f")
+
+
+# The standard Thai layout with a full top (y up): Garuda centred from 30 pt below the top,
+# the agency's address at the right from 40 pt, ที่ left, date right, body below.
+STANDARD = _page(b"0 g 262 712 70 100 re f 350 702 210 100 re f 60 690 150 16 re f "
+                 b"330 660 150 16 re f 60 200 470 440 re f 1 0 0 rg 40 800 60 20 re f")
+
+
+def test_standard_layout_with_a_full_top_right_is_not_covered() -> None:
+    fixed = stamp_receipt_placed(STANDARD, STAMP, StampStyle())
+    w, h = fixed.size
+    ink = _exact_ink(STANDARD)
+    assert _inked_cells(ink, 595 - 28 - w, 28, w, h) > 0  # the old corner covers the address
+    _check_free(STANDARD)
 
 
 def test_no_free_space_goes_on_a_white_box_and_says_so() -> None:
