@@ -33,7 +33,7 @@ __all__ = ["CELL", "INK", "InkMap", "Placement", "choose_place", "free_places", 
 
 INK = 200  # grey level (0 black .. 255 white) below which a pixel is ink
 CELL = 4.0  # points per search cell
-CLEARANCE = 4.0  # points of blank kept between the stamp and any ink
+CLEARANCE = 4.0  # points of blank kept between the stamp and any ink or text line
 EDGE = 12.0  # points kept from the page's edges (printers' unprintable margin)
 DPI = 54.0  # render resolution: 0.75 px per point, 3 px per cell
 
@@ -308,24 +308,42 @@ def ink_map(pdf: bytes, *, page_index: int = 0, cell: float = CELL, clearance: f
     return InkMap(cols, tuple(rows), cell, shown_w, shown_h)
 
 
+_ABOVE, _BELOW = 1.5, 0.6
+
+
 def _text_boxes(page: object, raw: object, w_px: int, h_px: int) -> list[tuple[float, float, float, float]]:
-    """Every character's box on the text page, in the rendered bitmap's pixels."""
+    """Every character's line box in the rendered bitmap's pixels: its glyph box widened to
+    `_ABOVE` em above the baseline and `_BELOW` em below, the room Thai fonts keep for stacked
+    marks (tone over upper vowel; lower vowels), as readers box words (`pdftotext -bbox`
+    gives 1.48 / 0.55 em for Chromium's Thai font)."""
     import ctypes
 
+    def device(px: float, py: float) -> tuple[int, int]:
+        dx, dy = ctypes.c_int(), ctypes.c_int()
+        raw.FPDF_PageToDevice(page.raw, 0, 0, w_px, h_px, 0, px, py,  # type: ignore[attr-defined]
+                              ctypes.byref(dx), ctypes.byref(dy))
+        return dx.value, dy.value
+
+    # page space to bitmap pixels is affine (rotation, crop offset, scale): three points fix it
+    (ex, ey), (ax, ay), (bx, by) = device(0.0, 0.0), device(1000.0, 0.0), device(0.0, 1000.0)
+    m = ((ax - ex) / 1000, (ay - ey) / 1000, (bx - ex) / 1000, (by - ey) / 1000)
     textpage = page.get_textpage()  # type: ignore[attr-defined]
     out: list[tuple[float, float, float, float]] = []
     try:
-        dx, dy = ctypes.c_int(), ctypes.c_int()
-        for k in range(textpage.count_chars()):
+        ox, oy = ctypes.c_double(), ctypes.c_double()
+        n = textpage.count_chars()
+        text = textpage.get_text_range(0, n) if n > 0 else ""
+        for k in range(n):
+            if k < len(text) and text[k].isspace():
+                continue
             left, bottom, right, top = textpage.get_charbox(k)
             if right <= left or top <= bottom:
                 continue
-            xs, ys = [], []
-            for px, py in ((left, bottom), (right, top)):
-                raw.FPDF_PageToDevice(page.raw, 0, 0, w_px, h_px, 0, px, py,  # type: ignore[attr-defined]
-                                      ctypes.byref(dx), ctypes.byref(dy))
-                xs.append(dx.value)
-                ys.append(dy.value)
+            em = raw.FPDFText_GetFontSize(textpage.raw, k)  # type: ignore[attr-defined]
+            if raw.FPDFText_GetCharOrigin(textpage.raw, k, ctypes.byref(ox), ctypes.byref(oy)):  # type: ignore[attr-defined]
+                bottom, top = min(bottom, oy.value - _BELOW * em), max(top, oy.value + _ABOVE * em)
+            xs = (ex + m[0] * left + m[2] * bottom, ex + m[0] * right + m[2] * top)
+            ys = (ey + m[1] * left + m[3] * bottom, ey + m[1] * right + m[3] * top)
             out.append((min(xs), min(ys), max(xs), max(ys)))
     finally:
         textpage.close()

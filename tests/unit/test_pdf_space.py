@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from gateway.inbound.stamp import COVERS_TEXT, StampSettings, stamp_bytes
 from gateway.pdf.space import InkMap, choose_place, free_places, ink_map
 from gateway.pdf.stamp import ReceiptStamp, StampStyle, stamp_receipt_placed
 from tests.pdfgen.documents import PdfSpec, make_pdf
+from tests.pdfgen.poppler import render_page1
 
 CORPUS = sorted((Path(__file__).resolve().parents[1] / "corpus" / "producers").glob("*/*.pdf"))
 STAMP = ReceiptStamp("สำนักงานเขตพื้นที่การศึกษาทดสอบ", 1234,
@@ -37,6 +41,26 @@ def _inked_cells(ink: InkMap, x: float, y: float, w: float, h: float) -> int:
     return sum(1 for r in ink.rows[int(y): int(y + h) + 1] if r & bits)
 
 
+def _poppler_words(pdf: bytes) -> list[tuple[float, float, float, float]]:
+    """Word boxes of page 1 by `pdftotext -bbox` (poppler: independent of PDFium), y down."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "in.pdf"
+        path.write_bytes(pdf)
+        html = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(path), "-"],
+                              capture_output=True, check=True, timeout=60).stdout.decode()
+    num = r'"([\d.]+)"'
+    return [tuple(float(v) for v in m) for m in re.findall(
+        rf"<word xMin={num} yMin={num} xMax={num} yMax={num}", html)]  # type: ignore[misc]
+
+
+def _independent_check(pdf: bytes, x: float, y: float, w: float, h: float) -> None:
+    """poppler's rendering (72 dpi, 1 px a point) and word boxes agree: nothing under the stamp."""
+    raster = render_page1(pdf, dpi=72)
+    assert raster.dark_count((int(x), int(y), int(x + w), int(y + h)), threshold=200) == 0
+    for x0, y0, x1, y1 in _poppler_words(pdf):
+        assert x1 <= x or x0 >= x + w or y1 <= y or y0 >= y + h, ((x0, y0, x1, y1), (x, y, w, h))
+
+
 def _check_free(pdf: bytes) -> None:
     done = stamp_receipt_placed(pdf, STAMP, FREE)
     assert done.pdf.startswith(pdf)
@@ -44,6 +68,7 @@ def _check_free(pdf: bytes) -> None:
     assert p is not None and not p.covers, p
     w, h = done.size
     assert _inked_cells(_exact_ink(pdf), p.x, p.y, w * p.scale, h * p.scale) == 0, p
+    _independent_check(pdf, p.x, p.y, w * p.scale, h * p.scale)
     # the stamp is really drawn there on the page as displayed (rotation and crop mapped back)
     after = _exact_ink(done.pdf)
     assert _inked_cells(after, p.x, p.y, w * p.scale, h * p.scale) > 0.5 * h * p.scale, p
