@@ -110,8 +110,10 @@ def test_crop_box_offset_and_rotation() -> None:
 
 
 @pytest.mark.parametrize("spec", [PdfSpec(), PdfSpec(size="Letter"), PdfSpec(landscape=True),
-                                  PdfSpec(rotate=90), PdfSpec(rotate=270)],
-                         ids=["a4", "letter", "landscape", "rot90", "rot270"])
+                                  PdfSpec(rotate=90), PdfSpec(rotate=270), PdfSpec(annotations=True),
+                                  PdfSpec(content="scan"), PdfSpec(encryption="owner-aes256")],
+                         ids=["a4", "letter", "landscape", "rot90", "rot270", "annotations", "scan",
+                              "owner-password"])
 def test_generated_geometries(spec: PdfSpec) -> None:
     _check_free(make_pdf(spec))
 
