@@ -77,18 +77,22 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     # pyHanko takes ~0.6 s to import: only the pdf commands pay for it.
     from gateway.pdf.check import Verdict, inspect_pdf
     from gateway.pdf.sign import SignerConfig, VisibleSignature, sign_pdf
-    from gateway.pdf.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt
+    from gateway.pdf.stamp import Corner, ReceiptStamp, StampStyle, stamp_receipt_placed
 
     data = read_input(args.file)
     if args.pdf_command == "stamp":
         s = settings.intake
         style = StampStyle(corner=Corner(s.stamp_corner), margin_x=s.stamp_margin,
                            margin_y=s.stamp_margin,
-                           font_path=str(s.stamp_font) if s.stamp_font else None)
+                           font_path=str(s.stamp_font) if s.stamp_font else None,
+                           placement=s.stamp_placement)
         at = _now(args.at)
         stamp = ReceiptStamp(settings.agency.name_th, args.number, at, settings.agency.thai_digits)
-        _write(args.output, stamp_receipt(data, stamp, style))
+        done = stamp_receipt_placed(data, stamp, style)
+        _write(args.output, done.pdf)
         print(f"ประทับตรารับเลข {args.number} แล้ว: {args.output} (stamped; original unchanged)")
+        if done.covers_text:
+            print("ไม่มีที่ว่างพอ: ตรารับวางทับข้อความบนพื้นขาว (no blank space: the stamp covers text)")
         return 0
     if args.pdf_command == "verify":
         roots = [read_input(p) for p in args.trust]

@@ -54,6 +54,9 @@ class Intake(ConfigModel):
     )
     stamp_corner: Literal["top-right", "top-left", "bottom-right", "bottom-left"] = "top-right"
     stamp_margin: float = Field(default=28.0, ge=0)
+    # "free": the receive stamp goes in blank space of page 1 (issue #20), stamp_corner only
+    # when the page cannot be rendered; "corner": always at stamp_corner.
+    stamp_placement: Literal["free", "corner"] = "free"
     stamp_font: Path | None = None
     trust_roots_dir: Path | None = Field(
         default=None, description="folder of CA certificates (.pem/.crt/.cer/.der) that incoming "

@@ -62,6 +62,7 @@ class Inbound:
             margin_x=s.intake.stamp_margin,
             margin_y=s.intake.stamp_margin,
             font_path=str(s.intake.stamp_font) if s.intake.stamp_font else None,
+            placement=s.intake.stamp_placement,
         )
         return cls(
             store=store,

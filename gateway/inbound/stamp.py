@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import workers
 from gateway.pdf.check import PdfUnreadable
-from gateway.pdf.stamp import ReceiptStamp, StampStyle, stamp_receipt
+from gateway.pdf.stamp import ReceiptStamp, StampStyle, stamp_receipt_placed
 from gateway.state import LetterState
 from gateway.store import audit, registers
 from gateway.store.blobs import BlobStore
@@ -29,6 +29,10 @@ if TYPE_CHECKING:  # the worker processes import this module: keep them light
     from gateway.inbound.context import Inbound
 
 
+# หมายเหตุ when no blank space held the stamp and it went over the letter on a white box (#20)
+COVERS_TEXT = "ตรารับวางทับข้อความ"
+
+
 @dataclass(frozen=True)
 class StampSettings:
     style: StampStyle
@@ -37,24 +41,27 @@ class StampSettings:
 
 
 def stamp_bytes(original: bytes, settings: StampSettings, number: int,
-                at: dt.datetime) -> tuple[bytes | None, str]:
-    """The receive stamp drawn on `original`, or why it could not be (in a worker process)."""
+                at: dt.datetime) -> tuple[bytes | None, str, str]:
+    """The receive stamp drawn on `original` and a remark for the register (or ""), or None
+    and why it could not be (in a worker process)."""
     stamp = ReceiptStamp(settings.agency, number, at, settings.thai_digits)
     try:
-        return stamp_receipt(original, stamp, settings.style), ""
+        done = stamp_receipt_placed(original, stamp, settings.style)
     except PdfUnreadable as exc:
-        return None, exc.reason_th
+        return None, exc.reason_th, ""
+    return done.pdf, "", COVERS_TEXT if done.covers_text else ""
 
 
 def stamp_blob(blob_root: str, digest: str, settings: StampSettings, number: int,
-               at: dt.datetime) -> tuple[str | None, int, str]:
+               at: dt.datetime) -> tuple[str | None, int, str, str]:
     """Stamp the PDF kept as `digest` and keep the stamped copy durably (in a worker process:
-    only names cross the pipe, not megabytes). Returns (digest, size, "") or (None, 0, why)."""
+    only names cross the pipe, not megabytes). Returns (digest, size, "", remark) or
+    (None, 0, why, "")."""
     blobs = BlobStore(Path(blob_root))
-    stamped, error = stamp_bytes(blobs.get(digest), settings, number, at)
+    stamped, error, remark = stamp_bytes(blobs.get(digest), settings, number, at)
     if stamped is None:
-        return None, 0, error
-    return blobs.put(stamped), len(stamped), ""
+        return None, 0, error, ""
+    return blobs.put(stamped), len(stamped), "", remark
 
 
 @dataclass(frozen=True)
@@ -72,8 +79,15 @@ class Stamper:
         self.ctx = ctx
 
     async def _record(self, s: AsyncSession, letter: Letter, digest: str | None, size: int,
-                      safe_name: str, error: str, at: dt.datetime) -> None:
+                      safe_name: str, error: str, at: dt.datetime, remark: str = "") -> None:
         outcome: dict[str, Any] = {}
+        if remark:  # the stamp lies over the letter's text: the register's หมายเหตุ says so
+            outcome["remark"] = remark
+            if remark not in letter.sender_flags:
+                letter.sender_flags = [*letter.sender_flags, remark]
+            entry = await registers.entry_of(s, letter.id)
+            if entry is not None and remark not in entry.remarks:
+                entry.remarks = " / ".join(x for x in (entry.remarks, remark) if x)
         letter.stamped_at = at
         if digest is not None:
             await know_blob(s, digest, size, at)
@@ -114,10 +128,11 @@ class Stamper:
             return False
         digest: str | None = None
         size = 0
+        remark = ""
         error = "ไม่มีไฟล์ PDF ให้ประทับตรารับ"
         if facts.main_sha256 is not None and facts.number is not None and facts.at is not None:
             # drawn and kept durably before the transaction, which only records it
-            digest, size, error = await workers.run(
+            digest, size, error, remark = await workers.run(
                 ctx.read_processes, stamp_blob, str(ctx.store.blobs.root), facts.main_sha256,
                 ctx.stamp, facts.number, facts.at)
         async with ctx.store.sessions.begin() as s:
@@ -126,7 +141,7 @@ class Stamper:
             if letter.state != LetterState.REGISTERED or letter.stamped_at is not None:
                 return False
             await self._record(s, letter, digest, size, facts.main_name, error,
-                               facts.at or ctx.store.clock())
+                               facts.at or ctx.store.clock(), remark)
             for column, value in (also or {}).items():
                 setattr(letter, column, value)
         return True

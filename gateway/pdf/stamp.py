@@ -41,6 +41,7 @@ from gateway.pdf.fonts import (
 )
 from gateway.pdf.opening import CORRUPT, PdfUnreadable, open_pdf_for_update
 from gateway.pdf.page import PageFrame, page_frame
+from gateway.pdf.space import Placement, choose_place, ink_map
 from gateway.thai import MONTHS_ABBR, format_short_date, format_time, to_thai_digits
 
 __all__ = [
@@ -48,8 +49,10 @@ __all__ = [
     "Corner",
     "ReceiptStamp",
     "StampStyle",
+    "Stamped",
     "TextStamp",
     "stamp_receipt",
+    "stamp_receipt_placed",
     "stamp_text",
 ]
 
@@ -124,6 +127,10 @@ class StampStyle:
     # Stamp-pad blue; dark enough to photocopy and to read in greyscale.
     color: tuple[float, float, float] = (0.05, 0.15, 0.55)
     page: int = 0
+    # "free": in blank space found on the rendered page (gateway.pdf.space; corner and margins
+    # then only apply when the page cannot be rendered); "corner": always at the corner.
+    placement: str = "corner"
+    min_font_size: float = 8.0  # "free": the stamp shrinks down to this size when space is tight
 
     def __post_init__(self) -> None:
         if self.font_size <= 0 or self.padding < 0 or self.border_width < 0:
@@ -132,6 +139,22 @@ class StampStyle:
             self.height is not None and self.height <= 0
         ):
             raise ValueError("width and height must be positive")
+        if self.placement not in ("corner", "free"):
+            raise ValueError("placement must be 'corner' or 'free'")
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """A stamped PDF and where its stamp went: `placement` None when drawn at the fixed corner."""
+
+    pdf: bytes
+    placement: Placement | None = None
+    size: tuple[float, float] = (0.0, 0.0)  # the stamp's box before `placement.scale`, points
+
+    @property
+    def covers_text(self) -> bool:
+        """The stamp had to go over ink, on an opaque white box: say so in the register."""
+        return self.placement is not None and self.placement.covers
 
 
 
@@ -277,9 +300,23 @@ def _own_contents(writer: IncrementalPdfFileWriter, page_ix: int) -> None:
     writer.mark_update(page_ref)
 
 
+def _free_place(pdf: bytes, page_ix: int, style: StampStyle, frame: PageFrame, w: float,
+                h: float) -> tuple[float, float, float, Placement] | None:
+    """(x, y, scale, placement) in blank space of the page as shown, y up; None when the page
+    cannot be rendered or its render does not match the frame (fixed corner then)."""
+    ink = ink_map(pdf, page_index=page_ix)
+    shown_w, shown_h = frame.shown_size
+    if ink is None or abs(ink.width - shown_w) > 2 or abs(ink.height - shown_h) > 2:
+        return None
+    min_scale = min(1.0, style.min_font_size / style.font_size)
+    place = choose_place(ink, w, h, min_scale=min_scale, edge=min(style.margin_x, style.margin_y))
+    return place.x, shown_h - place.y - h * place.scale, place.scale, place
+
+
 def _draw(
-    writer: IncrementalPdfFileWriter, stamp: ReceiptStamp | TextStamp, style: StampStyle, font: bytes
-) -> None:
+    writer: IncrementalPdfFileWriter, stamp: ReceiptStamp | TextStamp, style: StampStyle, font: bytes,
+    pdf: bytes,
+) -> tuple[Placement | None, float, float]:
     page_count = int(writer.root["/Pages"]["/Count"])
     page_ix = style.page if style.page >= 0 else page_count + style.page
     if not 0 <= page_ix < page_count:
@@ -291,6 +328,11 @@ def _draw(
     frame = page_frame(page_ref.get_object())
     form_ref, w, h = _stamp_form(writer, stamp, style, font)
     x, y = _position(style, frame, w, h)
+    scale, placement = 1.0, None
+    if style.placement == "free":
+        found = _free_place(pdf, page_ix, style, frame, w, h)
+        if found is not None:
+            x, y, scale, placement = found
     name = "/SarabanStamp" + uuid.uuid4().hex[:12]
     _own_contents(writer, page_ix)
     # Fence the original content in q/Q: a page (scans especially) may leave its CTM or
@@ -298,7 +340,11 @@ def _draw(
     writer.add_stream_to_page(
         page_ix, writer.add_object(generic.StreamObject(stream_data=b"q")), prepend=True
     )
-    paint = b"Q q %g %g %g %g %g %g cm %s Do Q" % (*frame.matrix(x, y), name.encode())
+    a, b, c, d, e, f = frame.matrix(x, y)
+    cm = (a * scale, b * scale, c * scale, d * scale, e, f)
+    # Over ink (no blank space anywhere): on an opaque white box, never silently through text.
+    under = b"1 g 0 0 %g %g re f " % (w, h) if placement is not None and placement.covers else b""
+    paint = b"Q q %g %g %g %g %g %g cm %s%s Do Q" % (*cm, under, name.encode())
     writer.add_stream_to_page(
         page_ix,
         writer.add_object(generic.StreamObject(stream_data=paint)),
@@ -306,6 +352,7 @@ def _draw(
             {pdf_name("/XObject"): generic.DictionaryObject({pdf_name(name): form_ref})}
         ),
     )
+    return placement, w, h
 
 
 def stamp_text(pdf: bytes, text: str, *, x: float, y: float, font_path: str | None = None,
@@ -319,6 +366,13 @@ def stamp_text(pdf: bytes, text: str, *, x: float, y: float, font_path: str | No
 
 
 def stamp_receipt(pdf: bytes, stamp: ReceiptStamp | TextStamp, style: StampStyle | None = None) -> bytes:
+    """Return `pdf` with the receive stamp appended as an incremental update (see
+    `stamp_receipt_placed`, which also says where the stamp went)."""
+    return stamp_receipt_placed(pdf, stamp, style).pdf
+
+
+def stamp_receipt_placed(pdf: bytes, stamp: ReceiptStamp | TextStamp,
+                         style: StampStyle | None = None) -> Stamped:
     """Return `pdf` with the receive stamp appended as an incremental update.
 
     `pdf` is a byte-identical prefix of the result. Raises `PdfUnreadable` (with a Thai
@@ -330,7 +384,7 @@ def stamp_receipt(pdf: bytes, stamp: ReceiptStamp | TextStamp, style: StampStyle
     font = read_font(style.font_path or default_font_path())
     writer = open_pdf_for_update(pdf)
     try:
-        _draw(writer, stamp, style, font)
+        placement, w, h = _draw(writer, stamp, style, font, pdf)
         out = io.BytesIO()
         writer.write(out)
     except (PdfUnreadable, ConfigError):
@@ -343,4 +397,4 @@ def stamp_receipt(pdf: bytes, stamp: ReceiptStamp | TextStamp, style: StampStyle
     result = out.getvalue()
     if not result.startswith(pdf):  # the whole point of an incremental update
         raise AssertionError("stamped PDF does not begin with the original bytes")
-    return result
+    return Stamped(result, placement, (w, h))

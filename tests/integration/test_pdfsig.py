@@ -14,7 +14,7 @@ import pytest
 
 from gateway.pdf.check import Verdict, inspect_pdf
 from gateway.pdf.sign import SignerConfig, VisibleSignature, sign_pdf
-from gateway.pdf.stamp import ReceiptStamp, stamp_receipt
+from gateway.pdf.stamp import ReceiptStamp, StampStyle, stamp_receipt
 from tests.pdfgen.documents import PdfSpec, make_pdf, tamper
 from tests.pdfgen.pki import AGENCY_CN, SIGNER_CN, Pki
 from tests.pdfgen.poppler import make_nssdb, pdfsig, pdftotext
@@ -112,10 +112,12 @@ def test_tampered_incoming_letter_fails_both(
     )
 
 
+@pytest.mark.parametrize("placement", ["corner", "free"])
 def test_stamped_copy_keeps_the_signed_revision_intact(
-    sender_signed_pdf: bytes, nssdir: str
+    sender_signed_pdf: bytes, nssdir: str, placement: str
 ) -> None:
-    stamped = stamp_receipt(sender_signed_pdf, ReceiptStamp("สำนักงานทดสอบ", 9, NOW))
+    stamped = stamp_receipt(sender_signed_pdf, ReceiptStamp("สำนักงานทดสอบ", 9, NOW),
+                            StampStyle(placement=placement))
     assert stamped.startswith(sender_signed_pdf)
     # pdfsig checks the signed byte range: still valid, and now not the whole file
     (block,) = _signatures(pdfsig(stamped, nssdir))
