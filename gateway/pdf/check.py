@@ -24,6 +24,7 @@ from typing import Any
 
 from gateway.pdf.active import ActiveContent, find_active_content
 from gateway.pdf.opening import CORRUPT, PdfUnreadable, open_reader
+from gateway.pdf.pdfium import drawable_page
 from gateway.pdf.revocation import Revocation, RevocationMode
 from gateway.pdf.signatures import (
     Coverage,
@@ -36,7 +37,7 @@ from gateway.pdf.signatures import (
     validate_signatures,
 )
 from gateway.pdf.text import first_page_text
-from gateway.pdf.textwork import page_text, text_work
+from gateway.pdf.textwork import page_text
 from gateway.pdf.tounicode import lacks_tounicode, recover_fonts
 from gateway.thai import normalize_text
 
@@ -111,7 +112,7 @@ def _pypdf_reader(pdf: bytes) -> Any:
 def _affordable(reader: Any) -> bool:
     """Whether page 1 can be read in full at a bounded cost (forms counted per painting)."""
     try:
-        return text_work(reader.pages[0]) is not None
+        return drawable_page(reader.pages[0])
     except Exception:  # noqa: BLE001 - parser boundary: then only the bounded reading
         return False
 

@@ -22,6 +22,9 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from gateway.pdf.pdfium import LOCK as PDFIUM_LOCK
+from gateway.pdf.pdfium import drawable
+
 __all__ = ["OcrReading", "has_text_layer", "ocr_page1", "tesseract_path"]
 
 log = logging.getLogger(__name__)
@@ -93,8 +96,11 @@ def ocr_page1(pdf: bytes, *, dpi: int = DPI, top: float = TOP_FRACTION,
     exe = tesseract or tesseract_path()
     if exe is None:
         return OcrReading(skipped="tesseract is not installed")
+    if not drawable(pdf):
+        return OcrReading(skipped="page 1 is too costly to draw")
     try:
-        image = _page1_top_pgm(pdf, dpi, top)
+        with PDFIUM_LOCK:
+            image = _page1_top_pgm(pdf, dpi, top)
     except Exception as exc:  # noqa: BLE001 - a page PDFium cannot draw is no reading
         return OcrReading(skipped=f"page 1 could not be rendered: {type(exc).__name__}")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_THREAD_LIMIT": "1",

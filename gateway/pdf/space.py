@@ -265,11 +265,13 @@ def ink_map(pdf: bytes, *, page_index: int = 0, cell: float = CELL, clearance: f
     import pypdfium2 as pdfium
     import pypdfium2.raw as raw
 
-    from gateway.pdf.text import _PDFIUM  # PDFium is not thread-safe: one lock for all uses
+    from gateway.pdf.pdfium import LOCK, drawable
 
+    if not drawable(pdf, page_index):  # a page too costly to draw: the fixed corner
+        return None
     px_per_cell = max(1, round(cell * DPI / 72))
     scale = px_per_cell / cell  # pixels per point, so that cells are whole pixels
-    with _PDFIUM:
+    with LOCK:
         try:
             doc = pdfium.PdfDocument(pdf)
         except Exception:  # noqa: BLE001 - PDFium cannot open what pyHanko did

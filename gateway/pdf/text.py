@@ -21,18 +21,17 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 from gateway.core.thaifix import CONSONANT, flaws, join_broken_lines, repair_page
+from gateway.pdf.pdfium import LOCK as PDFIUM_LOCK
 
 __all__ = ["first_page_text", "unknown_letters"]
 
 log = logging.getLogger(__name__)
 
 PDFTOTEXT_SECONDS = 5.0  # pdftotext on one page; past it the reading is left out
-_PDFIUM = threading.Lock()  # PDFium is not thread-safe; inspect_pdf runs in worker threads
 _THAI_RUN = re.compile("[\u0e01-\u0e4e]+")
 
 
@@ -88,7 +87,7 @@ def _pdfium(pdf: bytes) -> str:
         import pypdfium2.raw as raw
     except ImportError:  # pragma: no cover - a dependency; the other readings still count
         return ""
-    with _PDFIUM:
+    with PDFIUM_LOCK:
         try:
             doc = pdfium.PdfDocument(pdf)
         except Exception as exc:  # noqa: BLE001 - PDFium cannot open what pyHanko did

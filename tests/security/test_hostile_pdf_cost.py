@@ -87,3 +87,18 @@ def test_real_letters_are_read_as_before(pdf: Path) -> None:
     work = text_work(page)
     assert work is not None and work < PAGE_TEXT_BYTES // 10
     assert page_text(page) == pypdf.PdfReader(pdf).pages[0].extract_text()
+
+
+@pytest.mark.parametrize("make", [lambda: hostile.nested_forms(12, 10), lambda: hostile.nested_forms(40, 2),
+                                  hostile.form_calls], ids=["nested 12x10", "nested 40x2", "form calls"])
+def test_a_hostile_page_is_never_drawn(make: Callable[[], bytes]) -> None:
+    """PDFium paints every form where it is used: forms nested 12 deep, 10 times each, made the
+    kernel kill the reader for memory. Neither OCR nor stamp placement draws such a page."""
+    from gateway.pdf.ocr import ocr_page1
+    from gateway.pdf.pdfium import drawable
+    from gateway.pdf.space import ink_map
+
+    pdf = make()
+    assert not drawable(pdf)
+    assert ink_map(pdf) is None  # the stamp then goes to its fixed corner
+    assert ocr_page1(pdf, tesseract="/bin/false").skipped == "page 1 is too costly to draw"
