@@ -137,6 +137,14 @@ class Filing:
                 ImapMessage.sha256 == sha, ImapMessage.kind == "copy",
                 ImapMessage.letter_id.is_not(None)).limit(1))).scalar_one_or_none()
 
+    async def copy_begun(self, letter_id: int) -> bool:
+        """Whether filing the letter's findable copy was begun before (the intent committed, or
+        the copy filed): then a message fetched again after a crash leaves the copy to
+        file_copy, which searches for it before it appends, never a second one."""
+        async with self.store.readers() as s:
+            letter = await s.get(Letter, letter_id)
+            return letter is not None and (letter.copy_appended or letter.copy_appending)
+
     async def set_columns(self, letter_id: int, **columns: object) -> None:
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
@@ -152,14 +160,16 @@ class Filing:
             # only the letters with something left to file: the query does not grow with history
             rows = (await s.execute(
                 select(Letter.id, Letter.state, Letter.channel, Letter.filing_folder,
-                       Letter.filed_folder, Letter.copy_appended, RawMessage.sha256)
+                       Letter.filed_folder, Letter.copy_appended, RawMessage.sha256,
+                       Letter.source_key)
                 .join(RawMessage, RawMessage.id == Letter.raw_message_id)
                 .where(Letter.state != LetterState.RECEIVED,
                        or_(and_(Letter.channel == "smtp", Letter.filed_folder == ""),
                            and_(Letter.state == LetterState.REGISTERED, Letter.copy_appended.is_(False))))
                 .order_by(Letter.id)
             )).all()
-        for letter_id, state, channel, filing, filed, appended, sha in rows:
+        ours = f"imap:{self.cfg.name}:"
+        for letter_id, state, channel, filing, filed, appended, sha, source_key in rows:
             folder = self.folder_for(state)
             if folder is None:
                 continue
@@ -174,7 +184,11 @@ class Filing:
                 where = found or await client.append(folder, raw)
                 await self.remember(folder, where, letter_id, "original", sha)
                 filed = folder
-            if state == LetterState.REGISTERED and filed and not appended:
+            # a letter of this mailbox whose original was moved before a crash kept its
+            # placement from being recorded: its copy is filed all the same (the intent
+            # committed with the stamp makes file_copy search before it appends)
+            moved_here = channel == "imap" and source_key.startswith(ours)
+            if state == LetterState.REGISTERED and (filed or moved_here) and not appended:
                 if channel == "smtp" and not primary:
                     continue
                 await self.file_copy(client, letter_id, state)

@@ -226,7 +226,9 @@ class Watcher:
         if folder is None:  # not decided (e.g. a transient read failure): stays in INBOX
             return
         # The findable copy is composed before taking the connection: only IMAP waits for it.
-        made = await self.pipeline.registered_copy(letter_id) if state == LetterState.REGISTERED else None
+        fresh = intent_committed or not await self.filing.copy_begun(letter_id)
+        made = await self.pipeline.registered_copy(letter_id) \
+            if state == LetterState.REGISTERED and fresh else None
         copy, copy_sha = made if made is not None else (None, "")
         if copy is not None and not intent_committed:  # stamped before: record the intent now
             await self.filing.set_columns(letter_id, copy_appending=True)
