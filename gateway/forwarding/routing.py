@@ -184,19 +184,28 @@ _REPLY_ADDRESS = re.compile(rf"\+u\.({_TOKEN})@", re.IGNORECASE)
 _SUBJECT_TOKEN = re.compile(rf"\[#({_TOKEN})\]", re.IGNORECASE)
 
 
-def reply_address(central: str, token: str) -> str:
+def _plus_address(central: str, tag: str, token: str) -> str:
     local, _, domain = central.partition("@")
-    return f"{local}+u.{token}@{domain}"
+    return f"{local}+{tag}.{token}@{domain}"
+
+
+def _token_in(addresses: Iterable[str], subject: str, in_address: re.Pattern[str],
+              in_subject: re.Pattern[str]) -> str | None:
+    for a in addresses:
+        if m := in_address.search(a or ""):
+            return m.group(1).lower()
+    if m := in_subject.search(subject or ""):
+        return m.group(1).lower()
+    return None
+
+
+def reply_address(central: str, token: str) -> str:
+    return _plus_address(central, "u", token)
 
 
 def reply_token(addresses: Iterable[str], subject: str) -> str | None:
     """The forward a reply belongs to: from the address it was sent to, else its subject."""
-    for a in addresses:
-        if m := _REPLY_ADDRESS.search(a or ""):
-            return m.group(1).lower()
-    if m := _SUBJECT_TOKEN.search(subject or ""):
-        return m.group(1).lower()
-    return None
+    return _token_in(addresses, subject, _REPLY_ADDRESS, _SUBJECT_TOKEN)
 
 
 # A letter we sent: each recipient's mail has Reply-To `saraban+r.<token>@…` with that
@@ -207,18 +216,12 @@ _RECIPIENT_SUBJECT = re.compile(rf"\[#r\.({_TOKEN})\]", re.IGNORECASE)
 
 
 def recipient_reply_address(central: str, token: str) -> str:
-    local, _, domain = central.partition("@")
-    return f"{local}+r.{token}@{domain}"
+    return _plus_address(central, "r", token)
 
 
 def recipient_token(addresses: Iterable[str], subject: str) -> str | None:
     """The recipient of a letter we sent that a reply answers: its address, else its subject."""
-    for a in addresses:
-        if m := _RECIPIENT_ADDRESS.search(a or ""):
-            return m.group(1).lower()
-    if m := _RECIPIENT_SUBJECT.search(subject or ""):
-        return m.group(1).lower()
-    return None
+    return _token_in(addresses, subject, _RECIPIENT_ADDRESS, _RECIPIENT_SUBJECT)
 
 
 _RECEIVE_REF = re.compile(r"\[(?:รับ|คืน)\s*([0-9๐-๙]+)\s*/\s*([0-9๐-๙]{4})\]")

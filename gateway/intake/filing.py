@@ -206,10 +206,7 @@ class Filing:
                 continue
             validity = await client.select(folder)
             uids = await client.uids("ALL")
-            async with self.store.readers() as s:
-                known = set((await s.execute(select(ImapMessage.uid).where(
-                    ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
-                    ImapMessage.uidvalidity == validity))).scalars())
+            known = await self._known_uids(folder, validity)
             if BASELINE_UID not in known:  # first sight: note what is there, obey nothing old
                 await self.remember_all([(folder, (validity, uid), "seen", "")
                                          for uid in (BASELINE_UID, *uids)], None, {})
@@ -234,13 +231,17 @@ class Filing:
                                     hashlib.sha256(raw).hexdigest())
         return done
 
+    async def _known_uids(self, folder: str, validity: int) -> set[int]:
+        """The UIDs of `folder` (this UIDVALIDITY) the gateway has already looked at."""
+        async with self.store.readers() as s:
+            return set((await s.execute(select(ImapMessage.uid).where(
+                ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
+                ImapMessage.uidvalidity == validity))).scalars())
+
     async def _clerk_moves(self, client: MailboxClient, folder: str, action: str) -> None:
         validity = await client.select(folder)
         uids = await client.uids("ALL")
-        async with self.store.readers() as s:
-            known = set((await s.execute(select(ImapMessage.uid).where(
-                ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
-                ImapMessage.uidvalidity == validity))).scalars())
+        known = await self._known_uids(folder, validity)
         for uid in uids:
             if uid in known:
                 continue

@@ -36,6 +36,7 @@ from gateway.trust.hooks import spf_check
 from gateway.trust.results import (
     Method,
     from_domains,
+    head_of,
     header_block,
     spf_domain,
     topmost_results,
@@ -79,12 +80,6 @@ def _ascii_domain(domain: str) -> str:
 # -- DKIM ----------------------------------------------------------------------------------------
 
 
-def _head(raw: bytes) -> bytes:
-    """The header block only (what the checks look at before parsing a whole message)."""
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
-    return raw[: min(ends)] if ends else raw
-
-
 def _has_field(head: bytes, name: bytes) -> bool:
     return re.search(rb"(?im)^" + re.escape(name) + rb"[ \t]*:", head) is not None
 
@@ -92,7 +87,7 @@ def _has_field(head: bytes, name: bytes) -> bool:
 def _dkim(raw: bytes, lookup: Lookup) -> list[Method]:
     # dkimpy splits the whole message into lines first: 20 ms for a 1.7 MB letter, in a
     # thread that holds the GIL. A message without a signature has nothing to verify.
-    if not _has_field(_head(raw), b"dkim-signature"):
+    if not _has_field(head_of(raw), b"dkim-signature"):
         return []
     try:
         d = dkim.DKIM(raw, minkey=MIN_KEY_BITS)
@@ -192,7 +187,7 @@ def _dmarc(lookup: Lookup, domains: list[str], spf: Method | None, sigs: list[Me
 
 
 def _arc(raw: bytes, lookup: Lookup) -> Method | None:
-    if not _has_field(_head(raw), b"arc-seal"):
+    if not _has_field(head_of(raw), b"arc-seal"):
         return None
 
     def txt(name: bytes, timeout: float = 0) -> bytes | None:

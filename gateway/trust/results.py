@@ -48,10 +48,15 @@ def resinfo(m: Method) -> str:
 # -- reading a raw message's header block ------------------------------------------------------
 
 
+def head_of(raw: bytes) -> bytes:
+    """The header block of `raw` (all of it when there is no body)."""
+    end = re.search(rb"\r?\n\r?\n", raw)
+    return raw[: end.start()] if end else raw
+
+
 def header_block(raw: bytes) -> list[tuple[str, str]]:
     """The header fields of `raw` in order, (name, unfolded value), decoded leniently."""
-    end = re.search(rb"\r?\n\r?\n", raw)
-    head = raw[: end.start()] if end else raw
+    head = head_of(raw)
     fields: list[tuple[str, str]] = []
     for line in re.split(rb"\r?\n", head):
         if line[:1] in (b" ", b"\t") and fields:
