@@ -28,6 +28,10 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from tests.pdfgen.pki import VALID_FROM, VALID_UNTIL
 
+# CRLs and OCSP answers are current for this long either side of `now`: poppler's pdfsig
+# (another process) reads the real clock, while the tests' `now` may be shifted by --at
+WINDOW = dt.timedelta(days=90)
+
 Mode = Literal["up", "down", "hang"]
 
 
@@ -63,20 +67,20 @@ class RevokingCa:
     def root_pem(self) -> bytes:
         return self.root.cert.public_bytes(serialization.Encoding.PEM)
 
-    def revoke(self, who: str) -> None:
+    def revoke(self, who: str) -> None:  # revoked WINDOW before now
         self.revoked.add(self.signers[who].cert.serial_number)
 
     def crl(self, issuer: Party, serials: set[int]) -> bytes:
         b = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
-             .last_update(self.now - dt.timedelta(hours=1))
-             .next_update(self.now + dt.timedelta(days=1))
+             .last_update(self.now - WINDOW)
+             .next_update(self.now + WINDOW)
              .add_extension(x509.CRLNumber(1), critical=False)
              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                  issuer.key.public_key()), critical=False))
         for serial in sorted(serials):
             b = b.add_revoked_certificate(
                 x509.RevokedCertificateBuilder().serial_number(serial)
-                .revocation_date(self.now - dt.timedelta(days=2)).build())
+                .revocation_date(self.now - WINDOW).build())
         return b.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
     def ocsp_response(self, request_der: bytes) -> bytes:
@@ -87,9 +91,9 @@ class RevokingCa:
         b = ocsp.OCSPResponseBuilder().add_response(
             cert=cert, issuer=self.intermediate.cert, algorithm=req.hash_algorithm,
             cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
-            this_update=self.now - dt.timedelta(minutes=5),
-            next_update=self.now + dt.timedelta(hours=4),
-            revocation_time=self.now - dt.timedelta(days=2) if revoked else None,
+            this_update=self.now - WINDOW,
+            next_update=self.now + WINDOW,
+            revocation_time=self.now - WINDOW if revoked else None,
             revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
         ).responder_id(ocsp.OCSPResponderEncoding.HASH, self.intermediate.cert)
         return b.sign(self.intermediate.key, hashes.SHA256()).public_bytes(
