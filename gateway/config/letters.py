@@ -89,6 +89,12 @@ class Intake(ConfigModel):
         description="memory one worker process may use while reading a message; more: the "
         "worker is stopped and the letter goes to review with a Thai reason",
     )
+    ocr: bool = Field(
+        default=True,
+        description="read page 1 of a scanned letter (no text layer) with tesseract to pre-fill "
+        "its review, when the mail, file name and XML leave a required field or the secrecy "
+        "class unknown; never registers from OCR alone (false: scans go to review unread)",
+    )
 
 
     @property

@@ -256,14 +256,15 @@ class Pipeline:
             intake = self.store.settings.intake
             return await workers.run(ctx.read_processes, read_blob, str(self.store.blobs.root),
                                      digest, trust_roots=ctx.trust_roots, now=now,
-                                     revocation=ctx.revocation,
+                                     revocation=ctx.revocation, ocr=intake.ocr,
                                      budget=workers.Budget(intake.read_budget_seconds,
                                                            intake.read_memory_mb))
         # in the gateway's own process (read_processes = 0, or XML schemas of a test's own):
         # a thread cannot be stopped, so no budget here
         reading = await workers.run(0, read_message, raw, xml_resources=ctx.xml_resources,
                                     trust_roots=ctx.trust_roots, now=now,
-                                    revocation=ctx.revocation)
+                                    revocation=ctx.revocation,
+                                    ocr=self.store.settings.intake.ocr)
         await put_blobs(self.store.blobs, *(a.data for a in _files_of(reading)))
         return reading
 

@@ -35,6 +35,7 @@ from gateway.core.classify import (
 )
 from gateway.core.compose import ORIGIN_HEADER, origin_parts
 from gateway.core.extract import choose_main_letter, extract_fields
+from gateway.core.extract.ocr import ocr_needed
 from gateway.core.parse import parse_message
 from gateway.core.parse.headers import Headers
 from gateway.core.parse.signs import generated_reason
@@ -90,8 +91,9 @@ def _xml_main_attachment(result: Any) -> Attachment | None:
 
 
 def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequence[bytes],
-                 now: dt.datetime, revocation: Revocation = Revocation()) -> Reading:
-    """Everything the gateway can read from one message's bytes."""
+                 now: dt.datetime, revocation: Revocation = Revocation(), ocr: bool = True) -> Reading:
+    """Everything the gateway can read from one message's bytes (`ocr`: a scan's page 1 may
+    be read by OCR when worth it, see ocr_needed)."""
     msg = parse_message(raw)
     main, enclosures, xml_att = choose_main_letter(msg.attachments)
     xml_facts: XmlFacts | None = None
@@ -137,10 +139,6 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
     pdf: PdfFacts | None = None
     if main is not None:
         report = inspect_pdf(main.data, trust_roots=trust_roots, now=now, revocation=revocation)
-        scan = OcrReading()
-        if report.readable and not has_text_layer(report.first_page_text):
-            # a scan: its header read for the clerk's review, page 1 only (#20)
-            scan = ocr_page1(main.data)
         pdf = PdfFacts(
             readable=report.readable,
             reason_th=report.reason_th,
@@ -152,12 +150,20 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
                 for s in report.signatures
             ),
             active_content=report.active.remarks_th,
-            ocr_text=scan.text,
-            ocr_skipped=scan.skipped,
         )
     fields = extract_fields(xml_fields, pdf.page1_text if pdf else None, msg,
-                            main.filename if main else None,
-                            ocr_text=pdf.ocr_text if pdf else None, today=now.date())
+                            main.filename if main else None, today=now.date())
+    if main is not None and pdf is not None and pdf.readable and not has_text_layer(pdf.page1_text):
+        # a scan: its header read for the clerk's review, page 1 only (#20), when the other
+        # sources leave something for OCR to pre-fill (ocr_needed; the switch: [intake] ocr)
+        why = ocr_needed(fields) if ocr else ""
+        scan = ocr_page1(main.data) if why else OcrReading(
+            skipped="switched off ([intake] ocr = false)" if not ocr else "not needed: "
+                    "the other sources gave every required field")
+        pdf = replace(pdf, ocr_text=scan.text, ocr_skipped=scan.skipped)
+        if scan.text:
+            fields = extract_fields(xml_fields, pdf.page1_text, msg, main.filename,
+                                    ocr_text=scan.text, today=now.date())
     return Reading(msg, main, enclosures, xml_att, pdf, xml_facts, fields, xml_letter, notifier)
 
 
@@ -175,13 +181,13 @@ def xml_letter_of(msg: ParsedMessage, resources: XmlResources) -> Any:
 
 
 def read_blob(blob_root: str, digest: str, *, trust_roots: Sequence[bytes],
-              now: dt.datetime, revocation: Revocation = Revocation()) -> Reading:
+              now: dt.datetime, revocation: Revocation = Revocation(), ocr: bool = True) -> Reading:
     """read_with_default_resources of the message kept as `digest`, and the letter's files
     kept durably next to it (in a worker process: the message is not sent through the pipe,
     and the files are not written by the gateway's own process)."""
     blobs = BlobStore(Path(blob_root))
     reading = read_with_default_resources(blobs.get(digest), trust_roots=trust_roots, now=now,
-                                          revocation=revocation)
+                                          revocation=revocation, ocr=ocr)
     for a in _files_of(reading):
         blobs.put(a.data, digest=a.sha256)
     return _kept(reading)
@@ -206,10 +212,11 @@ def _files_of(reading: Reading) -> list[Attachment]:
 
 
 def read_with_default_resources(raw: bytes, *, trust_roots: Sequence[bytes],
-                                now: dt.datetime, revocation: Revocation = Revocation()) -> Reading:
+                                now: dt.datetime, revocation: Revocation = Revocation(),
+                                ocr: bool = True) -> Reading:
     """read_message in a worker process, with that process's own copy of the schemas."""
     return read_message(raw, xml_resources=default_resources(), trust_roots=trust_roots, now=now,
-                        revocation=revocation)
+                        revocation=revocation, ocr=ocr)
 
 @dataclass(frozen=True)
 class Examined:

@@ -17,8 +17,13 @@ from gateway.inbound.read import read_message
 from gateway.inbound.record import apply_fields
 from gateway.letter import REQUIRED_FIELDS, FieldSource
 from gateway.pdf.ocr import ocr_page1, tesseract_path
+from gateway.app import open_store
+from gateway.core.compose import template_env
+from gateway.inbound.pipeline import Pipeline
+from gateway.store.letters import put_blobs
 from gateway.store.tables import Letter
 from gateway.xmlletter import default_resources
+from tests.conftest import FakeClock, make_settings
 from tests.corpus.mail import letter_mail
 from tests.pdfgen.scans import CORPUS, corpus_letters, scan_pdf
 
@@ -157,3 +162,60 @@ def test_a_broken_or_missing_tesseract_is_no_crash(tmp_path: Path) -> None:
     assert got.text == "" and "failed" in got.skipped
     got = ocr_page1(b"%PDF-1.4 nonsense")
     assert got.text == "" and got.skipped
+
+
+def _refuse_ocr(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(pdf: bytes, **kw: object) -> object:
+        raise AssertionError("OCR run although nothing was left to pre-fill")
+
+    monkeypatch.setattr(read_module, "ocr_page1", refuse)
+
+
+def test_a_scan_the_mail_describes_fully_is_not_ocrd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OCR only pre-fills a review (#19: it cost every scan 0.2–0.6 s): a scan whose mail gives
+    ที่, date, sender and subject is decided on those without it, and registers as before."""
+    _refuse_ocr(monkeypatch)
+    scan = scan_pdf(CORPUS / str(ARABIC["file"]), dpi=100)
+    body = (f"ที่ {ARABIC['letter_no']} ลงวันที่ 23 กุมภาพันธ์ 2569\n"
+            f"เรื่อง {ARABIC['subject']}\n")
+    reading = _read(letter_mail(scan, subject=f"ที่ {ARABIC['letter_no']} {ARABIC['subject']}",
+                                body=body, filename="scan0001.pdf"))
+    assert reading.pdf is not None and reading.pdf.page1_text.strip() == ""
+    assert reading.fields.missing_required() == ()
+    assert reading.pdf.ocr_text == "" and reading.pdf.ocr_skipped.startswith("not needed")
+    assert OCR_REVIEW not in validate(reading, POLICY)
+
+
+def test_ocr_switched_off_reads_no_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    _refuse_ocr(monkeypatch)
+    reading = read_message(_scan_mail(), xml_resources=default_resources(), trust_roots=(),
+                           now=NOW, ocr=False)
+    assert reading.pdf is not None and reading.pdf.ocr_text == ""
+    assert "switched off" in reading.pdf.ocr_skipped
+    problems = validate(reading, POLICY)
+    assert OCR_REVIEW not in problems and any(p.code.startswith("missing_") for p in problems)
+    assert decide(reading, problems, POLICY).outcome is Outcome.REVIEW
+
+
+@pytest.mark.parametrize("ocr", [True, False], ids=["ocr-on", "ocr-off"])
+async def test_the_switch_reaches_the_reading_workers(tmp_path: Path, db_url: str, ocr: bool) -> None:
+    """`[intake] ocr` is what the gateway's reading worker processes read with: the same scan
+    taken in through the pipeline is pre-filled from OCR, or not at all."""
+    settings = make_settings(tmp_path, db_url, intake={"read_processes": 1, "revocation": "off",
+                                                       "ocr": ocr})
+    store = await open_store(settings, upgrade=True, clock=FakeClock(NOW))
+    try:
+        pipeline = Pipeline.build(store, template_env())
+        raw = _scan_mail()
+        (digest,) = await put_blobs(store.blobs, raw)
+        letter_id, state, _ = await pipeline.take_in(raw, digest=digest, channel="import",
+                                                     source_key="scan-1", envelope_to=[])
+        async with store.sessions() as s:
+            letter = await s.get(Letter, letter_id)
+        assert letter is not None and state == "review"
+        sources = set((letter.field_sources or {}).values())
+        assert ("ocr" in sources) is ocr
+        # the mail gives no subject of its own: only OCR can pre-fill one
+        assert ((letter.field_sources or {}).get("subject") == "ocr") is ocr
+    finally:
+        await store.close()
