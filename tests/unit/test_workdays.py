@@ -152,3 +152,14 @@ def test_working_time_adds_up(a: dt.datetime, b: dt.datetime, c: dt.datetime) ->
     a, b, c = sorted((a, b, c))
     assert THAI.working_time_between(a, b) + THAI.working_time_between(b, c) == \
         THAI.working_time_between(a, c)
+
+
+def test_check_shows_the_next_days_off_and_warns_of_the_old_key(tmp_path: Path) -> None:
+    from gateway.cli.check import calendar_result
+
+    now = bkk(2026, 12, 2, 10)
+    r = calendar_result(make_settings(tmp_path), now)
+    assert r.ok and not r.warning
+    assert "08:30–16:30" in r.detail and "7 ธ.ค. 2569, 10 ธ.ค. 2569, 31 ธ.ค. 2569" in r.detail
+    old = calendar_result(make_settings(tmp_path, outbound={"holidays": ["2026-12-09"]}), now)
+    assert old.warning and "9 ธ.ค. 2569, 10 ธ.ค. 2569" in old.detail and "[calendar] days_off" in old.detail
