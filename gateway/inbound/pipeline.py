@@ -203,15 +203,10 @@ class Pipeline:
             unstamped = list((await s.execute(select(Letter.id).where(
                 Letter.state == LetterState.REGISTERED, Letter.stamped_at.is_(None))
                 .order_by(Letter.id))).scalars())
-        if pending or unstamped:
-            progress.stage("หนังสือที่ค้างอยู่", len(pending) + len(unstamped))
-        for lid in pending:
-            await self.process(lid)
-            progress.advance()
-        for lid in unstamped:
-            await self.stamp_letter(lid)
-            progress.advance()
-        return len(pending) + len(unstamped)
+        work = [(self.process, lid) for lid in pending] + [(self.stamp_letter, lid) for lid in unstamped]
+        for step, lid in progress.each(work, "หนังสือที่ค้างอยู่", len(work)):
+            await step(lid)
+        return len(work)
 
     # -- the steps --------------------------------------------------------------------------
 
