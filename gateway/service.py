@@ -28,6 +28,7 @@ from gateway.errors import Transient
 from gateway.inbound.pipeline import Pipeline
 from gateway.intake.imap import MailboxHealth
 from gateway.outbound.sender import agency_mail, queue_mail
+from gateway.progress import SILENT, Progress
 from gateway.reports.digest import send_digest_if_due
 from gateway.store import registers
 from gateway.store.blobs import sha256_hex
@@ -179,15 +180,15 @@ async def _worker(process: Callable[[int], Awaitable[str]], queue: asyncio.Queue
             log.exception("%s %s failed; it will be retried on restart", what, letter_id)
 
 
-async def _start(app: App) -> None:
+async def _start(app: App, progress: Progress = SILENT) -> None:
     """Start the readers, and finish what a crash left half-way: letters received but not
     decided, submissions not answered."""
     app.pipeline.warm_up()  # the first letter after a start does not wait for a reader to start
-    await _resume(app)
+    await _resume(app, progress)
 
 
-async def _resume(app: App) -> None:
-    await app.pipeline.resume()
+async def _resume(app: App, progress: Progress = SILENT) -> None:
+    await app.pipeline.resume(progress)
     await app.outbound.resume()
 
 
@@ -254,16 +255,18 @@ async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
     return 0
 
 
-async def ingest_once(settings: Settings, *, store: Store | None = None) -> dict[str, int]:
-    """Process everything waiting (SMTP-received letters, every IMAP mailbox), send due mail."""
+async def ingest_once(settings: Settings, *, store: Store | None = None,
+                      progress: Progress = SILENT) -> dict[str, int]:
+    """Process everything waiting (SMTP-received letters, every IMAP mailbox), send due mail;
+    how far it got goes to `progress` (a bar on the administrator's terminal)."""
     async with assembled(settings, store=store) as app:
         before = await _state_counts(app.store)
-        await _start(app)
+        await _start(app, progress)
         for watcher in app.watchers():
-            if not await watcher.sweep():
+            if not await watcher.sweep(progress):
                 log.warning("mailbox %s is being worked by a running gateway; skipped", watcher.cfg.name)
         await _follow_up(app.pipeline)
-        sent = await app.sender.drain()
+        sent = await app.sender.drain(progress)
         if sent is None:
             log.warning("a running gateway is sending this store's mail; sending skipped")
         after = await _state_counts(app.store)

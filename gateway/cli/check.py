@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import socket
@@ -210,6 +211,7 @@ async def run_checks(settings: Settings) -> int:
         except (TimeoutError, OSError, aiosmtplib.SMTPException) as e:
             results.append(CheckResult(name, False, f"เชื่อมต่อไม่ได้ (cannot connect): {e!r}"))
     results.extend(trust_root_results(settings))
+    results.append(calendar_result(settings, system_clock()))
     for r in results:
         print(f"{r.mark} {r.name:<16} {r.detail}")
     failed = [r for r in results if not r.ok]
@@ -268,3 +270,22 @@ def trust_root_results(settings: Settings) -> list[CheckResult]:
                            f"{intake.revocation_timeout_seconds:g} วินาที",
                            warning=intake.revocation == "off"))
     return out
+
+
+def calendar_result(settings: Settings, now: dt.datetime) -> CheckResult:
+    """Office hours and the next days off on working weekdays (Thai public holidays, the
+    agency's own): reminders count working hours by them. The old `[outbound] holidays` is
+    still read, with a warning to move it."""
+    from gateway.thai import format_short_date
+    from gateway.workcalendar import work_calendar
+
+    cal = work_calendar(settings)
+    today = now.astimezone(cal.tz).date()
+    ahead = (today + dt.timedelta(days=n) for n in range(1, 120))
+    off = [d for d in ahead if d.weekday() in cal.weekdays and not cal.is_working_day(d)][:3]
+    detail = (f"เวลาราชการ {cal.start:%H:%M}–{cal.end:%H:%M} ({settings.calendar.timezone}); "
+              "วันหยุดถัดไป " + (", ".join(format_short_date(d) for d in off) or "-"))
+    if settings.outbound.holidays:
+        return CheckResult("calendar", True, detail + "; [outbound] holidays เลิกใช้แล้ว ยังนับเป็นวันหยุด "
+                           "ให้ย้ายไป [calendar] days_off (deprecated: move it)", warning=True)
+    return CheckResult("calendar", True, detail)

@@ -6,8 +6,11 @@ import argparse
 from pathlib import Path
 
 from gateway.cli.common import ACTOR, Subparsers, add_actions, command_store, read_input
+from gateway.cli.progress import add_quiet, terminal_progress
 from gateway.config import Settings
 from gateway.directory import parse_directory_csv
+
+IMPORT_SLICE = 500  # agencies written (and audited) together
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -17,6 +20,7 @@ def add_parser(sub: Subparsers) -> None:
         "import", help="นำเข้าจาก CSV (import CSV: thai_name,thai_code,latin_code,central_email,ministry)"
     )
     di.add_argument("file", type=Path)
+    add_quiet(di)
     act.add_parser("list", help="แสดงรายการ (list)")
 
 
@@ -25,9 +29,17 @@ async def directory(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.dir_command == "import":
         records = parse_directory_csv(read_input(args.file), source=args.file.name)
-        async with command_store(settings) as store:
-            async with store.sessions.begin() as s:
-                added, updated = await import_agencies(s, records, now=store.clock(), actor=ACTOR)
+        added = updated = 0
+        async with command_store(settings) as store, store.sessions.begin() as s:
+            with terminal_progress(args.quiet) as progress:
+                progress.stage("นำเข้าทะเบียนหน่วยงาน", len(records))
+                # In slices, in one transaction: all or nothing, a count as each slice is
+                # written, and no query with more addresses than the database takes at once.
+                for i in range(0, len(records), IMPORT_SLICE):
+                    chunk = records[i:i + IMPORT_SLICE]
+                    more, changed = await import_agencies(s, chunk, now=store.clock(), actor=ACTOR)
+                    added, updated = added + more, updated + changed
+                    progress.advance(len(chunk))
         print(
             f"นำเข้าแล้ว: เพิ่ม {added} ปรับปรุง {updated} จาก {len(records)} รายการ\n"
             f"imported: {added} added, {updated} updated, {len(records)} rows"

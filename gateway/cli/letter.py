@@ -4,7 +4,6 @@ owes an answer, and the clerk's confirmation that a held secret letter may go by
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from gateway.cli.common import Subparsers, add_actions, command_store
@@ -12,7 +11,7 @@ from gateway.config import Settings
 from gateway.core.classify import auth_remark
 from gateway.errors import UserError
 from gateway.state import label_th
-from gateway.thai import BANGKOK, be_year_of, format_short_datetime, letter_no_key
+from gateway.thai import be_year_of, format_short_datetime, letter_no_key
 from gateway.trust import SenderAuth
 
 if TYPE_CHECKING:
@@ -202,33 +201,23 @@ async def trace(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
-def working_days_between(start: dt.date, end: dt.date, holidays: frozenset[dt.date] = frozenset()) -> int:
-    """Working days (Monday–Friday, not a configured public holiday) after `start` up to `end`."""
-    days = 0
-    d = start
-    while d < end:
-        d += dt.timedelta(days=1)
-        if d.weekday() < 5 and d not in holidays:
-            days += 1
-    return days
-
-
 async def followup(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select
 
     from gateway.store.tables import Letter, LetterRecipient
+    from gateway.workcalendar import work_calendar
 
     limit = args.days if args.days is not None else settings.outbound.followup_working_days
+    calendar = work_calendar(settings)  # weekends, Thai public holidays, the agency's days off
     async with command_store(settings) as store:
-        today = store.clock().astimezone(BANGKOK).date()
+        today = store.clock().astimezone(calendar.tz).date()
         async with store.readers() as s:
             rows = list((await s.execute(select(LetterRecipient, Letter).join(
                 Letter, Letter.id == LetterRecipient.letter_id).where(
                 LetterRecipient.state.in_(("sent", "failed", "queued"))).order_by(Letter.id))).all())
-    holidays = frozenset(settings.outbound.holidays)
     late = [(r, letter) for r, letter in rows
             if r.sent_at is None
-            or working_days_between(r.sent_at.astimezone(BANGKOK).date(), today, holidays) >= limit]
+            or calendar.working_days_between(r.sent_at.astimezone(calendar.tz).date(), today) >= limit]
     late = [(r, letter) for r, letter in late if r.state != "queued" or r.sent_at is not None]
     if not late:
         print(f"ไม่มีหนังสือค้างตอบรับเกิน {limit} วันทำการ (nothing to follow up)")

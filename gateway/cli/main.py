@@ -91,6 +91,12 @@ class _CleanOutput:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
+    @property
+    def unfiltered(self) -> TextIO:
+        """The stream itself: for the progress bar (gateway/cli/progress.py), whose cursor
+        movements are ours and whose text is our own labels and counts."""
+        return self._stream
+
     def write(self, text: str) -> int:
         self._stream.write(clean_text(text, multiline=True))
         return len(text)

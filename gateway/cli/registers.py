@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.cli.common import ACTOR, Subparsers, add_actions, command_store
+from gateway.cli.progress import add_quiet, terminal_progress
 from gateway.config import Settings
 from gateway.errors import UserError
 from gateway.reports.export import ExportRow, to_csv, to_json, to_table
@@ -27,6 +28,7 @@ def add_parser(sub: Subparsers) -> None:
     ex.add_argument("--year", type=int, default=None, help="ปี พ.ศ. (Buddhist-era year, default this year)")
     ex.add_argument("--format", choices=("table", "csv", "json"), default="table")
     ex.add_argument("--output", "-o", type=Path, default=None, help="เขียนลงไฟล์ (write to a file)")
+    add_quiet(ex)
     cn = act.add_parser("cancel", help="ยกเลิกเลขทะเบียน (cancel a number; it stays marked ยกเลิก)")
     cn.add_argument("--book", required=True)
     cn.add_argument("--year", type=int, required=True)
@@ -117,7 +119,8 @@ async def registers_cmd(args: argparse.Namespace, settings: Settings) -> int:
         year = args.year if args.year is not None else be_year_of(store.clock())
         async with store.readers() as s:
             book, rows = await registers.entries(s, book_code=args.book, year=year)
-        out = [export_row(book, e) for e in rows]
+        with terminal_progress(args.quiet) as progress:
+            out = [export_row(book, e) for e in progress.each(rows, "ส่งออกทะเบียน", len(rows))]
         if args.format == "json":
             _write(to_json(out), args.output)
         elif args.format == "csv":

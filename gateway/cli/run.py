@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gateway.cli.common import Subparsers
+from gateway.cli.progress import add_quiet, terminal_progress
 from gateway.config import Settings
 from gateway.state import label_th
 
@@ -18,6 +19,7 @@ def add_parser(sub: Subparsers) -> None:
     )
     ing.add_argument("--once", action="store_true", required=True,
                      help="ทำรอบเดียวแล้วจบพร้อมสรุป (one sweep, then a summary; for cron)")
+    add_quiet(ing)
     ing.set_defaults(handler=ingest)
 
 
@@ -30,7 +32,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 async def ingest(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.service import ingest_once
 
-    summary = await ingest_once(settings)
+    with terminal_progress(args.quiet) as progress:
+        summary = await ingest_once(settings, progress=progress)
     sent = summary.pop("sent", 0)
     print("สรุปการรับหนังสือ (ingest summary):")
     for state, n in sorted(summary.items()):

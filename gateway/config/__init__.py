@@ -9,13 +9,14 @@ variable that holds the secret, and `secret()` reads it when it is needed.
 
 The modules: ``settings`` (the whole file, loading, secrets), ``agency`` (names, codes,
 register books, units, directory), ``mail`` (listener, mailboxes, relay, submission),
-``letters`` (intake, signing, sending, forwarding), ``model`` (the base model and checked types).
+``letters`` (intake, signing, sending, forwarding), ``office`` (the working calendar), ``model`` (the base model and checked types).
 """
 
 from gateway.config.agency import BOOK_CODES, Agency, Books, BookStart, Directory, Unit
 from gateway.config.letters import Folders, Forwarding, Intake, Outbound, RoutingRule, Signing
 from gateway.config.mail import Imap, Relay, SmtpListener, Submission, SubmissionUser
 from gateway.config.model import Email, EnvVar
+from gateway.config.office import Calendar
 from gateway.config.settings import Settings, Storage, load_settings, parse_settings, secret
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Agency",
     "BookStart",
     "Books",
+    "Calendar",
     "Directory",
     "Email",
     "EnvVar",

@@ -138,7 +138,10 @@ class Outbound(ConfigModel):
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="the relay's size limit")
     lifetime_days: int = Field(default=5, ge=1, description="give up retrying after this many days")
     followup_working_days: int = Field(default=5, ge=1)
-    holidays: tuple[dt.date, ...] = Field(default=(), description="public holidays, not working days")
+    # The old hand-typed holiday list: still read, as the agency's own days off, added to
+    # [calendar] days_off (public holidays now come from the `holidays` package).
+    holidays: tuple[dt.date, ...] = Field(
+        default=(), description="deprecated: use [calendar] days_off (still counted as days off)")
     xml_dialect: Literal["dga", "ecms"] = "dga"
     xml_dialects: dict[str, Literal["dga", "ecms"]] = Field(
         default_factory=dict, description="per recipient address or domain"
@@ -178,10 +181,11 @@ class Forwarding(ConfigModel):
     """Passing registered letters to units, and following them up (domain.md §6)."""
 
     folder_prefix: str = "ส่งต่อ"  # ส่งต่อ/<unit name>: moving a letter there forwards it
+    # Working hours: office time on working days ([calendar]), not clock hours.
     remind_after_hours: float = Field(default=24.0, gt=0)
     remind_after_hours_urgent: dict[str, float] = Field(
         default_factory=lambda: {"ด่วน": 8.0, "ด่วนมาก": 4.0, "ด่วนที่สุด": 2.0})
-    tell_clerk_after_hours: float = Field(default=24.0, gt=0, description="after the reminder")
+    tell_clerk_after_hours: float = Field(default=24.0, gt=0, description="working hours after the reminder")
     digest: bool = True
     digest_time: str = Field(default="16:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     rules: tuple[RoutingRule, ...] = ()

@@ -18,6 +18,7 @@ from gateway.config.agency import Agency, Books, Directory, Unit
 from gateway.config.letters import Forwarding, Intake, Outbound, Signing
 from gateway.config.mail import Imap, Relay, SmtpListener, Submission
 from gateway.config.model import ConfigModel, EnvVar
+from gateway.config.office import Calendar
 from gateway.config.trust import Authentication
 from gateway.errors import ConfigError
 
@@ -64,6 +65,7 @@ class Settings(ConfigModel):
     submission: Submission = Submission()
     outbound: Outbound = Outbound()
     forwarding: Forwarding = Forwarding()
+    calendar: Calendar = Calendar()
     authentication: Authentication = Authentication()
 
     # Where the file was read from: relative paths are taken from its folder.

@@ -40,6 +40,7 @@ from gateway.store.registers import EntryFields, unit_book_code
 from gateway.store.tables import About, Forward, Letter, LetterFile, RegisterEntry
 from gateway.thai import be_year_of, format_short_date, format_short_datetime
 from gateway.trust.secrecy import SECRET_TH, may_mail
+from gateway.workcalendar import work_calendar
 
 log = logging.getLogger(__name__)
 
@@ -282,9 +283,11 @@ class Units:
 
     async def remind_due(self) -> int:
         """Remind units that have not accepted in time (sooner for urgent letters); then tell the
-        clerk. Each step once per forward."""
+        clerk. Each step once per forward. Times are working hours: office hours on working
+        days, so a letter forwarded on Friday afternoon is not overdue on Saturday morning."""
         now = self.store.clock()
         cfg = self.store.settings.forwarding
+        calendar = work_calendar(self.store.settings)
         done = 0
         async with self.store.sessions.begin() as s:
             rows = (await s.execute(select(Forward, Letter).join(Letter, Letter.id == Forward.letter_id)
@@ -294,8 +297,10 @@ class Units:
                 unit = self.unit(fw.unit_code)
                 if unit is None:
                     continue
-                wait = dt.timedelta(hours=cfg.remind_after(letter.speed))
-                if fw.reminded_at is None and now - fw.forwarded_at >= wait and not may_mail(letter):
+                # office time on working days, not clock hours (gateway/core/workdays.py)
+                due = fw.reminded_at is None and \
+                    now >= calendar.add_working_hours(fw.forwarded_at, cfg.remind_after(letter.speed))
+                if due and not may_mail(letter):
                     # a secret letter: no reminder by mail; the clerk follows it up (number only)
                     fw.reminded_at = fw.clerk_told_at = now
                     await self._tell_clerk_overdue(s, letter, fw, unit, now)
@@ -303,7 +308,7 @@ class Units:
                                        subject_type="letter", subject_id=letter.id,
                                        details={"unit": unit.code, "forward": fw.id, "secret": True})
                     done += 1
-                elif fw.reminded_at is None and now - fw.forwarded_at >= wait:
+                elif due:
                     fw.reminded_at = now
                     await self._mail_unit(s, letter, fw, unit, "unit-reminder", now)
                     await audit.append(s, now=now, actor="gateway", action="unit.reminded",
@@ -311,7 +316,7 @@ class Units:
                                        details={"unit": unit.code, "forward": fw.id})
                     done += 1
                 elif fw.reminded_at is not None and \
-                        now - fw.reminded_at >= dt.timedelta(hours=cfg.tell_clerk_after_hours):
+                        now >= calendar.add_working_hours(fw.reminded_at, cfg.tell_clerk_after_hours):
                     fw.clerk_told_at = now
                     await self._tell_clerk_overdue(s, letter, fw, unit, now)
                     await audit.append(s, now=now, actor="gateway", action="unit.overdue",

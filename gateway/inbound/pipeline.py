@@ -49,6 +49,7 @@ from gateway.inbound.read import (
 from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder
 from gateway.inbound.stamp import Stamper, ToStamp
 from gateway.outbound.returns import PROOF, REPLY_UNPROVED, ReplyProof, Returns
+from gateway.progress import SILENT, Progress
 from gateway.state import Event, LetterState, advance
 from gateway.store import audit, registers
 from gateway.store.handle import Store
@@ -194,7 +195,7 @@ class Pipeline:
             await self.stamp_letter(letter_id, also=on_stamp, known=to_stamp)
         return letter_id, state, stamped
 
-    async def resume(self) -> int:
+    async def resume(self, progress: Progress = SILENT) -> int:
         """After a restart: finish every letter left half-way. Returns how many were touched."""
         async with self.store.readers() as s:
             pending = list((await s.execute(select(Letter.id).where(Letter.state == LetterState.RECEIVED)
@@ -202,11 +203,10 @@ class Pipeline:
             unstamped = list((await s.execute(select(Letter.id).where(
                 Letter.state == LetterState.REGISTERED, Letter.stamped_at.is_(None))
                 .order_by(Letter.id))).scalars())
-        for lid in pending:
-            await self.process(lid)
-        for lid in unstamped:
-            await self.stamp_letter(lid)
-        return len(pending) + len(unstamped)
+        work = [(self.process, lid) for lid in pending] + [(self.stamp_letter, lid) for lid in unstamped]
+        for step, lid in progress.each(work, "หนังสือที่ค้างอยู่", len(work)):
+            await step(lid)
+        return len(work)
 
     # -- the steps --------------------------------------------------------------------------
 

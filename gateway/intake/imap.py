@@ -23,6 +23,7 @@ from gateway.config import Imap
 from gateway.intake.filing import Filing, Placement, copy_marker
 from gateway.intake.smtp import Vouch
 from gateway.ports import ImapFailure, LetterIntake, MailboxClient, MailboxClientFactory
+from gateway.progress import SILENT, Progress
 from gateway.state import LetterState
 from gateway.store import leases
 from gateway.store.blobs import sha256_hex
@@ -119,7 +120,7 @@ class Watcher:
             await _sleep(stop, backoff)
             backoff = min(backoff * 2, 60.0)
 
-    async def sweep(self) -> bool:
+    async def sweep(self, progress: Progress = SILENT) -> bool:
         """One round and done (`ingest --once`); False when a running gateway holds the mailbox."""
         if not await self.take_lease():
             return False
@@ -127,7 +128,7 @@ class Watcher:
         try:
             await client.connect()
             await self.ensure_folders(client)
-            await self.one_round(client)
+            await self.one_round(client, progress)
         finally:
             await client.close()
             await self.drop_lease()
@@ -168,7 +169,7 @@ class Watcher:
         finally:
             await self.drop_lease()
 
-    async def one_round(self, client: MailboxClient) -> int:
+    async def one_round(self, client: MailboxClient, progress: Progress = SILENT) -> int:
         """Take in everything waiting in the watched mailbox and handle the clerk's moves.
 
         Up to TAKE_IN_PARALLEL letters are read at once (parsing and PDF work overlap the
@@ -181,6 +182,7 @@ class Watcher:
         validity = await client.select(self.cfg.mailbox)
         uids = await client.uids("ALL")
         self.seen = set(uids)
+        progress.stage(f"รับหนังสือจากกล่อง {self.cfg.name}", len(uids))
         lock = asyncio.Lock()
         order = InOrder()
         slots = asyncio.Semaphore(TAKE_IN_PARALLEL)
@@ -191,6 +193,7 @@ class Watcher:
                     await self._take_in(client, validity, uid, lock, order.turn(i))
                 finally:
                     order.done(i)
+                    progress.advance()
 
         await asyncio.gather(*(one(i, uid) for i, uid in enumerate(uids)))
         await self.filing.after_intake(client)

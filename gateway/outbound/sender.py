@@ -28,6 +28,7 @@ from gateway.config import Relay, Settings, secret
 from gateway.core.compose import Mail, compose
 from gateway.errors import Permanent, Transient, Uncertain
 from gateway.ports import BeforeEnd, Envelope, OutboxTransport, nothing_before_end
+from gateway.progress import SILENT, Progress
 from gateway.store import leases, outbox, recipients
 from gateway.store.blobs import sha256_hex
 from gateway.store.handle import Store
@@ -309,15 +310,17 @@ class OutboxSender:
     async def send_due(self) -> int:
         return await send_due(self.store, self.transport, composer=self.composer, on_parked=self.on_parked)
 
-    async def drain(self) -> int | None:
+    async def drain(self, progress: Progress = SILENT) -> int | None:
         """Send until nothing is due; None when another process holds the sender lease."""
         lease = self.lease()
         if not await lease.take():
             return None
         sent = 0
+        progress.stage("ส่งอีเมลออก")
         try:
             while n := await self.send_due():
                 sent += n
+                progress.advance(n)
         finally:
             await lease.drop()
         return sent

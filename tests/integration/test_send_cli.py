@@ -8,12 +8,14 @@ import subprocess
 import sys
 from email import policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway.clock import system_clock
 from gateway.passwords import verify_password
 from gateway.thai import be_year_of
+from tests.conftest import FakeClock, make_settings
 from tests.corpus.mail import letter_pdf
 from tests.integration.test_cli import cli
 
@@ -91,6 +93,31 @@ def test_followup_lists_unacknowledged_letters_after_working_days(site: Path) ->
     assert "ที่ ศธ 04183/1" in late.stdout and "saraban@one.go.th" in late.stdout
 
 
+def test_followup_skips_weekends_and_thai_holidays(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sent on Friday 4 Dec 2026; Monday 7 Dec is the substitute day of the King's birthday, so
+    two working days have passed on Wednesday 9 Dec, not on Tuesday."""
+    from contextlib import asynccontextmanager
+
+    from gateway.app import opened_store
+    from gateway.cli import letter, send
+
+    clock = FakeClock(dt.datetime(2026, 12, 4, 10, 0, tzinfo=ZoneInfo("Asia/Bangkok")))
+
+    @asynccontextmanager
+    async def at_clock(settings):  # type: ignore[no-untyped-def]
+        async with opened_store(settings, clock=clock) as store:
+            yield store
+
+    monkeypatch.setattr(send, "command_store", at_clock)
+    monkeypatch.setattr(letter, "command_store", at_clock)
+    assert cli(site, "send", str(site / "letter.pdf"), "--to", "saraban@one.go.th",
+               "--subject", "ขอข้อมูล").returncode == 0
+    for day, listed in ((7, False), (8, False), (9, True)):
+        clock.now = dt.datetime(2026, 12, day, 10, 0, tzinfo=ZoneInfo("Asia/Bangkok"))
+        out = cli(site, "followup", "--days", "2").stdout
+        assert ("saraban@one.go.th" in out) is listed, (day, out)
+
+
 def test_outbox_list_and_passwd(site: Path) -> None:
     assert "ไม่มีรายการค้างส่ง" in cli(site, "outbox", "list").stdout
     r = subprocess.run([sys.executable, "-m", "gateway", "--config", str(site / "config.toml"), "passwd"],
@@ -102,13 +129,15 @@ def test_outbox_list_and_passwd(site: Path) -> None:
     assert short.returncode == 1
 
 
-def test_working_days_skip_weekends() -> None:
-    from gateway.cli.letter import working_days_between
+def test_followup_counts_working_days_with_thai_holidays(tmp_path: Path) -> None:
+    from gateway.workcalendar import work_calendar
 
-    friday = dt.date(2026, 12, 4)
-    assert working_days_between(friday, dt.date(2026, 12, 7)) == 1  # Sat, Sun skipped; Monday counts
-    assert working_days_between(friday, friday) == 0
-    # วันรัฐธรรมนูญ (Thu 10 Dec) configured as a holiday
-    assert working_days_between(dt.date(2026, 12, 9), dt.date(2026, 12, 11)) == 2
-    assert working_days_between(dt.date(2026, 12, 9), dt.date(2026, 12, 11),
-                                frozenset({dt.date(2026, 12, 10)})) == 1
+    cal = work_calendar(make_settings(tmp_path))
+    friday = dt.date(2026, 11, 27)
+    assert cal.working_days_between(friday, dt.date(2026, 11, 30)) == 1  # Sat, Sun skipped; Monday counts
+    assert cal.working_days_between(friday, friday) == 0
+    # Monday 7 Dec (substitute for the King's birthday) and Thursday 10 Dec (Constitution Day)
+    # come from the `holidays` package, not from a hand-typed list
+    assert cal.working_days_between(dt.date(2026, 12, 4), dt.date(2026, 12, 11)) == 3
+    extra = work_calendar(make_settings(tmp_path, calendar={"days_off": ["2026-12-09"]}))
+    assert extra.working_days_between(dt.date(2026, 12, 4), dt.date(2026, 12, 11)) == 2

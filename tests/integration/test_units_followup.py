@@ -7,6 +7,7 @@ import email
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -123,27 +124,62 @@ async def test_the_clerk_routes_by_replying_by_either_road(site) -> None:
     assert unknown.state == "review" and "ไม่รู้จักหน่วยงาน: กองคลัง" in unknown.review_reason
 
 
-async def test_reminders_sooner_for_urgent_then_the_clerk_is_told(site) -> None:
+def _bangkok(day: int, hh: int, mm: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 12, day, hh, mm, tzinfo=ZoneInfo("Asia/Bangkok"))
+
+
+async def test_reminders_count_working_hours_sooner_for_urgent_then_the_clerk_is_told(site) -> None:
     store, pipeline, clock = site
+    # forwarded by the rule on Wednesday 2 Dec at 15:00 (office hours end at 16:30)
     urgent = await _take(store, pipeline, _letter(1, "คำสั่งแต่งตั้งด่วน", speed="ด่วนที่สุด"), "saraban@obec.go.th")
     normal = await _take(store, pipeline, _letter(2, "คำสั่งแต่งตั้งปกติ"), "saraban@obec.go.th")
     assert urgent.speed == "ด่วนที่สุด"
     units = pipeline.units
     clock.advance(hours=1)
     assert await units.remind_due() == 0
-    clock.advance(hours=1, minutes=5)
-    assert await units.remind_due() == 1  # the urgent one, after 2 hours
+    clock.now = _bangkok(2, 20)  # five clock hours, but 1.5 working hours: not yet
+    assert await units.remind_due() == 0
+    clock.now = _bangkok(3, 8, 59)  # Thursday, 2 working hours at 09:00
+    assert await units.remind_due() == 0
+    clock.now = _bangkok(3, 9)
+    assert await units.remind_due() == 1  # the urgent one, after 2 working hours
     assert await units.remind_due() == 0  # once
     (reminder,) = await _mails(store, "unit-reminder")
     assert reminder["To"] == "hr@agency.test" and "[รับ 1/2569]" in str(reminder["Subject"])
-    clock.advance(hours=4)
+    clock.now = _bangkok(3, 12, 59)
+    assert await units.remind_due() == 0
+    clock.now = _bangkok(3, 13)  # 4 working hours after the reminder
     assert await units.remind_due() == 1  # the clerk is told about the urgent one
     (overdue,) = await _mails(store, "unit-overdue")
     assert overdue["To"] == CENTRAL and "ยังไม่ลงรับ" in str(overdue["Subject"])
-    clock.advance(hours=20)
-    assert await units.remind_due() == 1  # the normal letter's reminder after 24 hours
+    # The normal letter: 24 working hours = Wed 1.5 + Thu 8 + Fri 8 + Tue 6.5, as Saturday,
+    # Sunday and Monday 7 Dec (the substitute day of the King's birthday, a Saturday) are off.
+    for not_yet in (_bangkok(5, 10), _bangkok(7, 15), _bangkok(8, 14, 59)):
+        clock.now = not_yet
+        assert await units.remind_due() == 0, not_yet
+    clock.now = _bangkok(8, 15)
+    assert await units.remind_due() == 1  # the normal letter's reminder after 24 working hours
     fws = await _forwards(store)
     assert fws[(normal.id, "hr")].reminded_at is not None and fws[(normal.id, "hr")].clerk_told_at is None
+
+
+async def test_the_agencys_days_off_from_config_are_skipped(tmp_path: Path, db_url: str) -> None:
+    clock = FakeClock(_bangkok(2, 15))
+    settings = make_settings(tmp_path, db_url, units=UNITS, calendar={"days_off": ["2026-12-03"]},
+                             forwarding={"rules": [{"name": "บุคคล", "subject": ["แต่งตั้ง"], "unit": "hr"}],
+                                         "remind_after_hours_urgent": {"ด่วนที่สุด": 2}})
+    store = await open_store(settings, upgrade=True, clock=clock)
+    try:
+        pipeline = Pipeline.build(store, template_env())
+        await _take(store, pipeline, _letter(1, "คำสั่งแต่งตั้งด่วน", speed="ด่วนที่สุด"), "saraban@obec.go.th")
+        clock.now = _bangkok(3, 16)  # Thursday is the agency's day off
+        assert await pipeline.units.remind_due() == 0
+        clock.now = _bangkok(4, 8, 59)
+        assert await pipeline.units.remind_due() == 0
+        clock.now = _bangkok(4, 9)  # Friday: 1.5 h on Wednesday, 0.5 h on Friday
+        assert await pipeline.units.remind_due() == 1
+    finally:
+        await store.close()
 
 
 async def test_the_digest_once_a_day_after_its_time(site) -> None:
