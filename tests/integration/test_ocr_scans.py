@@ -12,14 +12,14 @@ import pytest
 
 import gateway.inbound.read as read_module
 import gateway.pdf.ocr as ocr_module
+from gateway.app import open_store
 from gateway.core.classify import OCR_REVIEW, Outcome, Policy, Reading, decide, validate
+from gateway.core.compose import template_env
+from gateway.inbound.pipeline import Pipeline
 from gateway.inbound.read import read_message
 from gateway.inbound.record import apply_fields
 from gateway.letter import REQUIRED_FIELDS, FieldSource
 from gateway.pdf.ocr import ocr_page1, tesseract_path
-from gateway.app import open_store
-from gateway.core.compose import template_env
-from gateway.inbound.pipeline import Pipeline
 from gateway.store.letters import put_blobs
 from gateway.store.tables import Letter
 from gateway.xmlletter import default_resources
