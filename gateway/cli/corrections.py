@@ -150,14 +150,21 @@ def _shown(given: dict[str, object]) -> dict[str, str]:
 
 
 async def reject(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.state import LetterState
+    from gateway.state import AWAITING_CLERK, LetterState
+    from gateway.store.tables import Letter
 
     reason = args.reason.strip()
     if not reason:
         raise UserError("ต้องระบุเหตุผล (--reason)", "--reason must say why")
-    async with desk(settings) as (_, clerk):
-        state = await clerk.reject(args.id, actor=ACTOR, reason=reason)
-    if state != LetterState.REJECTED:
+    async with desk(settings) as (store, clerk):
+        async with store.readers() as s:
+            letter = await s.get(Letter, args.id)
+        state = letter.state if letter is not None else ""
+        if state in AWAITING_CLERK:
+            state = await clerk.reject(args.id, actor=ACTOR, reason=reason)
+    if letter is None:
+        raise UserError(f"ไม่พบหนังสือรหัส {args.id}", f"no letter {args.id}")
+    if state != LetterState.REJECTED or letter.state not in AWAITING_CLERK:
         raise UserError(f"หนังสือ {args.id} ไม่ได้รอตรวจสอบ ไม่รับไม่ได้ (สถานะ: {label_th(state)})",
                         f"letter {args.id} is not waiting for the clerk ({state})")
     print(f"ไม่รับหนังสือ {args.id} แล้ว แจ้งผู้ส่งพร้อมเหตุผล: {reason} (rejected)")
