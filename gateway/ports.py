@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from gateway.core.edits import Edits
+    from gateway.inbound.corrections import DeskOutcome
     from gateway.store.handle import Store
 
 
@@ -140,6 +142,11 @@ class LetterIntake(Protocol):
     async def registered_copy(self, letter_id: int) -> tuple[bytes, str] | None:
         """The findable copy `[รับ n/ปี] …` of a registered letter, and its sha256."""
 
-    async def clerk_register(self, letter_id: int, *, actor: str) -> str: ...
+    async def clerk_register(self, letter_id: int, *, actor: str,
+                             edits: Edits | None = None) -> DeskOutcome:
+        """The clerk registers a letter from review (gateway/inbound/clerk.py ClerkDesk.register)."""
+
+    async def tell_register_refused(self, outcome: DeskOutcome, *, moved_to: str = "") -> None:
+        """Tell the clerk by mail which required fields kept a letter from being registered."""
 
     async def clerk_reject(self, letter_id: int, *, actor: str, reason: str = "") -> str: ...
