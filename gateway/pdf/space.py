@@ -2,9 +2,10 @@
 
 A clerk with a rubber stamp looks for blank paper near the top right; so does the gateway.
 Page 1 is rendered by PDFium as it is displayed (/Rotate and the crop box honoured), in
-greyscale at a modest resolution; a pixel darker than `INK` is ink, and so is every
-character box of PDFium's text page (faint or invisible text still counts). A scanned page
-is one image: blank means blank pixels.
+greyscale at a modest resolution; a pixel darker than `INK` is ink (on light grey paper, a
+pixel `PAPER_MARGIN` darker than the paper: a scan of recycled paper is not all ink), and so
+is every character box of PDFium's text page (faint or invisible text still counts). A
+scanned page is one image: blank means blank pixels.
 
 The ink is pooled into square cells of `CELL` points; each cell row is a Python int whose bit
 i says "cell i holds ink" (or lies within `CLEARANCE` of ink), so the search is a few big-int
@@ -29,9 +30,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["CELL", "INK", "InkMap", "Placement", "choose_place", "free_places", "ink_map"]
+__all__ = ["CELL", "INK", "InkMap", "Placement", "choose_place", "free_places", "ink_level", "ink_map",
+           "paper_level"]
 
-INK = 200  # grey level (0 black .. 255 white) below which a pixel is ink
+INK = 200  # grey level (0 black .. 255 white) below which a pixel is ink (on white paper)
+PAPER_MARGIN = 40  # on light grey paper: ink is this much darker than the paper
+PAPER_MIN = 190  # paper is never darker than this (0.75 grey)
 CELL = 4.0  # points per search cell
 CLEARANCE = 4.0  # points of blank kept between the stamp and any ink or text line
 EDGE = 12.0  # points kept from the page's edges (printers' unprintable margin)
@@ -220,16 +224,41 @@ def _search(ink: InkMap, width: float, height: float, scales: Sequence[float],
 # --- rendering (PDFium) -----------------------------------------------------------------------
 
 
-def _cells_from_pixels(buf: bytes, width: int, height: int, stride: int, px_per_cell: int) -> list[int]:
+def paper_level(buf: bytes) -> int:
+    """The grey of the paper: the level that nine pixels in ten reach or exceed
+    is darker than it (a letter is mostly paper; a sample of the pixels is enough)."""
+    sample = buf[::7]
+    if not sample:
+        return 255
+    counts = [sample.count(v) for v in range(256)]  # bytes.count: C speed
+    need, acc = len(sample) // 10, 0
+    for v in range(255, -1, -1):
+        acc += counts[v]
+        if acc > need:
+            return v
+    return 0  # pragma: no cover - acc reaches len(sample) > need
+
+
+def ink_level(paper: int) -> int:
+    """Pixels darker than this are ink: `INK`, or `PAPER_MARGIN` below the paper when the
+    paper itself is light grey (a scan of recycled paper, a scanner's grey background), so
+    the grain of grey paper is not ink. A page darker than `PAPER_MIN` is not paper at all
+    (a filled background, a photograph): `INK` then, and it is all ink."""
+    return INK if paper < PAPER_MIN else min(INK, paper - PAPER_MARGIN)
+
+
+def _cells_from_pixels(buf: bytes, width: int, height: int, stride: int, px_per_cell: int,
+                       level: int = INK) -> list[int]:
     """Cell rows from a greyscale bitmap: a cell is ink when any pixel in it is darker than
-    INK. Each pixel becomes a byte 0/1, a cell's pixel rows are OR-ed as big ints, and every
+    `level`. Each pixel becomes a byte 0/1, a cell's pixel rows are OR-ed as big ints, and every
     `px_per_cell`-th byte after a horizontal OR is one cell: C speed, no loop over pixels."""
+    to_bit = _TO_BIT if level == INK else bytes(1 if v < level else 0 for v in range(256))
     cols = -(-width // px_per_cell)
     rows = []
     for cj in range(-(-height // px_per_cell)):
         acc = 0
         for y in range(cj * px_per_cell, min(height, (cj + 1) * px_per_cell)):
-            acc |= int.from_bytes(buf[y * stride: y * stride + width].translate(_TO_BIT), "little")
+            acc |= int.from_bytes(buf[y * stride: y * stride + width].translate(to_bit), "little")
         if not acc:
             rows.append(0)
             continue
@@ -296,7 +325,7 @@ def ink_map(pdf: bytes, *, page_index: int = 0, cell: float = CELL, clearance: f
             doc.close()
     if bitmap.n_channels != 1:  # pragma: no cover - grayscale=True gives one byte a pixel
         return None
-    rows = _cells_from_pixels(buf, w_px, h_px, stride, px_per_cell)
+    rows = _cells_from_pixels(buf, w_px, h_px, stride, px_per_cell, ink_level(paper_level(buf)))
     cols = -(-w_px // px_per_cell)
     for x0, y0, x1, y1 in boxes:  # device pixels
         i0, i1 = max(0, int(x0 // px_per_cell)), min(cols - 1, int(x1 // px_per_cell))
