@@ -27,6 +27,7 @@ frame); `gateway.pdf.page.PageFrame` turns them into user space.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ CELL = 4.0  # points per search cell
 CLEARANCE = 4.0  # points of blank kept between the stamp and any ink or text line
 EDGE = 12.0  # points kept from the page's edges (printers' unprintable margin)
 DPI = 54.0  # render resolution: 0.75 px per point, 3 px per cell
+MAX_PIXELS = 2_000_000  # a bigger page is rendered coarser (A4 is 0.28 Mpx; a 200-inch page 117)
 
 
 @dataclass(frozen=True)
@@ -310,6 +312,10 @@ def ink_map(pdf: bytes, *, page_index: int = 0, cell: float = CELL, clearance: f
                 return None
             page = doc[page_index]
             try:
+                w_pt, h_pt = page.get_size()
+                if w_pt * h_pt * scale * scale > MAX_PIXELS:  # a huge page: coarser cells
+                    cell *= math.sqrt(w_pt * h_pt * scale * scale / MAX_PIXELS)
+                    scale = px_per_cell / cell
                 bitmap = page.render(scale=scale, grayscale=True, may_draw_forms=True)
                 w_px, h_px, stride = bitmap.width, bitmap.height, bitmap.stride
                 buf = bytes(bitmap.buffer)
