@@ -247,18 +247,42 @@ def ink_level(buf: bytes) -> int:
 _WHITE = bytes(1 if v >= INK + PAPER_MARGIN else 0 for v in range(256))
 
 
+def _despeckle(px: list[int]) -> list[int]:
+    """Pixel rows (a byte a pixel, 0/1) without dust: a dark pixel with no dark pixel two
+    pixels away in any direction (the ring of the 5 x 5 block around it) is part of a speck of
+    at most 2 x 2 pixels standing alone, and is dropped. Anything bigger, or within a pixel of
+    other ink (a full stop beside its word), stays."""
+    n, out = len(px), []
+    for y, p in enumerate(px):
+        ring = 0
+        if p:
+            for dy in (-2, -1, 0, 1, 2):
+                r = px[y + dy] if 0 <= y + dy < n else 0
+                if r:
+                    ring |= (r << 16) | (r >> 16)
+                    if dy in (-2, 2):
+                        ring |= r | (r << 8) | (r >> 8)
+        out.append(p & ring)
+    return out
+
+
 def _cells_from_pixels(buf: bytes, width: int, height: int, stride: int, px_per_cell: int,
-                       level: int = INK) -> list[int]:
+                       level: int = INK, despeckle: bool = False) -> list[int]:
     """Cell rows from a greyscale bitmap: a cell is ink when any pixel in it is darker than
     `level`. Each pixel becomes a byte 0/1, a cell's pixel rows are OR-ed as big ints, and every
-    `px_per_cell`-th byte after a horizontal OR is one cell: C speed, no loop over pixels."""
+    `px_per_cell`-th byte after a horizontal OR is one cell: C speed, no loop over pixels.
+    `despeckle`: dust is not ink (`_despeckle`; for scans)."""
     to_bit = _TO_BIT if level == INK else bytes(1 if v < level else 0 for v in range(256))
+    px = [int.from_bytes(buf[y * stride: y * stride + width].translate(to_bit), "little")
+          for y in range(height)]
+    if despeckle:
+        px = _despeckle(px)
     cols = -(-width // px_per_cell)
     rows = []
     for cj in range(-(-height // px_per_cell)):
         acc = 0
         for y in range(cj * px_per_cell, min(height, (cj + 1) * px_per_cell)):
-            acc |= int.from_bytes(buf[y * stride: y * stride + width].translate(to_bit), "little")
+            acc |= px[y]
         if not acc:
             rows.append(0)
             continue
@@ -329,7 +353,9 @@ def ink_map(pdf: bytes, *, page_index: int = 0, cell: float = CELL, clearance: f
             doc.close()
     if bitmap.n_channels != 1:  # pragma: no cover - grayscale=True gives one byte a pixel
         return None
-    rows = _cells_from_pixels(buf, w_px, h_px, stride, px_per_cell, ink_level(buf))
+    # a page without a text layer is a scan: its dust is not ink (a clerk stamps over it)
+    rows = _cells_from_pixels(buf, w_px, h_px, stride, px_per_cell, ink_level(buf),
+                              despeckle=text_boxes and not boxes)
     cols = -(-w_px // px_per_cell)
     for x0, y0, x1, y1 in boxes:  # device pixels
         i0, i1 = max(0, int(x0 // px_per_cell)), min(cols - 1, int(x1 // px_per_cell))
