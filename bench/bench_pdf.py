@@ -54,6 +54,14 @@ def place(pdf: bytes) -> object:
     return choose_place(ink, 211.0, 94.0, min_scale=8 / 14, edge=28.0)
 
 
+LETTERHEADS = Path(__file__).resolve().parents[1] / "tests" / "corpus" / "letterheads"
+
+
+def place_letterheads(pdfs: list[bytes]) -> object:
+    """Placement on every letterhead of tests/corpus/letterheads (divide by their number)."""
+    return [place(pdf) for pdf in pdfs]
+
+
 def measure(fn: Callable[[], object], rounds: int) -> tuple[float, float, int]:
     fn()  # warm-up: imports, font caches, first-use costs
     times = []
@@ -90,6 +98,7 @@ def main() -> None:
     )
     signed = sign_pdf(pdf, signer, now=now)
     roots = [pki.ca_pem]
+    heads = [p.read_bytes() for p in sorted(LETTERHEADS.glob("*.pdf"))]
 
     cases: list[tuple[str, Callable[[], object]]] = [
         ("baseline: open + empty incremental write", lambda: baseline(pdf)),
@@ -97,6 +106,8 @@ def main() -> None:
         ("stamp_receipt, free space (render+search+stamp)",
          lambda: stamp_receipt(pdf, stamp, StampStyle(placement="free"))),
         ("  placement alone: render page 1 + search", lambda: place(pdf)),
+        (f"  placement on the {len(heads)} letterheads (all of them)",
+         lambda: place_letterheads(heads)),
         ("sign_pdf PAdES B-B, invisible", lambda: sign_pdf(pdf, signer, now=now)),
         ("sign_pdf PAdES B-B, visible Thai box", lambda: sign_pdf(pdf, visible, now=now)),
         (

@@ -82,12 +82,14 @@ class Intake(ConfigModel):
         description="one message may take this long to read (its PDF, XML, attachments) in a "
         "worker process, plus 3 x revocation_timeout_seconds for OCSP/CRL unless revocation = "
         "off; longer: the worker is stopped and the letter goes to review with a Thai reason, "
-        "the other letters keep flowing (a real letter reads in well under a second)",
+        "the other letters keep flowing (a real letter reads in well under a second); drawing "
+        "the receive stamp has the same budget (over it: registered, not stamped, with a remark)",
     )
     read_memory_mb: int = Field(
         default=1024, ge=128, le=65536,
         description="memory one worker process may use while reading a message; more: the "
-        "worker is stopped and the letter goes to review with a Thai reason",
+        "worker is stopped and the letter goes to review with a Thai reason (the receive "
+        "stamp likewise: registered, not stamped, with a remark)",
     )
     ocr: bool = Field(
         default=True,

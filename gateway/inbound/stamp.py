@@ -31,6 +31,20 @@ if TYPE_CHECKING:  # the worker processes import this module: keep them light
 
 # หมายเหตุ when no blank space held the stamp and it went over the letter on a white box (#20)
 COVERS_TEXT = "ตรารับวางทับข้อความ"
+# หมายเหตุ when drawing the stamp went over the letter's budget: registered, units get the file
+# as received (#20)
+NOT_STAMPED = "ไม่ได้ประทับตรารับ"
+
+
+def over_budget_remark(over: workers.OverBudget | workers.WorkerDied) -> str:
+    """The register's หมายเหตุ for a stamp given up: why, in Thai."""
+    if isinstance(over, workers.WorkerDied):
+        return f"{NOT_STAMPED} (โปรแกรมประทับตราหยุดทำงาน) ส่งต่อไฟล์ตามที่ได้รับ"
+    if over.what == "memory":
+        why = f"ต้องใช้หน่วยความจำเกิน {over.budget.memory_mb} MB"
+    else:
+        why = f"ไม่เสร็จภายใน {over.budget.seconds:g} วินาที"
+    return f"{NOT_STAMPED} ({why}) ส่งต่อไฟล์ตามที่ได้รับ"
 
 
 @dataclass(frozen=True)
@@ -81,9 +95,9 @@ class Stamper:
     async def _record(self, s: AsyncSession, letter: Letter, digest: str | None, size: int,
                       safe_name: str, error: str, at: dt.datetime, remark: str = "") -> None:
         outcome: dict[str, Any] = {}
-        if remark:  # the stamp lies over the letter's text: the register's หมายเหตุ says so
+        if remark:  # over the letter's text, or not drawn at all: the register's หมายเหตุ says so
             outcome["remark"] = remark
-            if remark not in letter.sender_flags:
+            if digest is not None and remark not in letter.sender_flags:  # else: stamp_error
                 letter.sender_flags = [*letter.sender_flags, remark]
             entry = await registers.entry_of(s, letter.id)
             if entry is not None and remark not in entry.remarks:
@@ -131,10 +145,19 @@ class Stamper:
         remark = ""
         error = "ไม่มีไฟล์ PDF ให้ประทับตรารับ"
         if facts.main_sha256 is not None and facts.number is not None and facts.at is not None:
-            # drawn and kept durably before the transaction, which only records it
-            digest, size, error, remark = await workers.run(
-                ctx.read_processes, stamp_blob, str(ctx.store.blobs.root), facts.main_sha256,
-                ctx.stamp, facts.number, facts.at)
+            # drawn and kept durably before the transaction, which only records it; in a worker
+            # process within the letter's budget, as reading is: a hostile file costs the stamp,
+            # never the intake (in a thread, read_processes = 0, nothing can stop it)
+            intake = ctx.store.settings.intake
+            budget = workers.Budget(intake.read_seconds, intake.read_memory_mb) \
+                if ctx.read_processes > 0 else None
+            try:
+                digest, size, error, remark = await workers.run(
+                    ctx.read_processes, stamp_blob, str(ctx.store.blobs.root), facts.main_sha256,
+                    ctx.stamp, facts.number, facts.at, budget=budget)
+            except (workers.OverBudget, workers.WorkerDied) as exc:
+                remark = over_budget_remark(exc)
+                error = remark
         async with ctx.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             assert letter is not None

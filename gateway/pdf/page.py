@@ -50,7 +50,9 @@ def _inherited(page: generic.DictionaryObject, key: str) -> generic.PdfObject | 
             return None
         if key in node:
             return node[key]
-        node = node.get("/Parent")
+        node = node.get("/Parent")  # dict.get: the reference itself, not the /Pages node
+        if isinstance(node, generic.IndirectObject):
+            node = node.get_object()
     return None
 
 

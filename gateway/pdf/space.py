@@ -2,9 +2,10 @@
 
 A clerk with a rubber stamp looks for blank paper near the top right; so does the gateway.
 Page 1 is rendered by PDFium as it is displayed (/Rotate and the crop box honoured), in
-greyscale at a modest resolution; a pixel darker than `INK` is ink, and so is every
-character box of PDFium's text page (faint or invisible text still counts). A scanned page
-is one image: blank means blank pixels.
+greyscale at a modest resolution; a pixel darker than `INK` is ink (on light grey paper, a
+pixel `PAPER_MARGIN` darker than the paper: a scan of recycled paper is not all ink), and so
+is every character box of PDFium's text page (faint or invisible text still counts). A
+scanned page is one image: blank means blank pixels.
 
 The ink is pooled into square cells of `CELL` points; each cell row is a Python int whose bit
 i says "cell i holds ink" (or lies within `CLEARANCE` of ink), so the search is a few big-int
@@ -26,16 +27,20 @@ frame); `gateway.pdf.page.PageFrame` turns them into user space.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["CELL", "INK", "InkMap", "Placement", "choose_place", "free_places", "ink_map"]
+__all__ = ["CELL", "INK", "InkMap", "Placement", "choose_place", "free_places", "ink_level", "ink_map"]
 
-INK = 200  # grey level (0 black .. 255 white) below which a pixel is ink
+INK = 200  # grey level (0 black .. 255 white) below which a pixel is ink (on white paper)
+PAPER_MARGIN = 40  # on light grey paper: ink is this much darker than the paper
+PAPER_MIN = 190  # paper is never darker than this (0.75 grey)
 CELL = 4.0  # points per search cell
 CLEARANCE = 4.0  # points of blank kept between the stamp and any ink or text line
 EDGE = 12.0  # points kept from the page's edges (printers' unprintable margin)
 DPI = 54.0  # render resolution: 0.75 px per point, 3 px per cell
+MAX_PIXELS = 2_000_000  # a bigger page is rendered coarser (A4 is 0.28 Mpx; a 200-inch page 117)
 
 
 @dataclass(frozen=True)
@@ -220,16 +225,64 @@ def _search(ink: InkMap, width: float, height: float, scales: Sequence[float],
 # --- rendering (PDFium) -----------------------------------------------------------------------
 
 
-def _cells_from_pixels(buf: bytes, width: int, height: int, stride: int, px_per_cell: int) -> list[int]:
+def ink_level(buf: bytes) -> int:
+    """The grey level below which a pixel of the greyscale bitmap `buf` is ink: `INK` on white
+    paper; on light grey paper (a scan of recycled paper, a scanner's grey background)
+    `PAPER_MARGIN` below the paper, so the grain of grey paper is not ink. The paper is the
+    level nine pixels in ten reach (a letter is mostly paper; a sample is enough); a page
+    darker than `PAPER_MIN` is not paper at all (a filled background, a photograph): `INK`,
+    and it is all ink."""
+    sample = buf[::7]
+    need = len(sample) // 10
+    if sample.translate(_WHITE).count(1) > need:  # white paper: one pass, C speed
+        return INK
+    acc = 0
+    for v in range(INK + PAPER_MARGIN - 1, PAPER_MIN - 1, -1):
+        acc += sample.count(v)
+        if acc > need:
+            return min(INK, v - PAPER_MARGIN)
+    return INK
+
+
+_WHITE = bytes(1 if v >= INK + PAPER_MARGIN else 0 for v in range(256))
+
+
+def _despeckle(px: list[int]) -> list[int]:
+    """Pixel rows (a byte a pixel, 0/1) without dust: a dark pixel with no dark pixel two
+    pixels away in any direction (the ring of the 5 x 5 block around it) is part of a speck of
+    at most 2 x 2 pixels standing alone, and is dropped. Anything bigger, or within a pixel of
+    other ink (a full stop beside its word), stays."""
+    n, out = len(px), []
+    for y, p in enumerate(px):
+        ring = 0
+        if p:
+            for dy in (-2, -1, 0, 1, 2):
+                r = px[y + dy] if 0 <= y + dy < n else 0
+                if r:
+                    ring |= (r << 16) | (r >> 16)
+                    if dy in (-2, 2):
+                        ring |= r | (r << 8) | (r >> 8)
+        out.append(p & ring)
+    return out
+
+
+def _cells_from_pixels(buf: bytes, width: int, height: int, stride: int, px_per_cell: int,
+                       level: int = INK, despeckle: bool = False) -> list[int]:
     """Cell rows from a greyscale bitmap: a cell is ink when any pixel in it is darker than
-    INK. Each pixel becomes a byte 0/1, a cell's pixel rows are OR-ed as big ints, and every
-    `px_per_cell`-th byte after a horizontal OR is one cell: C speed, no loop over pixels."""
+    `level`. Each pixel becomes a byte 0/1, a cell's pixel rows are OR-ed as big ints, and every
+    `px_per_cell`-th byte after a horizontal OR is one cell: C speed, no loop over pixels.
+    `despeckle`: dust is not ink (`_despeckle`; for scans)."""
+    to_bit = _TO_BIT if level == INK else bytes(1 if v < level else 0 for v in range(256))
+    px = [int.from_bytes(buf[y * stride: y * stride + width].translate(to_bit), "little")
+          for y in range(height)]
+    if despeckle:
+        px = _despeckle(px)
     cols = -(-width // px_per_cell)
     rows = []
     for cj in range(-(-height // px_per_cell)):
         acc = 0
         for y in range(cj * px_per_cell, min(height, (cj + 1) * px_per_cell)):
-            acc |= int.from_bytes(buf[y * stride: y * stride + width].translate(_TO_BIT), "little")
+            acc |= px[y]
         if not acc:
             rows.append(0)
             continue
@@ -281,6 +334,10 @@ def ink_map(pdf: bytes, *, page_index: int = 0, cell: float = CELL, clearance: f
                 return None
             page = doc[page_index]
             try:
+                w_pt, h_pt = page.get_size()
+                if w_pt * h_pt * scale * scale > MAX_PIXELS:  # a huge page: coarser cells
+                    cell *= math.sqrt(w_pt * h_pt * scale * scale / MAX_PIXELS)
+                    scale = px_per_cell / cell
                 bitmap = page.render(scale=scale, grayscale=True, may_draw_forms=True)
                 w_px, h_px, stride = bitmap.width, bitmap.height, bitmap.stride
                 buf = bytes(bitmap.buffer)
@@ -296,7 +353,9 @@ def ink_map(pdf: bytes, *, page_index: int = 0, cell: float = CELL, clearance: f
             doc.close()
     if bitmap.n_channels != 1:  # pragma: no cover - grayscale=True gives one byte a pixel
         return None
-    rows = _cells_from_pixels(buf, w_px, h_px, stride, px_per_cell)
+    # a page without a text layer is a scan: its dust is not ink (a clerk stamps over it)
+    rows = _cells_from_pixels(buf, w_px, h_px, stride, px_per_cell, ink_level(buf),
+                              despeckle=text_boxes and not boxes)
     cols = -(-w_px // px_per_cell)
     for x0, y0, x1, y1 in boxes:  # device pixels
         i0, i1 = max(0, int(x0 // px_per_cell)), min(cols - 1, int(x1 // px_per_cell))

@@ -306,7 +306,8 @@ def _free_place(pdf: bytes, page_ix: int, style: StampStyle, frame: PageFrame, w
     cannot be rendered or its render does not match the frame (fixed corner then)."""
     ink = ink_map(pdf, page_index=page_ix)
     shown_w, shown_h = frame.shown_size
-    if ink is None or abs(ink.width - shown_w) > 2 or abs(ink.height - shown_h) > 2:
+    slack = max(2.0, ink.cell) if ink is not None else 2.0  # a pixel's rounding, huge pages coarser
+    if ink is None or abs(ink.width - shown_w) > slack or abs(ink.height - shown_h) > slack:
         return None
     min_scale = min(1.0, style.min_font_size / style.font_size)
     place = choose_place(ink, w, h, min_scale=min_scale, edge=min(style.margin_x, style.margin_y))
