@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -196,3 +199,33 @@ async def test_a_hostile_pdf_never_stalls_stamping(attack: Attack, gateway: tupl
         assert (target.id, "stamped") not in files  # units get the file as received
         assert target.stamp_error == attack.remark
         assert attack.remark in entries[target.id].remarks
+
+
+def test_an_image_bomb_is_never_drawn_even_without_a_worker(tmp_path: Path) -> None:
+    """Outside a worker (`read_processes = 0`, the `pdf stamp` command) no budget applies: the
+    page whose images decode to more pixels than any letter has is not drawn at all (the
+    stamp goes to its fixed place), so the process stays small. Measured in a child process:
+    its peak RSS with the bomb against the same stamp on an ordinary letter."""
+    from gateway.pdf.pdfium import drawable
+
+    bomb = image_bomb(30_000)
+    assert not drawable(bomb) and drawable(numbered_letter_pdf(2))
+    script = (
+        "import resource, sys, datetime as dt\n"
+        "from gateway.pdf.stamp import ReceiptStamp, stamp_receipt_placed\n"
+        "pdf = open(sys.argv[1], 'rb').read()\n"
+        "stamp = ReceiptStamp('สำนักงานทดสอบ', 7, dt.datetime(2026, 12, 1, 3, tzinfo=dt.UTC), False)\n"
+        "out = stamp_receipt_placed(pdf, stamp, None)\n"
+        "assert out.pdf.startswith(pdf)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    peaks = {}
+    for name, pdf in (("bomb", bomb), ("letter", numbered_letter_pdf(2))):
+        path = tmp_path / f"{name}.pdf"
+        path.write_bytes(pdf)
+        done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                              text=True, timeout=120, check=False,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+        assert done.returncode == 0, done.stderr[-2000:]
+        peaks[name] = int(done.stdout.split()[-1])
+    # 900 MB if drawn; not drawn, it costs what an ordinary letter costs, give or take its file
+    assert peaks["bomb"] < peaks["letter"] + 100, peaks
