@@ -12,12 +12,15 @@ import datetime as dt
 import io
 import json
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.store.registers import STATUS_TH
 from gateway.thai import BANGKOK, format_short_date, format_time
+
+if TYPE_CHECKING:
+    from gateway.store.tables import RegisterBook, RegisterEntry
 
 JSON_KEYS = (
     "book",
@@ -77,6 +80,29 @@ class ExportRow:
     channel: str
     letter_id: int | None
     cancel_reason: str = ""
+
+
+def export_row(book: RegisterBook, e: RegisterEntry) -> ExportRow:
+    """The one definition of what a register row holds, for every export and report."""
+    return ExportRow(
+        book=book.code,
+        year=e.year,
+        number=e.number,
+        status=e.status,
+        registered_at=e.registered_at,
+        letter_no=e.letter_no,
+        letter_date=e.letter_date,
+        sender=e.sender,
+        recipient=e.recipient,
+        subject=e.subject,
+        action=e.action,
+        remarks=e.remarks,
+        speed=e.speed,
+        secrecy=e.secrecy,
+        channel=e.channel,
+        letter_id=e.letter_id,
+        cancel_reason=e.cancel_reason,
+    )
 
 
 def to_record(r: ExportRow) -> dict[str, Any]:
@@ -141,12 +167,23 @@ def spreadsheet_safe(cell: str) -> str:
 
 def to_csv(rows: Iterable[ExportRow]) -> bytes:
     """UTF-8 with BOM and CRLF, so Excel opens Thai text correctly by double-click."""
+    return b"".join(csv_chunks(rows))
+
+
+def csv_chunks(rows: Iterable[ExportRow], *, every: int = 500) -> Iterator[bytes]:
+    """``to_csv`` a piece at a time (the BOM and headings first), for a register too long to
+    hold: each chunk is ``every`` rows."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
+    buf.write("\ufeff")
     w.writerow(TABLE_HEADS_TH)
-    for r in rows:
+    for n, r in enumerate(rows, start=1):
         w.writerow([spreadsheet_safe(c) for c in _table_cells(r)])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+        if n % every == 0:
+            yield buf.getvalue().encode("utf-8")
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue().encode("utf-8")
 
 
 def display_width(s: str) -> int:
