@@ -12,7 +12,7 @@ import datetime as dt
 import io
 import json
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -167,23 +167,23 @@ def spreadsheet_safe(cell: str) -> str:
 
 def to_csv(rows: Iterable[ExportRow]) -> bytes:
     """UTF-8 with BOM and CRLF, so Excel opens Thai text correctly by double-click."""
-    return b"".join(csv_chunks(rows))
+    return csv_head() + csv_rows(rows)
 
 
-def csv_chunks(rows: Iterable[ExportRow], *, every: int = 500) -> Iterator[bytes]:
-    """``to_csv`` a piece at a time (the BOM and headings first), for a register too long to
-    hold: each chunk is ``every`` rows."""
+def csv_head() -> bytes:
+    """The start of ``to_csv``: the BOM and the headings (a long register is written as this,
+    then ``csv_rows`` a chunk at a time)."""
+    return ("\ufeff" + _csv_lines([TABLE_HEADS_TH])).encode("utf-8")
+
+
+def csv_rows(rows: Iterable[ExportRow]) -> bytes:
+    return _csv_lines([spreadsheet_safe(c) for c in _table_cells(r)] for r in rows).encode("utf-8")
+
+
+def _csv_lines(lines: Iterable[Sequence[str]]) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    buf.write("\ufeff")
-    w.writerow(TABLE_HEADS_TH)
-    for n, r in enumerate(rows, start=1):
-        w.writerow([spreadsheet_safe(c) for c in _table_cells(r)])
-        if n % every == 0:
-            yield buf.getvalue().encode("utf-8")
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue().encode("utf-8")
+    csv.writer(buf, lineterminator="\r\n").writerows(lines)
+    return buf.getvalue()
 
 
 def display_width(s: str) -> int:

@@ -27,7 +27,7 @@ from gateway.reports.thaifont import LineWriter, add_thai_font
 from gateway.reports.wrap import wrap
 from gateway.thai import format_letter_date, to_thai_digits
 
-__all__ = ["COLUMN_WIDTHS", "MARGIN", "PrintedHeader", "RegisterPdf", "column_bounds"]
+__all__ = ["BOTTOM", "COLUMN_WIDTHS", "MARGIN", "TOP_OF_TABLE", "PrintedHeader", "RegisterPdf", "column_bounds"]
 
 # Millimetres. The columns of the form (เลขทะเบียน, ที่, ลงวันที่, จาก, ถึง, เรื่อง, การปฏิบัติ,
 # หมายเหตุ) share the 277 mm between the margins of an A4 landscape page.
@@ -37,7 +37,8 @@ PAD_X, PAD_Y = 1.2, 0.7
 BODY_PT, HEAD_PT, TITLE_PT = 12.0, 12.0, 16.0
 LINE = 5.2  # one line of 12 pt Thai, with room for marks above and below
 TOP_OF_TABLE = MARGIN + 21.0
-BOTTOM = PAGE_H - MARGIN - 5.0  # the page number sits below
+BOTTOM = PAGE_H - MARGIN - 5.0  # the foot of the table; the page number sits below
+FOOTER_Y = BOTTOM + 2.0
 ALIGN = ("C", "L", "L", "L", "L", "L", "L", "L")
 
 
@@ -205,8 +206,8 @@ class RegisterPdf:
         for n in range(1, total + 1):
             self.pdf.page = n
             mark = self._digits(f"หน้า {n} / {total}")
-            self._text(MARGIN, PAGE_H - MARGIN - 4.0, PAGE_W - 2 * MARGIN, mark, "R")
-            self._text(MARGIN, PAGE_H - MARGIN - 4.0, 150.0, self._header.printed, "L")
+            self._text(MARGIN, FOOTER_Y, PAGE_W - 2 * MARGIN, mark, "R")
+            self._text(MARGIN, FOOTER_Y, 150.0, self._header.printed, "L")
         self.pdf.page = last
 
     def output(self, out: BinaryIO) -> int:

@@ -14,6 +14,7 @@ a font-type warning in poppler).
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -187,28 +188,41 @@ class LineWriter:
         run, pen = "", 0.0  # points from the line's start
         origin = (0.0, 0.0)  # where the last Td put the line matrix, in rounded points
 
-        def move(tx: float, ty: float) -> None:
+        def move(tx: float, ty: float, *, pen: bool = False) -> None:
+            # Back on the pen, never short of it: a glyph starting a thousandth of a point
+            # inside the last one's width reads as a new word to pdftotext.
             nonlocal origin
-            to = (round(tx, 2), round(ty, 2))
-            ops.append(f"{to[0] - origin[0]:.2f} {to[1] - origin[1]:.2f} Td")
+            to = (math.ceil(tx * 1000) / 1000 if pen else round(tx, 3), round(ty, 3))
+            ops.append(f"{to[0] - origin[0]:.3f} {to[1] - origin[1]:.3f} Td")
             origin = to
 
+        marks: list[tuple[float, float, str]] = []  # glyphs that carry no text: drawn last
+        off_pen = False  # the viewer's pen is not where HarfBuzz's is
         for gi, pos, unit in zip(infos, positions, texts, strict=True):
             char, width = self._code(font, gi.codepoint, unit)
             if not char:
                 continue
-            moved = bool(pos.x_offset or pos.y_offset)
-            if moved:  # a mark placed off the pen: on its own
+            dx, dy = pos.x_offset * scale, pos.y_offset * scale
+            if not unit:
+                # Drawn after the text, so the text layer reads on without a break: a mark
+                # amid the words (the more so one moved left of its consonant) splits them.
+                marks.append((pen + dx, dy, char))
+                pen += pos.x_advance * scale
+                off_pen = off_pen or bool(pos.x_advance)
+                continue
+            if off_pen or dx or dy:
                 if run:
                     ops.append(f"({run}) Tj")
                     run = ""
-                move(pen + pos.x_offset * scale, pos.y_offset * scale)
+                move(pen + dx, dy, pen=not (dx or dy))
+                off_pen = False
             run += char
             pen += pos.x_advance * scale
-            if moved or width != pos.x_advance:  # back on the pen, where HarfBuzz put it
-                ops.append(f"({run}) Tj")
-                run = ""
-                move(pen, 0.0)
+            if width != pos.x_advance or dx or dy:
+                off_pen = True
         if run:
             ops.append(f"({run}) Tj")
+        for x, y, char in marks:
+            move(x, y)
+            ops.append(f"({char}) Tj")
         return " ".join(ops)

@@ -17,7 +17,7 @@ import functools
 import unicodedata
 from collections.abc import Callable
 
-__all__ = ["break_points", "graphemes", "is_thai", "words", "wrap"]
+__all__ = ["break_points", "graphemes", "is_thai", "pieces", "words", "wrap"]
 
 _NO_START = set(")]}.,:;!?%ๆฯ\u0e33")  # never at the start of a line (ำ has category Lo)
 _NO_END = set("([{")  # never at the end of a line
@@ -40,17 +40,24 @@ def _tokenize() -> Callable[[str], list[str]]:
 
 
 @functools.lru_cache(maxsize=20_000)  # senders, recipients and actions repeat from row to row
-def words(text: str) -> tuple[str, ...]:
-    """The text cut into pieces between which a line may break (spaces are pieces of their own)."""
+def pieces(text: str) -> tuple[tuple[str, ...], ...]:
+    """The text cut into pieces between which a line may break, each as the tokenizer's words
+    it holds (a space is a piece of its own). A piece too wide for a line is broken between
+    those words first."""
     if not text:
         return ()
-    pieces: list[str] = []
+    out: list[list[str]] = []
     for token in _tokenize()(text):
-        if pieces and not _may_break(pieces[-1], token):
-            pieces[-1] += token
+        if out and not _may_break(out[-1][-1], token):
+            out[-1].append(token)
         else:
-            pieces.append(token)
-    return tuple(pieces)
+            out.append([token])
+    return tuple(tuple(p) for p in out)
+
+
+def words(text: str) -> tuple[str, ...]:
+    """The pieces of ``pieces`` as strings."""
+    return tuple("".join(p) for p in pieces(text))
 
 
 def _may_break(before: str, after: str) -> bool:
@@ -97,24 +104,35 @@ def wrap(text: str, width: float, measure: Callable[[str], float]) -> list[str]:
 def _wrap_line(text: str, width: float, measure: Callable[[str], float]) -> list[str]:
     lines: list[str] = []
     line, used = "", 0.0
-    for piece in words(text):
-        if piece.isspace():
-            if line:
-                line, used = line + piece, used + measure(piece)
-            continue
-        w = measure(piece)
+
+    def put(part: str, w: float) -> bool:
+        """Add ``part`` to the line, or to a new one; False if it fits no line at all."""
+        nonlocal line, used
         if line.strip() and used + w > width:
             lines.append(line.rstrip())
             line, used = "", 0.0
-        if used + w <= width:
-            line, used = line + piece, used + w
+        if used + w > width:
+            return False
+        line, used = line + part, used + w
+        return True
+
+    for piece in pieces(text):
+        whole = "".join(piece)
+        if whole.isspace():
+            if line:
+                line, used = line + whole, used + measure(whole)
             continue
-        for g in graphemes(piece):  # one word wider than the column: cut it between graphemes
-            gw = measure(g)
-            if line.strip() and used + gw > width:
-                lines.append(line.rstrip())
-                line, used = "", 0.0
-            line, used = line + g, used + gw
+        if put(whole, measure(whole)):
+            continue
+        for token in piece:  # wider than a line: between the tokenizer's words, then
+            if put(token, measure(token)):
+                continue
+            for g in graphemes(token):  # a single word wider than a line: between graphemes
+                gw = measure(g)
+                if line.strip() and used + gw > width:
+                    lines.append(line.rstrip())
+                    line, used = "", 0.0
+                line, used = line + g, used + gw
     if line.strip() or not lines:
         lines.append(line.rstrip())
     return lines
