@@ -94,7 +94,7 @@ class RegisterPdf:
         self.pdf.set_font("th", style=style, size=size)
         key = f"{style}{size}"
         if key not in self._measures:
-            self._measures[key] = functools.lru_cache(maxsize=50_000)(self._lines.width)
+            self._measures[key] = functools.lru_cache(maxsize=4096)(self._lines.width)
         return self._measures[key]
 
     def _text(self, x: float, y: float, w: float, text: str, align: str = "L") -> None:
@@ -215,5 +215,5 @@ class RegisterPdf:
         if not self.pages:  # an empty register still prints its headings
             raise ValueError("start_book first")
         self._footers()
-        out.write(bytes(self.pdf.output()))
+        out.write(self.pdf.output())
         return self.pages

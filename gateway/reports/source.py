@@ -58,6 +58,5 @@ async def stream_rows(store: Store, book: RegisterBook, period: Period,
     async with store.readers() as s:
         result = await s.stream(stmt)
         async for part in result.scalars().partitions():
-            for entry in part:
+            for entry in part:  # the session holds entries weakly: a written chunk is freed
                 yield export_row(book, entry)
-            s.expunge_all()  # the session keeps nothing of a chunk already written

@@ -145,6 +145,8 @@ class LineWriter:
 
     def width(self, text: str) -> float:
         """The shaped width of ``text`` in the current font, in the document's units."""
+        if not text:
+            return 0.0
         font, size = self._font(), self.pdf.font_size_pt
         _, positions = font.perform_harfbuzz_shaping(text, size, None)
         return sum(p.x_advance for p in positions) * font.scale * size / 1000 / self.pdf.k
@@ -172,7 +174,7 @@ class LineWriter:
         body = self._bodies.get(key)
         if body is None:
             body = self._body(font, text)
-            if len(self._bodies) >= 20_000:
+            if len(self._bodies) >= 4096:  # names and dates repeat; subjects do not
                 self._bodies.clear()
             self._bodies[key] = body
         pdf._out(f"q 0 g BT {x * pdf.k:.2f} {(pdf.h - baseline) * pdf.k:.2f} Td {body} ET Q")

@@ -39,7 +39,7 @@ def _tokenize() -> Callable[[str], list[str]]:
     return functools.partial(word_tokenize, engine="newmm", keep_whitespace=True)
 
 
-@functools.lru_cache(maxsize=20_000)  # senders, recipients and actions repeat from row to row
+@functools.lru_cache(maxsize=4096)  # senders, recipients and actions repeat from row to row
 def pieces(text: str) -> tuple[tuple[str, ...], ...]:
     """The text cut into pieces between which a line may break, each as the tokenizer's words
     it holds (a space is a piece of its own). A piece too wide for a line is broken between
@@ -97,7 +97,10 @@ def wrap(text: str, width: float, measure: Callable[[str], float]) -> list[str]:
     """
     lines: list[str] = []
     for para in text.split("\n"):
-        lines.extend(_wrap_line(para, width, measure))
+        if measure(para) <= width:  # most cells fit on one line: no need to find the words
+            lines.append(para.strip())
+        else:
+            lines.extend(_wrap_line(para, width, measure))
     return lines or [""]
 
 

@@ -324,6 +324,22 @@ def _pgm(data: bytes) -> np.ndarray:
     return np.frombuffer(data[-w * h:], dtype=np.uint8).reshape(h, w)
 
 
+def test_rows_stream_in_chunks_in_register_order(site: Path, rows: list) -> None:
+    from gateway.app import opened_store
+    from gateway.reports.layout import Period
+    from gateway.reports.source import book_of, count_rows, stream_rows
+
+    async def read() -> tuple[int, list]:
+        async with opened_store(load_settings(site / "config.toml")) as store:
+            book = await book_of(store, "receive")
+            period = Period(year=2569)
+            return (await count_rows(store, book, period),
+                    [r async for r in stream_rows(store, book, period, chunk=7)])
+
+    total, got = asyncio.run(read())
+    assert total == 40 and got == rows
+
+
 # --- secrets, periods, errors --------------------------------------------------------------
 
 def _pdf_text(site: Path, *args: str) -> str:
