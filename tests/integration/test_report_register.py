@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import re
 import subprocess
+import sys
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -68,11 +69,11 @@ LONG = ("ผู้อำนวยการสำนักงานเขตพ�
         "มอบหมายกลุ่มนโยบายและแผนดำเนินการตรวจสอบข้อมูลนักเรียนรายบุคคลให้ถูกต้องครบถ้วน" * 4)
 
 
-def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+def cli(cwd: Path, *args: str, config: str = "config.toml") -> subprocess.CompletedProcess[bytes]:
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
     err = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--config", str(cwd / "config.toml"), *args])
+        code = main(["--config", str(cwd / config), *args])
     out.seek(0)
     return subprocess.CompletedProcess(list(args), code, out.buffer.read(), err.getvalue())
 
@@ -338,6 +339,61 @@ def test_rows_stream_in_chunks_in_register_order(site: Path, rows: list) -> None
 
     total, got = asyncio.run(read())
     assert total == 40 and got == rows
+
+
+def test_arabic_digits_when_the_agency_prints_them(site: Path, rows: list) -> None:
+    text = (site / "config.toml").read_text(encoding="utf-8")
+    (site / "arabic.toml").write_text(text.replace("[agency]\n", "[agency]\nthai_digits = false\n"),
+                                      encoding="utf-8")
+    out = site / "arabic.pdf"
+    r = cli(site, "report", "register", "--book", "receive", "--year", "2569", "--format", "pdf",
+            "-o", str(out), config="arabic.toml")
+    assert r.returncode == 0, r.stderr
+    pages = read_pages(out)
+    assert [r[0][0] for p in pages for r in p.rows] == [str(n) for n in range(1, 41)]
+    layout = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True,
+                            text=True).stdout
+    assert f"หน้า 1 / {len(pages)}" in layout and "ปี พ.ศ. 2569" in layout
+    assert "วันที่ 1 ธันวาคม 2569" in layout and "หน้า ๑" not in layout
+
+
+def test_a_row_taller_than_a_page_goes_on_over_the_next(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        CONFIG + f'\n[authentication]\ndns_servers = ["{quiet_dns()}"]\n', encoding="utf-8")
+    assert cli(tmp_path, "db", "upgrade").returncode == 0
+    remarks = " ".join(f"หมายเหตุยาวมากบรรทัดที่ {n}" for n in range(60))
+
+    async def fill() -> None:
+        from gateway.app import opened_store
+
+        clock = FakeClock(dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC))
+        async with opened_store(load_settings(tmp_path / "config.toml"), clock=clock) as store:
+            for subject, note in (("ก่อนหน้า", ""), ("ยาวเกินหน้า", remarks), ("ถัดไป", "")):
+                async with store.sessions.begin() as s:
+                    await registers.allocate(s, book_code="receive", now=clock(),
+                                             fields=EntryFields(subject=subject, remarks=note))
+
+    asyncio.run(fill())
+    out = tmp_path / "tall.pdf"
+    r = cli(tmp_path, "report", "register", "--book", "receive", "--year", "2569",
+            "--format", "pdf", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    table = [w for w in words_of(out) if TABLE[0] <= w.y0 < TABLE[1]]
+    band = {w.page: w.y0 for w in reversed(table) if w.text == "วันที่"}  # below the headings
+    words = [w for w in table if column(w) == 7 and w.y0 > band[w.page]]
+    pages = sorted({w.page for w in words})
+    assert len(pages) >= 3  # the long row starts on a page of its own and runs on
+    said = "".join(t for p in pages for _, _, t in lines([w for w in words if w.page == p]))
+    assert said.replace(" ", "") == remarks.replace(" ", "")  # nothing of it lost, in order
+    text = subprocess.run(["pdftotext", "-raw", str(out), "-"], capture_output=True,
+                          text=True).stdout
+    assert text.index("ก่อนหน้า") < text.index("ยาวเกินหน้า") < text.rindex("ถัดไป")
+
+
+def test_help_names_the_report_command_in_thai() -> None:
+    r = subprocess.run([sys.executable, "-m", "gateway", "report", "register", "--help"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "--include-secret" in r.stdout and "ปี พ.ศ." in r.stdout
 
 
 # --- secrets, periods, errors --------------------------------------------------------------
