@@ -145,7 +145,7 @@ async def _write(args: argparse.Namespace, settings: Settings, store: Store,
         from gateway.reports.sheet import RegisterWorkbook
 
         target = out if out.seekable() else io.BytesIO()  # a zip is written with seeks
-        book = RegisterWorkbook(target, thai_digits=digits)
+        book = RegisterWorkbook(target, thai_digits=digits, now=store.clock())
         for b in books:
             book.start_book(b.name_th, b.kind)
             async for row in _rows(store, b, period, include_secret=secret):
@@ -159,7 +159,8 @@ async def _write(args: argparse.Namespace, settings: Settings, store: Store,
     from gateway.reports.thaifont import report_font_path
     from gateway.thai import format_short_datetime
 
-    pdf = RegisterPdf(font_path=report_font_path(settings.intake.stamp_font), thai_digits=digits)
+    pdf = RegisterPdf(font_path=report_font_path(settings.intake.stamp_font), thai_digits=digits,
+                      now=store.clock())
     printed = f"พิมพ์เมื่อ {format_short_datetime(store.clock(), thai_digits=digits)}"
     label = period.label(thai_digits=digits)
     for b in books:

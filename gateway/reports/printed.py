@@ -13,6 +13,7 @@ fpdf2 keeps the finished pages until ``output``. CPU-bound: a command runs it in
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -68,9 +69,13 @@ def _bold_sibling(path: str) -> str:
 
 
 class RegisterPdf:
-    def __init__(self, *, font_path: str, thai_digits: bool) -> None:
+    def __init__(self, *, font_path: str, thai_digits: bool, now: dt.datetime) -> None:
+        """``now``: the document's creation date (the caller's clock, never the host's)."""
         self.thai_digits = thai_digits
         pdf = FPDF(orientation="L", unit="mm", format="A4")
+        pdf.set_creation_date(now)
+        pdf.set_lang("th")
+        pdf.set_creator("saraban-gateway")
         pdf.set_auto_page_break(False)
         pdf.set_margins(MARGIN, MARGIN, MARGIN)
         pdf.c_margin = 0
@@ -114,6 +119,9 @@ class RegisterPdf:
     def start_book(self, header: PrintedHeader, kind: str) -> None:
         """Begin a book (receive or send layout) on a new page."""
         self._header, self._heads = header, official_heads(kind)
+        if not self.pages:
+            self.pdf.set_title(header.title)
+            self.pdf.set_author(header.agency)
         self._new_page()
 
     def _new_page(self) -> None:

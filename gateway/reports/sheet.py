@@ -51,12 +51,14 @@ def sheet_name(title: str, taken: set[str]) -> str:
 
 
 class RegisterWorkbook:
-    def __init__(self, target: str | BinaryIO, *, thai_digits: bool) -> None:
+    def __init__(self, target: str | BinaryIO, *, thai_digits: bool, now: dt.datetime) -> None:
+        """``now``: the workbook's creation date (the caller's clock, never the host's)."""
         self.wb = xlsxwriter.Workbook(target, {
             "constant_memory": True,
             "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
         })
-        self.wb.set_properties({"title": "ทะเบียนหนังสือ", "comments": "saraban-gateway"})
+        self.wb.set_properties({"title": "ทะเบียนหนังสือ", "comments": "saraban-gateway",
+                                "created": now.astimezone(dt.UTC).replace(tzinfo=None)})
         self._head = self.wb.add_format({"bold": True, "text_wrap": True, "valign": "top",
                                          "bg_color": "#EBEBEB", "border": 1})
         self._text = self.wb.add_format({"text_wrap": True, "valign": "top"})

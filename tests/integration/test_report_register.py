@@ -390,6 +390,28 @@ def test_a_row_taller_than_a_page_goes_on_over_the_next(tmp_path: Path) -> None:
     assert text.index("ก่อนหน้า") < text.index("ยาวเกินหน้า") < text.rindex("ถัดไป")
 
 
+def test_documents_are_dated_by_the_gateways_clock(tmp_path: Path, rows: list) -> None:
+    from gateway.reports.printed import PrintedHeader, RegisterPdf
+    from gateway.reports.sheet import RegisterWorkbook
+    from gateway.reports.thaifont import report_font_path
+
+    now = dt.datetime(2031, 5, 4, 3, 2, 1, tzinfo=dt.UTC)
+    pdf = RegisterPdf(font_path=report_font_path(), thai_digits=True, now=now)
+    pdf.start_book(PrintedHeader("ทะเบียนหนังสือรับ", "สำนักงานทดสอบ", "ปี พ.ศ. ๒๕๖๙"), "receive")
+    pdf.add(rows[0])
+    with (tmp_path / "d.pdf").open("wb") as fh:
+        assert pdf.output(fh) == 1
+    info = subprocess.run(["pdfinfo", "-isodates", str(tmp_path / "d.pdf")], capture_output=True,
+                          text=True).stdout
+    assert re.search(r"CreationDate:\s+2031-05-04T03:02:01", info), info
+    assert re.search(r"Title:\s+ทะเบียนหนังสือรับ", info), info
+    book = RegisterWorkbook(str(tmp_path / "d.xlsx"), thai_digits=False, now=now)
+    book.start_book("ทะเบียนหนังสือรับ", "receive")
+    book.close()
+    with zipfile.ZipFile(tmp_path / "d.xlsx") as z:
+        assert b"2031-05-04T03:02:01Z" in z.read("docProps/core.xml")
+
+
 def test_help_names_the_report_command_in_thai() -> None:
     r = subprocess.run([sys.executable, "-m", "gateway", "report", "register", "--help"],
                        capture_output=True, text=True)
