@@ -33,6 +33,7 @@ from gateway.cli import (
     passwd,
     pdf,
     registers,
+    report,
     run,
     send,
 )
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ไฟล์การตั้งค่า (config file; default $SARABAN_CONFIG or ./config.toml)",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in (run, check, db, registers, directory, send, letter, outbox, passwd, pdf, audit):
+    for group in (run, check, db, registers, report, directory, send, letter, outbox, passwd, pdf, audit):
         group.add_parser(sub)  # in this order in `--help`
     return p
 

@@ -12,12 +12,11 @@ from gateway.cli.common import ACTOR, Subparsers, add_actions, command_store
 from gateway.cli.progress import add_quiet, terminal_progress
 from gateway.config import Settings
 from gateway.errors import UserError
-from gateway.reports.export import ExportRow, to_csv, to_json, to_table
+from gateway.reports.export import export_row, to_csv, to_json, to_table
 from gateway.thai import BANGKOK, be_year_of, format_short_date
 
 if TYPE_CHECKING:
     from gateway.store.handle import Store
-    from gateway.store.tables import RegisterBook, RegisterEntry
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -137,30 +136,6 @@ async def registers_cmd(args: argparse.Namespace, settings: Settings) -> int:
             head = f"{book.name_th} ปี พ.ศ. {year} — {len(out)} รายการ\n"
             _write(head + to_table(out), args.output)
         return 0
-
-
-def export_row(book: RegisterBook, e: RegisterEntry, amended: str = "", replaced_by: str = "") -> ExportRow:
-    return ExportRow(
-        book=book.code,
-        year=e.year,
-        number=e.number,
-        status=e.status,
-        registered_at=e.registered_at,
-        letter_no=e.letter_no,
-        letter_date=e.letter_date,
-        sender=e.sender,
-        recipient=e.recipient,
-        subject=e.subject,
-        action=e.action,
-        remarks=e.remarks,
-        speed=e.speed,
-        secrecy=e.secrecy,
-        channel=e.channel,
-        letter_id=e.letter_id,
-        cancel_reason=e.cancel_reason,
-        amended=amended,
-        replaced_by=replaced_by,
-    )
 
 
 def _check_unit(settings: Settings, code: str) -> None:

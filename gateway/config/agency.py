@@ -23,7 +23,7 @@ class Agency(ConfigModel):
     unit_name_th: str = ""
     contact: str = ""
     thai_digits: bool = Field(
-        default=True, description="write Thai digits in letters and the receive stamp"
+        default=True, description="write Thai digits in letters, the receive stamp and reports"
     )
 
     @field_validator("latin_code")

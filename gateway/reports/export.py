@@ -14,10 +14,13 @@ import json
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.store.registers import STATUS_TH
 from gateway.thai import BANGKOK, format_short_date, format_time
+
+if TYPE_CHECKING:
+    from gateway.store.tables import RegisterBook, RegisterEntry
 
 JSON_KEYS = (
     "book",
@@ -81,6 +84,32 @@ class ExportRow:
     amended: str = ""
     # A cancelled line whose letter was registered again: the new number, "13/2569".
     replaced_by: str = ""
+
+
+def export_row(book: RegisterBook, e: RegisterEntry, amended: str = "", replaced_by: str = "") -> ExportRow:
+    """The one definition of what a register row holds, for every export and report
+    (`amended`, `replaced_by`: store.registers.amendment_marks of the entry)."""
+    return ExportRow(
+        book=book.code,
+        year=e.year,
+        number=e.number,
+        status=e.status,
+        registered_at=e.registered_at,
+        letter_no=e.letter_no,
+        letter_date=e.letter_date,
+        sender=e.sender,
+        recipient=e.recipient,
+        subject=e.subject,
+        action=e.action,
+        remarks=e.remarks,
+        speed=e.speed,
+        secrecy=e.secrecy,
+        channel=e.channel,
+        letter_id=e.letter_id,
+        cancel_reason=e.cancel_reason,
+        amended=amended,
+        replaced_by=replaced_by,
+    )
 
 
 def to_record(r: ExportRow) -> dict[str, Any]:
@@ -150,12 +179,23 @@ def spreadsheet_safe(cell: str) -> str:
 
 def to_csv(rows: Iterable[ExportRow]) -> bytes:
     """UTF-8 with BOM and CRLF, so Excel opens Thai text correctly by double-click."""
+    return csv_head() + csv_rows(rows)
+
+
+def csv_head() -> bytes:
+    """The start of ``to_csv``: the BOM and the headings (a long register is written as this,
+    then ``csv_rows`` a chunk at a time)."""
+    return ("\ufeff" + _csv_lines([TABLE_HEADS_TH])).encode("utf-8")
+
+
+def csv_rows(rows: Iterable[ExportRow]) -> bytes:
+    return _csv_lines([spreadsheet_safe(c) for c in _table_cells(r)] for r in rows).encode("utf-8")
+
+
+def _csv_lines(lines: Iterable[Sequence[str]]) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(TABLE_HEADS_TH)
-    for r in rows:
-        w.writerow([spreadsheet_safe(c) for c in _table_cells(r)])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    csv.writer(buf, lineterminator="\r\n").writerows(lines)
+    return buf.getvalue()
 
 
 def display_width(s: str) -> int:

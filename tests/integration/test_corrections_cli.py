@@ -198,6 +198,9 @@ def test_amend_a_registered_letter(site: Path) -> None:
     (line,) = csv_rows(site)
     assert line[6] == "แจ้งการดำเนินงาน (ฉบับแก้ไข)" and line[3] == format_short_date(DATE)
     assert line[8].startswith("แก้ไข ลงวันที่, เรื่อง เมื่อ ") and " โดย cli:" in line[8], line[8]
+    report = cli(site, "report", "register", "--book", "receive", "--year", str(YEAR),
+                 "--format", "csv", "--quiet")
+    assert report.returncode == 0 and report.stdout == export(site, "csv"), report.stderr
     (record,) = json.loads(export(site, "json"))
     assert list(record) == list(JSON_KEYS)  # the documented format does not change
     assert record["remarks"].startswith("แก้ไข ลงวันที่, เรื่อง")
@@ -262,6 +265,11 @@ def test_cancel_then_register_again_shows_both_lines(site: Path) -> None:
     lines = csv_rows(site)
     assert [(x[1], x[-1]) for x in lines] == [("1", "ยกเลิก"), ("2", "ลงทะเบียน")]
     assert lines[0][8].startswith(f"ยกเลิก: ลงทะเบียนผิดเล่ม → ลงทะเบียนใหม่ เลขรับ 2/{YEAR}"), lines[0][8]
+    # the printed register's rows (streamed in chunks) carry the same marks as the export
+    report = cli(site, "report", "register", "--book", "receive", "--year", str(YEAR),
+                 "--format", "csv", "--quiet")
+    assert report.returncode == 0, report.stderr
+    assert report.stdout == export(site, "csv")
     for ref in (f"1/{YEAR}", f"2/{YEAR}"):
         trace = cli(site, "letter", "trace", ref).stdout
         assert f"เลข 1/{YEAR}: ยกเลิก (ลงทะเบียนผิดเล่ม)" in trace and f"→ ลงทะเบียนใหม่ เลข 2/{YEAR}" in trace

@@ -1,0 +1,64 @@
+"""The rows of a register report, streamed from the store a chunk at a time.
+
+A year's register can hold tens of thousands of rows; reports read them with ``yield_per``
+so memory stays flat however long the book is. Rows come as ``ExportRow`` (the one definition
+of a register row, gateway.reports.export), in register order: year, then number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from gateway.reports.export import ExportRow, export_row
+from gateway.reports.layout import Period
+from gateway.store import registers
+from gateway.store.tables import RegisterBook, RegisterEntry
+
+if TYPE_CHECKING:
+    from gateway.store.handle import Store
+
+__all__ = ["CHUNK", "book_of", "count_rows", "stream_rows"]
+
+CHUNK = 500  # rows fetched from the database at a time
+
+
+def _where(book: RegisterBook, period: Period) -> list[Any]:
+    conds: list[Any] = [RegisterEntry.book_id == book.id]
+    if period.year is not None:
+        conds.append(RegisterEntry.year == registers.check_year(period.year))
+    lo, hi = period.bounds()
+    if lo is not None:
+        conds.append(RegisterEntry.registered_at >= lo)
+    if hi is not None:
+        conds.append(RegisterEntry.registered_at < hi)
+    return conds
+
+
+async def book_of(store: Store, code: str) -> RegisterBook:
+    """The book by its code (receive, send, circular, order, unit-<code>); unknown: UserError."""
+    async with store.readers() as s:
+        return await registers.get_book(s, code)
+
+
+async def count_rows(store: Store, book: RegisterBook, period: Period) -> int:
+    async with store.readers() as s:
+        n = await s.scalar(select(func.count()).select_from(RegisterEntry).where(*_where(book, period)))
+    return int(n or 0)
+
+
+async def stream_rows(store: Store, book: RegisterBook, period: Period,
+                      *, chunk: int = CHUNK) -> AsyncIterator[ExportRow]:
+    """The book's rows in the period, in register order, ``chunk`` rows in memory at a time."""
+    stmt = (select(RegisterEntry).where(*_where(book, period))
+            .order_by(RegisterEntry.year, RegisterEntry.number)
+            .execution_options(yield_per=chunk))
+    async with store.readers() as s:
+        result = await s.stream(stmt)
+        async for part in result.scalars().partitions():
+            async with store.readers() as other:  # amendments and re-registrations of the chunk
+                marks = await registers.amendment_marks(other, part)
+            for entry in part:  # the session holds entries weakly: a written chunk is freed
+                yield export_row(book, entry, *marks.get(entry.id, ("", "")))
