@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from gateway.cli.common import Subparsers, add_actions, command_store
+from gateway.cli.progress import add_quiet, terminal_progress
 from gateway.config import Settings
 from gateway.errors import UserError
 
@@ -45,28 +45,11 @@ def add_parser(sub: Subparsers) -> None:
     rg.add_argument("--include-secret", action="store_true",
                     help="แสดงเรื่องและคู่หนังสือของหนังสือชั้นความลับ (local operator only; "
                     "default: number only)")
-    rg.add_argument("--quiet", "-q", action="store_true", help="ไม่แสดงความคืบหน้า (no progress bar)")
+    add_quiet(rg)
 
 
 async def report_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return await register_report(args, settings)
-
-
-@contextmanager
-def progress(total: int, label: str, *, quiet: bool) -> Iterator[Callable[[], None]]:
-    """A step function that moves a progress bar on the operator's terminal (rich); nothing
-    when quiet, when stderr is not a terminal, or for a short job."""
-    stream = sys.__stderr__
-    if quiet or total < 200 or stream is None or not stream.isatty():
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(file=stream), transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda: bar.advance(task)
 
 
 async def _rows(store: Store, book: RegisterBook, period: Period, *,
@@ -105,8 +88,9 @@ async def register_report(args: argparse.Namespace, settings: Settings) -> int:
         total = sum([await count_rows(store, b, period) for b in books])
         out = _target(args.output, args.format)
         try:
-            with progress(total, f"ทะเบียน ({args.format})", quiet=args.quiet) as step:
-                pages = await _write(args, settings, store, books, period, out, step)
+            with terminal_progress(args.quiet) as bar:
+                bar.stage(f"ทะเบียน ({args.format})", total)
+                pages = await _write(args, settings, store, books, period, out, bar.advance)
         finally:
             if out is not sys.stdout.buffer:
                 out.close()

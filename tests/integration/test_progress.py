@@ -112,6 +112,11 @@ async def test_ingest_once_and_export_show_progress_on_a_terminal(site: Path) ->
     entries = (site / "receive.csv").read_bytes().decode("utf-8-sig").count("ขอเชิญประชุม")
     assert entries == 3 and "ส่งออกทะเบียน" in shown and "3/3" in shown
     assert "\x1b" not in (site / "receive.csv").read_text(encoding="utf-8-sig")  # the file is clean
+    code, shown = on_terminal(site, "report", "register", "--book", "receive", "--year", "2569",
+                              "--format", "pdf", "-o", "receive.pdf")
+    assert code == 0, shown
+    assert "ทะเบียน (pdf)" in shown and "3/3" in shown
+    assert (site / "receive.pdf").read_bytes().startswith(b"%PDF")
 
 
 async def test_ingest_once_without_a_terminal_prints_the_summary_only(site: Path) -> None:
@@ -124,3 +129,7 @@ async def test_ingest_once_without_a_terminal_prints_the_summary_only(site: Path
     assert exported.returncode == 0 and exported.stdout.count("ขอเชิญประชุม") == 2
     assert "ส่งออกทะเบียน" not in exported.stdout + exported.stderr
     assert "\x1b" not in exported.stdout + exported.stderr
+    printed = piped(site, "report", "register", "--book", "receive", "--year", "2569",
+                    "--format", "pdf", "-o", "receive.pdf")
+    assert printed.returncode == 0, printed.stderr
+    assert "ทะเบียน (pdf)" not in printed.stderr and "\x1b" not in printed.stdout + printed.stderr

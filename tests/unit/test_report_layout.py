@@ -4,8 +4,6 @@ what a secret row shows, Thai line breaking, and the text each shaped glyph carr
 from __future__ import annotations
 
 import datetime as dt
-import io
-import sys
 
 import pytest
 
@@ -98,29 +96,3 @@ def test_sheet_names_and_date_formats() -> None:
     assert len(long) <= 31 and "/" not in long
     assert sheet_name("ทะเบียนหนังสือรับ", {"ทะเบียนหนังสือรับ"}) == "ทะเบียนหนังสือรับ (2)"
     assert date_format(False) == "[$-107041E]d mmm yyyy"
-
-
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_progress_shows_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway.cli.report import progress
-
-    tty = _Terminal()
-    monkeypatch.setattr(sys, "__stderr__", tty)
-    with progress(500, "ทะเบียน (pdf)", quiet=False) as step:
-        for _ in range(500):
-            step()
-    assert "ทะเบียน (pdf)" in tty.getvalue()
-    for total, quiet in ((500, True), (20, False)):  # asked to be quiet; a job too short
-        tty.seek(0)
-        tty.truncate()
-        with progress(total, "ทะเบียน", quiet=quiet) as step:
-            step()
-        assert tty.getvalue() == ""
-    monkeypatch.setattr(sys, "__stderr__", io.StringIO())  # not a terminal
-    with progress(500, "ทะเบียน", quiet=False) as step:
-        step()
-    assert sys.__stderr__.getvalue() == ""  # type: ignore[union-attr]
