@@ -109,7 +109,7 @@ CASES = [
     ("คืน without a reason is allowed", "คืน", {}, REJECT, "", False, ()),
     ("two commands: none obeyed", "ลงรับ\nคืน ผิด", {}, None, "", False, (WHY_TWO, WHY_TWO)),
     ("the same command twice is one", "ลงรับ\nลงรับ", {}, REGISTER, "", False, ()),
-    ("an unknown label is not read", "เลขรับ: 5\nลงรับ", {}, REGISTER, "", False, (WHY_LABEL,)),
+    ("an unknown label is not read (and told)", "เลขรับ: 5\nลงรับ", {}, REGISTER, "", False, ()),
     ("words that start like a label are not one", "ที่ประชุมมีมติ\nเรื่องนี้ด่วน\nลงรับแล้วหรือยัง",
      {}, None, "", False, ()),
     ("a field in a sentence is not one", "ช่วยแก้ ที่: กค 1 ด้วย", {}, None, "", False, ()),
@@ -130,6 +130,13 @@ def test_correction_lines(body: str, texts: dict[str, str], command: str | None,
     assert dict(got.texts) == texts
     assert (got.command, got.reason, got.no_number) == (command, reason, no_number)
     assert tuple(u.why_th for u in got.unread) == unread
+
+
+def test_unknown_labels_are_told_not_obeyed() -> None:
+    got = read_correction("ลงวันท: 3 ธ.ค. 2569\nหมายเหตุ: ด่วน\nลงรับ")
+    assert got.command == REGISTER and not got.texts and got.unread == ()
+    assert [(u.line, u.why_th) for u in got.ignored] == [("ลงวันท: 3 ธ.ค. 2569", WHY_LABEL),
+                                                         ("หมายเหตุ: ด่วน", WHY_LABEL)]
 
 
 def test_the_line_of_each_field_is_kept_for_the_answer() -> None:

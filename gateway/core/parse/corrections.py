@@ -68,7 +68,8 @@ class Correction:
     command: str | None = None  # register | amend | reject | cancel
     reason: str = ""
     no_number: bool = False  # ไม่มีเลขที่: the letter truly has no number
-    unread: tuple[Unread, ...] = ()
+    unread: tuple[Unread, ...] = ()  # lines that keep the command from being obeyed
+    ignored: tuple[Unread, ...] = ()  # `word: value` with a word that is no label: told, not obeyed
 
     @property
     def empty(self) -> bool:
@@ -84,7 +85,7 @@ _FIELD_SPACE = re.compile(rf"^({_LABEL_ALT})\s+(\S.*)$")
 _COMMAND_ALT = "|".join(sorted(map(re.escape, COMMANDS), key=len, reverse=True))
 _COMMAND = re.compile(rf"^({_COMMAND_ALT})(?:\s*{_COLON}\s*|\s+|$)(.*)$")
 _NO_NUMBER = re.compile(rf"^{NO_NUMBER}\s*[.!]?$")
-_ATTEMPT = re.compile(rf"^([^\s:：<>@]{{1,20}})\s*{_COLON}\s*\S")  # `word: value`, an unknown label
+_ATTEMPT = re.compile(rf"^([^\s:：<>@«“\"(]{{1,20}})\s*{_COLON}\s*\S")  # `word: value`, an unknown label
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _SIGNATURE = re.compile(r"^--\s*$")
 _SEPARATOR = re.compile(r"^(?:-{3,}\s*(?:Original Message|Forwarded message|ข้อความต้นฉบับ|ข้อความที่ส่งต่อ)"
@@ -134,6 +135,7 @@ def read_correction(body: str) -> Correction:
     found: dict[str, tuple[int, str, str]] = {}  # field → (depth, value, line)
     commands: list[tuple[str, str, str]] = []  # (command, reason, line)
     unread: list[Unread] = []
+    ignored: list[Unread] = []
     no_number = False
     stop_at: int | None = None  # lines at this depth or deeper are the answered message's
     i = 0
@@ -179,7 +181,7 @@ def read_correction(body: str) -> Correction:
                 commands.append((command, reason, text))
             continue
         if _ATTEMPT.match(text) and not _ADDRESS.search(text):
-            unread.append(Unread(text, WHY_LABEL))
+            ignored.append(Unread(text, WHY_LABEL))
         # any other line is the clerk's own words (a greeting, a signature): not a command
     if len({c for c, _, _ in commands}) > 1:
         unread.extend(Unread(line, WHY_TWO) for _, _, line in commands)
@@ -187,7 +189,8 @@ def read_correction(body: str) -> Correction:
     command, reason = (commands[0][0], commands[0][1]) if commands else (None, "")
     return Correction(texts={k: v[1] for k, v in found.items()},
                       lines={k: v[2] for k, v in found.items()},
-                      command=command, reason=reason, no_number=no_number, unread=tuple(unread))
+                      command=command, reason=reason, no_number=no_number, unread=tuple(unread),
+                      ignored=tuple(ignored))
 
 
 # ------------------------------------------------------------------------------------------
