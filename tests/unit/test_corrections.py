@@ -158,3 +158,26 @@ def test_review_reference_in_a_reply_subject(subject: str, want: int | None) -> 
 
 def test_review_tag_is_read_back() -> None:
     assert review_ref("Re: " + review_tag(4051) + " เรื่อง") == 4051
+
+
+@pytest.mark.parametrize("secret", [False, True], ids=["letter", "secret letter"])
+def test_the_review_copy_read_as_a_reply_asks_nothing(secret: bool) -> None:
+    """The copy's own text, pasted or quoted, is never a correction: its fields are shown
+    `• ที่ — value` and its examples sit inside a sentence."""
+    from gateway.core.compose import render, template_env
+
+    fields = [{"name": n, "label": lab, "what": lab, "value": "ค่า" if n != "letter_no" else "",
+               "source": "ภาพสแกน (OCR) ต้องตรวจทาน"}
+              for n, lab in (("letter_no", "ที่"), ("letter_date", "ลงวันที่"), ("sender", "จาก"),
+                             ("recipient", "ถึง"), ("subject", "เรื่อง"), ("speed", "ชั้นความเร็ว"))]
+    context = {"tag": review_tag(9), "letter_id": 9, "secret": secret, "secrecy": "ลับ",
+               "agency": "สำนักงานทดสอบ", "channel": "imap", "received_date": "3 ธ.ค. 69",
+               "received_time": "10:00", "folder_registered": "ลงรับแล้ว", "folder_rejected": "ไม่รับ",
+               "subject": "ขอเชิญ", "email_subject": "สแกน", "reasons": ["อ่านจากภาพสแกน (OCR)"],
+               "fields": fields, "missing": ["ที่"], "remarks": ["ผู้ส่งไม่อยู่ในทะเบียน"], "sha256": "ab"}
+    subject, text = render(template_env(), "review-copy", context)
+    assert review_ref("Re: " + subject) == 9
+    assert "ค่า" not in text if secret else "• จาก (จาก) — ค่า  [ภาพสแกน (OCR) ต้องตรวจทาน]" in text
+    for body in (text, "".join(f"> {x}\n" for x in text.splitlines())):
+        got = read_correction(body)
+        assert (dict(got.texts), got.command, got.no_number, got.unread) == ({}, None, False, ())
