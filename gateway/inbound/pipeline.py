@@ -47,6 +47,7 @@ from gateway.inbound.read import (
     unit_reply_unproved,
 )
 from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder
+from gateway.inbound.review_copy import review_copy
 from gateway.inbound.stamp import Stamper, ToStamp
 from gateway.outbound.returns import PROOF, REPLY_UNPROVED, ReplyProof, Returns
 from gateway.state import Event, LetterState, advance
@@ -115,6 +116,9 @@ class Pipeline:
 
     async def registered_copy(self, letter_id: int) -> tuple[bytes, str] | None:
         return await filed_copy(self.ctx, letter_id)
+
+    async def review_copy(self, letter_id: int) -> tuple[bytes, str] | None:
+        return await review_copy(self.ctx, letter_id)
 
     def warm_up(self) -> None:
         """Start the worker processes now, in the background (they take a second to load)."""
@@ -297,7 +301,7 @@ class Pipeline:
                 decision = classify(replace(ex.facts, kind=replace(
                     ex.kind, unit_reply=False, unproved=unit_reply_unproved(msg, taken))))
         elif ex.clerk is not None and ex.clerk_proof is None:  # never obeyed (issue #18)
-            if await self._done_already(s, ex.clerk):  # its copy from Sent was obeyed first
+            if await done_already(s, ex.clerk):  # its copy from Sent was obeyed first
                 decision = replace(decision, outcome=Outcome.NOT_LETTER, problems=(),
                                    notes=("clerk route done already",))
         elif ex.clerk is not None:
@@ -315,26 +319,6 @@ class Pipeline:
             elif answered == "unproved" and decision.outcome is Outcome.REVIEW:
                 decision = replace(decision, problems=(*decision.problems, REPLY_UNPROVED))
         return await self.recorder.record(s, letter, reading, decision, now, ex.facts.auth)
-
-    @staticmethod
-    async def _done_already(s: AsyncSession, clerk: tuple[tuple[int, int], ClerkRoute]) -> bool:
-        """Whether every unit a command names has the letter already: then the unproved copy
-        of a command (the clerk's reply also delivered to INBOX) asks nothing new."""
-        (number, year), wanted = clerk
-        if wanted.unknown or not (wanted.units or wanted.confirm_secret):
-            return False
-        book = await registers.get_book(s, "receive")
-        target = (await s.execute(select(RegisterEntry.letter_id).where(
-            RegisterEntry.book_id == book.id, RegisterEntry.year == year, RegisterEntry.number == number,
-            RegisterEntry.status == "registered"))).scalar_one_or_none()
-        if target is None:
-            return False
-        if wanted.confirm_secret:  # confirmed already from the clerk's Sent folder
-            held = await s.get(Letter, target)
-            return held is not None and (held.secret_hold or {}).get("state") == "confirmed"
-        have = set((await s.execute(select(Forward.unit_code).where(
-            Forward.letter_id == target, Forward.state.in_(OPEN)))).scalars())
-        return set(wanted.units) <= have
 
     async def _count_failure(self, letter_id: int, exc: Exception) -> str:
         """A message that could not be read: after max_attempts it waits for the clerk. One
@@ -362,6 +346,26 @@ class Pipeline:
                                subject_type="letter", subject_id=letter_id,
                                details={"error": repr(exc)[:500], "attempts": letter.attempts})
             return letter.state
+
+
+async def done_already(s: AsyncSession, clerk: tuple[tuple[int, int], ClerkRoute]) -> bool:
+    """Whether every unit a command names has the letter already: then the unproved copy
+    of a command (the clerk's reply also delivered to INBOX) asks nothing new."""
+    (number, year), wanted = clerk
+    if wanted.unknown or not (wanted.units or wanted.confirm_secret):
+        return False
+    book = await registers.get_book(s, "receive")
+    target = (await s.execute(select(RegisterEntry.letter_id).where(
+        RegisterEntry.book_id == book.id, RegisterEntry.year == year, RegisterEntry.number == number,
+        RegisterEntry.status == "registered"))).scalar_one_or_none()
+    if target is None:
+        return False
+    if wanted.confirm_secret:  # confirmed already from the clerk's Sent folder
+        held = await s.get(Letter, target)
+        return held is not None and (held.secret_hold or {}).get("state") == "confirmed"
+    have = set((await s.execute(select(Forward.unit_code).where(
+        Forward.letter_id == target, Forward.state.in_(OPEN)))).scalars())
+    return set(wanted.units) <= have
 
 
 def over_budget_reason(over: workers.OverBudget) -> str:

@@ -22,6 +22,7 @@ from gateway.core.parse import decode_words
 from gateway.core.parse.corrections import review_tag
 from gateway.inbound.context import Inbound
 from gateway.inbound.filed_copy import field_sources_th
+from gateway.intake.review_filing import review_marker
 from gateway.letter import REQUIRED_FIELDS
 from gateway.state import AWAITING_CLERK
 from gateway.store.blobs import sha256_hex
@@ -30,19 +31,10 @@ from gateway.thai import BANGKOK, format_letter_date, format_short_date, format_
 from gateway.trust.automail import clean_line
 from gateway.trust.secrecy import may_mail
 
-REVIEW_KIND = "review"  # imap_messages.kind of the review copy's placement
-REVIEW_INTENT = "rv-intent"  # imap_messages.kind of the intent committed before its APPEND
-
 # field name → (the label a correction line uses, what the field is), in the register's order
 FIELDS_TH = (("letter_no", "ที่", "เลขที่หนังสือ"), ("letter_date", "ลงวันที่", "วันที่ของหนังสือ"),
              ("sender", "จาก", "ส่วนราชการเจ้าของหนังสือ"), ("recipient", "ถึง", "ผู้รับ"),
              ("subject", "เรื่อง", "เรื่อง"), ("speed", "ชั้นความเร็ว", "ชั้นความเร็ว"))
-
-
-def review_marker(letter_id: int) -> str:
-    """The X-Saraban-Letter value of a review copy (`L<id>.` is the findable copy's): the dot
-    ends it, so a substring search for letter 1 does not find letter 12."""
-    return f"R{letter_id}."
 
 
 def _email_subject(raw: bytes) -> str:

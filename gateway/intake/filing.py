@@ -23,6 +23,7 @@ from sqlalchemy import and_, or_, select
 from gateway.config import Imap
 from gateway.core.parse import parse_message
 from gateway.forwarding.routing import clerk_command
+from gateway.intake.review_filing import REVIEW_KIND, review_copies, review_copy_of
 from gateway.ports import LetterIntake, MailboxClient
 from gateway.state import LetterState
 from gateway.store.db import insert_for
@@ -68,6 +69,7 @@ class Filing:
     async def after_intake(self, client: MailboxClient) -> None:
         """The rest of a round: file what was left unfiled, then follow the clerk's moves."""
         await self._finish(client)
+        await review_copies(self, client)
         await self._clerk_moves(client, self.folders.registered, "register")
         await self._clerk_moves(client, self.folders.rejected, "reject")
         for folder, code in self.forward_folders(client).items():
@@ -260,6 +262,9 @@ class Filing:
                         ImapMessage.sha256 == sha, ImapMessage.letter_id.is_not(None))
                         .order_by(ImapMessage.letter_id).limit(1))).scalar_one_or_none()
             kind = "original" if letter_id is not None else "unknown"
+            if letter_id is None:  # the review copy moved instead of the original
+                letter_id = await review_copy_of(self, sha)
+                kind = REVIEW_KIND if letter_id is not None else kind
             if action.startswith("forward:"):
                 # The original, the findable copy, or a copy that came back (returned, sent).
                 target = await self._letter_behind(sha, letter_id)

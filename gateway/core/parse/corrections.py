@@ -173,12 +173,12 @@ def read_correction(body: str) -> Correction:
             continue
         c = _COMMAND.match(text)
         if c is not None:
-            command, needs_reason = COMMANDS[c.group(1)]
-            reason = c.group(2).strip()
-            if needs_reason and not reason:
+            what, needs_reason = COMMANDS[c.group(1)]
+            why = c.group(2).strip()
+            if needs_reason and not why:
                 unread.append(Unread(text, WHY_REASON))
             else:
-                commands.append((command, reason, text))
+                commands.append((what, why, text))
             continue
         if _ATTEMPT.match(text) and not _ADDRESS.search(text):
             ignored.append(Unread(text, WHY_LABEL))
@@ -186,7 +186,8 @@ def read_correction(body: str) -> Correction:
     if len({c for c, _, _ in commands}) > 1:
         unread.extend(Unread(line, WHY_TWO) for _, _, line in commands)
         commands = []
-    command, reason = (commands[0][0], commands[0][1]) if commands else (None, "")
+    command = commands[0][0] if commands else None
+    reason = commands[0][1] if commands else ""
     return Correction(texts={k: v[1] for k, v in found.items()},
                       lines={k: v[2] for k, v in found.items()},
                       command=command, reason=reason, no_number=no_number, unread=tuple(unread),
