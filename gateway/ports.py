@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from gateway.core.edits import Edits
+    from gateway.inbound.corrections import DeskOutcome
     from gateway.store.handle import Store
 
 
@@ -143,6 +145,11 @@ class LetterIntake(Protocol):
     async def review_copy(self, letter_id: int) -> tuple[bytes, str] | None:
         """The review copy `[ตรวจ L<id>] …` of a letter waiting for the clerk, and its sha256."""
 
-    async def clerk_register(self, letter_id: int, *, actor: str) -> str: ...
+    async def clerk_register(self, letter_id: int, *, actor: str,
+                             edits: Edits | None = None) -> DeskOutcome:
+        """The clerk registers a letter from review (gateway/inbound/clerk.py ClerkDesk.register)."""
+
+    async def tell_register_refused(self, outcome: DeskOutcome, *, moved_to: str = "") -> None:
+        """Tell the clerk by mail which required fields kept a letter from being registered."""
 
     async def clerk_reject(self, letter_id: int, *, actor: str, reason: str = "") -> str: ...

@@ -11,6 +11,7 @@ state by its string.
         │               review ─┐                  ├──answered (a mail command)──▶ answered
         │               restricted ─┤ clerk        └──refused──▶ refused
         │               rejected ◀──┘ (register / reject)
+        │     registered ──cancel──▶ cancelled ──register again (new number)──▶ registered
         │               not_letter · sent_copy · returned_copy · duplicate
         └──reading failed too often──▶ review
 """
@@ -34,6 +35,7 @@ class LetterState(StrEnum):
     DUPLICATE = "duplicate"  # the same letter again: linked to its first registration
     SENT_COPY = "sent_copy"  # our own confirmation of a letter we sent: filed in ส่งแล้ว
     RETURNED_COPY = "returned_copy"  # a letter a unit returned, back to the clerk
+    CANCELLED = "cancelled"  # its receive number cancelled (ยกเลิก); may be registered again
     # outgoing
     SUBMITTED = "submitted"  # a clerk's mail, kept raw, not yet read
     QUEUED = "queued"  # numbered, named, signed; one outbox row per recipient
@@ -55,6 +57,7 @@ class Event(StrEnum):
     # the clerk's decisions (folder moves, commands)
     CLERK_REGISTERS = "clerk_registers"
     CLERK_REJECTS = "clerk_rejects"
+    CLERK_CANCELS = "clerk_cancels"  # the register entry cancelled with a reason
     # outgoing
     SUBMISSION_QUEUED = "submission_queued"
     SUBMISSION_ANSWERED = "submission_answered"
@@ -80,6 +83,7 @@ LABEL_TH: dict[LetterState, str] = {
     S.DUPLICATE: "ซ้ำกับที่ลงรับแล้ว",
     S.SENT_COPY: "สำเนาหนังสือที่ส่งแล้ว",
     S.RETURNED_COPY: "หนังสือที่หน่วยงานคืน",
+    S.CANCELLED: "ยกเลิกการลงทะเบียน",
     S.SUBMITTED: "รอดำเนินการ",
     S.QUEUED: "ลงทะเบียนส่งแล้ว",
     S.ANSWERED: "ตอบคำสั่งแล้ว",
@@ -116,6 +120,8 @@ TRANSITIONS: dict[tuple[LetterState, Event], Transition] = {
     **{(S.RECEIVED, e): t for e, t in _READ.items()},
     **{(S.REVIEW, e): t for e, t in _CLERK.items()},
     **{(S.RESTRICTED, e): t for e, t in _CLERK.items()},
+    (S.REGISTERED, E.CLERK_CANCELS): Transition(S.CANCELLED, ("cancel_entry",)),
+    (S.CANCELLED, E.CLERK_REGISTERS): _CLERK[E.CLERK_REGISTERS],
     (S.SUBMITTED, E.SUBMISSION_QUEUED): Transition(S.QUEUED, ("number", "register_entry",
                                                               "outbox_per_recipient", "tell_clerk")),
     (S.SUBMITTED, E.SUBMISSION_ANSWERED): Transition(S.ANSWERED, ("reply",)),
@@ -124,6 +130,8 @@ TRANSITIONS: dict[tuple[LetterState, Event], Transition] = {
 
 # The clerk may still decide these; the rest are final for the pipeline.
 AWAITING_CLERK = frozenset({S.REVIEW, S.RESTRICTED})
+# The clerk may register these (again): waiting for the clerk, or registered and cancelled.
+REGISTRABLE = AWAITING_CLERK | {S.CANCELLED}
 # States a duplicate may point at: the letter already holds (or held) a receive number.
 NUMBERED = frozenset({S.REGISTERED})
 

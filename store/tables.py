@@ -255,6 +255,24 @@ class RegisterEntry(Base):
     reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"))
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
     cancelled_at: Mapped[dt.datetime | None]
+    # A cancelled receive entry whose letter was registered again: the entry that replaced it.
+    replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("register_entries.id"))
+
+
+class Amendment(Base):
+    """One corrected field of a registered letter (a register is amended, never overwritten):
+    the value before, the value after, who, when and why. Dates as ISO text."""
+
+    __tablename__ = "amendments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("register_entries.id"))  # the line amended
+    field: Mapped[str] = mapped_column(String(30))  # letter_no | letter_date | sender | …
+    old_value: Mapped[str] = mapped_column(Text, default="")
+    new_value: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[dt.datetime]
+    reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class Unit(Base):

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import Unit
 from gateway.core.compose import FileToAttach
+from gateway.core.edits import FIELD_TH
 from gateway.forwarding import hold
 from gateway.forwarding.routing import Route, RouteFacts, read_unit_reply, reply_address, route
 from gateway.letter import ParsedMessage
@@ -319,3 +320,36 @@ class Units:
                                        details={"unit": unit.code, "forward": fw.id})
                     done += 1
         return done
+
+
+async def tell_amended(units: Units, s: AsyncSession, letter: Letter, changes: dict[str, tuple[str, str]], *,
+                       reason: str, now: dt.datetime) -> list[str]:
+    """The units that have the letter (sent or accepted) are told of its corrected fields;
+    a secret letter never by mail (may_mail): the audit notes it. The unit codes told."""
+    forwards = list((await s.execute(select(Forward).where(
+        Forward.letter_id == letter.id, Forward.state.in_(OPEN)).order_by(Forward.id))).scalars())
+    if not forwards:
+        return []
+    if not may_mail(letter):
+        await audit.append(s, now=now, actor="gateway", action="unit.amend_withheld",
+                           subject_type="letter", subject_id=letter.id,
+                           details={"units": [f.unit_code for f in forwards], "secret": True})
+        return []
+    told = []
+    for fw in forwards:
+        unit = units.unit(fw.unit_code)
+        if unit is None:
+            continue
+        context = {**await units._context(s, letter, fw, unit), "reason": reason,
+                   "changes": [{"label": FIELD_TH.get(k, k), "old": o or "-", "new": n or "-"}
+                               for k, (o, n) in changes.items()]}
+        mail = agency_mail(units.store.settings, "unit-amended", context, to=unit.emails,
+                           key=f"unit-amended:{fw.id}:{now.isoformat()}", auto=True,
+                           extra_headers={"Reply-To": reply_address(units.central, fw.token)})
+        await queue_mail(s, units.store, units.templates, mail, kind="unit-amended", now=now,
+                         letter_id=letter.id)
+        await audit.append(s, now=now, actor="gateway", action="unit.amend_told", subject_type="letter",
+                           subject_id=letter.id, details={"unit": unit.code, "forward": fw.id,
+                                                          "fields": list(changes)})
+        told.append(unit.code)
+    return told

@@ -74,6 +74,9 @@ class Pipeline:
         self.recorder = Recorder(ctx, self.feedback, self.returns)
         self.stamper = Stamper(ctx)
         self.clerk = ClerkDesk(ctx, self.recorder, self.feedback, self.stamper)
+        # the clerk's decisions as the adapters call them (gateway/ports.py, LetterIntake)
+        self.clerk_register, self.clerk_reject = self.clerk.register, self.clerk.reject
+        self.tell_register_refused = self.clerk.tell_register_refused
 
     @classmethod
     def build(cls, store: Store, templates: jinja2.Environment) -> Pipeline:
@@ -103,12 +106,6 @@ class Pipeline:
     @wake_sender.setter
     def wake_sender(self, event: asyncio.Event | None) -> None:
         self.ctx.wake_sender = event
-
-    async def clerk_register(self, letter_id: int, *, actor: str) -> str:
-        return await self.clerk.register(letter_id, actor=actor)
-
-    async def clerk_reject(self, letter_id: int, *, actor: str, reason: str = "") -> str:
-        return await self.clerk.reject(letter_id, actor=actor, reason=reason)
 
     async def stamp_letter(self, letter_id: int, *, also: dict[str, Any] | None = None,
                            known: ToStamp | None = None) -> bool:

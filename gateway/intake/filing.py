@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select
 
@@ -30,6 +30,9 @@ from gateway.store.db import insert_for
 from gateway.store.letters import put_blobs
 from gateway.store.tables import About, ImapMessage, Letter, RawMessage
 from gateway.trust.channels import command_folders, folder_key
+
+if TYPE_CHECKING:
+    from gateway.inbound.corrections import DeskOutcome
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +281,11 @@ class Filing:
                 continue
             if letter_id is not None:
                 if action == "register":
-                    state = await self.pipeline.clerk_register(letter_id, actor=f"clerk:imap:{self.cfg.name}")
+                    outcome = await self.pipeline.clerk_register(letter_id, actor=f"clerk:imap:{self.cfg.name}")
+                    state = outcome.state
+                    if outcome.missing:  # not registered: back to review, the clerk told why
+                        await self._refused_back(client, folder, validity, uid, sha, outcome)
+                        continue
                 else:
                     state = await self.pipeline.clerk_reject(letter_id, actor=f"clerk:imap:{self.cfg.name}")
                 log.info("clerk moved letter %s into %s: now %s", letter_id, folder, state)
@@ -286,6 +293,21 @@ class Filing:
             if letter_id is not None and action == "register":
                 await self.file_copy(client, letter_id, LetterState.REGISTERED)
                 await client.select(folder)
+
+    async def _refused_back(self, client: MailboxClient, folder: str, validity: int, uid: int, sha: str,
+                            outcome: DeskOutcome) -> None:
+        """A letter moved into ลงรับแล้ว with a required field empty: its original goes back
+        to its review folder and the clerk gets a mail naming the missing fields."""
+        back = self.folder_for(outcome.state) or self.folders.review
+        if back == folder:
+            back = self.folders.review
+        log.info("clerk moved letter %s into %s: not registered, missing %s; moved back to %s",
+                 outcome.letter_id, folder, ",".join(outcome.missing), back)
+        await self.remember(folder, (validity, uid), outcome.letter_id, "original", sha)
+        where = await client.move(uid, back)
+        await self.remember(back, where, outcome.letter_id, "original", sha)
+        await self.pipeline.tell_register_refused(outcome, moved_to=back)
+        await client.select(folder)
 
 
 def copy_marker(letter_id: int) -> str:

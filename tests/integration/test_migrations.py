@@ -15,7 +15,7 @@ from sqlalchemy import select
 from gateway.state import LetterState
 from gateway.store import migrate
 from gateway.store.db import make_engine
-from gateway.store.tables import DeliveryNotice, Letter
+from gateway.store.tables import Amendment, DeliveryNotice, Letter, RegisterEntry
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +110,8 @@ async def test_a_database_of_the_previous_version_upgrades_with_every_fact_kept(
     finally:
         await engine.dispose()
     assert [got[i].state for i in sorted(got)] == [state for _, state, _ in OLD_LETTERS]
-    assert {LetterState(x.state) for x in got.values()} == set(LetterState)
+    # every state of the time (cancelled came with 0007: no old letter can be in it)
+    assert {LetterState(x.state) for x in got.values()} == set(LetterState) - {LetterState.CANCELLED}
     reg = got[2]
     assert reg.stamped_at is not None and reg.sender_flags == ["ผู้ส่งไม่อยู่ในทะเบียนหน่วยงาน"]
     assert reg.signatures == ["ลายมือชื่อถูกต้อง"] and reg.routed_rule == "บุคคล"
@@ -133,6 +134,56 @@ async def test_a_database_of_the_previous_version_upgrades_with_every_fact_kept(
     assert [(n.letter_id, n.kind, n.state, n.from_addr, n.accept_id, n.accept_date, n.at) for n in notices] == [
         (16, "AcceptLetterNotifier", "accepted", "saraban@one.go.th", "555", dt.date(2026, 11, 22), NOW)]
     assert got[17].submitted_by == "clerk2" and got[1].about == "" and got[1].stamped_at is None
+
+
+async def test_a_database_of_0006_upgrades_to_amendments_with_its_register_kept(db_url: str) -> None:
+    """0007: register entries (registered, reserved, cancelled) come through with no
+    successor, the amendments table starts empty and takes rows, a letter may be cancelled."""
+    engine = make_engine(db_url)
+    try:
+        await migrate.upgrade(engine, "0006")
+
+        def fill(conn: sa.Connection) -> None:
+            meta = sa.MetaData()
+            letters, entries, books = (sa.Table(n, meta, autoload_with=conn)
+                                       for n in ("letters", "register_entries", "register_books"))
+            conn.execute(books.insert().values(_filled(books, {"code": "receive", "name_th": "รับ",
+                                                               "kind": "receive"})))
+            book = conn.execute(select(books.c.id)).scalar_one()
+            for i, state in enumerate(("registered", "registered", "review"), start=1):
+                conn.execute(letters.insert().values(_filled(letters, {
+                    "id": i, "direction": "in", "state": state, "source_key": f"old:{i}",
+                    "created_at": NOW, "updated_at": NOW})))
+            for n, status, letter in ((1, "registered", 1), (2, "cancelled", 2), (3, "reserved", None)):
+                conn.execute(entries.insert().values(_filled(entries, {
+                    "book_id": book, "year": 2569, "number": n, "status": status,
+                    "registered_at": NOW, "letter_id": letter, "subject": f"เรื่อง {n}",
+                    "cancel_reason": "พิมพ์ผิด" if status == "cancelled" else ""})))
+
+        async with engine.begin() as conn:
+            await conn.run_sync(fill)
+        await migrate.upgrade(engine)
+        async with sa.ext.asyncio.AsyncSession(engine) as s:
+            rows = list((await s.execute(select(RegisterEntry).order_by(RegisterEntry.number))).scalars())
+            assert [(e.number, e.status, e.letter_id, e.subject, e.cancel_reason, e.replaced_by_id)
+                    for e in rows] == [(1, "registered", 1, "เรื่อง 1", "", None),
+                                       (2, "cancelled", 2, "เรื่อง 2", "พิมพ์ผิด", None),
+                                       (3, "reserved", None, "เรื่อง 3", "", None)]
+            assert (await s.execute(select(Amendment))).first() is None
+            first, cancelled = rows[0].id, rows[1].id
+            rows[1].replaced_by_id = first
+            s.add(Amendment(letter_id=1, entry_id=first, field="subject", old_value="เรื่อง 1",
+                            new_value="เรื่องที่ถูก", actor="clerk", at=NOW, reason="สะกดผิด"))
+            letter = await s.get(Letter, 2)
+            assert letter is not None
+            letter.state = LetterState.CANCELLED
+            await s.commit()
+            got = (await s.execute(select(Amendment))).scalar_one()
+            assert (got.field, got.old_value, got.new_value, got.at) == ("subject", "เรื่อง 1", "เรื่องที่ถูก", NOW)
+            assert (await s.execute(select(RegisterEntry.replaced_by_id).where(
+                RegisterEntry.id == cancelled))).scalar_one() == first
+    finally:
+        await engine.dispose()
 
 
 async def test_a_number_the_register_does_not_hold_stops_the_upgrade(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ async def _registered(store: Store, pipeline: Pipeline, secrecy: str) -> Letter:
     assert letter is not None
     if secrecy:
         assert letter.state == "restricted" and letter.secrecy == secrecy
-        assert await pipeline.clerk_register(letter_id, actor="clerk:test") == "registered"
+        assert (await pipeline.clerk_register(letter_id, actor="clerk:test")).state == "registered"
     async with store.sessions() as s:
         letter = await s.get(Letter, letter_id)
     assert letter is not None and letter.state == "registered"

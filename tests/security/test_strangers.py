@@ -143,7 +143,7 @@ async def test_the_verdict_decides_at_the_gate(site, result: AuthResult, listed:
         row = await s.get(Letter, letter.id)
         assert row is not None
         row.sender_auth = SenderAuth(result, frm.partition("@")[2]).to_json()
-    assert await pipeline.clerk_register(letter.id, actor="clerk:test") == "registered"
+    assert (await pipeline.clerk_register(letter.id, actor="clerk:test")).state == "registered"
     acks = await _mails(store, "ack")
     assert [str(a["To"]) for a in acks] == ([frm] if acknowledged else [])
     flags = (await _letter(store, letter.id)).sender_flags

@@ -9,6 +9,7 @@ import pytest
 from gateway.errors import IllegalTransition
 from gateway.state import (
     AWAITING_CLERK,
+    REGISTRABLE,
     TRANSITIONS,
     Event,
     LetterState,
@@ -46,11 +47,20 @@ def test_every_state_is_reachable_and_every_event_used() -> None:
 
 
 def test_final_states_stay_final_and_the_clerk_decides_only_waiting_letters() -> None:
-    final = {LetterState.REGISTERED, LetterState.REJECTED, LetterState.DUPLICATE,
+    final = {LetterState.REJECTED, LetterState.DUPLICATE,
              LetterState.NOT_LETTER, LetterState.QUEUED, LetterState.ANSWERED, LetterState.REFUSED}
     assert not [pair for pair in TRANSITIONS if pair[0] in final]
-    clerk = {s for s, e in TRANSITIONS if e in {Event.CLERK_REGISTERS, Event.CLERK_REJECTS}}
-    assert clerk == AWAITING_CLERK
+    rejects = {s for s, e in TRANSITIONS if e is Event.CLERK_REJECTS}
+    assert rejects == AWAITING_CLERK
+    registers = {s for s, e in TRANSITIONS if e is Event.CLERK_REGISTERS}
+    assert registers == REGISTRABLE == AWAITING_CLERK | {LetterState.CANCELLED}
+
+
+def test_a_registered_letter_leaves_registered_only_by_a_cancel_and_comes_back_renumbered() -> None:
+    assert [e for s, e in TRANSITIONS if s is LetterState.REGISTERED] == [Event.CLERK_CANCELS]
+    assert advance(LetterState.REGISTERED, Event.CLERK_CANCELS) is LetterState.CANCELLED
+    again = transition(LetterState.CANCELLED, Event.CLERK_REGISTERS)
+    assert again.to is LetterState.REGISTERED and "number" in again.effects
 
 
 def test_a_letter_is_numbered_only_on_the_way_into_registered() -> None:
