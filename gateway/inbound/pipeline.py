@@ -47,6 +47,7 @@ from gateway.inbound.read import (
     unit_reply_unproved,
 )
 from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder
+from gateway.inbound.replies import ClerkReplies
 from gateway.inbound.review_copy import review_copy
 from gateway.inbound.stamp import Stamper, ToStamp
 from gateway.outbound.returns import PROOF, REPLY_UNPROVED, ReplyProof, Returns
@@ -74,6 +75,7 @@ class Pipeline:
         self.recorder = Recorder(ctx, self.feedback, self.returns)
         self.stamper = Stamper(ctx)
         self.clerk = ClerkDesk(ctx, self.recorder, self.feedback, self.stamper)
+        self.replies = ClerkReplies(self.clerk)
         # the clerk's decisions as the adapters call them (gateway/ports.py, LetterIntake)
         self.clerk_register, self.clerk_reject = self.clerk.register, self.clerk.reject
         self.tell_register_refused = self.clerk.tell_register_refused
@@ -173,6 +175,7 @@ class Pipeline:
             async with self.store.sessions.begin() as s:
                 rec = await record(s, self.store.clock())
             return rec.letter_id, await self._count_failure(rec.letter_id, exc), False
+        examined = await self._obey(examined)
         letter_id = 0
         to_stamp: ToStamp | None = None
 
@@ -223,8 +226,13 @@ class Pipeline:
         except Exception as exc:
             log.exception("letter %s could not be read", letter_id)
             return await self._count_failure(letter_id, exc)
+        examined = await self._obey(examined)
         return await self._in_turn(turn, lambda s, now: self._decide(s, letter_id, examined,
                                                                      envelope_from, now))
+
+    async def _obey(self, ex: Examined) -> Examined:
+        """A clerk's proved correction reply is taken to the desk before the reply is recorded."""
+        return replace(ex, obeyed=await self.replies.obey(ex)) if ex.fix and ex.clerk_proof else ex
 
     async def _examine(self, raw: bytes, digest: str, envelope_from: str,
                        envelope_to: list[str], origin: Origin) -> Examined:
@@ -297,6 +305,12 @@ class Pipeline:
             if taken in ("refused", "unmatched"):  # a fact only the store knows: not the unit's
                 decision = classify(replace(ex.facts, kind=replace(
                     ex.kind, unit_reply=False, unproved=unit_reply_unproved(msg, taken))))
+        elif ex.fix is not None and ex.clerk_proof is None:  # never obeyed (issues #18, #21)
+            if await self.replies.done_already(s, ex):  # its copy from Sent was obeyed first
+                decision = replace(decision, outcome=Outcome.NOT_LETTER, problems=(),
+                                   notes=("clerk correction done already",))
+        elif ex.fix is not None:
+            await self.replies.record(s, letter, ex, now)
         elif ex.clerk is not None and ex.clerk_proof is None:  # never obeyed (issue #18)
             if await done_already(s, ex.clerk):  # its copy from Sent was obeyed first
                 decision = replace(decision, outcome=Outcome.NOT_LETTER, problems=(),

@@ -22,6 +22,7 @@ from sqlalchemy import and_, or_, select
 
 from gateway.config import Imap
 from gateway.core.parse import parse_message
+from gateway.core.parse.corrections import correction_reply
 from gateway.forwarding.routing import clerk_command
 from gateway.intake.review_filing import REVIEW_KIND, review_copies, review_copy_of
 from gateway.ports import LetterIntake, MailboxClient
@@ -199,7 +200,7 @@ class Filing:
                 await self.file_copy(client, letter_id, state)
 
     async def clerk_commands(self, client: MailboxClient) -> int:
-        """The clerk's commands (`ส่ง <หน่วยงาน>` replies) from the folders only a client
+        """The clerk's commands (`ส่ง <หน่วยงาน>` replies, corrections) from the folders only a client
         holding the mailbox's password can write: the client's Sent folder and the command
         folder ([intake.folders] sent, commands; issue #18). Only commands are taken in, in
         place (nothing is moved); every other message there is left alone. The first time a
@@ -224,7 +225,8 @@ class Filing:
                     continue
                 msg = await asyncio.to_thread(parse_message, raw)
                 letter_id = None
-                if clerk_command(msg.subject, msg.body_text, self.store.settings.units) is not None:
+                if clerk_command(msg.subject, msg.body_text, self.store.settings.units) is not None \
+                        or correction_reply(msg.subject, msg.body_text) is not None:
                     (digest,) = await put_blobs(self.store.blobs, raw)
                     letter_id, state, _ = await self.pipeline.take_in(
                         raw, digest=digest, channel="imap", envelope_to=[self.cfg.user],

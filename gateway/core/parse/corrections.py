@@ -27,17 +27,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.core.edits import FIELD_LABELS
+from gateway.forwarding.routing import receive_ref
 from gateway.thai import normalize_text, to_arabic_digits
 
-__all__ = ["COMMANDS", "LABELS", "Correction", "Unread", "read_correction", "review_ref",
-           "review_tag"]
+__all__ = ["COMMANDS", "LABELS", "Correction", "CorrectionReply", "Unread", "correction_reply",
+           "read_correction", "review_ref", "review_tag"]
 
-# Thai label → field name (gateway/core/edits.py FIELD_LABELS is the register's own table).
-LABELS: Mapping[str, str] = {
-    "ที่": "letter_no", "เลขที่": "letter_no", "ลงวันที่": "letter_date", "วันที่": "letter_date",
-    "จาก": "sender", "ถึง": "recipient", "เรียน": "recipient", "เรื่อง": "subject",
-    "ชั้นความเร็ว": "speed", "ความเร็ว": "speed",
-}
+LABELS: Mapping[str, str] = FIELD_LABELS  # Thai label → field name, the register's own table
 
 REGISTER, AMEND, REJECT, CANCEL = "register", "amend", "reject", "cancel"
 # command word → (command, whether a reason must follow)
@@ -211,3 +208,33 @@ def review_ref(subject: str) -> int | None:
     (Re:, Fwd:, ตอบกลับ: and the clerk's own words around it do not matter)."""
     m = _REVIEW_REF.search(normalize_text(subject or ""))
     return int(to_arabic_digits(m.group(1))) if m else None
+
+
+@dataclass(frozen=True)
+class CorrectionReply:
+    """A clerk's reply to a review copy (`review`: the letter id) or to a findable copy
+    (`receive`: its receive number and year), and what it asks."""
+
+    correction: Correction
+    review: int | None = None
+    receive: tuple[int, int] | None = None
+
+    @property
+    def ref_th(self) -> str:
+        if self.review is not None:
+            return review_tag(self.review)
+        return f"[รับ {self.receive[0]}/{self.receive[1]}]" if self.receive else ""
+
+
+def correction_reply(subject: str, body: str) -> CorrectionReply | None:
+    """A correction reply, whoever it claims to be from (the channel proves the clerk). To a
+    review copy anything the correction says counts (fields without a command are answered);
+    to a `[รับ n/ปี]` copy — whose subject also reaches senders and units — only a command."""
+    review = review_ref(subject)
+    receive = receive_ref(subject) if review is None else None
+    if review is None and receive is None:
+        return None
+    correction = read_correction(body)
+    if correction.empty or (review is None and correction.command is None and not correction.unread):
+        return None
+    return CorrectionReply(correction, review, receive)
