@@ -60,7 +60,7 @@ async def test_backlog_is_registered_filed_and_idempotent(site, dovecot) -> None
         registered = dovecot.doveadm("fetch", "-u", user, "hdr", "mailbox", "ลงรับแล้ว").stdout
         assert "X-Saraban-Receive-Number: 1/2569" in registered  # the findable copy
         assert dovecot.message_count(user, "ลงรับแล้ว") == 2  # original (unchanged) + copy
-        assert dovecot.message_count(user, "รอตรวจสอบ") == 1
+        assert dovecot.message_count(user, "รอตรวจสอบ") == 2  # the original and its review copy (#21)
 
         # the receive stamp shows the register entry's number, date and time (Bangkok)
         async with store.sessions() as s:
@@ -88,7 +88,7 @@ async def test_clerk_moves_review_into_registered_or_rejected(site, dovecot) -> 
     async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:  # dates asserted: set, ticking
         await add_to_directory(store, "saraban@obec.go.th", "x@moe.go.th")  # not strangers
         await ingest_once(settings, store=store)
-        assert dovecot.message_count(user, "รอตรวจสอบ") == 2
+        assert dovecot.message_count(user, "รอตรวจสอบ") == 4  # each original and its review copy (#21)
         # the clerk moves one into ลงรับแล้ว and the other into ไม่รับ, in any mail client
         dovecot.doveadm("move", "-u", user, "ลงรับแล้ว", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ก")
         dovecot.doveadm("move", "-u", user, "ไม่รับ", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ข")
@@ -230,4 +230,4 @@ async def test_a_letter_whose_reader_dies_is_kept_counted_and_finally_sent_to_re
             assert "ไม่สำเร็จ 2 ครั้ง" in (poisoned.review_reason or "")
             assert sum(x.state == "registered" for x in letters.values()) == 1
         assert dovecot.message_count(user, "INBOX") == 0
-        assert dovecot.message_count(user, "รอตรวจสอบ") == 1
+        assert dovecot.message_count(user, "รอตรวจสอบ") == 2  # the original and its review copy (#21)
