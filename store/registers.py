@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.core.edits import FIELD_TH
 from gateway.errors import UserError
 from gateway.store import audit
 from gateway.store.db import insert_for
-from gateway.store.tables import Counter, RegisterBook, RegisterEntry, Reservation
-from gateway.thai import be_year_of
+from gateway.store.tables import Amendment, Counter, RegisterBook, RegisterEntry, Reservation
+from gateway.thai import be_year_of, format_short_datetime
 
 MIN_YEAR, MAX_YEAR = 2500, 2800
 
@@ -464,3 +465,31 @@ async def entries(
         .order_by(RegisterEntry.number)
     )
     return book, list(rows.scalars())
+
+
+async def amendment_marks(session: AsyncSession, rows: Sequence[RegisterEntry]) -> dict[int, tuple[str, str]]:
+    """For the lines of an export: {entry id: (the amended mark, the number that replaced a
+    cancelled line)}. The mark names the fields corrected, the last time and who."""
+    ids = [e.id for e in rows]
+    if not ids:
+        return {}
+    marks: dict[int, tuple[str, str]] = {}
+    amended: dict[int, list[Amendment]] = {}
+    for a in (await session.execute(select(Amendment).where(Amendment.entry_id.in_(ids))
+                                    .order_by(Amendment.id))).scalars():
+        if a.entry_id is not None:
+            amended.setdefault(a.entry_id, []).append(a)
+    successors = {e.replaced_by_id for e in rows if e.replaced_by_id is not None}
+    new = {e.id: f"{e.number}/{e.year}" for e in (await session.execute(
+        select(RegisterEntry).where(RegisterEntry.id.in_(successors)))).scalars()} if successors else {}
+    for e in rows:
+        made = amended.get(e.id, [])
+        mark = ""
+        if made:
+            last = made[-1]
+            fields = ", ".join(dict.fromkeys(FIELD_TH.get(a.field, a.field) for a in made))
+            mark = f"แก้ไข {fields} เมื่อ {format_short_datetime(last.at)} โดย {last.actor}"
+        replaced = new.get(e.replaced_by_id, "") if e.replaced_by_id is not None else ""
+        if mark or replaced:
+            marks[e.id] = (mark, replaced)
+    return marks

@@ -7,6 +7,7 @@ import argparse
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from gateway.cli import corrections
 from gateway.cli.common import Subparsers, add_actions, command_store
 from gateway.config import Settings
 from gateway.core.classify import auth_remark
@@ -36,6 +37,7 @@ def add_parser(sub: Subparsers) -> None:
     cs.add_argument("id", type=int, help="รหัสหนังสือ (letter id, as in the question mail)")
     cs.add_argument("--by", required=True, help="ชื่อผู้ยืนยัน (who confirms: recorded in the audit log)")
     cs.set_defaults(handler=confirm_secret)
+    corrections.add_actions(lt)
 
     fu = sub.add_parser("followup", help="หนังสือส่งที่ยังไม่ได้รับการตอบรับ (letters not yet acknowledged)")
     fu.add_argument("--days", type=int, default=None, help="วันทำการ (working days; default from config)")
@@ -84,6 +86,9 @@ async def show(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  ชั้นความลับ {letter.secrecy}")
         for remark in letter.sender_flags:
             print(f"  หมายเหตุ: {remark}")
+        async with store.readers() as s:
+            for line in await corrections.history_lines(s, letter.id):
+                print("  " + line)
         _print_hold(letter, settings)
         for r, attempts, ob_status in rows:
             line = f"  - {r.name_th or r.address} <{r.address}>: {RECIPIENT_TH.get(r.state, r.state)}"
@@ -181,6 +186,7 @@ async def trace(args: argparse.Namespace, settings: Settings) -> int:
                 ((AuditEntry.subject_type == "letter") & (AuditEntry.subject_id == lid))
                 | AuditEntry.details.like(f'%"letter_id":{lid}%')).order_by(AuditEntry.seq))).scalars().all()
             forwards = (await s.execute(select(Forward).where(Forward.letter_id == letter.id))).scalars().all()
+            history = await corrections.history_lines(s, letter.id)
         steps = []
         for r in rows:
             details = json.loads(r.details or "{}")
@@ -192,6 +198,9 @@ async def trace(args: argparse.Namespace, settings: Settings) -> int:
         units = {u.code: u.name_th for u in settings.units}
         print(f"เส้นทางเดินของหนังสือ เลขรับ {entry.number}/{entry.year}")
         print(f"  ที่ {letter.letter_no or '-'}  จาก {letter.sender or '-'}  เรื่อง {letter.subject or '-'}")
+        print(f"  สถานะ {label_th(letter.state)}")
+        for line in history:
+            print("  " + line)
         for line in render(steps, units):
             print("  " + line)
         waiting = [units.get(f.unit_code, f.unit_code) for f in forwards if f.state == "sent"]

@@ -27,7 +27,9 @@ def add_parser(sub: Subparsers) -> None:
     ex.add_argument("--year", type=int, default=None, help="ปี พ.ศ. (Buddhist-era year, default this year)")
     ex.add_argument("--format", choices=("table", "csv", "json"), default="table")
     ex.add_argument("--output", "-o", type=Path, default=None, help="เขียนลงไฟล์ (write to a file)")
-    cn = act.add_parser("cancel", help="ยกเลิกเลขทะเบียน (cancel a number; it stays marked ยกเลิก)")
+    cn = act.add_parser("cancel", help="ยกเลิกเลขทะเบียน หนังสือรับที่ยกเลิกลงทะเบียนใหม่ได้ "
+                                       "(cancel a number; it stays marked ยกเลิก; a received letter "
+                                       "may be registered again)")
     cn.add_argument("--book", required=True)
     cn.add_argument("--year", type=int, required=True)
     cn.add_argument("--number", type=int, required=True)
@@ -96,8 +98,12 @@ async def registers_list(store: Store) -> int:
 
 
 async def registers_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.cli.corrections import cancel_letter
     from gateway.store import registers
 
+    if args.reg_command == "cancel" and await cancel_letter(
+            settings, book=args.book, year=args.year, number=args.number, reason=args.reason):
+        return 0  # a registered letter's receive number: the letter is cancelled too
     async with command_store(settings) as store:
         if args.reg_command == "list":
             return await registers_list(store)
@@ -117,7 +123,8 @@ async def registers_cmd(args: argparse.Namespace, settings: Settings) -> int:
         year = args.year if args.year is not None else be_year_of(store.clock())
         async with store.readers() as s:
             book, rows = await registers.entries(s, book_code=args.book, year=year)
-        out = [export_row(book, e) for e in rows]
+            marks = await registers.amendment_marks(s, rows)
+        out = [export_row(book, e, *marks.get(e.id, ("", ""))) for e in rows]
         if args.format == "json":
             _write(to_json(out), args.output)
         elif args.format == "csv":
@@ -128,7 +135,7 @@ async def registers_cmd(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
-def export_row(book: RegisterBook, e: RegisterEntry) -> ExportRow:
+def export_row(book: RegisterBook, e: RegisterEntry, amended: str = "", replaced_by: str = "") -> ExportRow:
     return ExportRow(
         book=book.code,
         year=e.year,
@@ -147,6 +154,8 @@ def export_row(book: RegisterBook, e: RegisterEntry) -> ExportRow:
         channel=e.channel,
         letter_id=e.letter_id,
         cancel_reason=e.cancel_reason,
+        amended=amended,
+        replaced_by=replaced_by,
     )
 
 

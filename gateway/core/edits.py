@@ -104,7 +104,7 @@ def field_name(label: str) -> str | None:
 
 def _cannot(field: str, text: str, why: str = "") -> EditError:
     label = FIELD_TH.get(field, field)
-    shown = text if text else "(ว่าง)"
+    shown = (text if len(text) <= 60 else text[:60] + "…") if text else "(ว่าง)"
     why = f" ({why})" if why else ""
     return EditError(field, text, f"อ่าน{label}ไม่ได้: “{shown}”{why} ใช้รูปแบบ {FORMS_TH.get(field, '')}".rstrip())
 
@@ -144,7 +144,7 @@ def read_edit(field: str, text: str, *, today: dt.date) -> object:
     if name == "letter_no":
         cleaned = to_arabic_digits(cleaned)  # stored and compared in Arabic digits (§7)
     if len(cleaned) > MAX_LENGTH.get(name, TEXT_MAX):
-        raise _cannot(name, text[:60] + "…", "ยาวเกินไป")
+        raise _cannot(name, text, "ยาวเกินไป")
     return cleaned
 
 

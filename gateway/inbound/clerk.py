@@ -60,11 +60,13 @@ class ClerkDesk:
     def __init__(self, ctx: Inbound, recorder: Recorder, feedback: Feedback, stamper: Stamper) -> None:
         self.ctx, self.recorder, self.feedback, self.stamper = ctx, recorder, feedback, stamper
 
-    async def register(self, letter_id: int, *, actor: str, edits: Edits | None = None) -> DeskOutcome:
+    async def register(self, letter_id: int, *, actor: str, edits: Edits | None = None,
+                       reason: str = "") -> DeskOutcome:
         """Register a letter waiting for the clerk (or cancelled: a new number) with the read
         fields overridden by `edits`. A required field still empty (ที่, ลงวันที่, จาก, เรื่อง)
         registers nothing: the fields given are kept, the letter stays where it is and
-        `missing` names the rest — unless `edits.no_number` (ไม่มีเลขที่) allows an empty ที่."""
+        `missing` names the rest — unless `edits.no_number` (ไม่มีเลขที่) allows an empty ที่.
+        `reason`, when given, goes into the audit entry."""
         ctx = self.ctx
         edits = edits or Edits()
         msg = await self._message_of(letter_id)  # before the write transaction: no nesting
@@ -79,7 +81,8 @@ class ClerkDesk:
                 letter.updated_at = now
                 await audit.append(s, now=now, actor=actor, action="letter.clerk_register_refused",
                                    subject_type="letter", subject_id=letter.id,
-                                   details={"missing": list(missing), "edits": _listed(changes)})
+                                   details={"missing": list(missing), "edits": _listed(changes),
+                                            **({"reason": reason} if reason else {})})
                 return DeskOutcome(letter.state, letter_id, missing=missing,
                                    error_th=f"ยังไม่ได้ลงทะเบียน: ยังไม่มี {missing_th(missing)}")
             again = letter.state == LetterState.CANCELLED
@@ -89,7 +92,8 @@ class ClerkDesk:
             await audit.append(s, now=now, actor=actor, action="letter.clerk_register",
                                subject_type="letter", subject_id=letter.id,
                                details={"edits": _listed(changes), "no_number": edits.no_number,
-                                        "again": again} if changes or edits.no_number or again else {})
+                                        "again": again, **({"reason": reason} if reason else {})}
+                               if changes or edits.no_number or again or reason else {})
             remarks = "ลงทะเบียนใหม่หลังยกเลิก" if again else "ลงทะเบียนโดยเจ้าหน้าที่หลังตรวจสอบ"
             if edits.no_number and not letter.letter_no:
                 remarks += f" / {NO_NUMBER_TH}"
@@ -102,6 +106,22 @@ class ClerkDesk:
         ctx.wake()
         await self.stamper.stamp(letter_id)
         return DeskOutcome(LetterState.REGISTERED, letter_id, entry=entry_ref(entry))
+
+    async def correct(self, letter_id: int, edits: Edits, *, actor: str, reason: str = "") -> DeskOutcome:
+        """Keep the fields a clerk gave for a letter still in review, without registering it;
+        `missing` names the required fields still empty."""
+        now = self.ctx.store.clock()
+        async with self.ctx.store.sessions.begin() as s:
+            letter = await s.get(Letter, letter_id, with_for_update=True)
+            if letter is None or letter.state not in REGISTRABLE:
+                return _not_here(letter_id, letter, "ไม่ได้รอตรวจสอบ")
+            changes = apply_edits(letter, edits)
+            if changes:
+                letter.updated_at = now
+                await audit.append(s, now=now, actor=actor, action="letter.clerk_edit",
+                                   subject_type="letter", subject_id=letter.id,
+                                   details={"edits": _listed(changes), "reason": reason})
+            return DeskOutcome(letter.state, letter_id, missing=missing_fields(letter, no_number=edits.no_number))
 
     async def amend(self, letter_id: int, edits: Edits, *, actor: str, reason: str) -> DeskOutcome:
         """Correct a registered letter's fields: an amendment row per changed field, the

@@ -22,11 +22,21 @@ from gateway.outbound.sender import agency_mail
 from gateway.state import AWAITING_CLERK, LetterState
 from gateway.store import audit, outbox, registers
 from gateway.store.handle import Store
-from gateway.store.tables import Digest, Forward, Letter, LetterRecipient, OutboxItem, RegisterEntry
+from gateway.store.tables import (
+    Amendment,
+    Digest,
+    Forward,
+    Letter,
+    LetterRecipient,
+    OutboxItem,
+    RegisterEntry,
+)
 from gateway.thai import BANGKOK, format_short_date, format_short_datetime, format_time
 from gateway.trust.secrecy import SECRET_TH, is_secret
 
 HIDDEN = "-"
+
+AMENDED_TH = "แก้ไขแล้ว"  # an entry corrected after registration (letter trace shows how)
 
 SPEED_RANK = {"ด่วนที่สุด": 3, "ด่วนมาก": 2, "ด่วน": 1}
 
@@ -51,19 +61,24 @@ async def gather(store: Store, day: dt.date) -> DigestData:
     data = DigestData(day=format_short_date(day))
     async with store.readers() as s:
         receive = await registers.get_book(s, "receive")
-        for e in (await s.execute(select(RegisterEntry).where(
-                RegisterEntry.book_id == receive.id, RegisterEntry.status == "registered",
-                RegisterEntry.registered_at >= start, RegisterEntry.registered_at < end)
-                .order_by(RegisterEntry.number))).scalars():
+        today = list((await s.execute(select(RegisterEntry).where(
+            RegisterEntry.book_id == receive.id, RegisterEntry.status == "registered",
+            RegisterEntry.registered_at >= start, RegisterEntry.registered_at < end)
+            .order_by(RegisterEntry.number))).scalars())
+        amended = set((await s.execute(select(Amendment.entry_id).where(
+            Amendment.entry_id.in_([e.id for e in today])))).scalars()) if today else set()
+        for e in today:
+            mark = AMENDED_TH if e.id in amended else ""  # current values, marked as corrected
             if is_secret(e.secrecy):
                 data.registered.append({"number": f"{e.number}/{e.year}", "letter_no": HIDDEN,
                                         "sender": HIDDEN, "subject": SECRET_TH, "speed": e.speed,
-                                        "time": format_time(e.registered_at), "action": HIDDEN})
+                                        "time": format_time(e.registered_at), "action": HIDDEN,
+                                        "amended": mark})
                 continue
             data.registered.append({"number": f"{e.number}/{e.year}", "letter_no": e.letter_no or "-",
                                     "sender": e.sender or "-", "subject": e.subject or "-",
                                     "speed": e.speed, "time": format_time(e.registered_at),
-                                    "action": e.action or "ยังไม่ได้ส่งต่อ"})
+                                    "action": e.action or "ยังไม่ได้ส่งต่อ", "amended": mark})
         for letter in (await s.execute(select(Letter).where(
                 Letter.direction == "in", Letter.state.in_(AWAITING_CLERK))
                 .order_by(Letter.created_at))).scalars():

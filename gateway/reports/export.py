@@ -77,12 +77,21 @@ class ExportRow:
     channel: str
     letter_id: int | None
     cancel_reason: str = ""
+    # A corrected line: "แก้ไข เรื่อง เมื่อ 6 ธ.ค. 2569 14:00 น. โดย …" (current values shown).
+    amended: str = ""
+    # A cancelled line whose letter was registered again: the new number, "13/2569".
+    replaced_by: str = ""
 
 
 def to_record(r: ExportRow) -> dict[str, Any]:
     remarks = r.remarks
-    if r.status == "cancelled" and r.cancel_reason:
-        remarks = f"ยกเลิก: {r.cancel_reason}" + (f" — {remarks}" if remarks else "")
+    if r.amended:
+        remarks = r.amended + (f" — {remarks}" if remarks else "")
+    if r.status == "cancelled" and (r.cancel_reason or r.replaced_by):
+        head = f"ยกเลิก: {r.cancel_reason}" if r.cancel_reason else "ยกเลิก"
+        if r.replaced_by:
+            head += f" → ลงทะเบียนใหม่ เลขรับ {r.replaced_by}"
+        remarks = head + (f" — {remarks}" if remarks else "")
     return {
         "book": r.book,
         "year": r.year,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.core.edits import FIELD_TH
 from gateway.state import label_th
 from gateway.thai import BANGKOK, format_short_date, format_time
 
@@ -31,14 +32,45 @@ def _unit(names: Mapping[str, str], code: object) -> str:
     return names.get(str(code), str(code))
 
 
+def _changes(changes: object) -> str:
+    """`เรื่อง: เก่า → ใหม่; ที่: - → กค 0305/ว 88` from an audit entry's list of changes."""
+    if not isinstance(changes, list):
+        return ""
+    return "; ".join(f"{FIELD_TH.get(str(c.get('field')), c.get('field'))}: {c.get('old') or '-'} → "
+                     f"{c.get('new') or '-'}" for c in changes if isinstance(c, dict))
+
+
+def _why(d: Mapping[str, Any]) -> str:
+    return f" เหตุผล: {d['reason']}" if d.get("reason") else ""
+
+
+def _clerk_register(step: Step) -> str:
+    d = step.details
+    text = "เจ้าหน้าที่สั่งลงทะเบียนรับใหม่" if d.get("again") else "เจ้าหน้าที่สั่งลงทะเบียนรับ"
+    if d.get("edits"):
+        text += f" โดยแก้ไข {_changes(d['edits'])}"
+    if d.get("no_number"):
+        text += " (ไม่มีเลขที่)"
+    return text + f" (โดย {step.actor}){_why(d)}"
+
+
 def describe(step: Step, units: Mapping[str, str]) -> str | None:
     """One step in Thai; None for steps a reader of the path does not need."""
     d = step.details
     table: dict[str, Callable[[], str]] = {
         "letter.received": lambda: f"รับทาง {d.get('channel', '-')} จาก {d.get('from') or '-'}",
         "letter.decided": lambda: f"ตรวจแล้ว: {label_th(str(d.get('outcome')))}",
-        "letter.clerk_register": lambda: "เจ้าหน้าที่สั่งลงทะเบียนรับ",
-        "letter.clerk_reject": lambda: "เจ้าหน้าที่สั่งไม่รับ",
+        "letter.clerk_register": lambda: _clerk_register(step),
+        "letter.clerk_reject": lambda: "เจ้าหน้าที่สั่งไม่รับ" + _why(d),
+        "letter.clerk_register_refused": lambda: "ยังไม่ลงทะเบียน: ขาด "
+        + ", ".join(FIELD_TH.get(str(m), str(m)) for m in d.get("missing", ())),
+        "letter.clerk_edit": lambda: f"เจ้าหน้าที่แก้ไขก่อนลงทะเบียน {_changes(d.get('edits'))} (โดย {step.actor})",
+        "letter.amended": lambda: f"แก้ไขทะเบียนรับ {d.get('entry') or ''}: {_changes(d.get('changes'))}"
+        f" (โดย {step.actor}){_why(d)}",
+        "letter.cancelled": lambda: f"ยกเลิกเลขรับ {d.get('entry') or '-'} (โดย {step.actor}){_why(d)}",
+        "letter.registered_again": lambda: f"เลขรับ {', '.join(map(str, d.get('cancelled', ())))} ที่ยกเลิก"
+        f" แทนด้วยเลขรับ {d.get('entry')}",
+        "unit.amend_told": lambda: f"แจ้ง {_unit(units, d.get('unit'))} ว่าแก้ไขทะเบียน",
         "letter.duplicate": lambda: f"ซ้ำกับหนังสือที่ลงรับแล้ว (รหัส {d.get('duplicate_of')})",
         "register.allocate": lambda: f"ลงทะเบียนรับ เลขรับ {d.get('number')}/{d.get('year')}"
         if d.get("book") == "receive" else "",

@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.app import build_app, open_store, opened_store
+from gateway.core.compose import template_env
+from gateway.core.edits import Edits
 from gateway.inbound.pipeline import Pipeline
 from gateway.service import Alarm, ingest_once, serve
 from gateway.store.tables import Letter, LetterFile, OutboxItem, RegisterEntry
@@ -93,15 +95,36 @@ async def test_clerk_moves_review_into_registered_or_rejected(site, dovecot) -> 
         dovecot.doveadm("move", "-u", user, "ลงรับแล้ว", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ก")
         dovecot.doveadm("move", "-u", user, "ไม่รับ", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ข")
         await ingest_once(settings, store=store)
+        # ก has no ที่ and no ลงวันที่ (#21): not registered, moved back, the clerk told which
+        async with store.sessions() as s:
+            states = dict((await s.execute(select(Letter.subject, Letter.state))).all())
+            kinds = sorted((await s.execute(select(OutboxItem.kind))).scalars())
+            first = (await s.execute(select(Letter.id).where(Letter.subject == "หนังสือไม่มีไฟล์ ก"))).scalar_one()
+        assert states == {"หนังสือไม่มีไฟล์ ก": "review", "หนังสือไม่มีไฟล์ ข": "rejected"}
+        assert (dovecot.message_count(user, "ลงรับแล้ว"), dovecot.message_count(user, "รอตรวจสอบ")) == (0, 1)
+        assert kinds == ["notice", "register-refused"]
+        refused = email.message_from_bytes(next(settings.outbox_path.glob("*-register-refused.eml")).read_bytes(),
+                                           policy=policy.default)
+        assert refused["To"] == settings.agency.central_addresses[0]
+        text = refused.get_body(("plain",)).get_content()
+        assert "ยังไม่มี ที่, ลงวันที่" in text and "ย้ายกลับไปที่โฟลเดอร์ รอตรวจสอบ" in text, text
+        # the clerk gives the fields (by reply or `letter edit`), then moves it again
+        clerk = Pipeline.build(store, template_env()).clerk
+        kept = await clerk.correct(first, Edits(letter_no="ศธ 04010/7", letter_date=dt.date(2026, 11, 20)),
+                                   actor="clerk:test")
+        assert (kept.state, kept.missing) == ("review", ())
+        dovecot.doveadm("move", "-u", user, "ลงรับแล้ว", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ก")
+        await ingest_once(settings, store=store)
         await ingest_once(settings, store=store)  # a second look changes nothing
         async with store.sessions() as s:
             states = dict((await s.execute(select(Letter.subject, Letter.state))).all())
             entries = (await s.execute(select(RegisterEntry))).scalars().all()
             kinds = sorted((await s.execute(select(OutboxItem.kind))).scalars())
         assert states == {"หนังสือไม่มีไฟล์ ก": "registered", "หนังสือไม่มีไฟล์ ข": "rejected"}
-        assert [e.number for e in entries] == [1]
+        assert [(e.number, e.letter_no, e.letter_date) for e in entries] == [
+            (1, "ศธ 04010/7", dt.date(2026, 11, 20))]
         assert "ลงทะเบียนโดยเจ้าหน้าที่" in entries[0].remarks
-        assert kinds == ["ack", "notice"]
+        assert kinds == ["ack", "notice", "register-refused"]
         notice = next(settings.outbox_path.glob("*-notice.eml"))
         body = email.message_from_bytes(notice.read_bytes(), policy=policy.default)
         assert body["To"] == "x@moe.go.th"

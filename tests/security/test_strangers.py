@@ -14,6 +14,7 @@ import datetime as dt
 import email
 import json
 import unicodedata
+from dataclasses import replace
 from email import policy
 from email.header import Header
 from email.message import EmailMessage
@@ -24,6 +25,7 @@ from sqlalchemy import select
 
 from gateway.app import Store, open_store
 from gateway.core.compose import template_env
+from gateway.core.edits import Edits
 from gateway.inbound.pipeline import Pipeline
 from gateway.service import accept_smtp
 from gateway.store.tables import AuditEntry, Letter, OutboxItem
@@ -35,6 +37,8 @@ CENTRAL = "saraban@agency.test"
 KNOWN = "saraban@obec.go.th"  # in the agency directory
 STRANGER = "victim@stranger.example"
 LIMIT = 3
+# What the clerk gives for a letter with no file before registering it (#21)
+GIVEN = Edits(letter_no="ศธ 04010/7", letter_date=dt.date(2026, 11, 20), sender="สพฐ.")
 
 
 @pytest.fixture
@@ -143,7 +147,8 @@ async def test_the_verdict_decides_at_the_gate(site, result: AuthResult, listed:
         row = await s.get(Letter, letter.id)
         assert row is not None
         row.sender_auth = SenderAuth(result, frm.partition("@")[2]).to_json()
-    assert (await pipeline.clerk_register(letter.id, actor="clerk:test")).state == "registered"
+    # the clerk gives what a letter with no file lacks (#21: ที่, ลงวันที่ are required)
+    assert (await pipeline.clerk_register(letter.id, actor="clerk:test", edits=GIVEN)).state == "registered"
     acks = await _mails(store, "ack")
     assert [str(a["To"]) for a in acks] == ([frm] if acknowledged else [])
     flags = (await _letter(store, letter.id)).sender_flags
@@ -195,7 +200,9 @@ async def test_a_hostile_subject_is_quoted_cleaned_and_short(site, case: str, su
     assert first.state == "review"
     await pipeline.clerk_reject(first.id, actor="clerk:test")  # the notice quotes the e-mail subject
     second = await _take(store, pipeline, raw.replace(b"<h@", b"<h2@"))
-    await pipeline.clerk_register(second.id, actor="clerk:test")  # the ack quotes the letter subject
+    given = GIVEN if second.subject else replace(GIVEN, subject="(ไม่มีเรื่อง)")  # #21: required
+    outcome = await pipeline.clerk_register(second.id, actor="clerk:test", edits=given)
+    assert outcome.state == "registered"  # the ack quotes the letter subject
     mails = await _mails(store, "notice", "ack")
     assert sorted(str(m["To"]) for m in mails) == [KNOWN, KNOWN]
     for m in mails:
