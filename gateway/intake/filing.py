@@ -24,7 +24,12 @@ from gateway.config import Imap
 from gateway.core.parse import parse_message
 from gateway.core.parse.corrections import correction_reply
 from gateway.forwarding.routing import clerk_command
-from gateway.intake.review_filing import REVIEW_KIND, review_copies, review_copy_of
+from gateway.intake.review_filing import (
+    REVIEW_KIND,
+    review_copies,
+    review_copy_of,
+    tidy_review_copies,
+)
 from gateway.ports import LetterIntake, MailboxClient
 from gateway.state import LetterState
 from gateway.store.db import insert_for
@@ -78,6 +83,7 @@ class Filing:
         await self._clerk_moves(client, self.folders.rejected, "reject")
         for folder, code in self.forward_folders(client).items():
             await self._clerk_moves(client, folder, f"forward:{code}")
+        await tidy_review_copies(self, client)  # what was decided leaves the review folder
 
     async def remember(self, folder: str, where: tuple[int, int] | None, letter_id: int | None,
                        kind: str, sha: str, columns: dict[str, Any] | None = None) -> None:

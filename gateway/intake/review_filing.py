@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 REVIEW_KIND = "review"  # imap_messages.kind of a review copy's placement
 REVIEW_INTENT = "rv-intent"  # its intent, committed before the APPEND
+REVIEW_MOVED = "rv-moved"  # a review copy's old placement, once the gateway moved it on
+MOVED = "moved"  # an original's old placement in a review folder, once it was moved on
 
 
 def review_marker(letter_id: int) -> str:
@@ -89,3 +91,35 @@ async def review_copy_of(filing: Filing, sha: str) -> int | None:
             ImapMessage.mailbox == filing.cfg.name, ImapMessage.kind == REVIEW_KIND,
             ImapMessage.sha256 == sha, ImapMessage.letter_id.is_not(None))
             .order_by(ImapMessage.letter_id).limit(1))).scalar_one_or_none()
+
+
+async def tidy_review_copies(filing: Filing, client: MailboxClient) -> None:
+    """A letter no longer waiting for the clerk (registered or rejected by a reply, cancelled …)
+    leaves the review folders: its original into the folder of what became of it, its review
+    copy there too (else อื่น ๆ), so the review folders hold only what still waits. The old
+    placement is marked moved, and the new one noted, before the next round looks."""
+    waiting = (filing.folders.review, filing.folders.restricted)
+    async with filing.store.readers() as s:
+        rows = (await s.execute(
+            select(ImapMessage.id, ImapMessage.kind, ImapMessage.folder, ImapMessage.uidvalidity,
+                   ImapMessage.uid, ImapMessage.letter_id, ImapMessage.sha256, Letter.state)
+            .join(Letter, Letter.id == ImapMessage.letter_id)
+            .where(ImapMessage.mailbox == filing.cfg.name, ImapMessage.kind.in_((REVIEW_KIND, "original")),
+                   ImapMessage.folder.in_(waiting), Letter.direction == "in",
+                   Letter.state.not_in(tuple(AWAITING_CLERK)))
+            .order_by(ImapMessage.id))).all()
+    for row_id, kind, folder, validity, uid, letter_id, sha, state in rows:
+        target = filing.folder_for(state)
+        if kind == REVIEW_KIND and (target is None or target in waiting):
+            target = filing.folders.other
+        if target is None or target in waiting:  # a returned copy is filed in review: it stays
+            continue
+        where = None
+        if await client.select(folder) == validity and uid in await client.uids(f"UID {uid}"):
+            where = await client.move(uid, target)
+        async with filing.store.sessions.begin() as s:
+            row = await s.get(ImapMessage, row_id, with_for_update=True)
+            if row is not None:
+                row.kind = REVIEW_MOVED if kind == REVIEW_KIND else MOVED
+        if where is not None:
+            await filing.remember(target, where, letter_id, kind, sha)

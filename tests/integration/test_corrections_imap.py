@@ -127,8 +127,10 @@ async def test_scanned_letter_review_copy_and_a_reply_that_registers_it(site, do
         (answer,) = _outbox(settings, "correction-result")
         assert str(answer["Subject"]).startswith("ทำแล้ว") and "1/2569" in str(answer["Subject"])
         assert "• ที่ — กค 0305/ว 88" in _text(answer)
+        # the original, its findable copy and the review copy now in ลงรับแล้ว: nothing waits
         subjects = [str(m["Subject"]) for m in _messages(dovecot, user, REGISTERED)]
-        assert "[รับ 1/2569] ขอเชิญประชุมชี้แจงระเบียบ" in subjects  # its findable copy
+        assert "[รับ 1/2569] ขอเชิญประชุมชี้แจงระเบียบ" in subjects and len(subjects) == 3
+        assert dovecot.message_count(user, REVIEW) == 0
         async with store.sessions() as s:  # its INBOX copy proves nothing and asks nothing new
             states = (await s.execute(select(Letter.state).where(Letter.id > 1))).scalars().all()
         assert sorted(states) == ["not_letter", "not_letter"]
@@ -198,6 +200,7 @@ async def test_amend_on_a_registered_copy_and_reject_with_a_reason(site, dovecot
         assert (row.field, row.old_value, row.new_value, row.reason) == (
             "subject", "ขอเชิญประชุม", "ขอเชิญประชุมคณะกรรมการ", "พิมพ์ตกหล่น")
         assert (await _letter(store, 2)).state == "rejected"
+        assert dovecot.message_count(user, REVIEW) == 0 and dovecot.message_count(user, "ไม่รับ") == 2
         (notice,) = _outbox(settings, "notice")
         assert notice["To"] == SENDER and "ไม่ใช่หนังสือราชการ โปรดส่งเป็นไฟล์หนังสือ" in _text(notice)
         answers = [str(m["Subject"]) for m in _outbox(settings, "correction-result")]
