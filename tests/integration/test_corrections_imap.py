@@ -14,11 +14,11 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from gateway.app import opened_store
 from gateway.service import ingest_once
-from gateway.store.tables import Amendment, Letter, RegisterEntry
+from gateway.store.tables import Amendment, ImapMessage, Letter, RegisterEntry
 from tests.conftest import TickingClock, add_to_directory, central_mailbox_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.pdfgen.scans import scan_pdf
@@ -112,6 +112,16 @@ async def test_scanned_letter_review_copy_and_a_reply_that_registers_it(site, do
         assert [a.get_filename() for a in inner.iter_attachments()] == ["scan0001.pdf"]
         await ingest_once(settings, store=store)  # filed once
         assert dovecot.message_count(user, REVIEW) == 2
+        # a crash after the APPEND, before its placement was recorded: found, not filed again
+        await _forget_review_placement(store, 1)
+        await ingest_once(settings, store=store)
+        assert dovecot.message_count(user, REVIEW) == 2
+        # a crash after the intent, before the APPEND: filed by the next round
+        dovecot.expunge(user, REVIEW, "header X-Saraban-Letter R1.")
+        await _forget_review_placement(store, 1)
+        await ingest_once(settings, store=store)
+        assert dovecot.message_count(user, REVIEW) == 2
+        copy = _review_copy(dovecot, user, 1)
 
         # the clerk answers from the mail client: the reply lands in Sent (and in INBOX too)
         reply = _reply(copy, user, "ที่: กค 0305/ว 88\nลงวันที่: ๓ ธ.ค. ๒๕๖๙\nจาก: กรมบัญชีกลาง\n"
@@ -134,6 +144,12 @@ async def test_scanned_letter_review_copy_and_a_reply_that_registers_it(site, do
         async with store.sessions() as s:  # its INBOX copy proves nothing and asks nothing new
             states = (await s.execute(select(Letter.state).where(Letter.id > 1))).scalars().all()
         assert sorted(states) == ["not_letter", "not_letter"]
+
+
+async def _forget_review_placement(store, letter_id: int) -> None:  # type: ignore[no-untyped-def]
+    async with store.sessions.begin() as s:
+        await s.execute(delete(ImapMessage).where(ImapMessage.letter_id == letter_id,
+                                                  ImapMessage.kind == "review"))
 
 
 def _save(dovecot, user: str, folder: str, raw: bytes) -> None:  # type: ignore[no-untyped-def]
@@ -205,6 +221,16 @@ async def test_amend_on_a_registered_copy_and_reject_with_a_reason(site, dovecot
         assert notice["To"] == SENDER and "ไม่ใช่หนังสือราชการ โปรดส่งเป็นไฟล์หนังสือ" in _text(notice)
         answers = [str(m["Subject"]) for m in _outbox(settings, "correction-result")]
         assert sorted(a.split(":")[0] for a in answers) == ["ทำแล้ว", "ทำแล้ว"]
+
+        # ยกเลิก on the same [รับ 1/2569] copy, then ลงรับ: a new number, the old one cancelled
+        _save(dovecot, user, SENT, _reply(found, user, "ยกเลิก ลงรับผิดเล่ม"))
+        await ingest_once(settings, store=store)
+        assert (await _letter(store, 1)).state == "cancelled"
+        _save(dovecot, user, SENT, _reply(found, user, "ลงรับ"))
+        await ingest_once(settings, store=store)
+        assert (await _letter(store, 1)).state == "registered"
+        entries = sorted((e.number, e.status, e.subject) for e in await _entries(store, 1))
+        assert entries == [(1, "cancelled", "ขอเชิญประชุมคณะกรรมการ"), (2, "registered", "ขอเชิญประชุมคณะกรรมการ")]
 
 
 async def test_a_secret_letters_review_copy_shows_no_fields(site, dovecot) -> None:
