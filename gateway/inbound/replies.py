@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 COMMAND_TH = {REGISTER: "ลงรับ", AMEND: "แก้ไข", REJECT: "คืน", CANCEL: "ยกเลิก"}
 AMEND_REASON = "แก้ไขตามคำตอบของเจ้าหน้าที่"
+SECRET_LINE = "อ่านบรรทัดหนึ่งในคำตอบไม่ได้ (หนังสือชั้นความลับ: ไม่แสดงข้อความนั้นทางอีเมล)"
 NO_COMMAND = ("ไม่มีบรรทัดคำสั่ง จึงยังไม่ได้ทำอะไร: เพิ่มบรรทัด «ลงรับ» «แก้ไข <เหตุผล>» "
               "«คืน <เหตุผล>» หรือ «ยกเลิก <เหตุผล>»")
 
@@ -152,8 +153,9 @@ class ClerkReplies:
             "command": COMMAND_TH.get(obeyed.command or "", ""), "done": obeyed.done,
             "state": label_th(letter.state) if letter is not None else "",
             "entry": entry, "secret": secret,
-            "error": obeyed.error_th or (result.error_th if result else ""),
-            "line": clean_line(obeyed.line, 300),
+            "error": SECRET_LINE if secret and obeyed.line else
+            obeyed.error_th or (result.error_th if result else ""),
+            "line": "" if secret else clean_line(obeyed.line, 300),
             "missing": missing_th(result.missing) if result is not None and result.missing else "",
             "fields": [] if letter is None or secret else shown_fields(letter, settings.agency.thai_digits),
             "ignored": [] if secret else [clean_line(u.line, 200) for u in ex.fix.correction.ignored],
