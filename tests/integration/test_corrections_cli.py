@@ -24,6 +24,7 @@ from gateway.clock import system_clock
 from gateway.config import load_settings
 from gateway.core.compose import template_env
 from gateway.inbound.pipeline import Pipeline
+from gateway.reports.digest import gather
 from gateway.reports.export import JSON_KEYS
 from gateway.service import accept_smtp
 from gateway.store.handle import Store
@@ -200,6 +201,11 @@ def test_amend_a_registered_letter(site: Path) -> None:
     (record,) = json.loads(export(site, "json"))
     assert list(record) == list(JSON_KEYS)  # the documented format does not change
     assert record["remarks"].startswith("แก้ไข ลงวันที่, เรื่อง")
+    async def digest(store: Store) -> list[dict[str, Any]]:
+        return (await gather(store, TODAY)).registered
+    (row,) = in_store(site, digest)  # registered today, marked as corrected
+    assert (row["number"], row["subject"], row["amended"]) == (
+        f"1/{YEAR}", "แจ้งการดำเนินงาน (ฉบับแก้ไข)", "แก้ไขแล้ว")
     # the same values again: nothing to amend, nothing written
     again = cli(site, "letter", "edit", f"1/{YEAR}", "--subject", "แจ้งการดำเนินงาน (ฉบับแก้ไข)",
                 "--reason", "ซ้ำ")
