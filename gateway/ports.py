@@ -142,6 +142,9 @@ class LetterIntake(Protocol):
     async def registered_copy(self, letter_id: int) -> tuple[bytes, str] | None:
         """The findable copy `[รับ n/ปี] …` of a registered letter, and its sha256."""
 
+    async def review_copy(self, letter_id: int) -> tuple[bytes, str] | None:
+        """The review copy `[ตรวจ L<id>] …` of a letter waiting for the clerk, and its sha256."""
+
     async def clerk_register(self, letter_id: int, *, actor: str,
                              edits: Edits | None = None) -> DeskOutcome:
         """The clerk registers a letter from review (gateway/inbound/clerk.py ClerkDesk.register)."""

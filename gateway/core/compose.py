@@ -142,18 +142,30 @@ def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime, signer: Si
         msg.add_attachment(placeholder, maintype=maintype, subtype=subtype or "octet-stream",
                            filename=a.filename, cte="7bit")
         spliced[placeholder] = a.encoded if a.encoded is not None else encode_lines(a.data)
-    for raw in mail.attach_messages:
-        msg.add_attachment(raw, maintype="message", subtype="rfc822", filename="original.eml")
+    # A message attached is spliced in as it is (RFC 2046: never base64), CRLF line ends.
+    for i, raw in enumerate(mail.attach_messages):
+        placeholder = f"SARABAN-MESSAGE-{i}-{hashlib.sha256(raw).hexdigest()}".encode()
+        msg.add_attachment(placeholder, maintype="message", subtype="rfc822",
+                           filename="original.eml", cte="7bit")
+        spliced[placeholder] = _crlf(raw)
     if mail.boundary_seed and msg.is_multipart():
         msg.set_boundary("=_saraban_" + hashlib.sha256(mail.boundary_seed.encode()).hexdigest()[:40])
     out = msg.as_bytes(policy=SMTP)
     for token, encoded in spliced.items():
         at = out.index(token)
         head = out.rfind(b"\r\n--", 0, at)  # this part's boundary line
+        cte = b"base64" if token.startswith(b"SARABAN-ATTACHMENT-") else \
+            b"7bit" if encoded.isascii() else b"8bit"
         part_head = out[head:at].replace(b"Content-Transfer-Encoding: 7bit",
-                                         b"Content-Transfer-Encoding: base64", 1)
+                                         b"Content-Transfer-Encoding: " + cte, 1)
         out = out[:head] + part_head + encoded + out[at + len(token):]
     return out
+
+
+def _crlf(raw: bytes) -> bytes:
+    """`raw` with CRLF line ends, ending in one."""
+    out = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    return out if out.endswith(b"\r\n") else out + b"\r\n"
 
 
 @functools.cache

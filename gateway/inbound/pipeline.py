@@ -47,6 +47,8 @@ from gateway.inbound.read import (
     unit_reply_unproved,
 )
 from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder
+from gateway.inbound.replies import ClerkReplies
+from gateway.inbound.review_copy import review_copy
 from gateway.inbound.stamp import Stamper, ToStamp
 from gateway.outbound.returns import PROOF, REPLY_UNPROVED, ReplyProof, Returns
 from gateway.progress import SILENT, Progress
@@ -74,6 +76,7 @@ class Pipeline:
         self.recorder = Recorder(ctx, self.feedback, self.returns)
         self.stamper = Stamper(ctx)
         self.clerk = ClerkDesk(ctx, self.recorder, self.feedback, self.stamper)
+        self.replies = ClerkReplies(self.clerk)
         # the clerk's decisions as the adapters call them (gateway/ports.py, LetterIntake)
         self.clerk_register, self.clerk_reject = self.clerk.register, self.clerk.reject
         self.tell_register_refused = self.clerk.tell_register_refused
@@ -113,6 +116,9 @@ class Pipeline:
 
     async def registered_copy(self, letter_id: int) -> tuple[bytes, str] | None:
         return await filed_copy(self.ctx, letter_id)
+
+    async def review_copy(self, letter_id: int) -> tuple[bytes, str] | None:
+        return await review_copy(self.ctx, letter_id)
 
     def warm_up(self) -> None:
         """Start the worker processes now, in the background (they take a second to load)."""
@@ -170,6 +176,7 @@ class Pipeline:
             async with self.store.sessions.begin() as s:
                 rec = await record(s, self.store.clock())
             return rec.letter_id, await self._count_failure(rec.letter_id, exc), False
+        examined = await self._obey(examined)
         letter_id = 0
         to_stamp: ToStamp | None = None
 
@@ -219,8 +226,13 @@ class Pipeline:
         except Exception as exc:
             log.exception("letter %s could not be read", letter_id)
             return await self._count_failure(letter_id, exc)
+        examined = await self._obey(examined)
         return await self._in_turn(turn, lambda s, now: self._decide(s, letter_id, examined,
                                                                      envelope_from, now))
+
+    async def _obey(self, ex: Examined) -> Examined:
+        """A clerk's proved correction reply is taken to the desk before the reply is recorded."""
+        return replace(ex, obeyed=await self.replies.obey(ex)) if ex.fix and ex.clerk_proof else ex
 
     async def _examine(self, raw: bytes, digest: str, envelope_from: str,
                        envelope_to: list[str], origin: Origin) -> Examined:
@@ -294,8 +306,14 @@ class Pipeline:
             if taken in ("refused", "unmatched"):  # a fact only the store knows: not the unit's
                 decision = classify(replace(ex.facts, kind=replace(
                     ex.kind, unit_reply=False, unproved=unit_reply_unproved(msg, taken))))
+        elif ex.fix is not None and ex.clerk_proof is None:  # never obeyed (issues #18, #21)
+            if await self.replies.done_already(s, ex):  # its copy from Sent was obeyed first
+                decision = replace(decision, outcome=Outcome.NOT_LETTER, problems=(),
+                                   notes=("clerk correction done already",))
+        elif ex.fix is not None:
+            await self.replies.record(s, letter, ex, now)
         elif ex.clerk is not None and ex.clerk_proof is None:  # never obeyed (issue #18)
-            if await self._done_already(s, ex.clerk):  # its copy from Sent was obeyed first
+            if await done_already(s, ex.clerk):  # its copy from Sent was obeyed first
                 decision = replace(decision, outcome=Outcome.NOT_LETTER, problems=(),
                                    notes=("clerk route done already",))
         elif ex.clerk is not None:
@@ -313,26 +331,6 @@ class Pipeline:
             elif answered == "unproved" and decision.outcome is Outcome.REVIEW:
                 decision = replace(decision, problems=(*decision.problems, REPLY_UNPROVED))
         return await self.recorder.record(s, letter, reading, decision, now, ex.facts.auth)
-
-    @staticmethod
-    async def _done_already(s: AsyncSession, clerk: tuple[tuple[int, int], ClerkRoute]) -> bool:
-        """Whether every unit a command names has the letter already: then the unproved copy
-        of a command (the clerk's reply also delivered to INBOX) asks nothing new."""
-        (number, year), wanted = clerk
-        if wanted.unknown or not (wanted.units or wanted.confirm_secret):
-            return False
-        book = await registers.get_book(s, "receive")
-        target = (await s.execute(select(RegisterEntry.letter_id).where(
-            RegisterEntry.book_id == book.id, RegisterEntry.year == year, RegisterEntry.number == number,
-            RegisterEntry.status == "registered"))).scalar_one_or_none()
-        if target is None:
-            return False
-        if wanted.confirm_secret:  # confirmed already from the clerk's Sent folder
-            held = await s.get(Letter, target)
-            return held is not None and (held.secret_hold or {}).get("state") == "confirmed"
-        have = set((await s.execute(select(Forward.unit_code).where(
-            Forward.letter_id == target, Forward.state.in_(OPEN)))).scalars())
-        return set(wanted.units) <= have
 
     async def _count_failure(self, letter_id: int, exc: Exception) -> str:
         """A message that could not be read: after max_attempts it waits for the clerk. One
@@ -360,6 +358,26 @@ class Pipeline:
                                subject_type="letter", subject_id=letter_id,
                                details={"error": repr(exc)[:500], "attempts": letter.attempts})
             return letter.state
+
+
+async def done_already(s: AsyncSession, clerk: tuple[tuple[int, int], ClerkRoute]) -> bool:
+    """Whether every unit a command names has the letter already: then the unproved copy
+    of a command (the clerk's reply also delivered to INBOX) asks nothing new."""
+    (number, year), wanted = clerk
+    if wanted.unknown or not (wanted.units or wanted.confirm_secret):
+        return False
+    book = await registers.get_book(s, "receive")
+    target = (await s.execute(select(RegisterEntry.letter_id).where(
+        RegisterEntry.book_id == book.id, RegisterEntry.year == year, RegisterEntry.number == number,
+        RegisterEntry.status == "registered"))).scalar_one_or_none()
+    if target is None:
+        return False
+    if wanted.confirm_secret:  # confirmed already from the clerk's Sent folder
+        held = await s.get(Letter, target)
+        return held is not None and (held.secret_hold or {}).get("state") == "confirmed"
+    have = set((await s.execute(select(Forward.unit_code).where(
+        Forward.letter_id == target, Forward.state.in_(OPEN)))).scalars())
+    return set(wanted.units) <= have
 
 
 def over_budget_reason(over: workers.OverBudget) -> str:

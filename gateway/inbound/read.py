@@ -37,6 +37,7 @@ from gateway.core.compose import ORIGIN_HEADER, origin_parts
 from gateway.core.extract import choose_main_letter, extract_fields
 from gateway.core.extract.ocr import ocr_needed
 from gateway.core.parse import parse_message
+from gateway.core.parse.corrections import CorrectionReply, correction_reply
 from gateway.core.parse.headers import Headers
 from gateway.core.parse.signs import generated_reason
 from gateway.forwarding.routing import ClerkRoute, clerk_command, recipient_token, reply_token
@@ -231,7 +232,9 @@ class Examined:
     own: tuple[str, int] | None = None  # our own copy come back: (header, letter id)
     unit_token: str | None = None  # a unit's reply to a forward
     clerk: tuple[tuple[int, int], ClerkRoute] | None = None  # the clerk's `ส่ง <unit>` reply
+    fix: CorrectionReply | None = None  # the clerk's correction reply (ลงรับ / แก้ไข / คืน / ยกเลิก)
     clerk_proof: str | None = None  # what proved the clerk (gateway/trust/channels.py); None: not obeyed
+    obeyed: Any = None  # what obeying `fix` did (gateway/inbound/replies.py Obeyed), before recording
     recipient_token: str | None = None  # a reply to a letter we sent, naming its recipient
     generated: str | None = None  # a sign that a program sent it: as an answer, it never acts
 
@@ -277,14 +280,18 @@ def examine(reading: Reading, raw: bytes, *, envelope_from: str, envelope_to: Se
             return examined(Kind(bounce=True), bounce=bounce)
     token = reply_token(addresses, msg.subject)
     command = clerk_command(msg.subject, msg.body_text, settings.units)
-    if generated is not None and (token or command):  # an out-of-office answer to a forward
+    fix = correction_reply(msg.subject, msg.body_text) if token is None and command is None else None
+    if generated is not None and (token or command or fix):  # an out-of-office answer to a forward
         return examined(Kind(auto_answer=generated))
     if token is not None:
         return examined(Kind(unit_reply=True), unit_token=token)
-    if command is not None:
+    if command is not None or fix is not None:
         proof = clerk_proof(origin, auth, msg, settings)
         if proof is None:
-            return examined(Kind(unproved=COMMAND_UNPROVED), clerk=command)
+            return examined(Kind(unproved=COMMAND_UNPROVED), clerk=command, fix=fix)
+        if fix is not None:
+            return examined(Kind(clerk_fix=True), fix=fix, clerk_proof=proof)
+        assert command is not None
         return examined(Kind(clerk_route=command[1].unknown), clerk=command, clerk_proof=proof)
     return examined(Kind())
 

@@ -22,7 +22,14 @@ from sqlalchemy import and_, or_, select
 
 from gateway.config import Imap
 from gateway.core.parse import parse_message
+from gateway.core.parse.corrections import correction_reply
 from gateway.forwarding.routing import clerk_command
+from gateway.intake.review_filing import (
+    REVIEW_KIND,
+    review_copies,
+    review_copy_of,
+    tidy_review_copies,
+)
 from gateway.ports import LetterIntake, MailboxClient
 from gateway.state import LetterState
 from gateway.store.db import insert_for
@@ -71,10 +78,12 @@ class Filing:
     async def after_intake(self, client: MailboxClient) -> None:
         """The rest of a round: file what was left unfiled, then follow the clerk's moves."""
         await self._finish(client)
+        await review_copies(self, client)
         await self._clerk_moves(client, self.folders.registered, "register")
         await self._clerk_moves(client, self.folders.rejected, "reject")
         for folder, code in self.forward_folders(client).items():
             await self._clerk_moves(client, folder, f"forward:{code}")
+        await tidy_review_copies(self, client)  # what was decided leaves the review folder
 
     async def remember(self, folder: str, where: tuple[int, int] | None, letter_id: int | None,
                        kind: str, sha: str, columns: dict[str, Any] | None = None) -> None:
@@ -197,7 +206,7 @@ class Filing:
                 await self.file_copy(client, letter_id, state)
 
     async def clerk_commands(self, client: MailboxClient) -> int:
-        """The clerk's commands (`ส่ง <หน่วยงาน>` replies) from the folders only a client
+        """The clerk's commands (`ส่ง <หน่วยงาน>` replies, corrections) from the folders only a client
         holding the mailbox's password can write: the client's Sent folder and the command
         folder ([intake.folders] sent, commands; issue #18). Only commands are taken in, in
         place (nothing is moved); every other message there is left alone. The first time a
@@ -222,7 +231,8 @@ class Filing:
                     continue
                 msg = await asyncio.to_thread(parse_message, raw)
                 letter_id = None
-                if clerk_command(msg.subject, msg.body_text, self.store.settings.units) is not None:
+                if clerk_command(msg.subject, msg.body_text, self.store.settings.units) is not None \
+                        or correction_reply(msg.subject, msg.body_text) is not None:
                     (digest,) = await put_blobs(self.store.blobs, raw)
                     letter_id, state, _ = await self.pipeline.take_in(
                         raw, digest=digest, channel="imap", envelope_to=[self.cfg.user],
@@ -263,6 +273,9 @@ class Filing:
                         ImapMessage.sha256 == sha, ImapMessage.letter_id.is_not(None))
                         .order_by(ImapMessage.letter_id).limit(1))).scalar_one_or_none()
             kind = "original" if letter_id is not None else "unknown"
+            if letter_id is None:  # the review copy moved instead of the original
+                letter_id = await review_copy_of(self, sha)
+                kind = REVIEW_KIND if letter_id is not None else kind
             if action.startswith("forward:"):
                 # The original, the findable copy, or a copy that came back (returned, sent).
                 target = await self._letter_behind(sha, letter_id)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from gateway.config import Imap
 from gateway.intake.filing import Filing, Placement, copy_marker
+from gateway.intake.review_filing import file_review_copy
 from gateway.intake.smtp import Vouch
 from gateway.ports import ImapFailure, LetterIntake, MailboxClient, MailboxClientFactory
 from gateway.progress import SILENT, Progress
@@ -247,6 +248,8 @@ class Watcher:
             rows.append((self.folders.registered, where, "copy", copy_sha))
         await self.filing.remember_all(rows, letter_id,
                                        {"filed_folder": folder, **({"copy_appended": True} if copy else {})})
+        # a letter set aside gets its review copy beside it (reasons, fields, commands; #21)
+        await file_review_copy(self.filing, client, letter_id, state, lock)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:

@@ -168,5 +168,5 @@ async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, dovecot, mo
         assert acks == len(sent_numbers)  # one acknowledgement each, never two
         # the clerk's folders hold each original once and one findable copy each
         assert dovecot.message_count(user, "ลงรับแล้ว") == 2 * len(sent_numbers)
-        assert dovecot.message_count(user, "รอตรวจสอบ") == 1
+        assert dovecot.message_count(user, "รอตรวจสอบ") == 2  # the original and its review copy, once (#21)
         assert report.ok

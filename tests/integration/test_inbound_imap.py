@@ -31,6 +31,8 @@ from tests.pdfgen.poppler import pdftotext
 
 pytestmark = pytest.mark.integration
 
+# the originals only, not their review copies (`[ตรวจ L<id>]`, #21): what a clerk moves
+ORIGINAL = ("NOT", "header", "X-Saraban-Letter", "R")
 FOLDERS = ("ลงรับแล้ว", "รอตรวจสอบ", "รอตรวจสอบ (ลับ)", "ไม่รับ", "อื่น ๆ")
 
 
@@ -62,7 +64,7 @@ async def test_backlog_is_registered_filed_and_idempotent(site, dovecot) -> None
         registered = dovecot.doveadm("fetch", "-u", user, "hdr", "mailbox", "ลงรับแล้ว").stdout
         assert "X-Saraban-Receive-Number: 1/2569" in registered  # the findable copy
         assert dovecot.message_count(user, "ลงรับแล้ว") == 2  # original (unchanged) + copy
-        assert dovecot.message_count(user, "รอตรวจสอบ") == 1
+        assert dovecot.message_count(user, "รอตรวจสอบ") == 2  # the original and its review copy (#21)
 
         # the receive stamp shows the register entry's number, date and time (Bangkok)
         async with store.sessions() as s:
@@ -90,10 +92,10 @@ async def test_clerk_moves_review_into_registered_or_rejected(site, dovecot) -> 
     async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:  # dates asserted: set, ticking
         await add_to_directory(store, "saraban@obec.go.th", "x@moe.go.th")  # not strangers
         await ingest_once(settings, store=store)
-        assert dovecot.message_count(user, "รอตรวจสอบ") == 2
+        assert dovecot.message_count(user, "รอตรวจสอบ") == 4  # each original and its review copy (#21)
         # the clerk moves one into ลงรับแล้ว and the other into ไม่รับ, in any mail client
-        dovecot.doveadm("move", "-u", user, "ลงรับแล้ว", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ก")
-        dovecot.doveadm("move", "-u", user, "ไม่รับ", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ข")
+        dovecot.doveadm("move", "-u", user, "ลงรับแล้ว", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ก", *ORIGINAL)
+        dovecot.doveadm("move", "-u", user, "ไม่รับ", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ข", *ORIGINAL)
         await ingest_once(settings, store=store)
         # ก has no ที่ and no ลงวันที่ (#21): not registered, moved back, the clerk told which
         async with store.sessions() as s:
@@ -101,7 +103,7 @@ async def test_clerk_moves_review_into_registered_or_rejected(site, dovecot) -> 
             kinds = sorted((await s.execute(select(OutboxItem.kind))).scalars())
             first = (await s.execute(select(Letter.id).where(Letter.subject == "หนังสือไม่มีไฟล์ ก"))).scalar_one()
         assert states == {"หนังสือไม่มีไฟล์ ก": "review", "หนังสือไม่มีไฟล์ ข": "rejected"}
-        assert (dovecot.message_count(user, "ลงรับแล้ว"), dovecot.message_count(user, "รอตรวจสอบ")) == (0, 1)
+        assert (dovecot.message_count(user, "ลงรับแล้ว"), dovecot.message_count(user, "รอตรวจสอบ")) == (0, 2)  # ก and its review copy
         assert kinds == ["notice", "register-refused"]
         refused = email.message_from_bytes(next(settings.outbox_path.glob("*-register-refused.eml")).read_bytes(),
                                            policy=policy.default)
@@ -113,7 +115,7 @@ async def test_clerk_moves_review_into_registered_or_rejected(site, dovecot) -> 
         kept = await clerk.correct(first, Edits(letter_no="ศธ 04010/7", letter_date=dt.date(2026, 11, 20)),
                                    actor="clerk:test")
         assert (kept.state, kept.missing) == ("review", ())
-        dovecot.doveadm("move", "-u", user, "ลงรับแล้ว", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ก")
+        dovecot.doveadm("move", "-u", user, "ลงรับแล้ว", "mailbox", "รอตรวจสอบ", "header", "Subject", "ไฟล์ ก", *ORIGINAL)
         await ingest_once(settings, store=store)
         await ingest_once(settings, store=store)  # a second look changes nothing
         async with store.sessions() as s:
@@ -253,4 +255,4 @@ async def test_a_letter_whose_reader_dies_is_kept_counted_and_finally_sent_to_re
             assert "ไม่สำเร็จ 2 ครั้ง" in (poisoned.review_reason or "")
             assert sum(x.state == "registered" for x in letters.values()) == 1
         assert dovecot.message_count(user, "INBOX") == 0
-        assert dovecot.message_count(user, "รอตรวจสอบ") == 1
+        assert dovecot.message_count(user, "รอตรวจสอบ") == 2  # the original and its review copy (#21)

@@ -126,7 +126,7 @@ emails = ["{POLICY}"]
         await ingest_once(settings, store=store)
         review = dovecot.doveadm("fetch", "-u", user, "hdr", "mailbox", "รอตรวจสอบ").stdout
         # the returned letter, and the intruder's reply kept for the clerk with a reason (#18)
-        assert "X-Saraban-Returned:" in review and dovecot.message_count(user, "รอตรวจสอบ") == 2
+        assert "X-Saraban-Returned:" in review and dovecot.message_count(user, "รอตรวจสอบ") == 3  # + the review copy of the intruder's reply (#21)
         async with store.sessions() as s:
             reasons = (await s.execute(select(Letter.review_reason).where(
                 Letter.state == "review"))).scalars().all()

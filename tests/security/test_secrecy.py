@@ -294,7 +294,7 @@ async def test_the_folder_move_on_a_real_mailbox(tmp_path: Path, dovecot, monkey
     dovecot.deliver(user, _letter("ลับ"))
     async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
         await ingest_once(settings, store=store)
-        assert dovecot.message_count(user, "รอตรวจสอบ (ลับ)") == 1
+        assert dovecot.message_count(user, "รอตรวจสอบ (ลับ)") == 2  # and its review copy (#21)
         # the authorised clerk registers it: moved from restricted review into ลงรับแล้ว
         dovecot.doveadm("move", "-u", user, "ลงรับแล้ว", "mailbox", "รอตรวจสอบ (ลับ)", "all")
         await ingest_once(settings, store=store)

@@ -388,10 +388,15 @@ def test_clerk_copy_shows_value_and_source_of_each_field() -> None:
         "units": "", "folder_prefix": "ส่งต่อ",
     }
     text = template_env().get_template("mail/registered-copy.txt.j2").render(**context)
-    for line in ("ที่         กค 0305/ว88   (ที่มา: PDF)",
-                 "ลงวันที่     ๑๕ มกราคม ๒๕๖๙   (ที่มา: XML)",
-                 "จาก        กรมบัญชีกลาง   (ที่มา: อีเมล (เนื้อความ))",
-                 "เรื่อง       ขอเชิญประชุม   (ที่มา: ชื่อไฟล์)",
-                 "ชั้นความเร็ว  ปกติ   (ที่มา: ค่าเริ่มต้น)",
-                 "ชั้นความลับ  ปกติ   (ที่มา: ค่าเริ่มต้น)"):
+    for line in ("  • ที่ — กค 0305/ว88  [ที่มา: PDF]",
+                 "  • ลงวันที่ — ๑๕ มกราคม ๒๕๖๙  [ที่มา: XML]",
+                 "  • จาก — กรมบัญชีกลาง  [ที่มา: อีเมล (เนื้อความ)]",
+                 "  • เรื่อง — ขอเชิญประชุม  [ที่มา: ชื่อไฟล์]",
+                 "  • ชั้นความเร็ว — ปกติ  [ที่มา: ค่าเริ่มต้น]",
+                 "  • ชั้นความลับ — ปกติ  [ที่มา: ค่าเริ่มต้น]"):
         assert line in text.splitlines(), line
+    # a reply quoting the copy (or the copy itself pasted) re-sends nothing as a correction (#21)
+    from gateway.core.parse.corrections import read_correction
+
+    assert read_correction("".join(f"> {x}\n" for x in text.splitlines())).empty
+    assert not read_correction(text).texts
