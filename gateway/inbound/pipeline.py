@@ -337,6 +337,7 @@ class Pipeline:
     async def _count_failure(self, letter_id: int, exc: Exception) -> str:
         """A message that could not be read: after max_attempts it waits for the clerk. One
         reading over its budget is enough to decide: it would be as costly every time."""
+        self.store.events["read_failed"] += 1  # /metrics (gateway/ops/metrics.py)
         now = self.store.clock()
         async with self.store.sessions.begin() as s:
             letter = await s.get(Letter, letter_id, with_for_update=True)
