@@ -154,9 +154,13 @@ class Alarm:
         return fired
 
 
-async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event) -> None:
+async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event,
+                       wake: asyncio.Event | None = None) -> None:
+    """Every minute, or at once when woken (/healthz found a mailbox overdue: alarm now)."""
     store = pipeline.store
+    wake = wake or asyncio.Event()
     while not stop.is_set():
+        wake.clear()
         try:
             await alarm.check()
             async with store.sessions.begin() as s:
@@ -166,10 +170,16 @@ async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event) -
             await _follow_up(pipeline)
         except Exception:
             log.exception("housekeeping failed")
-        try:
-            await asyncio.wait_for(stop.wait(), 60)
-        except TimeoutError:
-            pass
+        await _wait_either(stop, wake, 60)
+
+
+async def _wait_either(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def _follow_up(pipeline: Pipeline) -> None:
@@ -264,7 +274,8 @@ async def _serve(settings: Settings, *, ready: asyncio.Future[int] | None, stop:
         started = app.store.clock()
         out = AlarmOut(settings.alarm)
         metrics = GatewayMetrics(app.store, app.health, out.record)
-        health = HealthCheck(app.store, app.health, started)
+        housekeeping = asyncio.Event()
+        health = HealthCheck(app.store, app.health, started, on_stale=housekeeping.set)
         async with app.listening(accept=accept, submit=submit) as ports, \
                 endpoint(health, metrics) as health_port:
             if ready_ports is not None:
@@ -275,7 +286,7 @@ async def _serve(settings: Settings, *, ready: asyncio.Future[int] | None, stop:
             async with asyncio.TaskGroup() as tg:
                 health.tasks += [
                     tg.create_task(app.sender.run(stop=stop, wake=app.wake_sender), name="sender"),
-                    tg.create_task(_housekeeping(app.pipeline, alarm, stop), name="housekeeping")]
+                    tg.create_task(_housekeeping(app.pipeline, alarm, stop, housekeeping), name="housekeeping")]
                 # the backlog in the background: the listeners answer from the start
                 backlog = tg.create_task(_intake(app, letters, outgoing, stop, tg))
                 if ready is not None:

@@ -44,12 +44,12 @@ class Snapshot:
 
 async def read_snapshot(store: Store) -> Snapshot:
     async with store.readers() as s:
-        letters = dict((await s.execute(
-            select(Letter.state, func.count()).group_by(Letter.state))).tuples().all())
+        letters = {state: n for state, n in (await s.execute(
+            select(Letter.state, func.count()).group_by(Letter.state))).all()}
         oldest = (await s.execute(select(func.min(Letter.created_at)).where(
             Letter.state == LetterState.RECEIVED))).scalar_one_or_none()
-        outbox = dict((await s.execute(
-            select(OutboxItem.status, func.count()).group_by(OutboxItem.status))).tuples().all())
+        outbox = {status: n for status, n in (await s.execute(
+            select(OutboxItem.status, func.count()).group_by(OutboxItem.status))).all()}
     if oldest is not None and oldest.tzinfo is None:  # an aggregate comes back as stored (UTC)
         oldest = oldest.replace(tzinfo=dt.UTC)
     return Snapshot(letters, oldest, outbox, store.clock())
@@ -71,7 +71,7 @@ def _ts(when: dt.datetime) -> float:
     return when.timestamp()
 
 
-@dataclass
+@dataclass(eq=False)  # the registry keys its collectors by identity
 class _Collector(Collector):
     metrics: GatewayMetrics
     snapshot: Snapshot | None = None
