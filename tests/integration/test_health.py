@@ -289,3 +289,36 @@ async def test_json_logs_parse_line_by_line_and_name_the_letter(
     assert [line["message"] for line in about] == [
         f"letter {lid} taken in over SMTP from saraban@obec.go.th", f"letter {lid}: registered"]
     assert all(line["level"] == "INFO" and line["logger"] == "saraban-gateway" for line in about)
+
+
+async def test_check_names_the_health_endpoint_and_the_alarm_channels(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli.check import run_checks
+
+    monkeypatch.delenv(WEBHOOK_ENV, raising=False)
+    settings = make_settings(tmp_path, alarm={"command": ["no-such-alarm-program"], "webhook_env": WEBHOOK_ENV})
+    async with opened_store(settings, upgrade=True):
+        pass
+    assert await run_checks(settings) == 1
+    out = " ".join(capsys.readouterr().out.split())  # columns aside
+    assert "✓ health endpoint" in out and "/healthz" in out
+    assert "✗ alarm command" in out and "no-such-alarm-program" in out
+    assert f"✗ alarm webhook ไม่พบตัวแปรสภาพแวดล้อม {WEBHOOK_ENV}" in out
+    monkeypatch.setenv(WEBHOOK_ENV, "http://127.0.0.1:9/hook/s3cret-token")
+    settings = make_settings(tmp_path, alarm={"command": [sys.executable], "webhook_env": WEBHOOK_ENV})
+    assert await run_checks(settings) == 0
+    out = " ".join(capsys.readouterr().out.split())  # columns aside
+    assert f"✓ alarm command {sys.executable}" in out
+    assert "✓ alarm webhook POST JSON ไปที่ http://127.0.0.1" in out and "s3cret" not in out
+    # a running gateway on the address: its own /healthz verdict is shown
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
+        task, stop, ports = await _serving(settings, store)
+        try:
+            running = make_settings(tmp_path, health={"listen": f"127.0.0.1:{ports['health']}"})
+            await run_checks(running)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 60)
+    out = " ".join(capsys.readouterr().out.split())  # columns aside
+    assert "✓ health endpoint เกตเวย์ที่ทำงานอยู่ตอบว่าปกติ" in out and '"status": "ok"' in out
+    assert "⚠ alarm" in out  # no second channel configured: said so
