@@ -275,14 +275,20 @@ async def _serve(settings: Settings, *, ready: asyncio.Future[int] | None, stop:
         out = AlarmOut(settings.alarm)
         metrics = GatewayMetrics(app.store, app.health, out.record)
         housekeeping = asyncio.Event()
-        health = HealthCheck(app.store, app.health, started, on_stale=housekeeping.set)
+        raised: dict[str, dt.datetime] = {}
+
+        def overdue(names: set[str]) -> None:  # woken once per outage, not at every probe
+            if names - raised.keys():
+                housekeeping.set()
+
+        health = HealthCheck(app.store, app.health, started, on_stale=overdue)
         async with app.listening(accept=accept, submit=submit) as ports, \
                 endpoint(health, metrics) as health_port:
             if ready_ports is not None:
                 ready_ports["smtp"], ready_ports["submission"] = ports.smtp, ports.submission
                 ready_ports["health"] = health_port
             print(banner(settings, ports.smtp, ports.submission, health_port), flush=True)
-            alarm = Alarm(app.pipeline, app.health, started, {}, out)
+            alarm = Alarm(app.pipeline, app.health, started, raised, out)
             async with asyncio.TaskGroup() as tg:
                 health.tasks += [
                     tg.create_task(app.sender.run(stop=stop, wake=app.wake_sender), name="sender"),

@@ -50,7 +50,7 @@ class HealthCheck:
     store: Store
     mailboxes: MailboxHealth
     started: dt.datetime
-    on_stale: Callable[[], None] | None = None  # a mailbox is overdue: the alarm need not wait
+    on_stale: Callable[[set[str]], None] | None = None  # mailboxes overdue: the alarm need not wait
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # must not have ended
 
     async def _store_answers(self) -> str | None:
@@ -72,7 +72,7 @@ class HealthCheck:
         now = self.store.clock()
         stale = stale_mailboxes(self.store, self.mailboxes, self.started, now)
         if stale and self.on_stale is not None:
-            self.on_stale()
+            self.on_stale(set(stale))
         for name, last in stale.items():
             minutes = int((now - last).total_seconds() // 60)
             reasons.append(f"mailbox {name}: no successful round for {minutes} minutes")
