@@ -24,9 +24,14 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.app import App, assembled
 from gateway.config import Settings
+from gateway.core.compose import render
 from gateway.errors import Transient
 from gateway.inbound.pipeline import Pipeline
 from gateway.intake.imap import MailboxHealth
+from gateway.ops.alarm import AlarmOut
+from gateway.ops.health import HealthCheck, endpoint, stale_mailboxes
+from gateway.ops.logs import logging_set_up
+from gateway.ops.metrics import GatewayMetrics
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.progress import SILENT, Progress
 from gateway.reports.digest import send_digest_if_due
@@ -60,7 +65,7 @@ async def accept_smtp(store: Store, data: bytes, mail_from: str, rcpts: list[str
     return rec.letter_id
 
 
-def banner(settings: Settings, port: int, submission_port: int = 0) -> str:
+def banner(settings: Settings, port: int, submission_port: int = 0, health_port: int = 0) -> str:
     s = settings.smtp_listener
     to = ", ".join(settings.agency.central_addresses)
     lines = [f"saraban-gateway พร้อมทำงาน — {settings.agency.name_th}"]
@@ -85,6 +90,10 @@ def banner(settings: Settings, port: int, submission_port: int = 0) -> str:
     for m in settings.imap:
         if m.enabled:
             lines.append(f"  เฝ้ากล่องจดหมาย (watching) {m.user} ที่ {m.host}:{m.port}/{m.mailbox}")
+    if health_port:
+        host = settings.health.host
+        lines.append(f"  สถานะระบบ (health): http://{host}:{health_port}/healthz  "
+                     f"ตัวเลข (metrics): http://{host}:{health_port}/metrics")
     lines += [
         f"  ฐานข้อมูล (database): {settings.database_url.split('://')[0]}  "
         f"โฟลเดอร์ข้อมูล (data): {settings.data_path}",
@@ -98,39 +107,45 @@ def banner(settings: Settings, port: int, submission_port: int = 0) -> str:
 
 @dataclass
 class Alarm:
-    """Raises the alarm once per outage when a mailbox has not been checked for too long."""
+    """Raises the alarm once per outage when a mailbox has not been checked for too long: a mail
+    to the central mailbox and, first (the mailbox may be what is down), `[alarm]`'s command
+    and webhook (gateway/ops/alarm.py), counted in /metrics."""
 
     pipeline: Pipeline
     health: MailboxHealth
     started: dt.datetime
     raised: dict[str, dt.datetime]
+    out: AlarmOut | None = None
 
     async def check(self) -> list[str]:
         store = self.pipeline.store
         s = store.settings
         now = store.clock()
-        limit = dt.timedelta(minutes=s.intake.alarm_after_minutes)
+        stale = stale_mailboxes(store, self.health, self.started, now)
         fired: list[str] = []
         for m in s.imap:
             if not m.enabled:
                 continue
-            last = self.health.last_ok.get(m.name, self.started)
-            if now - last < limit:
+            if m.name not in stale:
                 self.raised.pop(m.name, None)
                 continue
             if m.name in self.raised:
                 continue
             self.raised[m.name] = now
+            last = stale[m.name]
             minutes = int((now - last).total_seconds() // 60)
             error = self.health.last_error.get(m.name, "")
-            log.error("ALARM: mailbox %s not checked for %d minutes (%s)", m.name, minutes, error)
+            log.error("ALARM: mailbox %s not checked for %d minutes (%s)", m.name, minutes, error,
+                      extra={"mailbox": m.name})
             local = last.astimezone(BANGKOK)
-            mail = agency_mail(
-                s, "alarm",
-                {"mailbox": m.name, "host": m.host, "minutes": minutes, "error": error,
-                 "since": f"{format_short_date(local.date())} {format_time(local)}"},
-                to=[s.agency.central_addresses[0]], key=f"alarm:{m.name}:{last.isoformat()}",
-            )
+            context = {"mailbox": m.name, "host": m.host, "minutes": minutes, "error": error,
+                       "since": f"{format_short_date(local.date())} {format_time(local)}"}
+            if self.out is not None:
+                subject, body = render(self.pipeline.templates, "alarm", context)
+                await self.out.send(subject, body, when=now, about={
+                    "mailbox": m.name, "minutes": minutes, "since": last.isoformat()})
+            mail = agency_mail(s, "alarm", context, to=[s.agency.central_addresses[0]],
+                               key=f"alarm:{m.name}:{last.isoformat()}")
             async with store.sessions.begin() as sess:
                 await queue_mail(sess, store, self.pipeline.templates, mail, kind="alarm", now=now)
             fired.append(m.name)
@@ -139,9 +154,13 @@ class Alarm:
         return fired
 
 
-async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event) -> None:
+async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event,
+                       wake: asyncio.Event | None = None) -> None:
+    """Every minute, or at once when woken (/healthz found a mailbox overdue: alarm now)."""
     store = pipeline.store
+    wake = wake or asyncio.Event()
     while not stop.is_set():
+        wake.clear()
         try:
             await alarm.check()
             async with store.sessions.begin() as s:
@@ -151,10 +170,16 @@ async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event) -
             await _follow_up(pipeline)
         except Exception:
             log.exception("housekeeping failed")
-        try:
-            await asyncio.wait_for(stop.wait(), 60)
-        except TimeoutError:
-            pass
+        await _wait_either(stop, wake, 60)
+
+
+async def _wait_either(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def _follow_up(pipeline: Pipeline) -> None:
@@ -174,10 +199,13 @@ async def _worker(process: Callable[[int], Awaitable[str]], queue: asyncio.Queue
         except TimeoutError:
             continue
         try:
-            await process(letter_id)
+            state = await process(letter_id)
         # The task guard (house style 5): one bad letter must not stop the worker.
         except Exception:
-            log.exception("%s %s failed; it will be retried on restart", what, letter_id)
+            log.exception("%s %s failed; it will be retried on restart", what, letter_id,
+                          extra={"letter_id": letter_id})
+        else:
+            log.info("%s %s: %s", what, letter_id, state, extra={"letter_id": letter_id})
 
 
 async def _start(app: App, progress: Progress = SILENT) -> None:
@@ -212,9 +240,14 @@ async def _intake(app: App, letters: asyncio.Queue[int], outgoing: asyncio.Queue
 async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
                 stop: asyncio.Event | None = None, store: Store | None = None,
                 ready_ports: dict[str, int] | None = None) -> int:
-    """Run until `stop` is set (or a signal); `ready` gets the SMTP listener's bound port."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
+    """Run until `stop` is set (or a signal); `ready` gets the SMTP listener's bound port,
+    `ready_ports` every port ("smtp", "submission", "health"; 0: not listening)."""
+    with logging_set_up(settings):
+        return await _serve(settings, ready=ready, stop=stop, store=store, ready_ports=ready_ports)
+
+
+async def _serve(settings: Settings, *, ready: asyncio.Future[int] | None, stop: asyncio.Event | None,
+                 store: Store | None, ready_ports: dict[str, int] | None) -> int:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -229,6 +262,7 @@ async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
 
         async def accept(data: bytes, frm: str, rcpts: list[str]) -> int:
             letter_id = await accept_smtp(app.store, data, frm, rcpts)
+            log.info("letter %s taken in over SMTP from %s", letter_id, frm, extra={"letter_id": letter_id})
             letters.put_nowait(letter_id)
             return letter_id
 
@@ -237,14 +271,28 @@ async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
             outgoing.put_nowait(letter_id)
             return letter_id
 
-        async with app.listening(accept=accept, submit=submit) as ports:
+        started = app.store.clock()
+        out = AlarmOut(settings.alarm)
+        metrics = GatewayMetrics(app.store, app.health, out.record)
+        housekeeping = asyncio.Event()
+        raised: dict[str, dt.datetime] = {}
+
+        def overdue(names: set[str]) -> None:  # woken once per outage, not at every probe
+            if names - raised.keys():
+                housekeeping.set()
+
+        health = HealthCheck(app.store, app.health, started, on_stale=overdue)
+        async with app.listening(accept=accept, submit=submit) as ports, \
+                endpoint(health, metrics) as health_port:
             if ready_ports is not None:
                 ready_ports["smtp"], ready_ports["submission"] = ports.smtp, ports.submission
-            print(banner(settings, ports.smtp, ports.submission), flush=True)
-            alarm = Alarm(app.pipeline, app.health, app.store.clock(), {})
+                ready_ports["health"] = health_port
+            print(banner(settings, ports.smtp, ports.submission, health_port), flush=True)
+            alarm = Alarm(app.pipeline, app.health, started, raised, out)
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(app.sender.run(stop=stop, wake=app.wake_sender))
-                tg.create_task(_housekeeping(app.pipeline, alarm, stop))
+                health.tasks += [
+                    tg.create_task(app.sender.run(stop=stop, wake=app.wake_sender), name="sender"),
+                    tg.create_task(_housekeeping(app.pipeline, alarm, stop, housekeeping), name="housekeeping")]
                 # the backlog in the background: the listeners answer from the start
                 backlog = tg.create_task(_intake(app, letters, outgoing, stop, tg))
                 if ready is not None:

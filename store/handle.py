@@ -6,7 +6,8 @@ parameter and imports its type from here, so none of them imports the compositio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -26,6 +27,9 @@ class Store:
     blobs: BlobStore
     clock: Clock
     secret: InstallSecret  # signs the gateway's own mail and reply tokens (gateway/trust/secret.py)
+    # What happened in this process, counted where it happens ("read_failed", "send_failed"):
+    # exported by /metrics as counters (gateway/ops/metrics.py).
+    events: Counter[str] = field(default_factory=Counter)
 
     async def close(self) -> None:
         await self.engine.dispose()

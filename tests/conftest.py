@@ -40,6 +40,8 @@ def make_settings(tmp: Path, database_url: str = "", **overrides: object) -> Set
     # Scheduled work that depends on the hour of the day is off unless a test asks for it (and
     # then sets the clock): a gateway started at 16:31 Bangkok must not slip a digest in.
     data.setdefault("forwarding", {})
+    # The health endpoint on a port of the system's choosing: gateways run side by side in tests.
+    data.setdefault("health", {"listen": "127.0.0.1:0"})
     data["forwarding"] = {"digest": False, **data["forwarding"]}  # type: ignore[dict-item]
     return parse_settings(data, base_dir=tmp)
 

@@ -182,6 +182,68 @@ async def probe_authentication(settings: Settings) -> str:
         f"mode enforce, DNS does not answer: {failure}")
 
 
+async def probe_health(settings: Settings) -> str:
+    """The endpoint's address: free (the gateway will serve /metrics and /healthz there) or
+    answered by a running gateway (its /healthz verdict, shown)."""
+    h = settings.health
+    if not h.listen:
+        return "ปิดอยู่ ([health] listen = \"\") (health endpoint off)"
+    try:
+        with socket.create_server((h.host, h.port)):
+            pass
+        return (f"พอร์ตว่าง จะเปิด http://{h.listen}/healthz และ /metrics "
+                f"(port free: /healthz and /metrics will be served there)")
+    except OSError:
+        pass
+    reader, writer = await asyncio.open_connection(h.host, h.port)
+    try:
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: {h.listen}\r\n\r\n".encode())
+        answer = await asyncio.wait_for(reader.read(4096), TIMEOUT)
+    finally:
+        writer.close()
+    status = answer.split(b"\r\n", 1)[0].decode("latin-1")
+    body = answer.partition(b"\r\n\r\n")[2].decode("utf-8", "replace").strip()
+    if " 200 " in f"{status} ":
+        return f"เกตเวย์ที่ทำงานอยู่ตอบว่าปกติ (running gateway healthy): {body[:200]}"
+    raise UserError(f"เกตเวย์ที่ทำงานอยู่ตอบว่าผิดปกติ: {status}",
+                    f"the running gateway's /healthz says {status}: {body[:300]}")
+
+
+def alarm_results(settings: Settings) -> list[CheckResult]:
+    """Where the alarm goes besides the mail: the command (found and runnable) and the
+    webhook (its variable set, an http(s) URL, not shown: it may carry a secret). Not fired."""
+    import shutil
+    import urllib.parse
+
+    a = settings.alarm
+    out: list[CheckResult] = []
+    if not a.command and not a.webhook_env:
+        return [CheckResult("alarm", True, "แจ้งเตือนทางอีเมลเข้ากล่องกลางเท่านั้น ซึ่งอาจเป็นกล่องที่ล่มอยู่ "
+                            "ตั้ง [alarm] command หรือ webhook_env เพิ่ม (alarm by mail only: add a "
+                            "second channel)", warning=True)]
+    if a.command:
+        found = shutil.which(a.command[0])
+        if found is None:
+            out.append(CheckResult("alarm command", False, f"ไม่พบโปรแกรม {a.command[0]} "
+                                   "หรือไม่มีสิทธิ์เรียกใช้ (not found or not executable)"))
+        else:
+            out.append(CheckResult("alarm command", True, f"{found} (ข้อความแจ้งเตือนทาง stdin และ "
+                                   f"$SARABAN_ALARM_TEXT, จำกัดเวลา {a.timeout_seconds:g} วินาที)"))
+    if a.webhook_env:
+        url = os.environ.get(a.webhook_env, "")
+        parts = urllib.parse.urlsplit(url)
+        if not url:
+            out.append(CheckResult("alarm webhook", False, f"ไม่พบตัวแปรสภาพแวดล้อม {a.webhook_env} "
+                                   f"(environment variable {a.webhook_env} is not set)"))
+        elif parts.scheme not in ("http", "https") or not parts.hostname:
+            out.append(CheckResult("alarm webhook", False, f"${a.webhook_env} ไม่ใช่ URL http(s) "
+                                   "(not an http(s) URL)"))
+        else:
+            out.append(CheckResult("alarm webhook", True, f"POST JSON ไปที่ {parts.scheme}://"
+                                   f"{parts.hostname} (จาก ${a.webhook_env})"))
+    return out
+
+
 async def run_checks(settings: Settings) -> int:
     import aiosmtplib
 
@@ -202,6 +264,7 @@ async def run_checks(settings: Settings) -> int:
         checks.append(("relay", lambda: probe_relay(settings)))
     else:
         checks.append(("outbox folder", lambda: _folder("outbox", settings.outbox_path)))
+    checks.append(("health endpoint", lambda: probe_health(settings)))
     results: list[CheckResult] = []
     for name, fn in checks:
         try:
@@ -210,6 +273,7 @@ async def run_checks(settings: Settings) -> int:
             results.append(CheckResult(name, False, f"{e.message_th} ({e.message_en})"))
         except (TimeoutError, OSError, aiosmtplib.SMTPException) as e:
             results.append(CheckResult(name, False, f"เชื่อมต่อไม่ได้ (cannot connect): {e!r}"))
+    results.extend(alarm_results(settings))
     results.extend(trust_root_results(settings))
     results.append(calendar_result(settings, system_clock()))
     for r in results:

@@ -30,9 +30,15 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def ingest(args: argparse.Namespace, settings: Settings) -> int:
+    import contextlib
+
+    from gateway.ops.logs import logging_set_up
     from gateway.service import ingest_once
 
-    with terminal_progress(args.quiet) as progress:
+    # JSON logs when asked (a collector reads them); text stays as quiet as before for cron
+    json_logs = settings.logging.format == "json"
+    with logging_set_up(settings) if json_logs else contextlib.nullcontext(), \
+            terminal_progress(args.quiet) as progress:
         summary = await ingest_once(settings, progress=progress)
     sent = summary.pop("sent", 0)
     print("สรุปการรับหนังสือ (ingest summary):")

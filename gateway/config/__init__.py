@@ -9,7 +9,8 @@ variable that holds the secret, and `secret()` reads it when it is needed.
 
 The modules: ``settings`` (the whole file, loading, secrets), ``agency`` (names, codes,
 register books, units, directory), ``mail`` (listener, mailboxes, relay, submission),
-``letters`` (intake, signing, sending, forwarding), ``office`` (the working calendar), ``model`` (the base model and checked types).
+``letters`` (intake, signing, sending, forwarding), ``office`` (the working calendar), ``ops``
+(logs, health endpoint, alarm channels), ``model`` (the base model and checked types).
 """
 
 from gateway.config.agency import BOOK_CODES, Agency, Books, BookStart, Directory, Unit
@@ -17,11 +18,13 @@ from gateway.config.letters import Folders, Forwarding, Intake, Outbound, Routin
 from gateway.config.mail import Imap, Relay, SmtpListener, Submission, SubmissionUser
 from gateway.config.model import Email, EnvVar
 from gateway.config.office import Calendar
+from gateway.config.ops import AlarmChannels, Health, Logging
 from gateway.config.settings import Settings, Storage, load_settings, parse_settings, secret
 
 __all__ = [
     "BOOK_CODES",
     "Agency",
+    "AlarmChannels",
     "BookStart",
     "Books",
     "Calendar",
@@ -30,8 +33,10 @@ __all__ = [
     "EnvVar",
     "Folders",
     "Forwarding",
+    "Health",
     "Imap",
     "Intake",
+    "Logging",
     "Outbound",
     "Relay",
     "RoutingRule",

@@ -19,6 +19,7 @@ from gateway.config.letters import Forwarding, Intake, Outbound, Signing
 from gateway.config.mail import Imap, Relay, SmtpListener, Submission
 from gateway.config.model import ConfigModel, EnvVar
 from gateway.config.office import Calendar
+from gateway.config.ops import AlarmChannels, Health, Logging
 from gateway.config.trust import Authentication
 from gateway.errors import ConfigError
 
@@ -67,6 +68,9 @@ class Settings(ConfigModel):
     forwarding: Forwarding = Forwarding()
     calendar: Calendar = Calendar()
     authentication: Authentication = Authentication()
+    logging: Logging = Logging()
+    health: Health = Health()
+    alarm: AlarmChannels = AlarmChannels()
 
     # Where the file was read from: relative paths are taken from its folder.
     base_dir: Path = Path(".")

@@ -172,7 +172,7 @@ class Pipeline:
             examined = await self._examine(raw, digest, envelope_from, list(envelope_to),
                                            Origin(channel, source_key))
         except Exception as exc:
-            log.exception("message %s could not be read", source_key)
+            _read_failed(self.store, "message", source_key)
             async with self.store.sessions.begin() as s:
                 rec = await record(s, self.store.clock())
             return rec.letter_id, await self._count_failure(rec.letter_id, exc), False
@@ -224,7 +224,7 @@ class Pipeline:
                                            [str(a) for a in raw_row.envelope_to],
                                            Origin(raw_row.channel, raw_row.source_key))
         except Exception as exc:
-            log.exception("letter %s could not be read", letter_id)
+            _read_failed(self.store, "letter", letter_id)
             return await self._count_failure(letter_id, exc)
         examined = await self._obey(examined)
         return await self._in_turn(turn, lambda s, now: self._decide(s, letter_id, examined,
@@ -378,6 +378,13 @@ async def done_already(s: AsyncSession, clerk: tuple[tuple[int, int], ClerkRoute
     have = set((await s.execute(select(Forward.unit_code).where(
         Forward.letter_id == target, Forward.state.in_(OPEN)))).scalars())
     return set(wanted.units) <= have
+
+
+def _read_failed(store: Store, what: str, key: object) -> None:
+    """A reading that failed (in an `except`): logged with its trace, counted for /metrics."""
+    store.events["read_failed"] += 1
+    log.exception("%s %s could not be read", what, key,
+                  extra={"letter_id": key} if what == "letter" else None)
 
 
 def over_budget_reason(over: workers.OverBudget) -> str:

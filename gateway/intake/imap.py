@@ -113,7 +113,8 @@ class Watcher:
                 await self._session(client, stop)
             except (TimeoutError, ImapFailure, OSError, ssl.SSLError) as exc:
                 self.health.last_error[self.cfg.name] = repr(exc)
-                log.warning("IMAP %s: %s; reconnecting in %.0f s", self.cfg.name, exc, backoff)
+                log.warning("IMAP %s: %s; reconnecting in %.0f s", self.cfg.name, exc, backoff,
+                            extra={"mailbox": self.cfg.name})
             finally:
                 await client.close()
             if stop.is_set():
@@ -226,6 +227,8 @@ class Watcher:
         letter_id, state, intent_committed = await self.pipeline.take_in(
             raw, digest=digest, channel="imap", source_key=key, envelope_to=[self.cfg.user],
             turn=turn, on_stamp={"copy_appending": True})
+        log.info("IMAP %s uid %s: letter %s: %s", self.cfg.name, uid, letter_id, state,
+                 extra={"letter_id": letter_id, "mailbox": self.cfg.name})
         folder = self.filing.folder_for(state)
         if folder is None:  # not decided (e.g. a transient read failure): stays in INBOX
             return

@@ -258,7 +258,9 @@ async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200
                     await outbox.mark_uncertain(s, item_id, now=store.clock(), error=str(exc))
                     if on_parked is not None:
                         await on_parked(s, item_id, store.clock())
-                log.warning("outbox %s to %s: outcome unknown, left for the clerk: %s", item_id, recipient, exc)
+                store.events["send_failed"] += 1  # /metrics (gateway/ops/metrics.py)
+                log.warning("outbox %s to %s: outcome unknown, left for the clerk: %s", item_id, recipient, exc,
+                            extra={"outbox_id": item_id, "letter_id": letter_id})
                 return
             except (Transient, Permanent, OSError) as exc:
                 permanent = isinstance(exc, Permanent)
@@ -267,7 +269,9 @@ async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200
                                                       permanent=permanent)
                     if status == "parked" and on_parked is not None:
                         await on_parked(s, item_id, store.clock())
-                log.warning("outbox %s to %s failed (%s): %s", item_id, recipient, status, exc)
+                store.events["send_failed"] += 1
+                log.warning("outbox %s to %s failed (%s): %s", item_id, recipient, status, exc,
+                            extra={"outbox_id": item_id, "letter_id": letter_id})
                 return
             digest = await asyncio.to_thread(sha256_hex, message)
             if kind not in NEVER_TWICE:

@@ -40,6 +40,9 @@ emails = ["admin@agency.test"]
 
 [forwarding]
 digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
+
+[health]
+listen = "127.0.0.1:0"  # not the default port: tests run side by side
 """
 
 

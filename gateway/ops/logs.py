@@ -1,0 +1,72 @@
+"""The gateway's log lines: text for a terminal (the default) or one JSON object a line.
+
+A JSON line carries `time` (ISO 8601 with its offset), `level`, `logger`, `message`, and
+whatever the call passed in `extra=` that says what the line is about: `letter_id`,
+`mailbox`, `outbox_id` (the main call sites of intake, registration and the outbox pass them).
+The time is the moment the line was written, taken by `logging` itself; it is not a date of
+the register, so it does not go through the injected clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from gateway.config import Settings
+
+__all__ = ["ABOUT", "TEXT_FORMAT", "json_formatter", "logging_set_up"]
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# The `extra=` keys a log line may be about (kept in the JSON, left out of the text).
+ABOUT = ("letter_id", "mailbox", "outbox_id")
+
+
+class _Formatter(JsonFormatter):
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord,
+                   message_dict: dict[str, Any]) -> None:
+        super().add_fields(log_data, record, message_dict)
+        # only what the line is about: not every attribute some library hung on the record
+        for key in [k for k in log_data if k not in _KEPT]:
+            del log_data[key]
+
+
+_KEPT = {"time", "level", "logger", "message", "exc_info", "stack_info", *ABOUT}
+
+
+def json_formatter() -> logging.Formatter:
+    return _Formatter(["levelname", "name", "message"], timestamp="time",
+                      rename_fields={"levelname": "level", "name": "logger"},
+                      json_ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def logging_set_up(settings: Settings) -> Iterator[None]:
+    """The configured log format for the length of the block (the gateway's run).
+
+    Text: as `logging.basicConfig` does it (nothing changes where logging is set up already).
+    JSON: a handler on stderr in place of a plain stderr one, removed again at the end."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
+    root = logging.getLogger()
+    if settings.logging.format == "text":
+        logging.basicConfig(level=settings.logging.level, format=TEXT_FORMAT)
+        yield
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(json_formatter())
+    plain = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    level = root.level
+    for h in plain:
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(settings.logging.level)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for h in plain:
+            root.addHandler(h)
+        root.setLevel(level)
