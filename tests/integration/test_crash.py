@@ -64,6 +64,9 @@ max_auto_mail_per_sender_hour = 1000  # every letter is acknowledged: the rate l
 
 [forwarding]
 digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
+
+[health]
+listen = "127.0.0.1:0"  # gateways side by side in tests: no fixed port
 """,
         encoding="utf-8",
     )

@@ -67,6 +67,9 @@ allow_unlisted_recipients = true
 
 [forwarding]
 digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
+
+[health]
+listen = "127.0.0.1:0"  # gateways side by side in tests: no fixed port
 """, encoding="utf-8")
     return cfg
 
