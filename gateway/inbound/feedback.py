@@ -81,9 +81,11 @@ class Feedback:
 
     async def acknowledge(self, s: AsyncSession, letter: Letter, msg: ParsedMessage | None,
                           to: str, number: int, year: int, now: dt.datetime, *,
-                          xml_letter: Any = None, key: str | None = None) -> None:
+                          xml_letter: Any = None, key: str | None = None, replaces: str = "") -> None:
+        """`replaces`: the cancelled number this registration replaces ("" for a first one)."""
         local = now.astimezone(BANGKOK)
-        ctx = {**self.agency_context(), **self.letter_context(letter, now), "number": number, "year": year}
+        ctx = {**self.agency_context(), **self.letter_context(letter, now), "number": number,
+               "year": year, "replaces": replaces}
         notifier = None
         if xml_letter is not None:  # a connected e-Saraban system: AcceptID = our number
             notifier = notifier_for(NotifierKind.ACCEPT, xml_letter, accept_id=f"{number}/{year}",

@@ -30,7 +30,7 @@ from gateway.state import NUMBERED, Event, LetterState, advance
 from gateway.store import audit, registers
 from gateway.store.letters import ensure_blob, know_blob
 from gateway.store.registers import EntryFields
-from gateway.store.tables import Letter, LetterFile
+from gateway.store.tables import Letter, LetterFile, RegisterEntry
 from gateway.thai import be_year_of, letter_no_key
 from gateway.trust import SenderAuth
 
@@ -182,6 +182,12 @@ class Recorder:
             letter_id=letter.id,
             actor=actor,
         )
+        replaces = ""
+        if letter.state == LetterState.CANCELLED:  # registered again: the sender's number changed
+            old = (await s.execute(select(RegisterEntry).where(
+                RegisterEntry.letter_id == letter.id, RegisterEntry.status == "cancelled",
+                RegisterEntry.id != entry.id).order_by(RegisterEntry.id.desc()).limit(1))).scalar()
+            replaces = f"{old.number}/{old.year}" if old is not None else ""
         if letter.state != LetterState.REGISTERED:  # the clerk's decision; reading set it already
             letter.state = advance(letter.state, Event.CLERK_REGISTERS)
         s.info.setdefault(NUMBERED_NOW, {})[letter.id] = (entry.number, entry.registered_at)
@@ -190,8 +196,11 @@ class Recorder:
         # crash left registered but unstamped.
         if ack_to:
             xml = reading.xml_letter if reading is not None else xml_letter
-            await self.feedback.acknowledge(s, letter, reading.message if reading else None, ack_to,
-                                            entry.number, entry.year, now, xml_letter=xml)
+            await self.feedback.acknowledge(
+                s, letter, reading.message if reading else None, ack_to, entry.number, entry.year,
+                now, xml_letter=xml, replaces=replaces,
+                # one acknowledgement per number: a letter registered again is told its new one
+                key=f"ack:{letter.id}:{entry.number}/{entry.year}" if replaces else None)
         return entry.number
 
     async def _store_files(self, s: AsyncSession, letter: Letter, reading: Reading,

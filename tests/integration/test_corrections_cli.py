@@ -262,6 +262,10 @@ def test_cancel_then_register_again_shows_both_lines(site: Path) -> None:
     old, new = rows(site, RegisterEntry)
     assert (old.number, old.status, old.cancel_reason, old.replaced_by_id) == (1, "cancelled", "ลงทะเบียนผิดเล่ม", new.id)
     assert (new.number, new.status, new.letter_id) == (2, "registered", letter_id)
+    first, second = mails(site, "ack")  # the sender is told the new number, and what it replaces
+    assert f"1/{YEAR}" in str(first["Subject"]) and f"2/{YEAR}" in str(second["Subject"])
+    body = second.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert f"ใช้แทนเลขทะเบียนรับเดิม 1/{YEAR} ซึ่งได้ยกเลิกแล้ว" in body, body
     lines = csv_rows(site)
     assert [(x[1], x[-1]) for x in lines] == [("1", "ยกเลิก"), ("2", "ลงทะเบียน")]
     assert lines[0][8].startswith(f"ยกเลิก: ลงทะเบียนผิดเล่ม → ลงทะเบียนใหม่ เลขรับ 2/{YEAR}"), lines[0][8]
