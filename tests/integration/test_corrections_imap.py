@@ -249,3 +249,31 @@ async def test_a_secret_letters_review_copy_shows_no_fields(site, dovecot) -> No
         for word in (subject, "04010/9", "สำนักงานคณะกรรมการ", "ผู้อำนวยการ"):
             assert word not in text and word not in str(copy["Subject"])
         assert list(copy.iter_attachments()) == []
+
+
+async def test_a_scan_read_by_ocr_is_confirmed_by_one_move(site, dovecot) -> None:
+    """#20: what OCR read of a scan pre-fills the review copy, each field marked as read from
+    the scan; the clerk who checks it against the attached original confirms it by moving the
+    review copy into ลงรับแล้ว, and the register holds exactly what the copy showed."""
+    from tests.pdfgen.scans import CORPUS, corpus_letters
+
+    truth = next(x for x in corpus_letters() if x["file"] == "libreoffice/libreoffice-02.pdf")
+    settings, user = site
+    dovecot.deliver(user, letter_mail(scan_pdf(CORPUS / str(truth["file"]), dpi=200),
+                                      subject="ส่งหนังสือ", filename="scan0001.pdf"))
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
+        await ingest_once(settings, store=store)
+        letter = await _letter(store, 1)
+        assert letter.state == "review"
+        assert (letter.field_sources or {}).get("letter_no") == "ocr"
+        text = _text(_review_copy(dovecot, user, 1))
+        assert "ภาพสแกน (OCR)" in text and "อ่านจากภาพสแกน (OCR)" in text, text
+        assert str(truth["letter_no"]) in text and letter.subject and letter.subject in text
+        shown = (letter.letter_no, letter.letter_date, letter.sender, letter.subject)
+        dovecot.doveadm("move", "-u", user, REGISTERED, "mailbox", REVIEW,
+                        "header", "X-Saraban-Letter", "R1.")
+        await ingest_once(settings, store=store)
+        assert (await _letter(store, 1)).state == "registered"
+        (entry,) = await _entries(store, 1)
+        assert (entry.letter_no, entry.letter_date, entry.sender, entry.subject) == shown
+        assert entry.letter_no == truth["letter_no"]
