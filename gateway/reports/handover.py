@@ -3,7 +3,7 @@ blank column for the receiver's signature and one for the date and time of recei
 
 A4 landscape: eight columns, two of them left blank for handwriting, leave the subject too
 little room on a portrait page (it would wrap to four or five lines a row); on a landscape page
-the subject keeps 77 mm and the signature 42 mm. Rows are at least ``SIGN_HEIGHT`` tall so a
+the subject keeps 69 mm and the signature 40 mm. Rows are at least ``SIGN_HEIGHT`` tall so a
 receiver can sign in them. Drawing is gateway.reports.table's, as the register's; a secret
 letter (ลับ and above) shows its number only (gateway.reports.layout.redact).
 """
@@ -33,7 +33,7 @@ __all__ = ["HEADS", "SIGN_HEIGHT", "WIDTHS", "HandoverPdf", "find_unit", "handov
            "handover_xlsx"]
 
 HEADS = ("ลำดับ", "เลขทะเบียนรับ", "ที่", "ลงวันที่", "จาก", "เรื่อง", "ผู้รับ (ลงชื่อ)", "วันที่/เวลารับ")
-WIDTHS = (12.0, 22.0, 32.0, 24.0, 40.0, 77.0, 42.0, 28.0)
+WIDTHS = (14.0, 26.0, 34.0, 26.0, 40.0, 69.0, 40.0, 28.0)
 ALIGN = ("C", "C", "L", "L", "L", "L", "L", "L")
 SIGN_HEIGHT = 14.0  # mm: room for a signature
 TOP_OF_TABLE = MARGIN + 21.0

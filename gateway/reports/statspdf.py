@@ -26,7 +26,7 @@ class StatsPdf(TablePdf):
                  month_label: str, printed: str) -> None:
         super().__init__(font_path=font_path, thai_digits=thai_digits, now=now, orientation="P",
                          widths=(190.0,), align=("L",))
-        self.subtitle = f"{agency}  เดือน{month_label}"
+        self.subtitle = f"{agency}  เดือน{self._digits(month_label)}"
         self.printed = printed
         self.pdf.set_title(f"{TITLE} {month_label}")
         self.pdf.set_author(agency)
@@ -79,7 +79,7 @@ def stats_pdf(st: MonthStats, out: BinaryIO, *, font_path: str, thai_digits: boo
                for label, t in (("รับเข้าถึงลงทะเบียน", st.to_register),
                                 ("ส่งต่อถึงหน่วยงานลงรับ", st.to_accept))])
     pdf.table(f"หนังสือที่หน่วยงานลงรับเกินกำหนด {len(st.overdue)} รายการ",
-              ("เลขรับ", "หน่วยงาน", "ส่งเมื่อ", "ลงรับ"), (30.0, 70.0, 45.0, 45.0),
+              ("เลขรับ", "หน่วยงาน", "ส่งเมื่อ", "ลงรับ"), (25.0, 55.0, 55.0, 55.0),
               [(o["number"], o["unit"], format_short_datetime(o["sent"]),
                 format_short_datetime(o["accepted"]) if o["accepted"] is not None else "ยังไม่ลงรับ")
                for o in st.overdue])
