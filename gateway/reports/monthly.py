@@ -17,9 +17,10 @@ from sqlalchemy import select
 from gateway.store.tables import Digest
 
 if TYPE_CHECKING:
+    from gateway.reports.stats import MonthStats
     from gateway.store.handle import Store
 
-__all__ = ["CHART_CID", "monthly_due", "monthly_section"]
+__all__ = ["CHART_CID", "monthly_context", "monthly_due", "monthly_section"]
 
 CHART_CID = "monthly-chart@saraban-gateway"
 
@@ -40,14 +41,20 @@ async def monthly_due(store: Store, day: dt.date) -> bool:
 async def monthly_section(store: Store, day: dt.date) -> tuple[dict[str, Any], bytes]:
     """The previous month's figures for the digest's templates, and the chart's PNG."""
     from gateway.reports.build import _font
-    from gateway.reports.chart import CHART_PX, stats_chart
-    from gateway.reports.stats import Month, gather_stats, hours_text
+    from gateway.reports.chart import stats_chart
+    from gateway.reports.stats import Month, gather_stats
 
-    month = Month(day.year, day.month).previous
-    st = await gather_stats(store, month)
-    png = stats_chart(st, _font(store.settings))
-    label = month.label()
-    context = {
+    st = await gather_stats(store, Month(day.year, day.month).previous)
+    return monthly_context(st), stats_chart(st, _font(store.settings))
+
+
+def monthly_context(st: MonthStats) -> dict[str, Any]:
+    """What the digest's templates show of a month (``monthly``)."""
+    from gateway.reports.chart import CHART_PX
+    from gateway.reports.stats import hours_text
+
+    label = st.month.label()
+    return {
         "label": label, "received": st.received,
         "books": [{"name": n, "count": c} for n, c in st.per_book],
         "speeds": [{"name": n, "count": c} for n, c in st.per_speed],
@@ -59,4 +66,3 @@ async def monthly_section(store: Store, day: dt.date) -> tuple[dict[str, Any], b
         "cid": CHART_CID, "alt": f"แผนภูมิสถิติงานสารบรรณ เดือน{label}",
         "width": CHART_PX[0] // 2, "height": CHART_PX[1] // 2,
     }
-    return context, png
