@@ -377,3 +377,36 @@ def test_forwards_made_by_the_test_are_real_forwards(site: Path) -> None:
         async with opened_store(load_settings(site / "config.toml")) as store, store.readers() as s:
             return len((await s.execute(select(Forward))).scalars().all())
     assert asyncio.run(count()) == sum(1 for *_, unit, _f, _a in LETTERS if unit)
+
+
+def test_build_report_gives_the_files_a_mail_reply_attaches(site: Path) -> None:
+    from gateway.app import opened_store
+    from gateway.reports.build import PDF, XLSX, build_report
+    from gateway.reports.layout import Period
+
+    async def build() -> dict[str, list[tuple[str, bytes, str]]]:
+        settings = load_settings(site / "config.toml")
+        async with opened_store(settings) as store:
+            return {
+                "stats": await build_report("stats", Month(2026, 11), settings, store),
+                "register": await build_report("register:receive", Period(year=2569), settings, store),
+                "handover": await build_report("handover:admin", dt.date(2026, 11, 2), settings, store),
+            }
+    files = asyncio.run(build())
+    assert [(n, t) for n, _, t in files["stats"]] == [("สถิติ พฤศจิกายน 2569.pdf", PDF)]
+    assert [t for _, _, t in files["register"]] == [PDF, XLSX]
+    assert [t for _, _, t in files["handover"]] == [PDF, XLSX]
+    for name, data, ctype in files["register"] + files["handover"]:
+        assert data.startswith(b"%PDF" if ctype == PDF else b"PK"), name
+        path = site / "mailed" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
+        # by mail a secret letter is its number only, never its subject
+        if ctype == PDF:
+            assert flat(SUBJECT.format(i=2)) not in flat(pdf_text(path))
+        else:
+            import zipfile
+
+            z = zipfile.ZipFile(path)  # shared or inline strings: every part of the workbook
+            strings = "".join(z.read(n).decode() for n in z.namelist() if n.endswith(".xml"))
+            assert SUBJECT.format(i=0) in strings and SUBJECT.format(i=2) not in strings
