@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from gateway.cli.common import Subparsers, add_actions, command_store
 from gateway.cli.progress import add_quiet, terminal_progress
 from gateway.config import Settings
 from gateway.errors import UserError
-
-if TYPE_CHECKING:
-    from gateway.reports.export import ExportRow
-    from gateway.reports.layout import Period
-    from gateway.store.handle import Store
-    from gateway.store.tables import RegisterBook
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -46,19 +39,31 @@ def add_parser(sub: Subparsers) -> None:
                     help="แสดงเรื่องและคู่หนังสือของหนังสือชั้นความลับ (local operator only; "
                     "default: number only)")
     add_quiet(rg)
+    ho = act.add_parser(
+        "handover", help="ใบส่งหนังสือประจำวันของหน่วยงาน มีช่องลงชื่อผู้รับ (a unit's daily hand-over "
+        "sheet, with columns to sign)")
+    ho.add_argument("--unit", required=True, help="รหัสหรือชื่อหน่วยงาน (unit code or Thai name)")
+    ho.add_argument("--date", required=True,
+                    help="วันที่ส่ง เช่น 2569-12-01, 1/12/2569 หรือ '1 ธ.ค. 2569' (the day)")
+    ho.add_argument("--format", choices=("pdf", "xlsx"), default="pdf")
+    ho.add_argument("--output", "-o", type=Path, default=None, help="เขียนลงไฟล์ (write to a file)")
+    ho.add_argument("--include-secret", action="store_true",
+                    help="แสดงเรื่องของหนังสือชั้นความลับ (local operator only; default: number only)")
+    st = act.add_parser(
+        "stats", help="สถิติประจำเดือน: จำนวน ระยะเวลา หนังสือค้าง พร้อมแผนภูมิ (a month's "
+        "statistics as PDF and text)")
+    st.add_argument("--month", required=True, help="เดือน เช่น 12, ธันวาคม, ธ.ค. หรือ 2569-12")
+    st.add_argument("--year", type=int, default=None, help="ปี พ.ศ. (Buddhist-era year; default this year)")
+    st.add_argument("--output", "-o", type=Path, default=None,
+                    help="เขียน PDF ลงไฟล์ (the PDF; without it, the figures as text only)")
 
 
 async def report_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    if args.report_command == "handover":
+        return await handover_report(args, settings)
+    if args.report_command == "stats":
+        return await stats_report(args, settings)
     return await register_report(args, settings)
-
-
-async def _rows(store: Store, book: RegisterBook, period: Period, *,
-                include_secret: bool) -> AsyncIterator[ExportRow]:
-    from gateway.reports.layout import redact
-    from gateway.reports.source import stream_rows
-
-    async for row in stream_rows(store, book, period):
-        yield row if include_secret else redact(row)
 
 
 def _target(output: Path | None, fmt: str) -> BinaryIO:
@@ -75,6 +80,7 @@ def _target(output: Path | None, fmt: str) -> BinaryIO:
 
 
 async def register_report(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.reports.build import write_register
     from gateway.reports.layout import Period
     from gateway.reports.source import book_of, count_rows
     from gateway.thai import local_date
@@ -90,7 +96,8 @@ async def register_report(args: argparse.Namespace, settings: Settings) -> int:
         try:
             with terminal_progress(args.quiet) as bar:
                 bar.stage(f"ทะเบียน ({args.format})", total)
-                pages = await _write(args, settings, store, books, period, out, bar.advance)
+                pages = await write_register(args.format, settings, store, books, period, out,
+                                             include_secret=args.include_secret, step=bar.advance)
         finally:
             if out is not sys.stdout.buffer:
                 out.close()
@@ -103,53 +110,46 @@ async def register_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _write(args: argparse.Namespace, settings: Settings, store: Store,
-                 books: list[RegisterBook], period: Period, out: BinaryIO,
-                 step: Callable[[], None]) -> int:
-    """Write the report; the number of pages of a PDF (0 otherwise)."""
-    digits = settings.agency.thai_digits
-    secret = args.include_secret
-    if args.format == "csv":
-        from gateway.reports.export import csv_head, csv_rows
-        from gateway.reports.source import CHUNK
+def _done(output: Path | None, what: str, english: str) -> None:
+    where = f"เขียนไฟล์ {output} แล้ว" if output else "เขียนแล้ว"
+    print(f"{where}: {what} ({english})", file=sys.stderr)
 
-        out.write(csv_head())
-        chunk: list[ExportRow] = []
-        async for row in _rows(store, books[0], period, include_secret=secret):
-            chunk.append(row)
-            step()
-            if len(chunk) >= CHUNK:
-                out.write(csv_rows(chunk))
-                chunk.clear()
-        out.write(csv_rows(chunk))
-        return 0
-    if args.format == "xlsx":
-        import io
 
-        from gateway.reports.sheet import RegisterWorkbook
+async def handover_report(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.reports.build import write_handover
+    from gateway.reports.layout import parse_report_date
 
-        target = out if out.seekable() else io.BytesIO()  # a zip is written with seeks
-        book = RegisterWorkbook(target, thai_digits=digits, now=store.clock())
-        for b in books:
-            book.start_book(b.name_th, b.kind)
-            async for row in _rows(store, b, period, include_secret=secret):
-                book.add(row)
-                step()
-        book.close()
-        if isinstance(target, io.BytesIO):
-            out.write(target.getvalue())
-        return 0
-    from gateway.reports.printed import PrintedHeader, RegisterPdf
-    from gateway.reports.thaifont import report_font_path
-    from gateway.thai import format_short_datetime
+    day = parse_report_date(args.date)
+    async with command_store(settings) as store:
+        out = _target(args.output, args.format)
+        try:
+            n, pages = await write_handover(args.format, settings, store, args.unit, day, out,
+                                            include_secret=args.include_secret)
+        finally:
+            if out is not sys.stdout.buffer:
+                out.close()
+            else:
+                out.flush()
+    _done(args.output, f"{n} ฉบับ" + (f" {pages} หน้า" if pages else ""),
+          f"{n} letters" + (f", {pages} pages" if pages else ""))
+    return 0
 
-    pdf = RegisterPdf(font_path=report_font_path(settings.intake.stamp_font), thai_digits=digits,
-                      now=store.clock())
-    printed = f"พิมพ์เมื่อ {format_short_datetime(store.clock(), thai_digits=digits)}"
-    label = period.label(thai_digits=digits)
-    for b in books:
-        pdf.start_book(PrintedHeader(b.name_th, settings.agency.name_th, label, printed), b.kind)
-        async for row in _rows(store, b, period, include_secret=secret):
-            pdf.add(row)
-            step()
-    return pdf.output(out)
+
+async def stats_report(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.reports.build import write_stats
+    from gateway.reports.stats import gather_stats, parse_month, stats_text
+    from gateway.thai import local_date
+
+    async with command_store(settings) as store:
+        month = parse_month(args.month, args.year, local_date(store.clock()))
+        if args.output is None:
+            st = await gather_stats(store, month)
+        else:
+            out = _target(args.output, "pdf")
+            try:
+                st, pages = await write_stats(settings, store, month, out)
+            finally:
+                out.close()
+            _done(args.output, f"{pages} หน้า", f"{pages} pages")
+    sys.stdout.write(stats_text(st))
+    return 0

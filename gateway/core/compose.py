@@ -71,6 +71,9 @@ class Mail:
     # Set: the MIME boundary is derived from it, so composing again gives the same bytes.
     boundary_seed: str = ""
     html: bool = False  # also render templates/mail/<name>.html.j2 as the HTML alternative
+    # Images the HTML part shows by ``cid:``: (content id, content type, bytes), sent with it
+    # as multipart/related.
+    inline_images: Sequence[tuple[str, str, bytes]] = field(default_factory=tuple)
 
 
 ORIGIN_HEADER = "X-Saraban-Origin"
@@ -130,6 +133,12 @@ def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime, signer: Si
     if mail.html:
         html = env.get_template(f"mail/{mail.template}.html.j2").render(mail.context)
         msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+        part = msg.get_body(("html",))
+        for cid, ctype, data in mail.inline_images:
+            maintype, _, subtype = ctype.partition("/")
+            assert part is not None
+            part.add_related(data, maintype=maintype, subtype=subtype, cid=f"<{cid}>",
+                             disposition="inline")
     # Large files are spliced in after serialising: the email package's generator writes
     # base64 line by line in Python (~150 ms per MB); binascii does it in C.
     spliced: dict[bytes, bytes] = {}

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from gateway.core.compose import compose
 from gateway.outbound.sender import agency_mail
+from gateway.reports.monthly import monthly_due, monthly_section
 from gateway.state import AWAITING_CLERK, LetterState
 from gateway.store import audit, outbox, registers
 from gateway.store.handle import Store
@@ -48,10 +49,12 @@ class DigestData:
     review: list[dict[str, Any]] = field(default_factory=list)
     waiting: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    monthly: dict[str, Any] | None = None  # the previous month (gateway.reports.monthly)
+    chart: bytes = b""  # its chart, PNG, shown inline
 
     def context(self, agency: str) -> dict[str, Any]:
         return {"agency": agency, "day": self.day, "registered": self.registered, "review": self.review,
-                "waiting": self.waiting, "failed": self.failed}
+                "waiting": self.waiting, "failed": self.failed, "monthly": self.monthly}
 
 
 async def gather(store: Store, day: dt.date) -> DigestData:
@@ -124,7 +127,9 @@ def digest_mail(store: Store, templates: jinja2.Environment, data: DigestData, d
                 now: dt.datetime) -> bytes:
     a = store.settings.agency
     mail = agency_mail(store.settings, "digest", data.context(a.name_th), to=[a.central_addresses[0]],
-                       key=f"digest:{day.isoformat()}", html=True)
+                       key=f"digest:{day.isoformat()}", html=True,
+                       inline_images=((data.monthly["cid"], "image/png", data.chart),)
+                       if data.monthly and data.chart else ())
     return compose(templates, mail, now=now, signer=store.secret)
 
 
@@ -143,6 +148,8 @@ async def send_digest_if_due(store: Store, templates: jinja2.Environment) -> boo
         if await s.get(Digest, day) is not None:
             return False
     data = await gather(store, day)
+    if await monthly_due(store, day):
+        data.monthly, data.chart = await monthly_section(store, day)
     message = digest_mail(store, templates, data, day, now)
     central = store.settings.agency.central_addresses[0]
     async with store.sessions.begin() as s:
@@ -154,5 +161,6 @@ async def send_digest_if_due(store: Store, templates: jinja2.Environment) -> boo
         await audit.append(s, now=now, actor="gateway", action="digest.queued", subject_type="digest",
                            subject_id=day.isoformat(),
                            details={"registered": len(data.registered), "review": len(data.review),
-                                    "waiting": len(data.waiting), "failed": len(data.failed)})
+                                    "waiting": len(data.waiting), "failed": len(data.failed),
+                                    "monthly": bool(data.monthly)})
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import io
 import re
 from email import policy
 from pathlib import Path
@@ -15,6 +16,7 @@ from gateway.core.compose import template_env
 from gateway.core.parse import html_to_text
 from gateway.reports.digest import DigestData, digest_mail
 from gateway.trust.secret import InstallSecret
+from tests.conftest import make_settings
 from tests.servers.chromium import dump_dom, read_png, screenshot
 
 pytestmark = pytest.mark.integration
@@ -34,13 +36,12 @@ DATA = DigestData(
 )
 
 
+class _S:  # the few settings digest_mail reads, and the secret its origin header is signed with
+    settings = make_settings(Path("/tmp"))
+    secret = InstallSecret(b"k" * 32)
+
+
 def _parts() -> tuple[str, str]:
-    from tests.conftest import make_settings
-
-    class _S:  # the few settings digest_mail reads, and the secret its origin header is signed with
-        settings = make_settings(Path("/tmp"))
-        secret = InstallSecret(b"k" * 32)
-
     raw = digest_mail(_S(), template_env(), DATA, dt.date(2026, 12, 2),  # type: ignore[arg-type]
                       dt.datetime(2026, 12, 2, 9, 30, tzinfo=dt.UTC))
     msg = email.message_from_bytes(raw, policy=policy.default)
@@ -74,3 +75,68 @@ def test_chromium_renders_the_html_and_the_text_part_says_the_same(tmp_path: Pat
                     assert value in dom_text, value
     counts = lambda s: re.findall(r"\((\d+) (?:ฉบับ|รายการ)", s)  # noqa: E731
     assert counts(text) == counts(dom_text) == ["2", "1", "1", "1"]
+
+
+def _monthly() -> DigestData:
+    from gateway.reports.chart import stats_chart
+    from gateway.reports.monthly import monthly_context
+    from gateway.reports.stats import Month, MonthStats, Timing
+    from gateway.reports.thaifont import report_font_path
+
+    st = MonthStats(Month(2026, 11),
+                    per_day=[(dt.date(2026, 11, d), d % 4) for d in range(1, 31)],
+                    per_book=[("ทะเบียนหนังสือรับ", 45), ("ทะเบียนหนังสือส่ง", 12)],
+                    per_speed=[("ปกติ", 40), ("ด่วนที่สุด", 5)],
+                    per_unit=[("กลุ่มอำนวยการ", 20, 18), ("กลุ่มนโยบายและแผน", 9, 9)],
+                    to_register=Timing(45, 1.5, 6.2), to_accept=Timing(27, 3.0, 20.5),
+                    overdue=[{"number": "7/2569"}, {"number": "9/2569"}])
+    return DigestData(**{**DATA.__dict__, "monthly": monthly_context(st),
+                         "chart": stats_chart(st, report_font_path())})
+
+
+def test_chromium_shows_the_monthly_chart_inline(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from gateway.reports.chart import CHART_PX
+    from gateway.reports.monthly import CHART_CID
+
+    data = _monthly()
+    raw = digest_mail(_S(), template_env(), data, dt.date(2026, 12, 1),  # type: ignore[arg-type]
+                      dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC))
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    related = [p for p in msg.walk() if p.get_content_type() == "multipart/related"]
+    assert len(related) == 1  # the HTML and its image travel together
+    image = next(p for p in msg.walk() if p.get_content_type() == "image/png")
+    assert image["Content-ID"] == f"<{CHART_CID}>"
+    png = image.get_content()
+    decoded = Image.open(io.BytesIO(png))
+    decoded.load()
+    assert decoded.size == CHART_PX
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # a mail client resolves cid: to the part; the page here points at the same bytes on disk
+    (tmp_path / "chart.png").write_bytes(png)
+    page = tmp_path / "digest.html"
+    probe = ('<script>window.addEventListener("load", () => { const i = document.getElementById('
+             '"chart"); document.body.setAttribute("data-chart", i.naturalWidth + "x" + i.naturalHeight'
+             ' + " " + i.alt); });</script>')
+    page.write_text(html.replace(f"cid:{CHART_CID}", "chart.png").replace("<img ", '<img id="chart" ')
+                    .replace("</body>", probe + "</body>"), encoding="utf-8")
+    dom = dump_dom(page)
+    assert f'data-chart="{CHART_PX[0]}x{CHART_PX[1]} แผนภูมิสถิติงานสารบรรณ เดือนพฤศจิกายน 2569"' in dom
+    shot = read_png(screenshot(page, tmp_path / "digest.png", width=1000, height=2400))
+    assert 0.01 < shot.dark_fraction() < 0.5
+    for part in (html_to_text(dom), text):
+        assert "สถิติประจำเดือนพฤศจิกายน 2569" in part
+        assert "หนังสือรับทั้งเดือน 0" not in part
+        for fact in ("กลุ่มอำนวยการ", "20 / 18", "1.5 / 6.2 (45)", "3.0 / 20.5 (27)",
+                     "หน่วยงานลงรับเกินกำหนด 2 รายการ"):
+            assert fact in part, fact
+
+
+def test_the_digest_without_its_monthly_section_has_no_image() -> None:
+    raw = digest_mail(_S(), template_env(), DATA, dt.date(2026, 12, 2),  # type: ignore[arg-type]
+                      dt.datetime(2026, 12, 2, 9, 30, tzinfo=dt.UTC))
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert not [p for p in msg.walk() if p.get_content_maintype() == "image"]
+    assert "สถิติประจำเดือน" not in msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
