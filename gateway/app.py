@@ -95,6 +95,14 @@ async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock 
                  install_secret)
 
 
+def side_store(store: Store) -> Store:
+    """Another connection to `store`'s database for work on another thread's event loop (a
+    report built away from the gateway's own loop); made and closed on that loop."""
+    engine = build_engine(store.settings)
+    return Store(store.settings, engine, make_sessionmaker(engine), make_readers(engine),
+                 store.blobs, store.clock, store.secret)
+
+
 @contextlib.asynccontextmanager
 async def opened_store(settings: Settings, *, upgrade: bool = False, clock: Clock = system_clock,
                        store: Store | None = None) -> AsyncIterator[Store]:

@@ -194,3 +194,12 @@ class Forwarding(ConfigModel):
 
     def remind_after(self, speed: str) -> float:
         return self.remind_after_hours_urgent.get(speed, self.remind_after_hours)
+
+
+class Reports(ConfigModel):
+    """Reports asked for by mail (`[รายงาน] ทะเบียนรับ ธันวาคม 2569`, #22)."""
+
+    by_mail: bool = Field(default=True, description="answer a clerk's `[รายงาน] …` mail with the report")
+    # Who may receive them besides the central addresses (a clerk's own address). The request
+    # itself must still come with a clerk's proof (gateway/trust/channels.py).
+    mail_to: tuple[str, ...] = ()

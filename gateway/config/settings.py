@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gateway.config.agency import Agency, Books, Directory, Unit
-from gateway.config.letters import Forwarding, Intake, Outbound, Signing
+from gateway.config.letters import Forwarding, Intake, Outbound, Reports, Signing
 from gateway.config.mail import Imap, Relay, SmtpListener, Submission
 from gateway.config.model import ConfigModel, EnvVar
 from gateway.config.office import Calendar
@@ -66,6 +66,7 @@ class Settings(ConfigModel):
     submission: Submission = Submission()
     outbound: Outbound = Outbound()
     forwarding: Forwarding = Forwarding()
+    reports: Reports = Reports()
     calendar: Calendar = Calendar()
     authentication: Authentication = Authentication()
     logging: Logging = Logging()

@@ -317,6 +317,7 @@ class Kind:
     unit_reply: bool = False  # a unit answering a forward (its token found, proved by its From)
     clerk_route: tuple[str, ...] | None = None  # a clerk's `ส่ง …`: the unit names not known
     clerk_fix: bool = False  # a clerk's correction reply (ลงรับ / แก้ไข / คืน / ยกเลิก, #21), proved
+    clerk_report: bool = False  # a clerk's `[รายงาน] …` request (#22), proved
     acknowledgement: bool = False  # a recipient quoting our letter's number (found in the store)
     # an automatic answer (out-of-office …) to our mail: it never acts; why it is automatic
     auto_answer: str | None = None
@@ -410,6 +411,8 @@ RULES: tuple[Rule, ...] = (
          lambda f: Decision(Outcome.NOT_LETTER, notes=("clerk route",))),
     Rule("clerk corrects a letter", lambda f: f.kind.clerk_fix,
          lambda f: Decision(Outcome.NOT_LETTER, notes=("clerk correction",))),
+    Rule("clerk asks for a report", lambda f: f.kind.clerk_report,
+         lambda f: Decision(Outcome.NOT_LETTER, notes=("clerk report",))),
     # a reply that acknowledges our letter is no letter of its own unless it is a complete one
     Rule("acknowledgement of ours", lambda f: f.kind.acknowledgement and bool(
              f.set_aside or f.problems),

@@ -232,7 +232,8 @@ class Pipeline:
 
     async def _obey(self, ex: Examined) -> Examined:
         """A clerk's proved correction reply is taken to the desk before the reply is recorded."""
-        return replace(ex, obeyed=await self.replies.obey(ex)) if ex.fix and ex.clerk_proof else ex
+        asked = ex.fix is not None or ex.report is not None
+        return replace(ex, obeyed=await self.replies.obey(ex)) if asked and ex.clerk_proof else ex
 
     async def _examine(self, raw: bytes, digest: str, envelope_from: str,
                        envelope_to: list[str], origin: Origin) -> Examined:
@@ -306,11 +307,11 @@ class Pipeline:
             if taken in ("refused", "unmatched"):  # a fact only the store knows: not the unit's
                 decision = classify(replace(ex.facts, kind=replace(
                     ex.kind, unit_reply=False, unproved=unit_reply_unproved(msg, taken))))
-        elif ex.fix is not None and ex.clerk_proof is None:  # never obeyed (issues #18, #21)
+        elif (ex.fix or ex.report) is not None and ex.clerk_proof is None:  # never obeyed (#18)
             if await self.replies.done_already(s, ex):  # its copy from Sent was obeyed first
                 decision = replace(decision, outcome=Outcome.NOT_LETTER, problems=(),
-                                   notes=("clerk correction done already",))
-        elif ex.fix is not None:
+                                   notes=("clerk mail done already",))
+        elif (ex.fix or ex.report) is not None:
             await self.replies.record(s, letter, ex, now)
         elif ex.clerk is not None and ex.clerk_proof is None:  # never obeyed (issue #18)
             if await done_already(s, ex.clerk):  # its copy from Sent was obeyed first

@@ -47,6 +47,7 @@ from gateway.outbound.bounces import Bounce, read_bounce, verp_token
 from gateway.outbound.rules import SENT_HEADER
 from gateway.pdf.check import Revocation, inspect_pdf
 from gateway.pdf.ocr import OcrReading, has_text_layer, ocr_page1
+from gateway.reports.request import asks_for_report
 from gateway.store.blobs import BlobStore
 from gateway.trust import SenderAuth
 from gateway.trust.channels import Origin, clerk_proof
@@ -234,7 +235,9 @@ class Examined:
     clerk: tuple[tuple[int, int], ClerkRoute] | None = None  # the clerk's `ส่ง <unit>` reply
     fix: CorrectionReply | None = None  # the clerk's correction reply (ลงรับ / แก้ไข / คืน / ยกเลิก)
     clerk_proof: str | None = None  # what proved the clerk (gateway/trust/channels.py); None: not obeyed
-    obeyed: Any = None  # what obeying `fix` did (gateway/inbound/replies.py Obeyed), before recording
+    # a clerk's `[รายงาน] …` request: its subject (gateway/reports/request.py reads it when obeyed)
+    report: str | None = None
+    obeyed: Any = None  # what obeying `fix` or `report` did (replies.py Obeyed, report_mail.py Answered)
     recipient_token: str | None = None  # a reply to a letter we sent, naming its recipient
     generated: str | None = None  # a sign that a program sent it: as an answer, it never acts
 
@@ -281,16 +284,20 @@ def examine(reading: Reading, raw: bytes, *, envelope_from: str, envelope_to: Se
     token = reply_token(addresses, msg.subject)
     command = clerk_command(msg.subject, msg.body_text, settings.units)
     fix = correction_reply(msg.subject, msg.body_text) if token is None and command is None else None
-    if generated is not None and (token or command or fix):  # an out-of-office answer to a forward
+    report = msg.subject if token is None and command is None and fix is None \
+        and settings.reports.by_mail and asks_for_report(msg.subject) else None
+    if generated is not None and (token or command or fix or report):  # an out-of-office answer
         return examined(Kind(auto_answer=generated))
     if token is not None:
         return examined(Kind(unit_reply=True), unit_token=token)
-    if command is not None or fix is not None:
+    if command is not None or fix is not None or report is not None:
         proof = clerk_proof(origin, auth, msg, settings)
         if proof is None:
-            return examined(Kind(unproved=COMMAND_UNPROVED), clerk=command, fix=fix)
+            return examined(Kind(unproved=COMMAND_UNPROVED), clerk=command, fix=fix, report=report)
         if fix is not None:
             return examined(Kind(clerk_fix=True), fix=fix, clerk_proof=proof)
+        if report is not None:
+            return examined(Kind(clerk_report=True), report=report, clerk_proof=proof)
         assert command is not None
         return examined(Kind(clerk_route=command[1].unknown), clerk=command, clerk_proof=proof)
     return examined(Kind())

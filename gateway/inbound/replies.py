@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.core.edits import FIELD_TH, EditError, Edits, edits_from_texts
 from gateway.core.parse.corrections import AMEND, CANCEL, REGISTER, REJECT, CorrectionReply, Unread
 from gateway.inbound.corrections import DeskOutcome, missing_th
+from gateway.inbound.report_mail import AUDIT_ACTION as REPORT_ACTION
+from gateway.inbound.report_mail import Answered, ReportMail
 from gateway.inbound.review_copy import shown_fields
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.state import AWAITING_CLERK, LetterState, label_th
@@ -66,6 +68,7 @@ class ClerkReplies:
     def __init__(self, desk: ClerkDesk) -> None:
         self.desk = desk
         self.ctx = desk.ctx
+        self.reports = ReportMail(desk.ctx)
 
     async def target(self, fix: CorrectionReply) -> int | None:
         """The letter a reply is about: the review copy's letter id, or the letter of the
@@ -84,8 +87,11 @@ class ClerkReplies:
         live = [lid for lid, status in rows if status == "registered"]
         return live[0] if live else (rows[0][0] if rows else None)
 
-    async def obey(self, ex: Examined) -> Obeyed:
-        """Take the reply's command to the desk (outside any transaction of the caller)."""
+    async def obey(self, ex: Examined) -> Obeyed | Answered:
+        """Take the reply's command to the desk (outside any transaction of the caller); a
+        report request to gateway/inbound/report_mail.py."""
+        if ex.report is not None:
+            return await self.reports.obey(ex)
         assert ex.fix is not None
         fix, c = ex.fix, ex.fix.correction
         target = await self.target(fix)
@@ -124,6 +130,8 @@ class ClerkReplies:
     async def record(self, s: AsyncSession, reply: Letter, ex: Examined, now: dt.datetime) -> None:
         """In the reply's recording transaction: what it is about, the audit entry, and the
         answer to the clerk (one per reply)."""
+        if ex.report is not None:
+            return await self.reports.record(s, reply, ex, now)
         obeyed: Obeyed = ex.obeyed
         assert ex.fix is not None and obeyed is not None
         reply.about, reply.about_letter_id = About.CLERK_ROUTE, obeyed.target
@@ -179,6 +187,6 @@ class ClerkReplies:
             return False
         needle = json.dumps(mid, ensure_ascii=False)[1:-1]
         return (await s.execute(select(AuditEntry.seq).where(
-            AuditEntry.action == "clerk.correction",
+            AuditEntry.action == ("clerk.correction" if ex.report is None else REPORT_ACTION),
             AuditEntry.details.contains(f'"message_id":"{needle}"', autoescape=True)).limit(1))
         ).scalar_one_or_none() is not None

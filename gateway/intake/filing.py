@@ -31,6 +31,7 @@ from gateway.intake.review_filing import (
     tidy_review_copies,
 )
 from gateway.ports import LetterIntake, MailboxClient
+from gateway.reports.request import asks_for_report
 from gateway.state import LetterState
 from gateway.store.db import insert_for
 from gateway.store.letters import put_blobs
@@ -232,7 +233,8 @@ class Filing:
                 msg = await asyncio.to_thread(parse_message, raw)
                 letter_id = None
                 if clerk_command(msg.subject, msg.body_text, self.store.settings.units) is not None \
-                        or correction_reply(msg.subject, msg.body_text) is not None:
+                        or correction_reply(msg.subject, msg.body_text) is not None \
+                        or asks_for_report(msg.subject):
                     (digest,) = await put_blobs(self.store.blobs, raw)
                     letter_id, state, _ = await self.pipeline.take_in(
                         raw, digest=digest, channel="imap", envelope_to=[self.cfg.user],

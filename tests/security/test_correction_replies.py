@@ -99,3 +99,35 @@ async def test_only_a_clerks_channel_registers_by_reply(site, how: str, body: st
     else:
         assert letter.state == "review" and letter.subject != "โอนเงินด่วน" and entries == []
     assert len(answers) == int(answered)
+
+
+# Reports by mail (#22): the register leaves only for a clerk who proved who they are, and only
+# to a listed address. (case, how it arrives, sender, extra headers, answered, to whom)
+REPORT_ASKS = [
+    ("the clerk's Sent folder", "Sent", CENTRAL, {}, True, CENTRAL),
+    ("the command folder", "คำสั่ง", CENTRAL, {}, True, CENTRAL),
+    ("a stranger over SMTP", "smtp", "intruder@evil.example", {}, False, ""),
+    ("the central address forged over SMTP", "smtp", CENTRAL, {}, False, ""),
+    ("a forged Authentication-Results", "smtp", CENTRAL,
+     {"Authentication-Results": "agency.test; dkim=pass header.d=agency.test; dmarc=pass"}, False, ""),
+    ("a folder only the gateway files into", "อื่น ๆ", CENTRAL, {}, False, ""),
+    ("an auto-reply", "Sent", CENTRAL, {"Auto-Submitted": "auto-replied"}, False, ""),
+    # proved (its Sent folder), but From an address nobody listed: the report goes to the
+    # central address, never to the address the mail names
+    ("Sent, From an unlisted address", "Sent", "outsider@evil.example", {}, True, CENTRAL),
+]
+
+
+@pytest.mark.parametrize(("how", "frm", "headers", "answered", "to"), [a[1:] for a in REPORT_ASKS],
+                         ids=[a[0] for a in REPORT_ASKS])
+async def test_only_a_clerks_channel_gets_a_report(site, how: str, frm: str, headers: dict[str, str],
+                                                   answered: bool, to: str) -> None:
+    store, pipeline = site
+    raw = _reply("ขอรายงาน", frm=frm, subject="[รายงาน] ทะเบียนรับ ธันวาคม 2569", headers=headers)
+    if how == "smtp":
+        await pipeline.process(await accept_smtp(store, raw, frm, [CENTRAL]))
+    else:
+        await _in_folder(store, pipeline, raw, how)
+    async with store.sessions() as s:
+        sent = (await s.execute(select(OutboxItem).where(OutboxItem.kind == "report"))).scalars().all()
+    assert [x.recipient for x in sent] == ([to] if answered else [])
