@@ -410,3 +410,25 @@ def test_build_report_gives_the_files_a_mail_reply_attaches(site: Path) -> None:
             z = zipfile.ZipFile(path)  # shared or inline strings: every part of the workbook
             strings = "".join(z.read(n).decode() for n in z.namelist() if n.endswith(".xml"))
             assert SUBJECT.format(i=0) in strings and SUBJECT.format(i=2) not in strings
+
+
+def test_postgresql_gives_the_same_reports(site: Path, tmp_path: Path, pg_url: str) -> None:
+    """The aggregate queries (per day in Bangkok time, per book, per speed, per unit, the
+    timings) and the hand-over join run on PostgreSQL too, and give what SQLite gives."""
+    (tmp_path / "config.toml").write_text(
+        CONFIG.replace('[storage]\ndata_dir = "data"\n',
+                       f'[storage]\ndata_dir = "data"\ndatabase_url = "{pg_url}"\n')
+        + f'\n[authentication]\ndns_servers = ["{quiet_dns()}"]\n', encoding="utf-8")
+    assert cli(tmp_path, "db", "upgrade").returncode == 0
+    asyncio.run(_fill(tmp_path))
+    for args in (("report", "stats", "--month", "พ.ย.", "--year", "2569"),):
+        on_sqlite, on_pg = cli(site, *args), cli(tmp_path, *args)
+        assert on_pg.returncode == 0, on_pg.stderr
+        assert on_pg.stdout == on_sqlite.stdout
+    texts = []
+    for where in (site, tmp_path):
+        out = where / "handover-pg-check.pdf"
+        r = cli(where, "report", "handover", "--unit", "admin", "--date", "2 พ.ย. 2569", "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        texts.append(columns(out)[0])
+    assert texts[0] == texts[1] and any(texts[0])
