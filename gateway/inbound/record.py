@@ -7,6 +7,7 @@ number, one transaction) with the acknowledgement queued beside it.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -21,16 +22,17 @@ from gateway.core.classify import (
     damaged_fields,
     sender_flags,
 )
+from gateway.core.extract.ocr import ocr_number_in_directory
 from gateway.core.thaifix import damage
 from gateway.inbound.context import Inbound
 from gateway.inbound.feedback import Feedback
-from gateway.letter import Attachment, FieldSource, LetterFields, ParsedMessage, Speed
+from gateway.letter import Attachment, FieldSource, LetterFields, ParsedMessage, Problem, Speed
 from gateway.outbound.returns import Returns
 from gateway.state import NUMBERED, Event, LetterState, advance
 from gateway.store import audit, registers
 from gateway.store.letters import ensure_blob, know_blob
 from gateway.store.registers import EntryFields
-from gateway.store.tables import Letter, LetterFile, RegisterEntry
+from gateway.store.tables import Agency, Letter, LetterFile, RegisterEntry
 from gateway.thai import be_year_of, letter_no_key
 from gateway.trust import SenderAuth
 
@@ -115,6 +117,7 @@ class Recorder:
             # validate() puts these before every decision; a rule that registered anyway
             # must not put stray characters in the register (#19): the clerk looks first
             decision = Decision(Outcome.REVIEW, (*decision.problems, *damaged))
+        reading, decision = await _ocr_checked(s, reading, decision)
         apply_fields(letter, reading.fields, reading.message)
         letter.problems = [{"code": p.code, "th": p.reason_th, "en": p.reason_en}
                            for p in decision.problems]
@@ -254,3 +257,21 @@ async def _in_directory(s: AsyncSession, msg: ParsedMessage) -> bool | None:
     if not msg.from_addr or await count_agencies(s) == 0:
         return None
     return await find_by_email(s, msg.from_addr) is not None
+
+
+async def _ocr_checked(s: AsyncSession, reading: Reading, decision: Decision) -> tuple[Reading, Decision]:
+    """A ที่ read by OCR whose agency code no agency in the directory has is not pre-filled
+    (#20: OCR misreads digits; a number no agency uses is a misreading): the clerk is told."""
+    number = reading.fields.letter_no
+    if number is None or number.source != FieldSource.OCR:
+        return reading, decision
+    codes = (await s.execute(select(Agency.thai_code).where(Agency.thai_code != "").distinct())).scalars()
+    if ocr_number_in_directory(number.value, codes):
+        return reading, decision
+    problem = Problem("ocr_number_unknown",
+                      f"เลขที่หนังสือที่อ่านจากภาพสแกน “{number.value}” ไม่ตรงกับรหัสหน่วยงานใดในทะเบียน"
+                      "หน่วยงาน จึงไม่เติมให้ ต้องพิมพ์เอง",
+                      "the letter number OCR read matches no agency code in the directory: not pre-filled")
+    fields = replace(reading.fields, letter_no=None,
+                     alternatives=(*reading.fields.alternatives, ("letter_no", number)))
+    return replace(reading, fields=fields), replace(decision, problems=(*decision.problems, problem))

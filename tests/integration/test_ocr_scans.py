@@ -219,3 +219,35 @@ async def test_the_switch_reaches_the_reading_workers(tmp_path: Path, db_url: st
         assert ((letter.field_sources or {}).get("subject") == "ocr") is ocr
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(("code", "kept"), [("ศธ 04299", True), ("ศธ 04010", False)],
+                         ids=["the directory knows its code", "no agency has its code"])
+async def test_an_ocr_number_no_agency_has_is_not_prefilled(tmp_path: Path, code: str,
+                                                            kept: bool) -> None:
+    """#20: the OCR'd ที่ is cross-checked against the agency directory's codes; a number
+    whose code no agency has is a misreading, left for the clerk with the reason."""
+    from gateway.directory import AgencyRecord
+    from gateway.store.directory import import_agencies
+
+    settings = make_settings(tmp_path, intake={"read_processes": 0, "revocation": "off"})
+    store = await open_store(settings, upgrade=True, clock=FakeClock(NOW))
+    try:
+        async with store.sessions.begin() as s:
+            await import_agencies(s, [AgencyRecord("สำนักงานเขตทดสอบ", code, "", "saraban@obec.go.th", "")],
+                                  now=NOW, actor="test")
+        pipeline = Pipeline.build(store, template_env())
+        raw = _scan_mail()
+        (digest,) = await put_blobs(store.blobs, raw)
+        letter_id, state, _ = await pipeline.take_in(raw, digest=digest, channel="import",
+                                                     source_key="scan-dir", envelope_to=[])
+        async with store.sessions() as s:
+            letter = await s.get(Letter, letter_id)
+        assert letter is not None and state == "review"
+        assert (letter.letter_no == ARABIC["letter_no"]) is kept
+        unknown = [p for p in letter.problems if p["code"] == "ocr_number_unknown"]
+        assert bool(unknown) is not kept
+        if not kept:
+            assert letter.letter_no in (None, "") and str(ARABIC["letter_no"]) in unknown[0]["th"]
+    finally:
+        await store.close()

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from gateway.core.extract.ocr import extract_from_ocr, ocr_ready_text
+from gateway.core.extract.ocr import extract_from_ocr, ocr_number_in_directory, ocr_ready_text
 from gateway.letter import FieldSource
 
 TODAY = date(2026, 3, 1)
@@ -48,3 +48,22 @@ def test_no_text_and_no_clock_give_nothing_unsure() -> None:
     assert extract_from_ocr("", TODAY) == {}
     assert "letter_date" not in extract_from_ocr(HEADER.format(no="1/1", date="1 มีนาคม 2569"),
                                                  None)
+
+
+# (case, ที่ as OCR read it, the directory's codes, kept)
+DIRECTORY_CASES = [
+    ("the agency's own code", "ศธ 04299/20", ["ศธ 04299", "กค 0305"], True),
+    ("a sub-unit of a known agency", "ศธ 04299.12/ว 45", ["ศธ 04299"], True),
+    ("spaces and dots as OCR puts them", "ศธ0429 9/20", ["ศธ 04299"], True),
+    ("a misread digit no agency has", "ศธ 04799/20", ["ศธ 04299", "กค 0305"], False),
+    ("another ministry's letters", "กค 0305/ว 88", ["ศธ 04299"], False),
+    ("an empty directory checks nothing", "ศธ 04799/20", [], True),
+    ("agencies without codes check nothing", "ศธ 04799/20", ["", "  "], True),
+]
+
+
+@pytest.mark.parametrize(("case", "number", "codes", "kept"), DIRECTORY_CASES,
+                         ids=[c[0] for c in DIRECTORY_CASES])
+def test_an_ocr_number_is_checked_against_the_directory(case: str, number: str, codes: list[str],
+                                                        kept: bool) -> None:
+    assert ocr_number_in_directory(number, codes) is kept

@@ -22,6 +22,7 @@ from OCR to review: a pre-fill for the clerk, never a registration.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -115,3 +116,18 @@ def ocr_needed(fields: LetterFields) -> str:
     existed; a secrecy mark stamped only on its paper is not looked for (see the #19 note)."""
     missing = fields.missing_required()
     return "missing " + ", ".join(missing) if missing else ""
+
+
+def _code_key(text: str) -> str:
+    return "".join(text.split()).replace(".", "")
+
+
+def ocr_number_in_directory(letter_no: str, codes: Iterable[str]) -> bool:
+    """An OCR'd ที่ cross-checked against the directory (#20): its agency code (the part before
+    `/`) begins with the code of an agency the directory knows (`ศธ 04010` for `ศธ 04010.12/ว 45`).
+    True when the directory holds no codes: then there is nothing to check against."""
+    known = [k for k in (_code_key(c) for c in codes) if k]
+    if not known:
+        return True
+    head = _code_key(letter_no.split("/", 1)[0])
+    return any(head.startswith(k) for k in known)
