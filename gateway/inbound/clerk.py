@@ -152,6 +152,10 @@ class ClerkDesk:
             letter = await s.get(Letter, letter_id, with_for_update=True)
             if letter is None or letter.state != LetterState.REGISTERED:
                 return _not_here(letter_id, letter, "ไม่ได้อยู่ในทะเบียนรับ ยกเลิกไม่ได้")
+            held = await registers.entry_of(s, letter.id)
+            if held is not None:  # units holding the letter learn that its number is void
+                void = {"เลขทะเบียนรับ": (f"{held.number}/{held.year}", "ยกเลิก")}
+                await tell_amended(ctx.units, s, letter, void, reason=reason, now=now)
             entry = await cancel_registered(s, letter, actor=actor, reason=reason, now=now)
         return DeskOutcome(LetterState.CANCELLED, letter_id, entry=entry_ref(entry))
 

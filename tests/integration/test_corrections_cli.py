@@ -232,6 +232,13 @@ def test_amending_a_forwarded_letter_tells_the_unit(site: Path) -> None:
     assert "ที่: ศธ 04010/1 → ศธ 04010/99" in body and "เหตุผล: เลขที่ผิด" in body, body
     trace = cli(site, "letter", "trace", f"1/{YEAR}").stdout
     assert "แจ้ง กลุ่มอำนวยการ ว่าแก้ไขทะเบียน" in trace
+    # cancelled: the unit holding it learns that its number is void
+    r = cli(site, "registers", "cancel", "--book", "receive", "--year", str(YEAR), "--number", "1",
+            "--reason", "ลงทะเบียนซ้ำ")
+    assert r.returncode == 0, r.stderr
+    _, void = mails(site, "unit-amended")
+    body = text_of(void)
+    assert f"เลขทะเบียนรับ: 1/{YEAR} → ยกเลิก" in body and "เหตุผล: ลงทะเบียนซ้ำ" in body, body
 
 
 def test_reject_with_a_reason_the_sender_is_told(site: Path) -> None:
