@@ -44,21 +44,13 @@ from gateway.trust.secrecy import SECRET_TH
 from gateway.workcalendar import work_calendar
 from tests.conftest import FakeClock
 from tests.dnsserver import quiet_dns
+from tests.integration.test_report_register import CONFIG as REGISTER_CONFIG
 from tests.integration.test_report_register import cli
 
 pytestmark = pytest.mark.integration
 
-CONFIG = """
-[agency]
-name_th = "สำนักงานเขตพื้นที่การศึกษาประถมศึกษาทดสอบ เขต ๑"
-letter_code = "ศธ 04183"
-latin_code = "TEST04183"
-central_addresses = ["saraban@agency.test"]
-
-[storage]
-data_dir = "data"
-
-[forwarding]
+# The register report's site, with the digest on and two units to forward to.
+CONFIG = REGISTER_CONFIG.replace("[forwarding]\ndigest = false\n", """[forwarding]
 digest = true
 digest_time = "16:30"
 
@@ -71,7 +63,8 @@ emails = ["admin@agency.test"]
 code = "plan"
 name_th = "กลุ่มนโยบายและแผน"
 emails = ["plan@agency.test"]
-"""
+""")
+assert "digest = true" in CONFIG
 
 
 def local(day: int, hh: int, mm: int = 0) -> dt.datetime:
