@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from gateway.app import App, assembled, prepare_store
 from gateway.config import Settings
 from gateway.core.compose import render
-from gateway.envfaults import EnvironmentFault, is_environmental
+from gateway.envfaults import EnvironmentFault, describe, is_environmental
 from gateway.errors import Transient
 from gateway.inbound.pipeline import Pipeline
 from gateway.intake.imap import MailboxHealth
@@ -65,6 +65,10 @@ async def accept_smtp(store: Store, data: bytes, mail_from: str, rcpts: list[str
             )
     except OperationalError as exc:
         raise Transient(str(exc)) from exc
+    except Exception as exc:  # a read-only PostgreSQL is an InternalError: still "try again later"
+        if is_environmental(exc):
+            raise EnvironmentFault(describe(exc)) from exc
+        raise
     return rec.letter_id
 
 

@@ -7,7 +7,8 @@ from FIRST_WAIT doubling to MAX_WAIT, sooner when space comes back: the data vol
 is looked at every POLL seconds, and a write that goes through anywhere (a letter taken in over
 SMTP) wakes every waiter at once. No attempt of a letter is used up.
 
-Once per episode: one log line in English and Thai, and the alarm through `[alarm]`'s command
+Once per episode (one that begins within QUIET of the last is the same trouble, and is only
+logged): one log line in English and Thai, and the alarm through `[alarm]`'s command
 and webhook (gateway/ops/alarm.py), counted in /metrics. The alarm mail cannot be queued while
 the store cannot write (it is a row and a file on the same volume): it is queued once the store
 writes again, and says when the outage began and ended.
@@ -42,6 +43,7 @@ FIRST_WAIT = 0.5
 MAX_WAIT = 30.0
 POLL = 1.0
 SPACE_BACK = 1 << 20  # this much more free space than at the last failure: try again at once
+QUIET = dt.timedelta(minutes=10)  # an outage this soon after the last is not alarmed again
 TEMPLATE = "store-alarm"
 
 
@@ -50,6 +52,7 @@ class Episode:
     since: dt.datetime
     error: str
     until: dt.datetime | None = None
+    alarmed: bool = True  # False: it came within QUIET of the last one
 
 
 def _when(at: dt.datetime) -> str:
@@ -71,6 +74,7 @@ class Outage:
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
         self._free_at_fault = 0
+        self._last_end: dt.datetime | None = None
         self._alarms: set[asyncio.Task[None]] = set()
 
     @property
@@ -91,11 +95,18 @@ class Outage:
         error = describe(exc)
         if self.current is not None:
             self.current.error = error
-            log.info("%s waits: the store still cannot write (%s)", what, error)
+            log.info("the store still cannot write (%s; at: %s): waiting", error, what)
             return
         now = self.store.clock()
-        self.current = Episode(now, error)
-        log.error("ALARM: the store cannot write (%s) while %s; the gateway stays up, SMTP answers 451, "
+        # a disk that is nearly full lets small writes through between failures: within QUIET
+        # of the last outage this is the same trouble, logged but not alarmed (or mailed) again
+        again = self._last_end is not None and now - self._last_end < QUIET
+        self.current = Episode(now, error, alarmed=not again)
+        if again:
+            log.warning("the store cannot write again (%s; at: %s): waiting — ระบบเขียนข้อมูลไม่ได้อีกครั้ง",
+                        error, what)
+            return
+        log.error("ALARM: the store cannot write (%s; at: %s); the gateway stays up, SMTP answers 451, "
                   "and the letters kept are retried once it can write — ระบบเขียนข้อมูลไม่ได้ "
                   "(พื้นที่ดิสก์เต็มหรือดิสก์ขัดข้อง) ที่ %s รอจนเขียนได้แล้วทำต่อ",
                   error, what, self.store.settings.data_path)
@@ -124,9 +135,10 @@ class Outage:
         if self.current is None:
             return
         ep, self.current = self.current, None
-        ep.until = self.store.clock()
-        self.ended.append(ep)
-        log.warning("the store writes again after %d s (since %s): going on — ระบบเขียนข้อมูลได้แล้ว ทำงานต่อ",
+        ep.until = self._last_end = self.store.clock()
+        if ep.alarmed:
+            self.ended.append(ep)
+        log.warning("the store writes again after %.0f s (since %s): going on — ระบบเขียนข้อมูลได้แล้ว ทำงานต่อ",
                     (ep.until - ep.since).total_seconds(), ep.since.isoformat())
         self._wake.set()
         self._wake = asyncio.Event()

@@ -17,6 +17,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -25,12 +26,13 @@ import pytest
 from sqlalchemy import select
 
 from gateway.app import opened_store
-from gateway.config import Settings
+from gateway.config import Settings, load_settings
 from gateway.service import accept_smtp, serve
 from gateway.store.handle import Store
 from gateway.store.tables import Letter, OutboxItem, RegisterEntry
 from tests.conftest import add_to_directory, make_settings
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
+from tests.dnsserver import quiet_dns
 
 pytestmark = pytest.mark.integration
 
@@ -182,3 +184,109 @@ async def _at_least(port: int, name: str, value: float) -> bool:
 def _checkpoint(db: Path) -> None:
     with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+async def test_a_letter_the_full_disk_stopped_is_retried_in_process_without_using_attempts(
+        volume: Path, tmp_path: Path) -> None:
+    settings = settings_on(volume, tmp_path, max_attempts=1)  # one counted failure would be review
+    async with opened_store(settings, upgrade=True) as store:
+        await add_to_directory(store, SENDER)
+    annex = os.urandom(1_200_000)  # kept as a file of the letter when it is read: 1.2 MB more
+    big = letter_mail(numbered_letter_pdf(2), subject="หนังสือฉบับที่ 2", sender=SENDER,
+                      attachments=[("ภาคผนวก.bin", "application/octet-stream", annex)])
+    async with gateway(settings) as (task, ports), opened_store(settings) as store:
+        assert await smtp(ports["smtp"], mail(1)) == 250
+
+        async def states(*want: str) -> bool:
+            return [x[1] for x in await letters(store)] == list(want)
+
+        await until("letter 1 registered", lambda: states("registered"))
+        _checkpoint(volume / "data" / "saraban.sqlite3")  # the WAL starts small: room is predictable
+        # room for the message to be kept (250), not for its files once it is read
+        ballast = fill(volume, leave=len(big) + 400_000)
+        assert await smtp(ports["smtp"], big) == 250
+        await until("the reading stopped by the full disk",
+                    lambda: _at_least(ports["health"], "saraban_store_write_outage", 1))
+        got = await letters(store)
+        assert [(x[1], x[2]) for x in got] == [("registered", 0), ("received", 0)]  # waiting, not counted
+        assert (await metrics(ports["health"]))["saraban_alarms_total"] == 1
+
+        ballast.unlink()
+        await until("letter 2 registered once there is room", lambda: states("registered", "registered"))
+        assert await smtp(ports["smtp"], mail(3)) == 250
+        await until("letter 3 registered", lambda: states("registered", "registered", "registered"))
+        got = await letters(store)
+        assert [(x[2], x[3]) for x in got] == [(0, 1), (0, 2), (0, 3)]  # gapless, no attempt used
+        seen = await metrics(ports["health"])
+        assert seen["saraban_store_write_outage"] == 0 and seen["saraban_alarms_total"] == 1
+        assert not task.done()
+
+
+async def test_the_run_command_on_a_full_disk_does_not_crash_loop(volume: Path, tmp_path: Path) -> None:
+    """The real `saraban-gateway run` process, started on the full volume: it stays up (it used to
+    exit at start, "database or disk is full", and be restarted to exit again), answers 451, and
+    once there is room registers the letter kept before and the one sent again."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"""
+[agency]
+name_th = "สำนักงานทดสอบ"
+letter_code = "ศธ 04183"
+latin_code = "TEST04183"
+central_addresses = ["saraban@agency.test"]
+
+[storage]
+data_dir = "{volume / 'data'}"
+
+[smtp_listener]
+port = 0
+
+[forwarding]
+digest = false
+
+[health]
+listen = "127.0.0.1:0"
+
+[authentication]
+dns_servers = ["{quiet_dns()}"]
+""", encoding="utf-8")
+    settings = load_settings(cfg)
+    async with opened_store(settings, upgrade=True) as store:
+        await accept_smtp(store, mail(1), SENDER, ["saraban@agency.test"])
+    ballast = fill(volume)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "--config", str(cfg), "run", cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    drained: asyncio.Task[bytes] | None = None
+    try:
+        port = 0
+        while not port:
+            line = (await asyncio.wait_for(proc.stdout.readline(), DEADLINE)).decode()
+            assert line, "the gateway ended before its banner"
+            if found := re.search(r"port (\d+)", line):
+                port = int(found[1])
+        waits = 0
+        while waits < 2:  # it retries in place (more than once), not by exiting
+            line = (await asyncio.wait_for(proc.stderr.readline(), DEADLINE)).decode()
+            assert line, "the gateway ended on the full disk"
+            waits += "still cannot write" in line
+        assert proc.returncode is None
+        drained = asyncio.create_task(proc.stderr.read())  # its log must not fill the pipe
+        assert await smtp(port, mail(2)) == 451
+        ballast.unlink()
+
+        async def taken() -> bool:
+            return await smtp(port, mail(2)) == 250
+
+        await until("the listener takes the letter once there is room", taken)
+        async with opened_store(settings) as store:
+            async def registered() -> bool:
+                return [(x[1], x[2], x[3]) for x in await letters(store)] == [
+                    ("registered", 0, 1), ("registered", 0, 2)]
+            await until("both letters registered, in order", registered)
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), DEADLINE) == 0
+        if drained is not None:
+            await drained
