@@ -1,13 +1,19 @@
 """`saraban-gateway run` and `ingest --once`: the long-lived service and the one-shot sweep.
 
 Both take their parts from the composition root (`gateway.app.assembled`) and only
-sequence and run them. `run` opens the store (migrating an embedded SQLite on first
-run), opens the SMTP listener and the submission server at once, and runs under one task
-group: the outbox sender, the housekeeping loop (mailbox alarm, reservation expiry), and
-intake: first the letters a crash left half-way, in arrival order, then the letter workers
-and one watcher per IMAP mailbox, so a letter taken in meanwhile (kept durably) is numbered
-after the backlog. (The SMTP port used to stay closed until the backlog was done.) Signals
-only set the stop event (house style 11).
+sequence and run them. `run` opens the store, opens the SMTP listener and the submission
+server at once, then prepares the store (migrating an embedded SQLite on first run, syncing
+books and units) and runs under one task group: the outbox sender, the housekeeping loop
+(mailbox alarm, reservation expiry), and intake: first the letters a crash left half-way, in
+arrival order, then the letter workers and one watcher per IMAP mailbox, so a letter taken in
+meanwhile (kept durably) is numbered after the backlog. (The SMTP port used to stay closed until
+the backlog was done.) Signals only set the stop event (house style 11).
+
+A full disk, or another fault of the environment (gateway/envfaults.py), never ends the
+process: until the store can write, the listeners answer 451, and preparing the store, the
+backlog, each letter and each long-running part wait and are tried again with backoff
+(gateway/ops/outage.py), with one alarm per outage. Before, every start on a full disk failed
+before the listener opened, and a supervisor's restarts made a crash loop.
 """
 
 from __future__ import annotations
@@ -347,22 +353,29 @@ class _Run:
         if not self.store_open.is_set():
             raise EnvironmentFault("the store is not ready to write yet")
 
+    async def _keep(self, keep: Awaitable[int], what: str) -> int:
+        """A message kept by a listener; the environment's failure is a Transient (451) and
+        part of the outage, a success ends it (the letters waiting for the store go on now)."""
+        try:
+            letter_id = await keep
+        except Exception as exc:
+            if not is_environmental(exc):
+                raise
+            self.outage.fault(exc, f"{what} was answered 451")
+            raise EnvironmentFault(describe(exc)) from exc
+        self.outage.cleared()
+        return letter_id
+
     async def accept(self, data: bytes, frm: str, rcpts: list[str]) -> int:
         self._closed()
-        try:
-            letter_id = await accept_smtp(self.app.store, data, frm, rcpts)
-        except Exception as exc:
-            if is_environmental(exc):
-                self.outage.fault(exc, "an SMTP letter was answered 451")
-            raise
-        self.outage.cleared()  # it wrote: the letters waiting for the store go on now
+        letter_id = await self._keep(accept_smtp(self.app.store, data, frm, rcpts), "an SMTP letter")
         log.info("letter %s taken in over SMTP from %s", letter_id, frm, extra={"letter_id": letter_id})
         self.letters.put_nowait(letter_id)
         return letter_id
 
     async def submit(self, data: bytes, frm: str, rcpts: list[str], user: str) -> int:
         self._closed()
-        letter_id = await self.app.outbound.accept(data, frm, rcpts, user)
+        letter_id = await self._keep(self.app.outbound.accept(data, frm, rcpts, user), "a submission")
         self.outgoing.put_nowait(letter_id)
         return letter_id
 
