@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
 
-from gateway.app import App, assembled, prepare_store
+from gateway.app import App, assembled, build_app, open_store, prepare_store
 from gateway.config import Settings
 from gateway.core.compose import render
 from gateway.envfaults import EnvironmentFault, describe, is_environmental
@@ -289,27 +289,60 @@ async def _serve(settings: Settings, *, ready: asyncio.Future[int] | None, stop:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
             pass
-    # the store is prepared (migrated, books and units synced) only once the listener is open:
-    # on a full disk that waits, and the listener answers 451 meanwhile (a lent store is ready)
-    async with assembled(settings, store=store, upgrade=True, prepare=False) as app:
-        run = _Run(app, stop, Outage(app.store, app.templates, AlarmOut(settings.alarm)))
-        if store is not None:
-            run.store_open.set()
-        async with app.listening(accept=run.accept, submit=run.submit) as ports, \
-                endpoint(run.health, run.metrics) as health_port:
-            if ready_ports is not None:
-                ready_ports["smtp"], ready_ports["submission"] = ports.smtp, ports.submission
-                ready_ports["health"] = health_port
-            async with asyncio.TaskGroup() as tg:
-                starting = tg.create_task(run.start(tg), name="start")
-                await _first(run.started, stop)
-                print(banner(settings, ports.smtp, ports.submission, health_port), flush=True)
-                if ready is not None:
-                    ready.set_result(ports.smtp)
-                await stop.wait()
-                log.info("stopping")
-                starting.cancel()  # a letter cut short is finished at the next start
+    opened = store if store is not None else await _open(settings, stop)
+    if opened is None:  # stopped while waiting for the data folder
+        return 0
+    try:
+        await _run(build_app(settings, opened), stop, prepared=store is not None, ready=ready,
+                   ready_ports=ready_ports)
+    finally:
+        if store is None:
+            await opened.close()
     return 0
+
+
+async def _open(settings: Settings, stop: asyncio.Event) -> Store | None:
+    """The store opened, not prepared yet. Only a first start on a full disk (no secret.key
+    yet) waits here, before the listener opens, with backoff (None: stopped meanwhile)."""
+    wait = 0.5
+    while True:
+        try:
+            return await open_store(settings, prepare=False)
+        except Exception as exc:
+            if not is_environmental(exc):
+                raise
+            log.error("ALARM: the data folder %s cannot be written (%s): waiting — "
+                      "โฟลเดอร์ข้อมูลเขียนไม่ได้ (พื้นที่ดิสก์เต็มหรือดิสก์ขัดข้อง) รอจนเขียนได้",
+                      settings.data_path, describe(exc))
+        await _wait_either(stop, asyncio.Event(), wait)
+        if stop.is_set():
+            return None
+        wait = min(wait * 2, 30.0)
+
+
+async def _run(app: App, stop: asyncio.Event, *, prepared: bool, ready: asyncio.Future[int] | None,
+               ready_ports: dict[str, int] | None) -> None:
+    """The listeners open first; the store is prepared (migrated, books and units synced)
+    after, so that on a full disk it waits while the listener answers 451 (a lent store is
+    prepared already)."""
+    settings = app.settings
+    run = _Run(app, stop, Outage(app.store, app.templates, AlarmOut(settings.alarm)))
+    if prepared:
+        run.store_open.set()
+    async with app.listening(accept=run.accept, submit=run.submit) as ports, \
+            endpoint(run.health, run.metrics) as health_port:
+        if ready_ports is not None:
+            ready_ports["smtp"], ready_ports["submission"] = ports.smtp, ports.submission
+            ready_ports["health"] = health_port
+        async with asyncio.TaskGroup() as tg:
+            starting = tg.create_task(run.start(tg), name="start")
+            await _first(run.started, stop)
+            print(banner(settings, ports.smtp, ports.submission, health_port), flush=True)
+            if ready is not None:
+                ready.set_result(ports.smtp)
+            await stop.wait()
+            log.info("stopping")
+            starting.cancel()  # a letter cut short is finished at the next start
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -7,14 +7,17 @@ failure still uses up its attempts and goes to review; the environment's uses up
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import pwd
 import sqlite3
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
@@ -22,14 +25,18 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway import workers
-from gateway.core.compose import template_env
+from gateway.config import AlarmChannels
+from gateway.core.compose import render, template_env
 from gateway.envfaults import EnvironmentFault, is_environmental
 from gateway.errors import Transient
 from gateway.inbound.attempts import count_failure
 from gateway.inbound.pipeline import Pipeline
+from gateway.ops.alarm import AlarmOut
+from gateway.ops.outage import Outage
 from gateway.service import accept_smtp
 from gateway.store.blobs import BlobStore
 from gateway.store.tables import Letter
+from tests.conftest import make_settings
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
 from tests.integration.test_full_disk import fill
 
@@ -192,3 +199,31 @@ async def _letter(store, letter_id: int) -> tuple[str, int]:  # type: ignore[no-
         letter = await s.get(Letter, letter_id)
         assert letter is not None
         return letter.state, letter.attempts
+
+
+async def test_one_alarm_per_outage_and_none_for_one_soon_after(tmp_path: Path, clock) -> None:  # type: ignore[no-untyped-def]
+    """A nearly full disk lets small writes through between failures: that is one trouble, one
+    alarm; an outage after QUIET is a new one. Each alarmed outage gets its mail once it ends."""
+    settings = make_settings(tmp_path)
+    store = SimpleNamespace(settings=settings, clock=clock, events=Counter())
+    out = AlarmOut(AlarmChannels())
+    outage = Outage(store, template_env(), out)  # type: ignore[arg-type]
+    full = OSError(errno.ENOSPC, "No space left on device")
+    outage.fault(full, "letter 1")
+    outage.fault(full, "letter 1")
+    await asyncio.sleep(0)  # the alarm goes out in a task of its own (no space needed)
+    assert out.record.raised == 1 and outage.since == clock()
+    clock.advance(minutes=3)
+    outage.cleared()
+    assert outage.since is None and len(outage.ended) == 1
+    clock.advance(minutes=2)
+    outage.fault(full, "letter 2")  # within QUIET of the last: logged, not alarmed
+    clock.advance(minutes=1)
+    outage.cleared()
+    clock.advance(minutes=30)
+    outage.fault(full, "letter 3")  # a new outage
+    await asyncio.sleep(0)
+    assert out.record.raised == 2 and len(outage.ended) == 1
+    assert store.events["environment_fault"] == 4
+    subject, body = render(template_env(), "store-alarm", outage._context(outage.ended[0]))
+    assert "ถึง" in subject and "กลับมาทำงานแล้ว" in subject and "3 นาที" in body

@@ -290,3 +290,26 @@ dns_servers = ["{quiet_dns()}"]
         assert await asyncio.wait_for(proc.wait(), DEADLINE) == 0
         if drained is not None:
             await drained
+
+
+async def test_a_first_start_on_a_full_disk_waits_and_then_runs(volume: Path, tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing on the volume yet (no database, no secret.key) and no room: the gateway waits
+    instead of ending, and runs as soon as there is room (the listener opens then)."""
+    settings = settings_on(volume, tmp_path)
+    ballast = fill(volume)
+    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    stop, ports = asyncio.Event(), {}
+    task = asyncio.create_task(serve(settings, ready=ready, stop=stop, ready_ports=ports))
+    try:
+        async def waited_twice() -> bool:
+            return sum("cannot be written" in r.getMessage() for r in caplog.records) >= 2
+
+        await until("the start waits for the data folder, and tries again", waited_twice)
+        assert not task.done() and not ready.done()
+        ballast.unlink()
+        port = await asyncio.wait_for(asyncio.shield(ready), DEADLINE)
+        assert await smtp(port, mail(1)) == 250
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, DEADLINE)
