@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from gateway.inbound.pipeline import Pipeline
 
 __all__ = ["App", "Ports", "Store", "assembled", "build_app", "build_engine", "imap_client_factory",
-           "make_transport", "make_voucher", "open_store", "opened_store", "schema_revision", "sync_units",
+           "make_transport", "make_voucher", "open_store", "opened_store", "prepare_store", "schema_revision",
+           "sync_units",
            "unit_books", "upgrade_schema"]
 
 
@@ -67,32 +68,43 @@ def build_engine(settings: Settings) -> AsyncEngine:
     return make_engine(settings.database_url, password=password)
 
 
-async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock = system_clock) -> Store:
-    """Connect, check (or bring) the schema up to date, and sync books and units from config."""
+async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock = system_clock,
+                     prepare: bool = True) -> Store:
+    """Connect, check (or bring) the schema up to date, and sync books and units from config.
+    Without `prepare` nothing is read or written yet: the service does it with `prepare_store`,
+    waiting out a full disk with its listener open (gateway/ops/outage.py)."""
     register_thai_charsets()
     settings.data_path.mkdir(parents=True, exist_ok=True)
     install_secret = load_secret(settings.data_path)
     engine = build_engine(settings)
-    try:
-        if upgrade:
-            await migrate.upgrade(engine)
-        else:
-            current = await migrate.current_revision(engine)
-            if current != migrate.head_revision():
-                raise UserError(
-                    "ฐานข้อมูลยังไม่เป็นรุ่นล่าสุด ให้สั่ง `saraban-gateway db upgrade` ก่อน",
-                    f"the database schema is at {current or 'nothing'}, not "
-                    f"{migrate.head_revision()}: run `saraban-gateway db upgrade` first",
-                )
-        sessions = make_sessionmaker(engine)
-        async with sessions.begin() as s:
-            await ensure_books(s, unit_books(settings))
-            await sync_units(s, settings)
-    except BaseException:
-        await engine.dispose()
-        raise
-    return Store(settings, engine, sessions, make_readers(engine), BlobStore(settings.blob_path), clock,
-                 install_secret)
+    store = Store(settings, engine, make_sessionmaker(engine), make_readers(engine),
+                  BlobStore(settings.blob_path), clock, install_secret)
+    if prepare:
+        try:
+            await prepare_store(store, upgrade=upgrade)
+        except BaseException:
+            await engine.dispose()
+            raise
+    return store
+
+
+async def prepare_store(store: Store, *, upgrade: bool = False) -> None:
+    """The schema checked (or migrated with `upgrade`), books and units synced from config;
+    idempotent, so the service repeats it until the store can write."""
+    settings, engine = store.settings, store.engine
+    if upgrade:
+        await migrate.upgrade(engine)
+    else:
+        current = await migrate.current_revision(engine)
+        if current != migrate.head_revision():
+            raise UserError(
+                "ฐานข้อมูลยังไม่เป็นรุ่นล่าสุด ให้สั่ง `saraban-gateway db upgrade` ก่อน",
+                f"the database schema is at {current or 'nothing'}, not "
+                f"{migrate.head_revision()}: run `saraban-gateway db upgrade` first",
+            )
+    async with store.sessions.begin() as s:
+        await ensure_books(s, unit_books(settings))
+        await sync_units(s, settings)
 
 
 def side_store(store: Store) -> Store:
@@ -105,13 +117,13 @@ def side_store(store: Store) -> Store:
 
 @contextlib.asynccontextmanager
 async def opened_store(settings: Settings, *, upgrade: bool = False, clock: Clock = system_clock,
-                       store: Store | None = None) -> AsyncIterator[Store]:
+                       store: Store | None = None, prepare: bool = True) -> AsyncIterator[Store]:
     """A store for the length of the block, closed after it; a `store` given is lent, not
     closed (a test, or a command, that keeps its store across several calls)."""
     if store is not None:
         yield store
         return
-    opened = await open_store(settings, upgrade=upgrade, clock=clock)
+    opened = await open_store(settings, upgrade=upgrade, clock=clock, prepare=prepare)
     try:
         yield opened
     finally:
@@ -259,8 +271,9 @@ def build_app(settings: Settings, store: Store) -> App:
 
 @contextlib.asynccontextmanager
 async def assembled(settings: Settings, *, store: Store | None = None, upgrade: bool = False,
-                    clock: Clock = system_clock) -> AsyncIterator[App]:
+                    clock: Clock = system_clock, prepare: bool = True) -> AsyncIterator[App]:
     """The gateway's parts for the length of the block; the store is opened (and migrated with
-    `upgrade`) and closed here unless one is given."""
-    async with opened_store(settings, upgrade=upgrade, clock=clock, store=store) as opened:
+    `upgrade`) and closed here unless one is given. Without `prepare` the caller runs
+    `prepare_store` before the first use of the store."""
+    async with opened_store(settings, upgrade=upgrade, clock=clock, store=store, prepare=prepare) as opened:
         yield build_app(settings, opened)

@@ -1,19 +1,26 @@
 """`saraban-gateway run` and `ingest --once`: the long-lived service and the one-shot sweep.
 
 Both take their parts from the composition root (`gateway.app.assembled`) and only
-sequence and run them. `run` opens the store (migrating an embedded SQLite on first
-run), opens the SMTP listener and the submission server at once, and runs under one task
-group: the outbox sender, the housekeeping loop (mailbox alarm, reservation expiry), and
-intake: first the letters a crash left half-way, in arrival order, then the letter workers
-and one watcher per IMAP mailbox, so a letter taken in meanwhile (kept durably) is numbered
-after the backlog. (The SMTP port used to stay closed until the backlog was done.) Signals
-only set the stop event (house style 11).
+sequence and run them. `run` opens the store, opens the SMTP listener and the submission
+server at once, then prepares the store (migrating an embedded SQLite on first run, syncing
+books and units) and runs under one task group: the outbox sender, the housekeeping loop
+(mailbox alarm, reservation expiry), and intake: first the letters a crash left half-way, in
+arrival order, then the letter workers and one watcher per IMAP mailbox, so a letter taken in
+meanwhile (kept durably) is numbered after the backlog. (The SMTP port used to stay closed until
+the backlog was done.) Signals only set the stop event (house style 11).
+
+A full disk, or another fault of the environment (gateway/envfaults.py), never ends the
+process: until the store can write, the listeners answer 451, and preparing the store, the
+backlog, each letter and each long-running part wait and are tried again with backoff
+(gateway/ops/outage.py), with one alarm per outage. Before, every start on a full disk failed
+before the listener opened, and a supervisor's restarts made a crash loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import signal
 from collections import Counter
@@ -22,9 +29,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
 
-from gateway.app import App, assembled
+from gateway.app import App, assembled, build_app, open_store, prepare_store
 from gateway.config import Settings
 from gateway.core.compose import render
+from gateway.envfaults import EnvironmentFault, describe, is_environmental
 from gateway.errors import Transient
 from gateway.inbound.pipeline import Pipeline
 from gateway.intake.imap import MailboxHealth
@@ -32,6 +40,7 @@ from gateway.ops.alarm import AlarmOut
 from gateway.ops.health import HealthCheck, endpoint, stale_mailboxes
 from gateway.ops.logs import logging_set_up
 from gateway.ops.metrics import GatewayMetrics
+from gateway.ops.outage import Outage
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.progress import SILENT, Progress
 from gateway.reports.digest import send_digest_if_due
@@ -62,6 +71,10 @@ async def accept_smtp(store: Store, data: bytes, mail_from: str, rcpts: list[str
             )
     except OperationalError as exc:
         raise Transient(str(exc)) from exc
+    except Exception as exc:  # a read-only PostgreSQL is an InternalError: still "try again later"
+        if is_environmental(exc):
+            raise EnvironmentFault(describe(exc)) from exc
+        raise
     return rec.letter_id
 
 
@@ -155,21 +168,27 @@ class Alarm:
 
 
 async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event,
-                       wake: asyncio.Event | None = None) -> None:
-    """Every minute, or at once when woken (/healthz found a mailbox overdue: alarm now)."""
+                       wake: asyncio.Event | None = None, outage: Outage | None = None) -> None:
+    """Every minute, or at once when woken (/healthz found a mailbox overdue: alarm now; the
+    store writes again: the mail about the outage can be queued now)."""
     store = pipeline.store
     wake = wake or asyncio.Event()
     while not stop.is_set():
         wake.clear()
         try:
+            if outage is not None:
+                await outage.mail_ended(wake_sender=pipeline.wake_sender)
             await alarm.check()
             async with store.sessions.begin() as s:
                 expired = await registers.expire_reservations(s, now=store.clock())
             if expired:
                 log.info("expired reservations: %s", expired)
             await _follow_up(pipeline)
-        except Exception:
-            log.exception("housekeeping failed")
+        except Exception as exc:
+            if outage is not None and is_environmental(exc):
+                outage.fault(exc, "housekeeping")  # one line; tried again in a minute
+            else:
+                log.exception("housekeeping failed")
         await _wait_either(stop, wake, 60)
 
 
@@ -191,21 +210,32 @@ async def _follow_up(pipeline: Pipeline) -> None:
 
 
 async def _worker(process: Callable[[int], Awaitable[str]], queue: asyncio.Queue[int],
-                  stop: asyncio.Event, what: str) -> None:
-    """Take ids off a queue (letters the listeners stored) and carry each as far as it goes."""
+                  stop: asyncio.Event, what: str, outage: Outage) -> None:
+    """Take ids off a queue (letters the listeners stored) and carry each as far as it goes.
+    One the environment stops (a full disk) is tried again, in its place in the queue, once
+    the store can write: nothing behind it goes first, and none of its attempts is used up."""
     while not stop.is_set():
         try:
             letter_id = await asyncio.wait_for(queue.get(), 1.0)
         except TimeoutError:
             continue
         try:
-            state = await process(letter_id)
+            done, state = await outage.retry(functools.partial(process, letter_id), stop,
+                                             f"{what} {letter_id}", is_environmental)
         # The task guard (house style 5): one bad letter must not stop the worker.
         except Exception:
             log.exception("%s %s failed; it will be retried on restart", what, letter_id,
                           extra={"letter_id": letter_id})
         else:
-            log.info("%s %s: %s", what, letter_id, state, extra={"letter_id": letter_id})
+            if done:
+                log.info("%s %s: %s", what, letter_id, state, extra={"letter_id": letter_id})
+
+
+async def _kept_up(run: Callable[[], Awaitable[None]], outage: Outage, stop: asyncio.Event,
+                   what: str) -> None:
+    """A long-running part (the sender, a mailbox watcher) that the environment failed is
+    started again once the store can write, instead of ending the task group (the gateway)."""
+    await outage.retry(run, stop, what, is_environmental)
 
 
 async def _start(app: App, progress: Progress = SILENT) -> None:
@@ -221,20 +251,24 @@ async def _resume(app: App, progress: Progress = SILENT) -> None:
 
 
 async def _intake(app: App, letters: asyncio.Queue[int], outgoing: asyncio.Queue[int],
-                  stop: asyncio.Event, tg: asyncio.TaskGroup) -> None:
+                  stop: asyncio.Event, tg: asyncio.TaskGroup, outage: Outage) -> None:
     """The backlog a crash left (in arrival order), then what the listeners queue meanwhile
     and the mailboxes: a letter that came later is not numbered before one kept earlier.
-    The listeners already accept mail while this runs; it is durable, and waits its turn."""
+    The listeners already accept mail while this runs; it is durable, and waits its turn.
+    A full disk is waited out (gateway/ops/outage.py), then the backlog is finished."""
     try:
-        await _resume(app)
+        done, _ = await outage.retry(functools.partial(_resume, app), stop,
+                                     "finishing the letters left half-way", is_environmental)
     except Exception:  # the task guard (house style 5): intake goes on; retried on restart
         log.exception("finishing the letters left half-way failed; they will be retried on restart")
-    if stop.is_set():
+        done = True
+    if not done or stop.is_set():
         return
-    tg.create_task(_worker(app.pipeline.process, letters, stop, "letter"))
-    tg.create_task(_worker(app.outbound.process, outgoing, stop, "outgoing letter"))
+    tg.create_task(_worker(app.pipeline.process, letters, stop, "letter", outage))
+    tg.create_task(_worker(app.outbound.process, outgoing, stop, "outgoing letter", outage))
     for watcher in app.watchers():
-        tg.create_task(watcher.run(stop))
+        tg.create_task(_kept_up(functools.partial(watcher.run, stop), outage, stop,
+                                f"mailbox {watcher.cfg.name}"))
 
 
 async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
@@ -255,52 +289,151 @@ async def _serve(settings: Settings, *, ready: asyncio.Future[int] | None, stop:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
             pass
-    async with assembled(settings, store=store, upgrade=True) as app:
-        letters: asyncio.Queue[int] = asyncio.Queue()
-        outgoing: asyncio.Queue[int] = asyncio.Queue()
+    opened = store if store is not None else await _open(settings, stop)
+    if opened is None:  # stopped while waiting for the data folder
+        return 0
+    try:
+        await _run(build_app(settings, opened), stop, prepared=store is not None, ready=ready,
+                   ready_ports=ready_ports)
+    finally:
+        if store is None:
+            await opened.close()
+    return 0
+
+
+async def _open(settings: Settings, stop: asyncio.Event) -> Store | None:
+    """The store opened, not prepared yet. Only a first start on a full disk (no secret.key
+    yet) waits here, before the listener opens, with backoff (None: stopped meanwhile)."""
+    wait = 0.5
+    while True:
+        try:
+            return await open_store(settings, prepare=False)
+        except Exception as exc:
+            if not is_environmental(exc):
+                raise
+            log.error("ALARM: the data folder %s cannot be written (%s): waiting — "
+                      "โฟลเดอร์ข้อมูลเขียนไม่ได้ (พื้นที่ดิสก์เต็มหรือดิสก์ขัดข้อง) รอจนเขียนได้",
+                      settings.data_path, describe(exc))
+        await _wait_either(stop, asyncio.Event(), wait)
+        if stop.is_set():
+            return None
+        wait = min(wait * 2, 30.0)
+
+
+async def _run(app: App, stop: asyncio.Event, *, prepared: bool, ready: asyncio.Future[int] | None,
+               ready_ports: dict[str, int] | None) -> None:
+    """The listeners open first; the store is prepared (migrated, books and units synced)
+    after, so that on a full disk it waits while the listener answers 451 (a lent store is
+    prepared already)."""
+    settings = app.settings
+    run = _Run(app, stop, Outage(app.store, app.templates, AlarmOut(settings.alarm)))
+    if prepared:
+        run.store_open.set()
+    async with app.listening(accept=run.accept, submit=run.submit) as ports, \
+            endpoint(run.health, run.metrics) as health_port:
+        if ready_ports is not None:
+            ready_ports["smtp"], ready_ports["submission"] = ports.smtp, ports.submission
+            ready_ports["health"] = health_port
+        async with asyncio.TaskGroup() as tg:
+            starting = tg.create_task(run.start(tg), name="start")
+            await _first(run.started, stop)
+            print(banner(settings, ports.smtp, ports.submission, health_port), flush=True)
+            if ready is not None:
+                ready.set_result(ports.smtp)
+            await stop.wait()
+            log.info("stopping")
+            starting.cancel()  # a letter cut short is finished at the next start
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
+class _Run:
+    """One run of the service over its parts: the listeners' entry points, the health endpoint,
+    and the start (prepare the store, then the sender, housekeeping, backlog and intake)."""
+
+    def __init__(self, app: App, stop: asyncio.Event, outage: Outage) -> None:
+        self.app, self.stop, self.outage = app, stop, outage
+        self.letters: asyncio.Queue[int] = asyncio.Queue()
+        self.outgoing: asyncio.Queue[int] = asyncio.Queue()
+        self.store_open = asyncio.Event()  # prepared: the listeners may keep mail
+        self.started = asyncio.Event()  # prepared, or waiting for the store to write
+        self.began = app.store.clock()
+        self.housekeeping = asyncio.Event()
+        self.raised: dict[str, dt.datetime] = {}
+        out = outage.out or AlarmOut(app.settings.alarm)
+        self.metrics = GatewayMetrics(app.store, app.health, out.record, outage=lambda: outage.since)
+        self.health = HealthCheck(app.store, app.health, self.began, on_stale=self._overdue,
+                                  problems=[self._store_problem])
+        outage.on_cleared.append(self.housekeeping.set)  # its mail can be queued now
         app.pipeline.warm_up()  # the first letter after a start does not wait for a reader
 
-        async def accept(data: bytes, frm: str, rcpts: list[str]) -> int:
-            letter_id = await accept_smtp(app.store, data, frm, rcpts)
-            log.info("letter %s taken in over SMTP from %s", letter_id, frm, extra={"letter_id": letter_id})
-            letters.put_nowait(letter_id)
-            return letter_id
+    def _overdue(self, names: set[str]) -> None:  # woken once per outage, not at every probe
+        if names - self.raised.keys():
+            self.housekeeping.set()
 
-        async def submit(data: bytes, frm: str, rcpts: list[str], user: str) -> int:
-            letter_id = await app.outbound.accept(data, frm, rcpts, user)
-            outgoing.put_nowait(letter_id)
-            return letter_id
+    def _store_problem(self) -> str | None:
+        ep = self.outage.current
+        return None if ep is None else f"store cannot write since {ep.since.isoformat()}: {ep.error}"
 
-        started = app.store.clock()
-        out = AlarmOut(settings.alarm)
-        metrics = GatewayMetrics(app.store, app.health, out.record)
-        housekeeping = asyncio.Event()
-        raised: dict[str, dt.datetime] = {}
+    def _closed(self) -> None:
+        if not self.store_open.is_set():
+            raise EnvironmentFault("the store is not ready to write yet")
 
-        def overdue(names: set[str]) -> None:  # woken once per outage, not at every probe
-            if names - raised.keys():
-                housekeeping.set()
+    async def _keep(self, keep: Awaitable[int], what: str) -> int:
+        """A message kept by a listener; the environment's failure is a Transient (451) and
+        part of the outage, a success ends it (the letters waiting for the store go on now)."""
+        try:
+            letter_id = await keep
+        except Exception as exc:
+            if not is_environmental(exc):
+                raise
+            self.outage.fault(exc, f"{what} was answered 451")
+            raise EnvironmentFault(describe(exc)) from exc
+        self.outage.cleared()
+        return letter_id
 
-        health = HealthCheck(app.store, app.health, started, on_stale=overdue)
-        async with app.listening(accept=accept, submit=submit) as ports, \
-                endpoint(health, metrics) as health_port:
-            if ready_ports is not None:
-                ready_ports["smtp"], ready_ports["submission"] = ports.smtp, ports.submission
-                ready_ports["health"] = health_port
-            print(banner(settings, ports.smtp, ports.submission, health_port), flush=True)
-            alarm = Alarm(app.pipeline, app.health, started, raised, out)
-            async with asyncio.TaskGroup() as tg:
-                health.tasks += [
-                    tg.create_task(app.sender.run(stop=stop, wake=app.wake_sender), name="sender"),
-                    tg.create_task(_housekeeping(app.pipeline, alarm, stop, housekeeping), name="housekeeping")]
-                # the backlog in the background: the listeners answer from the start
-                backlog = tg.create_task(_intake(app, letters, outgoing, stop, tg))
-                if ready is not None:
-                    ready.set_result(ports.smtp)
-                await stop.wait()
-                log.info("stopping")
-                backlog.cancel()  # a letter cut short is finished at the next start
-    return 0
+    async def accept(self, data: bytes, frm: str, rcpts: list[str]) -> int:
+        self._closed()
+        letter_id = await self._keep(accept_smtp(self.app.store, data, frm, rcpts), "an SMTP letter")
+        log.info("letter %s taken in over SMTP from %s", letter_id, frm, extra={"letter_id": letter_id})
+        self.letters.put_nowait(letter_id)
+        return letter_id
+
+    async def submit(self, data: bytes, frm: str, rcpts: list[str], user: str) -> int:
+        self._closed()
+        letter_id = await self._keep(self.app.outbound.accept(data, frm, rcpts, user), "a submission")
+        self.outgoing.put_nowait(letter_id)
+        return letter_id
+
+    async def _prepare(self) -> None:
+        try:
+            await prepare_store(self.app.store, upgrade=True)
+        finally:
+            self.started.set()  # the banner either way: a full disk is waited out with it open
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        app, stop, outage = self.app, self.stop, self.outage
+        if not self.store_open.is_set():
+            done, _ = await outage.retry(self._prepare, stop, "preparing the store", is_environmental)
+            if not done:
+                return
+            self.store_open.set()
+        self.started.set()
+        alarm = Alarm(app.pipeline, app.health, self.began, self.raised, outage.out)
+        self.health.tasks += [
+            tg.create_task(_kept_up(functools.partial(app.sender.run, stop=stop, wake=app.wake_sender),
+                                    outage, stop, "the outbox sender"), name="sender"),
+            tg.create_task(_housekeeping(app.pipeline, alarm, stop, self.housekeeping, outage),
+                           name="housekeeping")]
+        # the backlog in the background: the listeners answer from the start
+        await _intake(app, self.letters, self.outgoing, stop, tg, outage)
 
 
 async def ingest_once(settings: Settings, *, store: Store | None = None,

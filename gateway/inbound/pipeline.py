@@ -32,6 +32,7 @@ from gateway.core.classify import Outcome, Reading, classify
 from gateway.errors import Permanent
 from gateway.forwarding.routing import ClerkRoute
 from gateway.forwarding.units import OPEN, Units
+from gateway.inbound.attempts import count_failure, read_failed, refuse_if_environmental
 from gateway.inbound.clerk import ClerkDesk
 from gateway.inbound.context import Inbound
 from gateway.inbound.feedback import Feedback
@@ -52,7 +53,7 @@ from gateway.inbound.review_copy import review_copy
 from gateway.inbound.stamp import Stamper, ToStamp
 from gateway.outbound.returns import PROOF, REPLY_UNPROVED, ReplyProof, Returns
 from gateway.progress import SILENT, Progress
-from gateway.state import Event, LetterState, advance
+from gateway.state import LetterState
 from gateway.store import audit, registers
 from gateway.store.handle import Store
 from gateway.store.letters import Recorded, put_blobs, record_raw
@@ -172,10 +173,11 @@ class Pipeline:
             examined = await self._examine(raw, digest, envelope_from, list(envelope_to),
                                            Origin(channel, source_key))
         except Exception as exc:
-            _read_failed(self.store, "message", source_key)
+            read_failed(self.store, "message", source_key, exc)
+            refuse_if_environmental(exc)  # nothing kept: the transport still has it
             async with self.store.sessions.begin() as s:
                 rec = await record(s, self.store.clock())
-            return rec.letter_id, await self._count_failure(rec.letter_id, exc), False
+            return rec.letter_id, await count_failure(self.store, rec.letter_id, exc), False
         examined = await self._obey(examined)
         letter_id = 0
         to_stamp: ToStamp | None = None
@@ -224,8 +226,8 @@ class Pipeline:
                                            [str(a) for a in raw_row.envelope_to],
                                            Origin(raw_row.channel, raw_row.source_key))
         except Exception as exc:
-            _read_failed(self.store, "letter", letter_id)
-            return await self._count_failure(letter_id, exc)
+            read_failed(self.store, "letter", letter_id, exc)
+            return await count_failure(self.store, letter_id, exc)  # the letter's own fault only
         examined = await self._obey(examined)
         return await self._in_turn(turn, lambda s, now: self._decide(s, letter_id, examined,
                                                                      envelope_from, now))
@@ -262,7 +264,7 @@ class Pipeline:
         ctx = self.ctx
         if ctx.read_processes > 0 and ctx.xml_resources is default_resources():
             # the message is already on disk: the worker reads it and keeps the files, within
-            # the letter's budget (over it: workers.OverBudget, see _count_failure)
+            # the letter's budget (over it: workers.OverBudget, see inbound/attempts.py)
             intake = self.store.settings.intake
             return await workers.run(ctx.read_processes, read_blob, str(self.store.blobs.root),
                                      digest, trust_roots=ctx.trust_roots, now=now,
@@ -333,33 +335,6 @@ class Pipeline:
                 decision = replace(decision, problems=(*decision.problems, REPLY_UNPROVED))
         return await self.recorder.record(s, letter, reading, decision, now, ex.facts.auth)
 
-    async def _count_failure(self, letter_id: int, exc: Exception) -> str:
-        """A message that could not be read: after max_attempts it waits for the clerk. One
-        reading over its budget is enough to decide: it would be as costly every time."""
-        now = self.store.clock()
-        async with self.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
-            assert letter is not None
-            if letter.state != LetterState.RECEIVED:  # decided already (a copy that came again)
-                return letter.state
-            letter.attempts += 1
-            letter.updated_at = now
-            over = exc if isinstance(exc, workers.OverBudget) else None
-            if over is None and letter.attempts < self.store.settings.intake.max_attempts:
-                return letter.state
-            letter.state = advance(letter.state, Event.READING_FAILED)
-            if over is not None:
-                letter.review_reason = over_budget_reason(over)
-                code = f"over_{over.what}_budget"
-            else:
-                letter.review_reason = f"ระบบอ่านอีเมลนี้ไม่สำเร็จ {letter.attempts} ครั้ง ({type(exc).__name__})"
-                code = "unreadable"
-            letter.problems = [{"code": code, "th": letter.review_reason, "en": repr(exc)}]
-            await audit.append(s, now=now, actor="pipeline", action="letter.parked",
-                               subject_type="letter", subject_id=letter_id,
-                               details={"error": repr(exc)[:500], "attempts": letter.attempts})
-            return letter.state
-
 
 async def done_already(s: AsyncSession, clerk: tuple[tuple[int, int], ClerkRoute]) -> bool:
     """Whether every unit a command names has the letter already: then the unproved copy
@@ -379,18 +354,3 @@ async def done_already(s: AsyncSession, clerk: tuple[tuple[int, int], ClerkRoute
     have = set((await s.execute(select(Forward.unit_code).where(
         Forward.letter_id == target, Forward.state.in_(OPEN)))).scalars())
     return set(wanted.units) <= have
-
-
-def _read_failed(store: Store, what: str, key: object) -> None:
-    """A reading that failed (in an `except`): logged with its trace, counted for /metrics."""
-    store.events["read_failed"] += 1
-    log.exception("%s %s could not be read", what, key,
-                  extra={"letter_id": key} if what == "letter" else None)
-
-
-def over_budget_reason(over: workers.OverBudget) -> str:
-    """The clerk's reason for a letter whose reading went over its budget."""
-    if over.what == "memory":
-        return (f"อ่านไฟล์หนังสือต้องใช้หน่วยความจำเกิน {over.budget.memory_mb} MB "
-                "ระบบจึงส่งให้เจ้าหน้าที่ตรวจ")
-    return f"อ่านไฟล์หนังสือไม่เสร็จภายใน {over.budget.seconds:g} วินาที ระบบจึงส่งให้เจ้าหน้าที่ตรวจ"

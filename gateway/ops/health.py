@@ -52,6 +52,7 @@ class HealthCheck:
     started: dt.datetime
     on_stale: Callable[[set[str]], None] | None = None  # mailboxes overdue: the alarm need not wait
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # must not have ended
+    problems: list[Callable[[], str | None]] = field(default_factory=list)  # e.g. a write outage
 
     async def _store_answers(self) -> str | None:
         try:
@@ -66,6 +67,7 @@ class HealthCheck:
         problem = await self._store_answers()
         if problem:
             reasons.append(problem)
+        reasons += [p for p in (problem() for problem in self.problems) if p]
         for task in self.tasks:
             if task.done():
                 reasons.append(f"task {task.get_name()} has stopped")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -27,6 +28,8 @@ from gateway.store.handle import Store
 from gateway.store.tables import Letter, OutboxItem
 
 __all__ = ["CONTENT_TYPE", "AlarmRecord", "GatewayMetrics", "Snapshot", "read_snapshot"]
+
+log = logging.getLogger("saraban-gateway.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OUTBOX_STATUSES = ("pending", "sending", "sent", "parked", "uncertain")
@@ -105,6 +108,16 @@ class _Collector(Collector):
                                   value=events.get("read_failed", 0))
         yield CounterMetricFamily("saraban_send_failures", "Outbox deliveries that failed",
                                   value=events.get("send_failed", 0))
+        yield CounterMetricFamily("saraban_environment_faults",
+                                  "Writes the environment refused (disk full, I/O error, read-only store)",
+                                  value=events.get("environment_fault", 0))
+        since = m.outage() if m.outage is not None else None
+        yield GaugeMetricFamily("saraban_store_write_outage",
+                                "1 while the store cannot write (disk full …): SMTP answers 451",
+                                value=1.0 if since is not None else 0.0)
+        yield GaugeMetricFamily("saraban_store_write_outage_since_timestamp_seconds",
+                                "When the current write outage began (Unix time; 0: none)",
+                                value=_ts(since) if since is not None else 0.0)
         yield CounterMetricFamily("saraban_alarms", "Alarms raised", value=m.alarms.raised)
         yield GaugeMetricFamily("saraban_last_alarm_timestamp_seconds",
                                 "When the last alarm was raised (Unix time; 0: never)",
@@ -118,6 +131,7 @@ class GatewayMetrics:
     store: Store
     mailboxes: MailboxHealth
     alarms: AlarmRecord = field(default_factory=AlarmRecord)
+    outage: Callable[[], dt.datetime | None] | None = None  # since when the store cannot write
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
@@ -127,5 +141,9 @@ class GatewayMetrics:
 
     async def render(self) -> bytes:
         async with self._lock:
-            self._collector.snapshot = await read_snapshot(self.store)
+            try:
+                self._collector.snapshot = await read_snapshot(self.store)
+            except Exception as exc:  # a full disk may keep SQLite from opening: the rest still shows
+                log.warning("metrics: the store could not be read: %s", exc)
+                self._collector.snapshot = None
             return generate_latest(self.registry)

@@ -1,0 +1,79 @@
+"""A reading that failed: counted against the letter, or not, by whose fault it was.
+
+A letter that cannot be read because of what it is (broken, hostile, over its budget) uses up
+one of `[intake] max_attempts`, and after the last (or one reading over its budget, which would
+be as costly every time) waits for the clerk. A reading that failed because of the environment
+(gateway/envfaults.py: disk full, over quota, I/O error, a read-only store) is not the letter's
+fault: nothing is counted or written (the store could not take it), and EnvironmentFault goes up
+to the caller, which tries the letter again once the store can write (gateway/ops/outage.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gateway import workers
+from gateway.envfaults import EnvironmentFault, describe, environmental
+from gateway.state import Event, LetterState, advance
+from gateway.store import audit
+from gateway.store.handle import Store
+from gateway.store.tables import Letter
+
+__all__ = ["count_failure", "over_budget_reason", "read_failed", "refuse_if_environmental"]
+
+log = logging.getLogger("gateway.inbound.pipeline")
+
+
+def refuse_if_environmental(exc: BaseException) -> None:
+    """Raise EnvironmentFault (from `exc`) when the environment, not the letter, failed."""
+    fault = environmental(exc)
+    if fault is not None:
+        raise EnvironmentFault(describe(fault)) from exc
+
+
+def read_failed(store: Store, what: str, key: object, exc: BaseException) -> None:
+    """A reading that failed (in an `except`): logged, counted for /metrics. The environment's
+    fault is one line (the outage says the rest); the letter's own comes with its trace."""
+    extra = {"letter_id": key} if what == "letter" else None
+    if environmental(exc) is not None:
+        log.warning("%s %s could not be read for now: %s", what, key, describe(exc), extra=extra)
+        return
+    store.events["read_failed"] += 1
+    log.exception("%s %s could not be read", what, key, extra=extra)
+
+
+async def count_failure(store: Store, letter_id: int, exc: Exception) -> str:
+    """One failed reading of a received letter; returns its state (`review` once given up).
+    The environment's fault raises EnvironmentFault instead, and counts nothing."""
+    refuse_if_environmental(exc)
+    now = store.clock()
+    async with store.sessions.begin() as s:
+        letter = await s.get(Letter, letter_id, with_for_update=True)
+        assert letter is not None
+        if letter.state != LetterState.RECEIVED:  # decided already (a copy that came again)
+            return letter.state
+        letter.attempts += 1
+        letter.updated_at = now
+        over = exc if isinstance(exc, workers.OverBudget) else None
+        if over is None and letter.attempts < store.settings.intake.max_attempts:
+            return letter.state
+        letter.state = advance(letter.state, Event.READING_FAILED)
+        if over is not None:
+            letter.review_reason = over_budget_reason(over)
+            code = f"over_{over.what}_budget"
+        else:
+            letter.review_reason = f"ระบบอ่านอีเมลนี้ไม่สำเร็จ {letter.attempts} ครั้ง ({type(exc).__name__})"
+            code = "unreadable"
+        letter.problems = [{"code": code, "th": letter.review_reason, "en": repr(exc)}]
+        await audit.append(s, now=now, actor="pipeline", action="letter.parked",
+                           subject_type="letter", subject_id=letter_id,
+                           details={"error": repr(exc)[:500], "attempts": letter.attempts})
+        return letter.state
+
+
+def over_budget_reason(over: workers.OverBudget) -> str:
+    """The clerk's reason for a letter whose reading went over its budget."""
+    if over.what == "memory":
+        return (f"อ่านไฟล์หนังสือต้องใช้หน่วยความจำเกิน {over.budget.memory_mb} MB "
+                "ระบบจึงส่งให้เจ้าหน้าที่ตรวจ")
+    return f"อ่านไฟล์หนังสือไม่เสร็จภายใน {over.budget.seconds:g} วินาที ระบบจึงส่งให้เจ้าหน้าที่ตรวจ"
