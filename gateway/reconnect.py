@@ -44,7 +44,7 @@ class Outage:
             else min(self.REFUSED_CAP, 2.0 ** min(n, 6))
         return base * (1 + self.rng.uniform(0, 0.25))
 
-    def failed(self, exc: BaseException, *, away: bool, now: float | None = None) -> float:
+    def failed(self, exc: BaseException | str, *, away: bool, now: float | None = None) -> float:
         now = _now() if now is None else now
         self.attempts += 1
         delay = self.delay(away=away)

@@ -275,16 +275,13 @@ class Watcher:
 
 
 async def _all_or_none(steps: list[Coroutine[Any, Any, None]]) -> None:
-    """Run the steps together; when one fails, the others are cancelled (not left running on
-    a connection being closed) before its error is raised."""
-    tasks = [asyncio.ensure_future(step) for step in steps]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    """Run the steps together and wait for every one of them, then raise the first failure.
+    None is left running on a connection being closed, and none is cancelled half-way: a
+    database connection attempt cut short leaves a socket PostgreSQL waits on (up to its
+    authentication_timeout, 60 s) before a restart can finish."""
+    for outcome in await asyncio.gather(*steps, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _away(exc: BaseException) -> bool | None:

@@ -370,6 +370,7 @@ class OutboxSender:
     async def _rounds(self, lease: SenderLease, *, stop: asyncio.Event, wake: asyncio.Event,
                       idle_seconds: float) -> None:
         store = self.store
+        database = Outage("outbox sender: the database")
         while not stop.is_set():
             wake.clear()
             try:
@@ -384,10 +385,10 @@ class OutboxSender:
                     nxt = await outbox.next_due_at(s)
                 if nxt is not None:
                     delay = max(0.05, min(idle_seconds, (nxt - store.clock()).total_seconds()))
+                database.over()
             except Exception as exc:  # the task guard: the loop goes on
-                if is_disconnect(exc):  # the database restarting: again in a second
-                    log.warning("outbox sender: the database is away (%s); retrying", type(exc).__name__)
-                    delay = 1.0
+                if is_disconnect(exc):  # the database restarting: again within seconds
+                    delay = database.failed(type(exc).__name__, away=True)
                 else:
                     log.exception("outbox sender failed; retrying shortly")
                     delay = idle_seconds
