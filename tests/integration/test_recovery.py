@@ -120,11 +120,11 @@ async def test_the_first_letter_after_the_mailbox_returns_is_registered_within_s
     await asyncio.sleep(1.0)  # the watcher is in IDLE
 
     stopped = time.monotonic()
-    own_dovecot.halt()
+    await asyncio.to_thread(own_dovecot.halt)
     await until("noticing the outage", lambda: _true(bool(noticed.times)), CEILING)
     noticing = noticed.times[0] - stopped
     await asyncio.sleep(max(0.0, OUTAGE - (time.monotonic() - stopped)))
-    own_dovecot.resume()
+    await asyncio.to_thread(own_dovecot.resume)
     back = time.monotonic()
     own_dovecot.deliver(user, second)
     took = await until("the first letter after the mailbox returned", lambda: _count_is(store, 2), CEILING)
