@@ -5,6 +5,10 @@ concurrency (infrastructure.md, "Numbers that never gap"): pysqlite's implicit
 BEGIN switched off, WAL with a busy timeout, and `BEGIN IMMEDIATE` so that a
 writer takes the write lock at the start of its transaction instead of failing
 with "database is locked" when it upgrades a read lock half-way through.
+
+PostgreSQL may restart under a running gateway: the pool tests each connection before use
+(`pool_pre_ping`), and `WriteSessions.transact` runs a unit of work again, after a short
+pause, when the server was away (`is_disconnect`); SQLite has no server to lose.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,6 +36,45 @@ from gateway.store.sqlite_adapter import one_hop_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "saraban_read_only"
+# Pauses before a unit of work is run again while the database server is away: about 7 s in
+# all, enough for a restart; a longer outage is the caller's (the watcher reconnects).
+DISCONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 3.0)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True when `exc` says the database server went away (restarted, shutting down, refusing
+    connections), so the same unit of work may simply be run again; never for SQLite."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:  # SQLAlchemy's own verdict on a broken connection
+        return True
+    orig = exc.orig
+    if not type(orig).__module__.startswith("psycopg"):
+        return False
+    state = getattr(orig, "sqlstate", None) or ""
+    # no SQLSTATE: could not connect; 08xxx connection exceptions; 57P0x shutdown / starting up
+    return isinstance(exc, (OperationalError, InterfaceError)) and \
+        (not state or state.startswith(("08", "57P")))
+
+
+async def retrying(unit: Callable[[], Awaitable[T]], *, what: str = "database",
+                   delays: tuple[float, ...] = DISCONNECT_DELAYS,
+                   sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> T:
+    """`unit()`, run again after a short pause (with jitter) each time it fails because the
+    database server is away, at most len(delays) times; other errors are raised at once."""
+    for attempt, delay in enumerate((*delays, None)):
+        try:
+            return await unit()
+        except DBAPIError as exc:
+            if delay is None or not is_disconnect(exc):
+                raise
+            (log.warning if attempt == 0 else log.debug)(
+                "%s: the database is away (%s); trying again", what, type(exc.orig).__name__)
+            await sleep(delay * (1 + random.uniform(0, 0.25)))
+    raise AssertionError("unreachable")
 
 
 def insert_for(session: AsyncSession) -> Any:
@@ -161,6 +207,16 @@ class WriteSessions:
         finally:
             self._holder = None
             gate.release()
+
+
+    async def transact(self, unit: Callable[[AsyncSession], Awaitable[T]], *, urgent: bool = False) -> T:
+        """`unit(session)` in a transaction of its own, run again from the start (a new
+        transaction) when the database server was away (`retrying`)."""
+        async def once() -> T:
+            async with self.begin(urgent=urgent) as s:
+                return await unit(s)
+
+        return await retrying(once)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> WriteSessions:

@@ -6,6 +6,12 @@ off (`'Received : %s' % data` in `data_received`): about 4 ms of the event loop'
 library's own body minus that formatting; the client class is subclassed only to use this
 protocol. tests/unit/test_dependency_internals.py checks every private name used here and
 fails naming aioimaplib and its version when a release changes them.
+
+It also makes a lost connection visible at once: aioimaplib 2.0 leaves every pending command
+(and IDLE) waiting when the server closes the connection, and its IMAP4_SSL drops the
+`conn_lost_cb` argument (aioimaplib issues #107, #110). `QuietProtocol.closed` is a future set
+by `connection_lost` (the public asyncio.Protocol hook), which the adapter races every command
+against (gateway/intake/imap_client.py).
 """
 
 from __future__ import annotations
@@ -21,7 +27,18 @@ _aio_log = logging.getLogger(aioimaplib.__name__)
 
 
 class QuietProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
-    """aioimaplib's protocol, logging received data only when its debug log is on."""
+    """aioimaplib's protocol, logging received data only when its debug log is on; `closed`
+    is done (with the error, or None) as soon as the transport is lost."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None, conn_lost_cb: Any = None) -> None:
+        super().__init__(loop, conn_lost_cb)
+        self.closed: asyncio.Future[BaseException | None] = \
+            (loop or asyncio.get_running_loop()).create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self.closed.done():
+            self.closed.set_result(exc)
 
     def data_received(self, d: bytes) -> None:
         if _aio_log.isEnabledFor(logging.DEBUG):
@@ -45,3 +62,9 @@ class QuietImap4Ssl(aioimaplib.IMAP4_SSL):  # type: ignore[misc]
         self.protocol = QuietProtocol(local_loop, conn_lost_cb)
         self._client_task = local_loop.create_task(local_loop.create_connection(
             lambda: self.protocol, host, port, ssl=ssl_context))
+
+    def abort(self) -> None:
+        """Close the connection without a word (after LOGOUT, or when it is already lost)."""
+        transport = self.protocol.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()

@@ -16,8 +16,12 @@ import contextlib
 import datetime as dt
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import Imap
 from gateway.intake.filing import Filing, Placement, copy_marker
@@ -25,9 +29,11 @@ from gateway.intake.review_filing import file_review_copy
 from gateway.intake.smtp import Vouch
 from gateway.ports import ImapFailure, LetterIntake, MailboxClient, MailboxClientFactory
 from gateway.progress import SILENT, Progress
+from gateway.reconnect import Outage
 from gateway.state import LetterState
 from gateway.store import leases
 from gateway.store.blobs import sha256_hex
+from gateway.store.db import is_disconnect
 from gateway.store.letters import put_blobs
 
 log = logging.getLogger(__name__)
@@ -36,7 +42,7 @@ IDLE_SECONDS = 60  # one IDLE round; the lease is renewed between rounds
 LEASE_TTL = dt.timedelta(minutes=3)
 TAKE_IN_PARALLEL = 6  # letters in flight: enough to keep the readers and the database busy
 
-__all__ = ["InOrder", "MailboxHealth", "Watcher", "copy_marker"]
+__all__ = ["InOrder", "MailboxHealth", "Outage", "Watcher", "copy_marker"]
 
 
 class InOrder:
@@ -96,6 +102,7 @@ class Watcher:
         self.vouch = vouch
         self.rounds = 0
         self.seen: set[int] = set()  # the UIDs in the watched mailbox at the last round's start
+        self.outage = Outage(f"IMAP {cfg.name}", extra={"mailbox": cfg.name})
 
     async def ensure_folders(self, client: MailboxClient) -> None:
         await client.folders()  # learn the delimiter first
@@ -104,23 +111,27 @@ class Watcher:
                                      *commands, *self.filing.forward_folders(client)))
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = 1.0
+        """Watch until `stop`; every lost connection (to the mailbox or the database) is
+        noticed at once and retried within seconds (`Outage`), every round being safe to
+        repeat (a letter is moved out of INBOX only after its commit)."""
         while not stop.is_set():
             client = self.client_factory()
             try:
                 await client.connect()
-                backoff = 1.0
                 await self._session(client, stop)
-            except (TimeoutError, ImapFailure, OSError, ssl.SSLError) as exc:
+            except Exception as exc:
+                away = _away(exc)
+                if away is None:
+                    raise
                 self.health.last_error[self.cfg.name] = repr(exc)
-                log.warning("IMAP %s: %s; reconnecting in %.0f s", self.cfg.name, exc, backoff,
-                            extra={"mailbox": self.cfg.name})
+                delay = self.outage.failed(exc, away=away)
+            else:
+                delay = 0.0
             finally:
                 await client.close()
             if stop.is_set():
                 break
-            await _sleep(stop, backoff)
-            backoff = min(backoff * 2, 60.0)
+            await _sleep(stop, delay)
 
     async def sweep(self, progress: Progress = SILENT) -> bool:
         """One round and done (`ingest --once`); False when a running gateway holds the mailbox."""
@@ -139,14 +150,21 @@ class Watcher:
     async def take_lease(self) -> bool:
         """Hold this mailbox for this process; a lease left by a dead process on this host is
         broken at once rather than waited out (its holder names host and pid)."""
-        async with self.store.sessions.begin() as s:
+        async def take(s: AsyncSession) -> bool:
             got, _ = await leases.take(s, name=self.lease_name, holder=self.holder,
                                        now=self.store.clock(), ttl=LEASE_TTL)
-        return got
+            return got
+
+        return await self.store.sessions.transact(take)
 
     async def drop_lease(self) -> None:
-        async with self.store.sessions.begin() as s:
-            await leases.release(s, name=self.lease_name, holder=self.holder)
+        try:
+            async with self.store.sessions.begin() as s:
+                await leases.release(s, name=self.lease_name, holder=self.holder)
+        except DBAPIError as exc:  # the database is away: the lease is ours to take again
+            if not is_disconnect(exc):
+                raise
+            log.debug("IMAP %s: lease not released: %r", self.cfg.name, exc)
 
     async def _session(self, client: MailboxClient, stop: asyncio.Event) -> None:
         await self.ensure_folders(client)
@@ -157,6 +175,7 @@ class Watcher:
                     await _sleep(stop, 10)
                     continue
                 await self.one_round(client)
+                self.outage.over()
                 if stop.is_set():
                     break
                 await client.select(self.cfg.mailbox)
@@ -197,7 +216,7 @@ class Watcher:
                     order.done(i)
                     progress.advance()
 
-        await asyncio.gather(*(one(i, uid) for i, uid in enumerate(uids)))
+        await _all_or_none([one(i, uid) for i, uid in enumerate(uids)])
         await self.filing.after_intake(client)
         self.health.last_ok[self.cfg.name] = self.store.clock()
         self.health.last_error.pop(self.cfg.name, None)
@@ -253,6 +272,28 @@ class Watcher:
                                        {"filed_folder": folder, **({"copy_appended": True} if copy else {})})
         # a letter set aside gets its review copy beside it (reasons, fields, commands; #21)
         await file_review_copy(self.filing, client, letter_id, state, lock)
+
+
+async def _all_or_none(steps: list[Coroutine[Any, Any, None]]) -> None:
+    """Run the steps together and wait for every one of them, then raise the first failure.
+    None is left running on a connection being closed, and none is cancelled half-way: a
+    database connection attempt cut short leaves a socket PostgreSQL waits on (up to its
+    authentication_timeout, 60 s) before a restart can finish."""
+    for outcome in await asyncio.gather(*steps, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+def _away(exc: BaseException) -> bool | None:
+    """True: the mailbox or the database is away (refused, lost, silent): retry within seconds.
+    False: the server answered NO or BAD: back off longer. None: not an outage (a bug)."""
+    if isinstance(exc, DBAPIError):
+        return True if is_disconnect(exc) else None
+    if isinstance(exc, (TimeoutError, OSError)):  # MailboxLost is a ConnectionError
+        return not isinstance(exc, ssl.SSLCertVerificationError)
+    if isinstance(exc, ImapFailure):
+        return False
+    return None
 
 
 async def _sleep(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:

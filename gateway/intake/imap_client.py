@@ -5,7 +5,8 @@ It implements the `MailboxClient` port (gateway/ports.py) that the watcher and t
 
 aioimaplib traps (infrastructure.md): implicit TLS only; arguments are sent verbatim (mailbox
 names are encoded and quoted here); fetch one message per command (big responses recurse);
-every call has a timeout.
+every call has a timeout, and fails at once when the connection is lost (aioimaplib would
+leave it waiting: the protocol's `closed` future, gateway/intake/aioimaplib_quiet.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 30.0
 IDLE_MAX_SECONDS = 25 * 60  # re-IDLE well before the 29 minutes of RFC 2177
+LIVENESS_SECONDS = 20.0  # a silent IDLE is ended (DONE) and renewed this often ...
+DONE_TIMEOUT = 10.0  # ... and a DONE not answered within this means the connection is dead
 
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _COPYUID = re.compile(rb"COPYUID (\d+) [\d:,]+ (\d+)")
@@ -39,6 +42,10 @@ def _lines(resp: Any) -> list[bytes]:
     return [bytes(x) for x in resp.lines]
 
 
+class MailboxLost(ImapFailure, ConnectionError):
+    """The connection could not be made, broke, or stopped answering: the server is away, and
+    the watcher tries again within seconds (an ImapFailure that is not one of these, a NO or
+    BAD from a server that answers, backs off for longer)."""
 
 
 class ImapClient:
@@ -54,10 +61,36 @@ class ImapClient:
         self.selected: str | None = None
         self.delimiter = "/"  # the server's hierarchy delimiter, learnt from LIST
 
+    def _closed(self) -> asyncio.Future[BaseException | None]:
+        if self.client is None:
+            raise MailboxLost("not connected")
+        closed: asyncio.Future[BaseException | None] = self.client.protocol.closed
+        return closed
+
+    async def _guarded(self, aw: Any, what: str, timeout: float | None = None) -> Any:
+        """`aw`'s result, or MailboxLost the moment the connection is lost or when no answer
+        comes in time (aioimaplib leaves a command waiting on a closed connection)."""
+        closed = self._closed()
+        task = asyncio.ensure_future(aw)
+        try:
+            await asyncio.wait({task, closed}, timeout=timeout or self.timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+                task.add_done_callback(_consume)
+        if not task.cancelled() and task.done():
+            return task.result()
+        if closed.done():
+            raise MailboxLost(f"{what}: connection lost ({closed.result()!r})")
+        raise MailboxLost(f"{what}: no answer within {timeout or self.timeout:.0f} s")
+
     async def _call(self, coro: Any, what: str) -> Any:
         try:
-            resp = await asyncio.wait_for(coro, self.timeout)
-        except (TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
+            resp = await self._guarded(coro, what)
+        except TimeoutError as exc:  # aioimaplib's own timeout, as good as ours
+            raise MailboxLost(f"{what}: {exc!r}") from exc
+        except (aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
             raise ImapFailure(f"{what}: {exc!r}") from exc
         if resp.result != "OK":
             raise ImapFailure(f"{what}: {resp.result} {_lines(resp)[-1:]!r}")
@@ -65,11 +98,13 @@ class ImapClient:
 
     async def connect(self) -> None:
         self.client = QuietImap4Ssl(host=self.cfg.host, port=self.cfg.port,
-                                ssl_context=self.ssl_context, timeout=self.timeout)
+                                    ssl_context=self.ssl_context, timeout=self.timeout)
         try:
-            await asyncio.wait_for(self.client.wait_hello_from_server(), self.timeout)
-        except (TimeoutError, OSError) as exc:
+            await self._guarded(self.client.wait_hello_from_server(), "connect")
+        except ssl.SSLCertVerificationError as exc:  # not an outage: a wrong certificate or CA
             raise ImapFailure(f"connect {self.cfg.host}:{self.cfg.port}: {exc!r}") from exc
+        except (TimeoutError, OSError) as exc:  # refused, reset, unreachable: the server is down
+            raise MailboxLost(f"connect {self.cfg.host}:{self.cfg.port}: {exc!r}") from exc
         await self._call(self.client.login(self.cfg.user, self.password), "LOGIN")
 
     def has(self, capability: str) -> bool:
@@ -78,11 +113,13 @@ class ImapClient:
     async def close(self) -> None:
         if self.client is None:
             return
-        try:
-            await asyncio.wait_for(self.client.logout(), 5)
-        except Exception as exc:  # noqa: BLE001 - closing a connection that may already be dead
-            log.debug("IMAP logout failed: %r", exc)
-        self.client = None
+        client, self.client = self.client, None
+        if not client.protocol.closed.done():  # a lost connection is not waited on for LOGOUT
+            try:
+                await asyncio.wait_for(client.logout(), 5)
+            except Exception as exc:  # noqa: BLE001 - closing a connection that may already be dead
+                log.debug("IMAP logout failed: %r", exc)
+        client.abort()
 
     async def folders(self) -> set[str]:
         resp = await self._call(self.client.list('""', "*"), "LIST")
@@ -99,7 +136,7 @@ class ImapClient:
         have = await self.folders()
         for name in names:
             if name not in have:
-                resp = await asyncio.wait_for(self.client.create(encode_mailbox(name)), self.timeout)
+                resp = await self._guarded(self.client.create(encode_mailbox(name)), f"CREATE {name}")
                 if resp.result != "OK" and b"exists" not in b" ".join(_lines(resp)).lower():
                     raise ImapFailure(f"CREATE {name}: {_lines(resp)!r}")
 
@@ -160,33 +197,64 @@ class ImapClient:
         return None
 
     async def idle(self, seconds: float, stop: asyncio.Event) -> bool:
-        """Wait in IDLE for new mail; True if the server announced some."""
-        task = await asyncio.wait_for(self.client.idle_start(timeout=min(seconds, IDLE_MAX_SECONDS)),
-                                      self.timeout)
+        """Wait in IDLE for new mail; True if the server announced some. A lost connection
+        ends it at once (MailboxLost); IDLE is renewed every LIVENESS_SECONDS, its DONE being
+        answered within DONE_TIMEOUT the proof that a silent connection is still alive."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not stop.is_set():
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            if await self._idle_once(min(left, LIVENESS_SECONDS), stop):
+                return True
+        return False
+
+    async def _idle_once(self, seconds: float, stop: asyncio.Event) -> bool:
+        try:
+            task = await self._guarded(self.client.idle_start(timeout=min(seconds, IDLE_MAX_SECONDS)), "IDLE")
+        except aioimaplib.Abort as exc:
+            raise ImapFailure(f"IDLE: {exc!r}") from exc
+        closed = self._closed()
+        stopping = asyncio.ensure_future(stop.wait())
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
         got = False
         try:
-            deadline = asyncio.get_running_loop().time() + seconds
-            while not stop.is_set():
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    break
+            while (left := end - loop.time()) > 0:
+                push = asyncio.ensure_future(self.client.wait_server_push(timeout=left))
+                done, _ = await asyncio.wait({push, closed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if push not in done:
+                    push.cancel()
+                    push.add_done_callback(_consume)
+                    if closed.done():
+                        raise MailboxLost(f"IDLE: connection lost ({closed.result()!r})")
+                    break  # stopping
                 try:
-                    push = await asyncio.wait_for(self.client.wait_server_push(), min(left, 1.0))
+                    value = push.result()
                 except TimeoutError:
-                    continue
-                if push == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     break
-                lines = [bytes(x) for x in push] if isinstance(push, list) else [bytes(push)]
+                if value == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                    break
+                lines = [bytes(x) for x in value] if isinstance(value, list) else [bytes(value)]
                 if any(line.endswith((b"EXISTS", b"RECENT")) for line in lines):
                     got = True
                     break
+        except BaseException:
+            if not closed.done():
+                self.client.idle_done()
+            raise
         finally:
-            self.client.idle_done()
-            try:
-                await asyncio.wait_for(task, self.timeout)
-            except TimeoutError as exc:
-                raise ImapFailure("IDLE did not end") from exc
+            stopping.cancel()
+        self.client.idle_done()
+        await self._guarded(task, "IDLE DONE", DONE_TIMEOUT)
         return got
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve a cancelled or failed helper task's outcome (no 'never retrieved' warning)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def client_ssl_context(cfg: Imap, base_dir: os.PathLike[str] | None = None) -> ssl.SSLContext:

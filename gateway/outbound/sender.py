@@ -29,8 +29,10 @@ from gateway.core.compose import Mail, compose
 from gateway.errors import Permanent, Transient, Uncertain
 from gateway.ports import BeforeEnd, Envelope, OutboxTransport, nothing_before_end
 from gateway.progress import SILENT, Progress
+from gateway.reconnect import Outage
 from gateway.store import leases, outbox, recipients
 from gateway.store.blobs import sha256_hex
+from gateway.store.db import is_disconnect
 from gateway.store.handle import Store
 
 log = logging.getLogger(__name__)
@@ -76,20 +78,49 @@ def relay_tls_context(relay: Relay, base_dir: Path) -> ssl.SSLContext:
     return tls
 
 
+# A relay that cannot be reached (restarting) is tried again within seconds for this long
+# before the delivery counts as a failed attempt (and waits for the outbox's retry schedule).
+RELAY_AWAY_WINDOW = 15.0
+
+
 class RelayTransport:
     """Through the agency's relay: STARTTLS and AUTH as configured, every await bounded."""
 
     def __init__(self, relay: Relay, base_dir: Path | None = None) -> None:
         self.relay = relay
         self.tls = relay_tls_context(relay, base_dir or Path("."))
+        self.outage = Outage(f"relay {relay.host}:{relay.port}")
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        """A connection to the relay; while it refuses or drops connections (a restart),
+        tried again 0.5, 1, 2, 3 s later (gateway/reconnect.py) for RELAY_AWAY_WINDOW.
+        Nothing has been sent yet, so trying again is always safe."""
+        r = self.relay
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + RELAY_AWAY_WINDOW
+        while True:
+            client = aiosmtplib.SMTP(hostname=r.host, port=r.port, start_tls=r.starttls,
+                                     timeout=r.timeout_seconds, tls_context=self.tls)
+            try:
+                await client.connect()
+            except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+                if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 500:
+                    raise  # a refusal in its greeting, not a restart
+                client.close()
+                delay = self.outage.failed(exc, away=True)
+                if loop.time() + delay > give_up:
+                    raise
+                await asyncio.sleep(delay)
+                continue
+            self.outage.over()
+            return client
 
     async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = nothing_before_end) -> None:
         r = self.relay
         password = secret(r.password_env, what="รหัสผ่าน relay") if r.username else None
-        client = aiosmtplib.SMTP(hostname=r.host, port=r.port, start_tls=r.starttls,
-                                 timeout=r.timeout_seconds, tls_context=self.tls)
+        client: aiosmtplib.SMTP | None = None
         try:
-            await client.connect()
+            client = await self._connected()
             if r.username and password is not None:
                 await client.login(r.username, password)
             options = []
@@ -109,7 +140,7 @@ class RelayTransport:
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             raise Transient(repr(exc)) from exc
         finally:
-            if client.is_connected:
+            if client is not None and client.is_connected:
                 try:
                     await asyncio.wait_for(client.quit(), r.timeout_seconds)
                 except (TimeoutError, aiosmtplib.SMTPException, OSError):
@@ -339,6 +370,7 @@ class OutboxSender:
     async def _rounds(self, lease: SenderLease, *, stop: asyncio.Event, wake: asyncio.Event,
                       idle_seconds: float) -> None:
         store = self.store
+        database = Outage("outbox sender: the database")
         while not stop.is_set():
             wake.clear()
             try:
@@ -348,13 +380,18 @@ class OutboxSender:
                     continue
                 while await self.send_due():
                     await lease.take()
-            except Exception:
-                log.exception("outbox sender failed; retrying shortly")
-            async with store.readers() as s:
-                nxt = await outbox.next_due_at(s)
-            delay = idle_seconds
-            if nxt is not None:
-                delay = max(0.05, min(idle_seconds, (nxt - store.clock()).total_seconds()))
+                delay = idle_seconds
+                async with store.readers() as s:
+                    nxt = await outbox.next_due_at(s)
+                if nxt is not None:
+                    delay = max(0.05, min(idle_seconds, (nxt - store.clock()).total_seconds()))
+                database.over()
+            except Exception as exc:  # the task guard: the loop goes on
+                if is_disconnect(exc):  # the database restarting: again within seconds
+                    delay = database.failed(type(exc).__name__, away=True)
+                else:
+                    log.exception("outbox sender failed; retrying shortly")
+                    delay = idle_seconds
             await _wait_any(stop, wake, delay)
 
 

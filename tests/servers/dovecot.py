@@ -279,12 +279,30 @@ class DovecotServer:
             self._cleanup_dir()
             raise last_error or ServerStartError("dovecot did not start")
 
+        self._arm_watchdog()
+        register(self)
+        self.startup_seconds = time.monotonic() - t0
+        return self
+
+    def _arm_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.disarm()
         self._watchdog = Watchdog(
             f"kill -TERM {self.pid} 2>/dev/null; sleep 1; kill -KILL {self.pid} 2>/dev/null; "
             + (f"rm -rf {Watchdog.quote(self.base_dir)}" if self._own_base and not self.keep_base_dir else "true")
         )  # fmt: skip
-        register(self)
-        self.startup_seconds = time.monotonic() - t0
+
+    def halt(self) -> None:
+        """Stop the server as an outage does (its clients' connections are closed at once),
+        keeping its mail, configuration and ports for :meth:`resume`."""
+        self._reap()
+
+    def resume(self) -> Self:
+        """Start again after :meth:`halt`: the same ports, the same mail."""
+        if self.running:
+            return self
+        self._spawn()
+        self._arm_watchdog()
         return self
 
     def _pick_ports(self) -> tuple[int, int, int]:

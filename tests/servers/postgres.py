@@ -186,7 +186,15 @@ class PostgresServer:
                 self._proc = None
             self._cleanup_dir()
             raise
+        self._arm_watchdog()
+        register(self)
+        self.startup_seconds = time.monotonic() - t0
+        return self
+
+    def _arm_watchdog(self) -> None:
         assert self._proc is not None
+        if self._watchdog is not None:
+            self._watchdog.disarm()
         pid = self._proc.pid
         cleanup = (
             f"kill -INT {pid} 2>/dev/null; i=0; while [ $i -lt 50 ] && kill -0 {pid} 2>/dev/null; "
@@ -195,8 +203,27 @@ class PostgresServer:
         if self._own_base and not self.keep_base_dir:
             cleanup += f"; rm -rf {Watchdog.quote(self.base_dir)}"
         self._watchdog = Watchdog(cleanup)
-        register(self)
-        self.startup_seconds = time.monotonic() - t0
+
+    def halt(self) -> None:
+        """``pg_ctl -m fast stop`` (clients are disconnected, as in a restart), keeping the
+        data and the port for :meth:`resume`."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            self._run(self.bin_dir / "pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "-t", "30",
+                      "stop", timeout=60)
+            self._terminate(proc)
+        self._started = False
+
+    def resume(self) -> Self:
+        """Start again after :meth:`halt`: the same data, the same port."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self
+        fixed, self._fixed_port = self._fixed_port, True
+        try:
+            self._start_server()
+        finally:
+            self._fixed_port = fixed
+        self._arm_watchdog()
         return self
 
     _INITDB_ARGS = (

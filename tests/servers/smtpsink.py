@@ -24,6 +24,7 @@ class SmtpSink:
     messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
     script: dict[str, list[str]] = field(default_factory=dict)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    halted_port: int = 0
 
     @property
     def port(self) -> int:
@@ -33,17 +34,32 @@ class SmtpSink:
     @classmethod
     async def start(cls, port: int = 0) -> SmtpSink:
         sink = cls()
+        await sink._listen(port)
+        return sink
+
+    async def _listen(self, port: int) -> None:
         loop = asyncio.get_running_loop()
-        sink.server = await loop.create_server(
-            lambda: SMTP(sink, hostname="sink.localhost", ident="sink", enable_SMTPUTF8=True,
+        self.server = await loop.create_server(
+            lambda: SMTP(self, hostname="sink.localhost", ident="sink", enable_SMTPUTF8=True,
                          decode_data=False, data_size_limit=64 * 1024 * 1024),
             "127.0.0.1", port)
-        return sink
 
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+
+    async def halt(self) -> int:
+        """Stop listening, as a relay that is restarting (connections are refused); returns the
+        port for :meth:`resume`. What it was given is kept."""
+        port = self.port
+        await self.stop()
+        self.halted_port = port
+        return port
+
+    async def resume(self) -> None:
+        """Listen again on the port it had before :meth:`halt`."""
+        await self._listen(self.halted_port)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:

@@ -343,3 +343,23 @@ def test_pyspf_still_looks_names_up_through_its_module_level_dnslookup() -> None
     assert spf.DNSLookup is hooks.spf_lookup
     with pytest.raises(spf.TempError):  # no lookup of a message: never the system's resolver
         hooks.spf_lookup("example.org", "TXT")
+
+
+def test_aioimaplib_protocol_keeps_its_transport_and_tells_a_lost_connection() -> None:
+    """QuietImap4Ssl.abort closes `protocol.transport`; QuietProtocol.closed is set by
+    `connection_lost` (both through aioimaplib's protocol, #23)."""
+    import asyncio
+
+    from gateway.intake.aioimaplib_quiet import QuietProtocol
+
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = QuietProtocol(loop)
+        transport = object()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        if protocol.transport is not transport:
+            pytest.fail(_aioimaplib_changed("IMAP4ClientProtocol.connection_made: no .transport"), pytrace=False)
+        protocol.connection_lost(None)
+        assert protocol.closed.done() and protocol.closed.result() is None
+    finally:
+        loop.close()
