@@ -46,6 +46,7 @@ from gateway.progress import SILENT, Progress
 from gateway.reports.digest import send_digest_if_due
 from gateway.store import registers
 from gateway.store.blobs import sha256_hex
+from gateway.store.db import retrying
 from gateway.store.handle import Store
 from gateway.store.letters import put_blobs, record_raw
 from gateway.thai import BANGKOK, format_short_date, format_time
@@ -220,8 +221,11 @@ async def _worker(process: Callable[[int], Awaitable[str]], queue: asyncio.Queue
         except TimeoutError:
             continue
         try:
-            done, state = await outage.retry(functools.partial(process, letter_id), stop,
-                                             f"{what} {letter_id}", is_environmental)
+            # a database restart (seconds) is waited out as the unit of work retries do
+            # (store/db.retrying); a full disk for as long as it lasts (outage.retry)
+            step = functools.partial(retrying, functools.partial(process, letter_id),
+                                     what=f"{what} {letter_id}")
+            done, state = await outage.retry(step, stop, f"{what} {letter_id}", is_environmental)
         # The task guard (house style 5): one bad letter must not stop the worker.
         except Exception:
             log.exception("%s %s failed; it will be retried on restart", what, letter_id,
