@@ -31,6 +31,21 @@ from gateway.store.tables import LetterRecipient, OutboxItem
 DEFAULT_LIFETIME = dt.timedelta(days=5)
 # the kinds sent at most once without a decision: an in-flight mark guards their final dot
 IN_DOUBT_KINDS = ("letter", "letter-copy", "forward")
+# Sent again automatically at most this many times after an unanswered final dot (a relay that
+# keeps the mail and always answers too late would otherwise get a copy per retry); then the
+# row waits for the clerk as under "ask". Counted in the row's recipe ("in_doubt").
+RESEND_LIMIT = 3
+
+
+def _doubts(item: OutboxItem) -> int:
+    return int((item.recipe or {}).get("in_doubt", 0))
+
+
+def _may_resend(item: OutboxItem) -> bool:
+    """Counts one more doubt on the row; whether it may still be sent again without the clerk."""
+    n = _doubts(item)
+    item.recipe = {**(item.recipe or {}), "in_doubt": n + 1}  # a new dict: the JSON column sees it
+    return n < RESEND_LIMIT
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,19 @@ async def mark_in_flight(session: AsyncSession, item_id: int, *, now: dt.datetim
                           .values(status="sending", in_flight_at=now))
 
 
+async def mark_in_doubt(session: AsyncSession, item_id: int, *, now: dt.datetime, error: str,
+                        resend: bool, schedule: Schedule = DEFAULT_SCHEDULE) -> str:
+    """The final dot went out and no answer came. `resend` (and under RESEND_LIMIT): tried
+    again after the schedule's wait, with the same bytes; else `uncertain`. Returns the status."""
+    item = await session.get(OutboxItem, item_id)
+    assert item is not None
+    if resend and _may_resend(item):
+        return await mark_failed(session, item_id, now=now, permanent=False, schedule=schedule,
+                                 error=f"ไม่ได้รับคำตอบหลังส่งจบ จะส่งซ้ำฉบับเดิม (no answer after the final dot): {error}")
+    await mark_uncertain(session, item_id, now=now, error=error)
+    return "uncertain"
+
+
 async def mark_uncertain(session: AsyncSession, item_id: int, *, now: dt.datetime, error: str) -> None:
     """The end of DATA went out and no answer came: not resent, shown to the clerk."""
     item = await session.get(OutboxItem, item_id)
@@ -157,7 +185,7 @@ async def recover(session: AsyncSession, *, now: dt.datetime,
     for item in rows:
         if item.in_flight_at is not None:
             in_flight.append(item.id)
-        if item.in_flight_at is not None and not resend:
+        if item.in_flight_at is not None and not (resend and _may_resend(item)):
             item.status = "uncertain"
             item.last_error = "ระบบหยุดทำงานระหว่างส่ง ไม่แน่ชัดว่าผู้รับได้รับแล้วหรือไม่ (process stopped mid-delivery)"
             await _recipient_state(session, item.id, "failed", now, item.last_error)
@@ -189,8 +217,9 @@ async def unsettled(session: AsyncSession, letter_id: int) -> bool:
 
 async def in_doubt(session: AsyncSession, *, letter_id: int | None = None,
                    ids: Sequence[int] = ()) -> list[OutboxItem]:
-    """The rows left `uncertain`, of one letter or by id."""
-    q = select(OutboxItem).where(OutboxItem.status == "uncertain").order_by(OutboxItem.id)
+    """The letters' rows left `uncertain` (not the clerk's own mails about them), of one letter or by id."""
+    q = select(OutboxItem).where(OutboxItem.status == "uncertain", OutboxItem.kind.in_(IN_DOUBT_KINDS)
+                                 ).order_by(OutboxItem.id)
     if letter_id is not None:
         q = q.where(OutboxItem.letter_id == letter_id)
     if ids:

@@ -346,6 +346,8 @@ async def enqueue_in_doubt_report(s: AsyncSession, store: Store, templates: jinj
            "subject": letter.subject if may_mail(letter) else "", "when": format_short_datetime(now),
            "rows": [{"id": r.id, "address": r.recipient, "name": names.get(r.id) or ""} for r in rows]}
     key = f"in-doubt:{letter_id}:{hashlib.sha256(','.join(map(str, ids)).encode()).hexdigest()[:20]}"
+    if (await s.execute(select(OutboxItem.id).where(OutboxItem.dedupe_key == key))).first() is not None:
+        return  # this set was already told (asked again after a restart)
     mail = agency_mail(store.settings, "delivery-uncertain", ctx, to=[a.central_addresses[0]], key=key)
     await queue_mail(s, store, templates, mail, kind="delivery-uncertain", now=now, letter_id=letter_id)
 

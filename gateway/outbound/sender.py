@@ -214,14 +214,14 @@ class SenderLease:
             got, before = await leases.take(s, name=SENDER_LEASE, holder=self.holder, now=now, ttl=LEASE_TTL)
             if got and before != self.holder:
                 counts, in_flight = await outbox.recover(s, now=now, resend=resend)
-                if not resend and self.on_in_doubt is not None:
+                if self.on_in_doubt is not None:
                     # every letter with rows in doubt whose sending has settled: one mail each
                     # (again only if its set of rows changed: a crash before the mail is covered)
                     letters = {i.letter_id for i in await outbox.in_doubt(s) if i.letter_id is not None}
                     await settle(s, letters, self.on_in_doubt, now)
-                elif not resend and self.on_parked is not None:
-                    for item_id in in_flight:
-                        await self.on_parked(s, item_id, now)
+                elif self.on_parked is not None:
+                    for item in await outbox.in_doubt(s, ids=in_flight) if in_flight else ():
+                        await self.on_parked(s, item.id, now)
                 if any(counts.values()):
                     log.warning("outbox after a restart: %s", counts)
         return got
@@ -311,20 +311,17 @@ async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200
                     await transport.deliver(envelope, message)
             except Uncertain as exc:
                 async with store.sessions.begin(urgent=True) as s:
-                    if resend:  # the same bytes again later: a receiving system links the copy
-                        status = await outbox.mark_failed(
-                            s, item_id, now=store.clock(), permanent=False, schedule=schedule,
-                            error=f"ไม่ได้รับคำตอบหลังส่งจบ จะส่งซ้ำฉบับเดิม (no answer after the final dot): {exc}")
-                        if status == "parked" and on_parked is not None:
-                            await on_parked(s, item_id, store.clock())
-                    else:
-                        await outbox.mark_uncertain(s, item_id, now=store.clock(), error=str(exc))
-                        if on_in_doubt is None and on_parked is not None:
-                            await on_parked(s, item_id, store.clock())
+                    # resend: the same bytes again later, which a receiving system links
+                    # (automatic mails are at-least-once: always sent again, within the limit)
+                    status = await outbox.mark_in_doubt(s, item_id, now=store.clock(), error=str(exc),
+                                                        resend=resend or kind not in NEVER_TWICE,
+                                                        schedule=schedule)
+                    if on_parked is not None and (status == "parked" or (
+                            status == "uncertain" and on_in_doubt is None and kind in NEVER_TWICE)):
+                        await on_parked(s, item_id, store.clock())
                 store.events["send_failed"] += 1  # /metrics (gateway/ops/metrics.py)
                 log.warning("outbox %s to %s: no answer after the final dot (%s): %s", item_id, recipient,
-                            "sent again later" if resend else "left for the clerk", exc,
-                            extra={"outbox_id": item_id, "letter_id": letter_id})
+                            status, exc, extra={"outbox_id": item_id, "letter_id": letter_id})
                 return
             except (Transient, Permanent, OSError) as exc:
                 permanent = isinstance(exc, Permanent)
@@ -358,7 +355,7 @@ async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200
     for letter_id in sorted(sent_letters):  # the send register's การปฏิบัติ, once per batch
         async with store.sessions.begin() as s:
             await recipients.refresh_action(s, letter_id)
-    if not resend and on_in_doubt is not None and touched:
+    if on_in_doubt is not None and touched:
         async with store.sessions.begin() as s:
             await settle(s, touched, on_in_doubt, store.clock())
     return handled
