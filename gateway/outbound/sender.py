@@ -425,6 +425,7 @@ class OutboxSender:
         poll = store.settings.outbox.poll_seconds
         loop = asyncio.get_running_loop()
         end = loop.time() + idle_seconds
+        await _wait_any(stop, wake, 0.05)  # never a busy loop, even when a due row keeps failing
         while not stop.is_set() and not wake.is_set():
             try:
                 async with store.readers() as s:
