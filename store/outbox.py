@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.store import audit
@@ -209,10 +209,13 @@ async def recover(session: AsyncSession, *, now: dt.datetime,
 
 
 async def unsettled(session: AsyncSession, letter_id: int) -> bool:
-    """Whether some of the letter's mails are still to be tried (pending or being sent)."""
+    """Whether the letter's first round is still going: a mail of it not yet tried, or being
+    sent. (One waiting for a retry after a temporary failure does not hold the clerk's mail
+    back for days; it has its own report if it is given up.)"""
     return (await session.execute(select(OutboxItem.id).where(
         OutboxItem.letter_id == letter_id, OutboxItem.kind.in_(IN_DOUBT_KINDS),
-        OutboxItem.status.in_(("pending", "sending"))).limit(1))).first() is not None
+        or_(OutboxItem.status == "sending", and_(OutboxItem.status == "pending", OutboxItem.attempts == 0)))
+        .limit(1))).first() is not None
 
 
 async def in_doubt(session: AsyncSession, *, letter_id: int | None = None,
