@@ -570,5 +570,18 @@ async def test_no_answer_after_the_end_of_data(tmp_path: Path, db_url: str, cloc
             assert len({m["Message-ID"] for m in asks}) == 1  # (this relay answers it late too)
             text = asks[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
             assert RCPTS[0] in text and f"outbox retry --letter {item.letter_id}" in text
+            # the clerk asked the recipient: it did arrive (`outbox delivered --letter N`)
+            import argparse
+
+            from gateway.cli.outbox import outbox_cmd
+
+            args = argparse.Namespace(outbox_command="delivered", ids=[], letter=item.letter_id)
+            assert await outbox_cmd(args, settings) == 0
+            async with store.sessions() as s:
+                item = (await s.execute(select(OutboxItem).where(OutboxItem.kind == "letter"))).scalar_one()
+                rec = (await s.execute(select(LetterRecipient))).scalar_one()
+            assert item.status == "sent" and rec.state == "sent"
+            await _deliver(store, out)
+            assert len(sink.to(RCPTS[0])) == len(copies)  # and it is not sent again
     finally:
         await sink.stop()
