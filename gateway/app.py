@@ -264,7 +264,7 @@ def build_app(settings: Settings, store: Store) -> App:
     outbound = Outbound.build(store, pipeline.templates)
     outbound.wake_sender = wake_sender
     sender = OutboxSender(store, make_transport(settings), composer=outbound.compose_for,
-                          on_parked=outbound.on_parked)
+                          on_parked=outbound.on_parked, on_in_doubt=outbound.on_in_doubt)
     return App(settings, store, templates, pipeline, outbound, sender, wake_sender,
                make_voucher(settings))
 

@@ -44,7 +44,9 @@ class Envelope:
 
 
 # Called once the whole message is written and just before its end is (the final "." of
-# DATA, the rename of a file): the sender records that the outcome is now uncertain.
+# DATA, the rename of a file): the sender records that the outcome is now uncertain. The same
+# type is the `after_end` hook: called as soon as the end was accepted (the 250, the rename),
+# before the connection is closed, so that the span in doubt ends with the answer.
 BeforeEnd = Callable[[], Awaitable[None]]
 
 
@@ -57,7 +59,8 @@ class OutboxTransport(Protocol):
     """Delivers one outbox row's message to one recipient."""
 
     async def deliver(self, envelope: Envelope, message: bytes,
-                      before_end: BeforeEnd = nothing_before_end) -> None:
+                      before_end: BeforeEnd = nothing_before_end,
+                      after_end: BeforeEnd = nothing_before_end) -> None:
         """Deliver, or raise Transient / Permanent (gateway.errors); Uncertain when the end of
         the message was sent but its outcome is unknown."""
 

@@ -13,7 +13,7 @@ import random
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Outage"]
+__all__ = ["Outage", "wait_either"]
 
 
 class Outage:
@@ -69,3 +69,14 @@ class Outage:
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
+
+
+async def wait_either(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    """Until `stop` or `wake` is set, or `seconds` have passed (the pause between rounds of
+    the sender, the housekeeping and the reconnecting parts)."""
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

@@ -43,6 +43,7 @@ from gateway.ops.metrics import GatewayMetrics
 from gateway.ops.outage import Outage
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.progress import SILENT, Progress
+from gateway.reconnect import wait_either
 from gateway.reports.digest import send_digest_if_due
 from gateway.store import registers
 from gateway.store.blobs import sha256_hex
@@ -190,16 +191,8 @@ async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event,
                 outage.fault(exc, "housekeeping")  # one line; tried again in a minute
             else:
                 log.exception("housekeeping failed")
-        await _wait_either(stop, wake, 60)
+        await wait_either(stop, wake, 60)
 
-
-async def _wait_either(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
-    try:
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
 
 
 async def _follow_up(pipeline: Pipeline) -> None:
@@ -318,7 +311,7 @@ async def _open(settings: Settings, stop: asyncio.Event) -> Store | None:
             log.error("ALARM: the data folder %s cannot be written (%s): waiting — "
                       "โฟลเดอร์ข้อมูลเขียนไม่ได้ (พื้นที่ดิสก์เต็มหรือดิสก์ขัดข้อง) รอจนเขียนได้",
                       settings.data_path, describe(exc))
-        await _wait_either(stop, asyncio.Event(), wait)
+        await wait_either(stop, asyncio.Event(), wait)
         if stop.is_set():
             return None
         wait = min(wait * 2, 30.0)

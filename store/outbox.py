@@ -5,17 +5,22 @@ bytes at delivery, so a retry sends the very same mail (same Message-ID).
 `dedupe_key` is unique: re-running the step that enqueued a mail never adds a
 second row (durability rule 4). One sender works a store at a time (the sender
 lease). Automatic mails are at-least-once: a sender that dies mid-delivery leaves
-the row pending. Letters are at-most-once per recipient: `mark_in_flight` is
-committed just before the end of DATA, and a row found in flight after a crash,
-or without an answer after the end of DATA, becomes `uncertain` for the clerk.
+the row pending. Letters: `mark_in_flight` is committed just before the final dot of DATA
+(everything before it failing means not delivered: the relay discards a DATA without its
+end), so only a row found in flight after a crash, or without an answer after the dot, is
+in doubt. By [outbox] uncertain it is sent again with the same bytes ("resend": same
+Message-ID and XML letter ID, which receiving saraban systems link as a duplicate), or
+becomes `uncertain` for the clerk ("ask"), told once per letter when its sending settles.
+Retries follow [outbox] retry_minutes (`Schedule`) until the row's `expires_at`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.store import audit
@@ -24,8 +29,43 @@ from gateway.store.letters import ensure_blob
 from gateway.store.tables import LetterRecipient, OutboxItem
 
 DEFAULT_LIFETIME = dt.timedelta(days=5)
-BACKOFF_BASE = dt.timedelta(minutes=1)
-BACKOFF_CAP = dt.timedelta(hours=4)
+# the kinds sent at most once without a decision: an in-flight mark guards their final dot
+IN_DOUBT_KINDS = ("letter", "letter-copy", "forward")
+# Sent again automatically at most this many times after an unanswered final dot (a relay that
+# keeps the mail and always answers too late would otherwise get a copy per retry); then the
+# row waits for the clerk as under "ask". Counted in the row's recipe ("in_doubt").
+RESEND_LIMIT = 3
+
+
+def _doubts(item: OutboxItem) -> int:
+    return int((item.recipe or {}).get("in_doubt", 0))
+
+
+def _may_resend(item: OutboxItem) -> bool:
+    """Counts one more doubt on the row; whether it may still be sent again without the clerk."""
+    n = _doubts(item)
+    item.recipe = {**(item.recipe or {}), "in_doubt": n + 1}  # a new dict: the JSON column sees it
+    return n < RESEND_LIMIT
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When to try again: the n-th failure waits steps[n-1] (the last step repeats); a row is
+    given up once its next try would fall after `expires_at` (queued + lifetime)."""
+
+    steps: tuple[dt.timedelta, ...] = tuple(dt.timedelta(minutes=m) for m in (1, 2, 4, 8, 15, 30, 60))
+    lifetime: dt.timedelta = DEFAULT_LIFETIME
+
+    @classmethod
+    def of(cls, minutes: Sequence[float], lifetime_hours: float) -> Schedule:
+        return cls(tuple(dt.timedelta(minutes=m) for m in minutes), dt.timedelta(hours=lifetime_hours))
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        """The wait after the `attempts`-th failed try (1-based)."""
+        return self.steps[min(max(attempts, 1), len(self.steps)) - 1]
+
+
+DEFAULT_SCHEDULE = Schedule()
 
 
 @dataclass(frozen=True)
@@ -107,6 +147,19 @@ async def mark_in_flight(session: AsyncSession, item_id: int, *, now: dt.datetim
                           .values(status="sending", in_flight_at=now))
 
 
+async def mark_in_doubt(session: AsyncSession, item_id: int, *, now: dt.datetime, error: str,
+                        resend: bool, schedule: Schedule = DEFAULT_SCHEDULE) -> str:
+    """The final dot went out and no answer came. `resend` (and under RESEND_LIMIT): tried
+    again after the schedule's wait, with the same bytes; else `uncertain`. Returns the status."""
+    item = await session.get(OutboxItem, item_id)
+    assert item is not None
+    if resend and _may_resend(item):
+        return await mark_failed(session, item_id, now=now, permanent=False, schedule=schedule,
+                                 error=f"ไม่ได้รับคำตอบหลังส่งจบ จะส่งซ้ำฉบับเดิม (no answer after the final dot): {error}")
+    await mark_uncertain(session, item_id, now=now, error=error)
+    return "uncertain"
+
+
 async def mark_uncertain(session: AsyncSession, item_id: int, *, now: dt.datetime, error: str) -> None:
     """The end of DATA went out and no answer came: not resent, shown to the clerk."""
     item = await session.get(OutboxItem, item_id)
@@ -120,43 +173,109 @@ async def mark_uncertain(session: AsyncSession, item_id: int, *, now: dt.datetim
                        details={"to": item.recipient, "kind": item.kind, "error": error[:300]})
 
 
-async def recover(session: AsyncSession, *, now: dt.datetime) -> tuple[dict[str, int], list[int]]:
+async def recover(session: AsyncSession, *, now: dt.datetime,
+                  resend: bool = False) -> tuple[dict[str, int], list[int]]:
     """After a restart (the caller holds the sender lease): rows the dead sender had claimed go
-    back to pending, except those whose DATA may have completed: they become `uncertain`, are
-    never resent automatically, and are shown to the clerk (`outbox retry` sends them again)."""
+    back to pending, except those whose final dot may have gone out. Those are sent again at
+    once with the same bytes (`resend`), or become `uncertain` for the clerk; returns the
+    counts and the ids found in flight."""
     rows = list((await session.execute(select(OutboxItem).where(OutboxItem.status == "sending"))).scalars())
-    counts = {"pending": 0, "uncertain": 0}
-    uncertain: list[int] = []
+    counts = {"pending": 0, "uncertain": 0, "resent": 0}
+    in_flight: list[int] = []
     for item in rows:
         if item.in_flight_at is not None:
+            in_flight.append(item.id)
+        if item.in_flight_at is not None and not (resend and _may_resend(item)):
             item.status = "uncertain"
-            uncertain.append(item.id)
             item.last_error = "ระบบหยุดทำงานระหว่างส่ง ไม่แน่ชัดว่าผู้รับได้รับแล้วหรือไม่ (process stopped mid-delivery)"
             await _recipient_state(session, item.id, "failed", now, item.last_error)
             await audit.append(session, now=now, actor="sender", action="outbox.uncertain",
                                subject_type="outbox", subject_id=item.id,
                                details={"to": item.recipient, "kind": item.kind})
+            counts["uncertain"] += 1
+            continue
+        if item.in_flight_at is not None:
+            await audit.append(session, now=now, actor="sender", action="outbox.resend",
+                               subject_type="outbox", subject_id=item.id,
+                               details={"to": item.recipient, "kind": item.kind,
+                                        "why": "stopped between the final dot and its answer"})
+            counts["resent"] += 1
         else:
-            item.status = "pending"
-            item.next_attempt_at = now
-        counts[item.status] += 1
-    return counts, uncertain
+            counts["pending"] += 1
+        item.status = "pending"
+        item.in_flight_at = None
+        item.next_attempt_at = now
+    return counts, in_flight
 
 
-async def retry(session: AsyncSession, item_id: int, *, now: dt.datetime, actor: str) -> OutboxItem:
-    """A clerk's decision to send a parked or uncertain row again."""
-    item = await session.get(OutboxItem, item_id)
-    if item is None or item.status not in ("parked", "uncertain"):
-        from gateway.errors import UserError
+async def unsettled(session: AsyncSession, letter_id: int) -> bool:
+    """Whether the letter's first round is still going: a mail of it not yet tried, or being
+    sent. (One waiting for a retry after a temporary failure does not hold the clerk's mail
+    back for days; it has its own report if it is given up.)"""
+    return (await session.execute(select(OutboxItem.id).where(
+        OutboxItem.letter_id == letter_id, OutboxItem.kind.in_(IN_DOUBT_KINDS),
+        or_(OutboxItem.status == "sending", and_(OutboxItem.status == "pending", OutboxItem.attempts == 0)))
+        .limit(1))).first() is not None
 
-        raise UserError(f"รายการ {item_id} ไม่ได้ค้างส่ง", f"outbox item {item_id} is not parked")
+
+async def in_doubt(session: AsyncSession, *, letter_id: int | None = None,
+                   ids: Sequence[int] = ()) -> list[OutboxItem]:
+    """The letters' rows left `uncertain` (not the clerk's own mails about them), of one letter or by id."""
+    q = select(OutboxItem).where(OutboxItem.status == "uncertain", OutboxItem.kind.in_(IN_DOUBT_KINDS)
+                                 ).order_by(OutboxItem.id)
+    if letter_id is not None:
+        q = q.where(OutboxItem.letter_id == letter_id)
+    if ids:
+        q = q.where(OutboxItem.id.in_(list(ids)))
+    return list((await session.execute(q)).scalars())
+
+
+async def retry(session: AsyncSession, item_id: int, *, now: dt.datetime, actor: str,
+                lifetime: dt.timedelta = DEFAULT_LIFETIME) -> OutboxItem:
+    """A clerk's decision to send a parked or uncertain row again: it is due now, so a running
+    sender (which polls the store, [outbox] poll_seconds) picks it up within seconds."""
+    item = await _held(session, item_id)
     item.status = "pending"
     item.next_attempt_at = now
     item.in_flight_at = None
-    item.expires_at = max(item.expires_at, now + DEFAULT_LIFETIME)
+    item.expires_at = max(item.expires_at, now + lifetime)
     await _recipient_state(session, item.id, "queued", now, "")
     await audit.append(session, now=now, actor=actor, action="outbox.retry", subject_type="outbox",
                        subject_id=item_id, details={"to": item.recipient})
+    return item
+
+
+async def resolve_delivered(session: AsyncSession, item_id: int, *, now: dt.datetime, actor: str) -> OutboxItem:
+    """A clerk's finding that an uncertain row did arrive (asked the recipient): sent, not resent."""
+    item = await _held(session, item_id, ("uncertain",))
+    item.status = "sent"
+    item.sent_at = now
+    item.in_flight_at = None
+    item.last_error = ""
+    if item.kind == "letter":
+        await _recipient_state(session, item_id, "sent", now, "")
+        if item.letter_id is not None:
+            from gateway.store.recipients import refresh_action
+
+            await refresh_action(session, item.letter_id)
+    await audit.append(session, now=now, actor=actor, action="outbox.resolved", subject_type="outbox",
+                       subject_id=item_id, details={"to": item.recipient, "as": "delivered"})
+    return item
+
+
+async def held_of_letter(session: AsyncSession, letter_id: int, statuses: Sequence[str]) -> list[int]:
+    return list((await session.execute(select(OutboxItem.id).where(
+        OutboxItem.letter_id == letter_id, OutboxItem.status.in_(list(statuses)))
+        .order_by(OutboxItem.id))).scalars())
+
+
+async def _held(session: AsyncSession, item_id: int,
+                statuses: Sequence[str] = ("parked", "uncertain")) -> OutboxItem:
+    item = await session.get(OutboxItem, item_id)
+    if item is None or item.status not in statuses:
+        from gateway.errors import UserError
+
+        raise UserError(f"รายการ {item_id} ไม่ได้ค้างส่ง", f"outbox item {item_id} is not parked")
     return item
 
 
@@ -195,19 +314,20 @@ async def mark_sent(session: AsyncSession, item_id: int, *, now: dt.datetime, di
 
 
 def backoff(attempts: int) -> dt.timedelta:
-    """1, 2, 4, 8 … minutes, capped at 4 hours."""
-    return min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+    """The default schedule's wait after the `attempts`-th failure."""
+    return DEFAULT_SCHEDULE.backoff(attempts)
 
 
 async def mark_failed(
-    session: AsyncSession, item_id: int, *, now: dt.datetime, error: str, permanent: bool
+    session: AsyncSession, item_id: int, *, now: dt.datetime, error: str, permanent: bool,
+    schedule: Schedule = DEFAULT_SCHEDULE,
 ) -> str:
     """Schedule a retry, or park the row where a clerk can see it; returns the new status."""
     item = await session.get(OutboxItem, item_id)
     assert item is not None
     item.attempts += 1
     item.last_error = error[:2000]
-    retry_at = now + backoff(item.attempts)
+    retry_at = now + schedule.backoff(item.attempts)
     if permanent or retry_at > item.expires_at:
         item.status = "parked"
         await _recipient_state(session, item_id, "failed", now, item.last_error)
@@ -217,6 +337,7 @@ async def mark_failed(
                                     "permanent": permanent, "attempts": item.attempts})
     else:
         item.status = "pending"
+        item.in_flight_at = None
         item.next_attempt_at = retry_at
     return item.status
 

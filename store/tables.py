@@ -318,7 +318,8 @@ class OutboxItem(Base):
     recipe: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     envelope_from: Mapped[str] = mapped_column(String(500), default="", server_default="")
     # pending | sending | sent | parked | uncertain (the process died after the final dot of
-    # DATA was due to be written and before the 250 was recorded: never resent automatically)
+    # DATA was due to be written and before the 250 was recorded: resent with the same bytes
+    # under [outbox] uncertain = "resend", at most 3 times; with "ask", left for the clerk)
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime]

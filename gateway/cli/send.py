@@ -59,11 +59,11 @@ async def send(args: argparse.Namespace, settings: Settings) -> int:
             print(f"ไม่ได้ส่ง (refused): {letter.review_reason}", file=sys.stderr)
             return 1
         sent = 0
-        lease = SenderLease(store, out.on_parked)
+        lease = SenderLease(store, out.on_parked, out.on_in_doubt)
         if await lease.take():
             try:
                 while n := await send_due(store, make_transport(settings), composer=out.compose_for,
-                                          on_parked=out.on_parked):
+                                          on_parked=out.on_parked, on_in_doubt=out.on_in_doubt):
                     sent += n
             finally:
                 await lease.drop()

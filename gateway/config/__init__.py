@@ -15,7 +15,7 @@ register books, units, directory), ``mail`` (listener, mailboxes, relay, submiss
 
 from gateway.config.agency import BOOK_CODES, Agency, Books, BookStart, Directory, Unit
 from gateway.config.letters import Folders, Forwarding, Intake, Outbound, RoutingRule, Signing
-from gateway.config.mail import Imap, Relay, SmtpListener, Submission, SubmissionUser
+from gateway.config.mail import Imap, Outbox, Relay, SmtpListener, Submission, SubmissionUser
 from gateway.config.model import Email, EnvVar
 from gateway.config.office import Calendar
 from gateway.config.ops import AlarmChannels, Health, Logging
@@ -38,6 +38,7 @@ __all__ = [
     "Intake",
     "Logging",
     "Outbound",
+    "Outbox",
     "Relay",
     "RoutingRule",
     "Settings",

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from gateway.config.model import ConfigModel, EnvVar
 
-__all__ = ["Imap", "Relay", "SmtpListener", "Submission", "SubmissionUser"]
+__all__ = ["Imap", "Outbox", "Relay", "SmtpListener", "Submission", "SubmissionUser"]
 
 class SmtpListener(ConfigModel):
     enabled: bool = True
@@ -51,6 +51,36 @@ class Relay(ConfigModel):
                 "mode = \"smtp\" ต้องระบุ host (mode = \"smtp\" needs relay.host)"
             )
         return self
+
+
+class Outbox(ConfigModel):
+    """`[outbox]`: how the sender retries, when it gives up, and what it does with a mail whose
+    end of DATA went out without an answer (the process died, or the relay fell silent).
+
+    `uncertain = "resend"` sends it again with the same Message-ID and XML letter ID (a
+    receiving saraban system links the copy to the first); `"ask"` leaves it to the clerk, who
+    is told once per letter which recipients are in doubt."""
+
+    uncertain: Literal["resend", "ask"] = "resend"
+    # minutes between tries: the n-th retry waits retry_minutes[n-1]; the last step repeats
+    retry_minutes: tuple[float, ...] = (1, 2, 4, 8, 15, 30, 60)
+    # give up (park the row, tell the clerk) this long after the mail was queued;
+    # unset: [outbound] lifetime_days (5 days)
+    give_up_after_hours: float | None = Field(default=None, gt=0, le=24 * 90)
+    # how often the running sender looks for mail another process made due (`outbox retry`)
+    poll_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("retry_minutes")
+    @classmethod
+    def _steps(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v:
+            raise ValueError("ต้องมีอย่างน้อยหนึ่งช่วง (at least one step)")
+        if any(not 0 < m <= 24 * 60 for m in v):
+            raise ValueError("แต่ละช่วงต้องมากกว่า 0 และไม่เกิน 1440 นาที "
+                             f"(each step must be > 0 and at most 1440 minutes): {list(v)}")
+        if any(b < a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError(f"ช่วงต้องไม่สั้นลง (steps must not get shorter): {list(v)}")
+        return v
 
 
 class SubmissionUser(ConfigModel):

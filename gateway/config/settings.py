@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gateway.config.agency import Agency, Books, Directory, Unit
 from gateway.config.letters import Forwarding, Intake, Outbound, Reports, Signing
-from gateway.config.mail import Imap, Relay, SmtpListener, Submission
+from gateway.config.mail import Imap, Outbox, Relay, SmtpListener, Submission
 from gateway.config.model import ConfigModel, EnvVar
 from gateway.config.office import Calendar
 from gateway.config.ops import AlarmChannels, Health, Logging
@@ -58,6 +58,7 @@ class Settings(ConfigModel):
     smtp_listener: SmtpListener = SmtpListener()
     imap: tuple[Imap, ...] = ()
     relay: Relay = Relay()
+    outbox: Outbox = Outbox()
     books: Books = Books()
     intake: Intake = Intake()
     signing: Signing = Signing()
@@ -107,6 +108,11 @@ class Settings(ConfigModel):
     @property
     def blob_path(self) -> Path:
         return self.data_path / "blobs"
+
+    @property
+    def outbox_lifetime_hours(self) -> float:
+        """How long a mail is retried: [outbox] give_up_after_hours, else [outbound] lifetime_days."""
+        return self.outbox.give_up_after_hours or self.outbound.lifetime_days * 24.0
 
     @property
     def outbox_path(self) -> Path:

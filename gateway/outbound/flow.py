@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -289,7 +290,7 @@ class Outbound:
         return LetterState.REFUSED
 
     async def on_parked(self, s: AsyncSession, item_id: int, now: dt.datetime) -> None:
-        """The sender gave up on a letter's recipient (permanent, expired or uncertain): tell the clerk."""
+        """The sender gave up on a letter's recipient (permanent or expired): tell the clerk."""
         item = await s.get(OutboxItem, item_id)
         if item is None or item.kind != "letter":
             return
@@ -298,6 +299,12 @@ class Outbound:
         if rec is not None:
             await enqueue_failure_report(s, self.store, self.templates, rec=rec, error=item.last_error,
                                          now=now, key=f"failed:{item_id}:{item.attempts}:{item.status}")
+
+    async def on_in_doubt(self, s: AsyncSession, letter_id: int, rows: Sequence[OutboxItem],
+                          now: dt.datetime) -> None:
+        """A letter's sending has settled with recipients in doubt ([outbox] uncertain = "ask"):
+        one mail to the clerk lists them all, with the commands that resolve them."""
+        await enqueue_in_doubt_report(s, self.store, self.templates, letter_id=letter_id, rows=rows, now=now)
 
     def _wake(self) -> None:
         if self.wake_sender is not None:
@@ -320,6 +327,29 @@ async def enqueue_failure_report(s: AsyncSession, store: Store, templates: jinja
            "when": format_short_datetime(now), "outbox_id": rec.outbox_id}
     mail = agency_mail(store.settings, "delivery-failed", ctx, to=[a.central_addresses[0]], key=key)
     await queue_mail(s, store, templates, mail, kind="delivery-failed", now=now, letter_id=letter.id)
+
+
+async def enqueue_in_doubt_report(s: AsyncSession, store: Store, templates: jinja2.Environment, *,
+                                  letter_id: int, rows: Sequence[OutboxItem], now: dt.datetime) -> None:
+    """One mail per letter and set of rows in doubt (the key names the set: asked again after a
+    restart, the same set is not mailed twice)."""
+    from gateway.trust.secrecy import may_mail
+
+    letter = await s.get(Letter, letter_id)
+    if letter is None or not rows:
+        return
+    ids = sorted(r.id for r in rows)
+    names = {r.outbox_id: r.name_th for r in (await s.execute(select(LetterRecipient).where(
+        LetterRecipient.letter_id == letter_id))).scalars()}
+    a = store.settings.agency
+    ctx = {"agency": a.name_th, "letter_no": letter.letter_no, "letter_id": letter_id,
+           "subject": letter.subject if may_mail(letter) else "", "when": format_short_datetime(now),
+           "rows": [{"id": r.id, "address": r.recipient, "name": names.get(r.id) or ""} for r in rows]}
+    key = f"in-doubt:{letter_id}:{hashlib.sha256(','.join(map(str, ids)).encode()).hexdigest()[:20]}"
+    if (await s.execute(select(OutboxItem.id).where(OutboxItem.dedupe_key == key))).first() is not None:
+        return  # this set was already told (asked again after a restart)
+    mail = agency_mail(store.settings, "delivery-uncertain", ctx, to=[a.central_addresses[0]], key=key)
+    await queue_mail(s, store, templates, mail, kind="delivery-uncertain", now=now, letter_id=letter_id)
 
 
 def on_pdf(f: Any) -> Any:

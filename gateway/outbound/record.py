@@ -154,7 +154,7 @@ class Recorder:
                                  safe_name=safe, media_type=ctype, sha256=digest, size=len(data)))
             letter.file_name, letter.signed = main_name, is_signed
             letter.cc_unit = opts.cc_unit or settings.outbound.cc_owning_unit
-            lifetime = dt.timedelta(days=settings.outbound.lifetime_days)
+            lifetime = dt.timedelta(hours=settings.outbox_lifetime_hours)
             for r in plan.recipients:
                 token = secrets.token_hex(10)
                 q = await outbox.enqueue_recipe(

@@ -1,9 +1,12 @@
 """Delivering the outbox: to a relay over SMTP, or into a local folder as .eml files.
 
-The sender loop wakes when a transaction enqueues mail (or when the next retry
-is due), claims each due row, delivers the stored bytes unchanged, and records
-the outcome. Temporary failures back off exponentially (store/outbox.py);
-permanent ones and expired ones are parked for the clerk.
+The sender loop wakes when a transaction of this process enqueues mail, when the next retry
+is due, or when it sees (polling the store every [outbox] poll_seconds) a row another process
+made due (`outbox retry`); it delivers each due row's bytes unchanged and records the outcome.
+Temporary failures wait [outbox] retry_minutes (store/outbox.py `Schedule`); permanent and
+expired ones are parked for the clerk. A letter is in doubt only between its final dot and
+the answer (`data_in_two_steps`); [outbox] uncertain says whether such a row is sent again
+or left to the clerk, who is then told once per letter (`on_in_doubt`).
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from gateway.core.compose import Mail, compose
 from gateway.errors import Permanent, Transient, Uncertain
 from gateway.ports import BeforeEnd, Envelope, OutboxTransport, nothing_before_end
 from gateway.progress import SILENT, Progress
-from gateway.reconnect import Outage
+from gateway.reconnect import Outage, wait_either
 from gateway.store import leases, outbox, recipients
 from gateway.store.blobs import sha256_hex
 from gateway.store.db import is_disconnect
 from gateway.store.handle import Store
+from gateway.store.tables import OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,8 @@ class FolderTransport:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = nothing_before_end) -> None:
+    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = nothing_before_end,
+                      after_end: BeforeEnd = nothing_before_end) -> None:
         tmp = await asyncio.to_thread(self._write, envelope, message)
         try:
             await before_end()
@@ -54,6 +59,7 @@ class FolderTransport:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        await after_end()
 
     def _write(self, envelope: Envelope, message: bytes) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -115,10 +121,12 @@ class RelayTransport:
             self.outage.over()
             return client
 
-    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = nothing_before_end) -> None:
+    async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = nothing_before_end,
+                      after_end: BeforeEnd = nothing_before_end) -> None:
         r = self.relay
         password = secret(r.password_env, what="รหัสผ่าน relay") if r.username else None
         client: aiosmtplib.SMTP | None = None
+        delivered = False
         try:
             client = await self._connected()
             if r.username and password is not None:
@@ -129,6 +137,7 @@ class RelayTransport:
             await client.mail(envelope.sender, options=options)
             await client.rcpt(envelope.recipient)
             await data_in_two_steps(client, message, before_end, r.timeout_seconds)
+            delivered = True
         except Uncertain:
             raise
         except aiosmtplib.SMTPAuthenticationError as exc:
@@ -140,11 +149,20 @@ class RelayTransport:
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             raise Transient(repr(exc)) from exc
         finally:
-            if client is not None and client.is_connected:
-                try:
-                    await asyncio.wait_for(client.quit(), r.timeout_seconds)
-                except (TimeoutError, aiosmtplib.SMTPException, OSError):
-                    client.close()
+            if not delivered:
+                await _goodbye(client, r.timeout_seconds)
+        try:
+            await after_end()  # the 250 is in: recorded before the goodbye, not after its round trip
+        finally:
+            await _goodbye(client, r.timeout_seconds)
+
+
+async def _goodbye(client: aiosmtplib.SMTP | None, timeout: float) -> None:
+    if client is not None and client.is_connected:
+        try:
+            await asyncio.wait_for(client.quit(), timeout)
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
+            client.close()
 
 
 async def data_in_two_steps(client: aiosmtplib.SMTP, message: bytes, before_end: BeforeEnd,
@@ -200,7 +218,8 @@ async def queue_mail(s: AsyncSession, store: Store, templates: jinja2.Environmen
     many = len(mail.to) > 1
     return [await outbox.enqueue(s, store.blobs, kind=kind, recipient=address,
                                  dedupe_key=f"{mail.key}:{address}" if many else mail.key,
-                                 message=data, now=now, letter_id=letter_id)
+                                 message=data, now=now, letter_id=letter_id,
+                                 lifetime=dt.timedelta(hours=store.settings.outbox_lifetime_hours))
             for address in mail.to]
 
 
@@ -212,19 +231,28 @@ class SenderLease:
     """One sender per store (durability rule 6, as for mailboxes): only the holder may recover
     the rows a dead sender left claimed, and only it delivers."""
 
-    def __init__(self, store: Store, on_parked: OnParked | None = None) -> None:
+    def __init__(self, store: Store, on_parked: OnParked | None = None,
+                 on_in_doubt: OnInDoubt | None = None) -> None:
         self.store = store
         self.on_parked = on_parked
+        self.on_in_doubt = on_in_doubt
         self.holder = leases.local_holder(self)
 
     async def take(self) -> bool:
         now = self.store.clock()
+        resend = self.store.settings.outbox.uncertain == "resend"
         async with self.store.sessions.begin() as s:
             got, before = await leases.take(s, name=SENDER_LEASE, holder=self.holder, now=now, ttl=LEASE_TTL)
             if got and before != self.holder:
-                counts, uncertain = await outbox.recover(s, now=now)
-                for item_id in uncertain if self.on_parked is not None else ():
-                    await self.on_parked(s, item_id, now)  # type: ignore[misc]
+                counts, in_flight = await outbox.recover(s, now=now, resend=resend)
+                if self.on_in_doubt is not None:
+                    # every letter with rows in doubt whose sending has settled: one mail each
+                    # (again only if its set of rows changed: a crash before the mail is covered)
+                    letters = {i.letter_id for i in await outbox.in_doubt(s) if i.letter_id is not None}
+                    await settle(s, letters, self.on_in_doubt, now)
+                elif self.on_parked is not None:
+                    for item in await outbox.in_doubt(s, ids=in_flight) if in_flight else ():
+                        await self.on_parked(s, item.id, now)
                 if any(counts.values()):
                     log.warning("outbox after a restart: %s", counts)
         return got
@@ -236,15 +264,30 @@ class SenderLease:
 
 NEVER_TWICE = frozenset({"letter", "letter-copy", "forward"})
 Composer = Callable[[dict[str, Any]], Awaitable[bytes]]
-# Called in the transaction that parks a row (or finds it uncertain after a crash).
+# Called in the transaction that parks a row.
 OnParked = Callable[[AsyncSession, int, dt.datetime], Awaitable[None]]
+# Called once a letter's sending has settled with rows in doubt ([outbox] uncertain = "ask"):
+# the letter and its uncertain rows, in the caller's transaction.
+OnInDoubt = Callable[[AsyncSession, int, Sequence[OutboxItem], dt.datetime], Awaitable[None]]
+
+
+async def settle(s: AsyncSession, letter_ids: set[int], on_in_doubt: OnInDoubt, now: dt.datetime) -> None:
+    """Tell the clerk about each letter whose remaining rows are all tried and some in doubt."""
+    for letter_id in sorted(letter_ids):
+        if not await outbox.unsettled(s, letter_id):
+            rows = await outbox.in_doubt(s, letter_id=letter_id)
+            if rows:
+                await on_in_doubt(s, letter_id, rows, now)
 
 
 async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200,
                    composer: Composer | None = None, concurrency: int | None = None,
-                   on_parked: OnParked | None = None) -> int:
+                   on_parked: OnParked | None = None, on_in_doubt: OnInDoubt | None = None) -> int:
     """Deliver what is due now, several at a time; returns how many rows were handled."""
     now = store.clock()
+    cfg = store.settings.outbox
+    schedule = outbox.Schedule.of(cfg.retry_minutes, store.settings.outbox_lifetime_hours)
+    resend = cfg.uncertain == "resend"
     central = store.settings.agency.central_addresses[0]
     async with store.readers() as s:
         items = [(i.id, i.recipient, i.kind, i.message_sha256, dict(i.recipe or {}), i.envelope_from,
@@ -275,45 +318,63 @@ async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200
                 else:
                     raise Transient("no composer for a composed-at-delivery mail")
 
+                sent_digest = await asyncio.to_thread(sha256_hex, message)
+                recorded = False
+
                 async def before_end() -> None:
                     async with store.sessions.begin() as s:
                         await outbox.mark_in_flight(s, item_id, now=store.clock())
+
+                async def after_end() -> None:
+                    # Ahead of the queue (urgent): the row is in doubt until this commits.
+                    nonlocal recorded
+                    async with store.sessions.begin(urgent=True) as s:
+                        await outbox.mark_sent(s, item_id, now=store.clock(), digest=sent_digest)
+                    recorded = True
 
                 envelope = Envelope(env_from or central, recipient, item_id, kind,
                                     envelope_id=str(recipe.get("token", "")))
                 # Letters are never sent twice (the in-flight mark); automatic mails (acks,
                 # notices, reports) are at-least-once and spare the extra commit.
-                await transport.deliver(envelope, message, before_end if kind in NEVER_TWICE else nothing_before_end)
+                if kind in NEVER_TWICE:
+                    await transport.deliver(envelope, message, before_end, after_end)
+                else:
+                    await transport.deliver(envelope, message)
             except Uncertain as exc:
-                async with store.sessions.begin() as s:
-                    await outbox.mark_uncertain(s, item_id, now=store.clock(), error=str(exc))
-                    if on_parked is not None:
+                async with store.sessions.begin(urgent=True) as s:
+                    # resend: the same bytes again later, which a receiving system links
+                    # (automatic mails are at-least-once: always sent again, within the limit)
+                    status = await outbox.mark_in_doubt(s, item_id, now=store.clock(), error=str(exc),
+                                                        resend=resend or kind not in NEVER_TWICE,
+                                                        schedule=schedule)
+                    if on_parked is not None and (status == "parked" or (
+                            status == "uncertain" and on_in_doubt is None and kind in NEVER_TWICE)):
                         await on_parked(s, item_id, store.clock())
                 store.events["send_failed"] += 1  # /metrics (gateway/ops/metrics.py)
-                log.warning("outbox %s to %s: outcome unknown, left for the clerk: %s", item_id, recipient, exc,
-                            extra={"outbox_id": item_id, "letter_id": letter_id})
+                log.warning("outbox %s to %s: no answer after the final dot (%s): %s", item_id, recipient,
+                            status, exc, extra={"outbox_id": item_id, "letter_id": letter_id})
                 return
             except (Transient, Permanent, OSError) as exc:
                 permanent = isinstance(exc, Permanent)
                 async with store.sessions.begin() as s:
                     status = await outbox.mark_failed(s, item_id, now=store.clock(), error=str(exc),
-                                                      permanent=permanent)
+                                                      permanent=permanent, schedule=schedule)
                     if status == "parked" and on_parked is not None:
                         await on_parked(s, item_id, store.clock())
                 store.events["send_failed"] += 1
                 log.warning("outbox %s to %s failed (%s): %s", item_id, recipient, status, exc,
                             extra={"outbox_id": item_id, "letter_id": letter_id})
                 return
-            digest = await asyncio.to_thread(sha256_hex, message)
             if kind not in NEVER_TWICE:
-                automatic.append((item_id, digest))  # recorded together after the batch
+                automatic.append((item_id, sent_digest))  # recorded together after the batch
                 return
-            async with store.sessions.begin() as s:
-                await outbox.mark_sent(s, item_id, now=store.clock(), digest=digest)
+            if not recorded:  # a transport that does not call after_end
+                await after_end()
             if kind == "letter" and letter_id is not None:
                 sent_letters.add(letter_id)
 
     sent_letters: set[int] = set()
+    touched = {i[6] for i in items if i[2] in NEVER_TWICE and i[6] is not None}
     automatic: list[tuple[int, str]] = []
     try:
         await asyncio.gather(*(one(i) for i in items))
@@ -325,6 +386,9 @@ async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200
     for letter_id in sorted(sent_letters):  # the send register's การปฏิบัติ, once per batch
         async with store.sessions.begin() as s:
             await recipients.refresh_action(s, letter_id)
+    if on_in_doubt is not None and touched:
+        async with store.sessions.begin() as s:
+            await settle(s, touched, on_in_doubt, store.clock())
     return handled
 
 
@@ -338,12 +402,14 @@ class OutboxSender:
     transport: OutboxTransport
     composer: Composer | None = None
     on_parked: OnParked | None = None
+    on_in_doubt: OnInDoubt | None = None
 
     def lease(self) -> SenderLease:
-        return SenderLease(self.store, self.on_parked)
+        return SenderLease(self.store, self.on_parked, self.on_in_doubt)
 
     async def send_due(self) -> int:
-        return await send_due(self.store, self.transport, composer=self.composer, on_parked=self.on_parked)
+        return await send_due(self.store, self.transport, composer=self.composer, on_parked=self.on_parked,
+                              on_in_doubt=self.on_in_doubt)
 
     async def drain(self, progress: Progress = SILENT) -> int | None:
         """Send until nothing is due; None when another process holds the sender lease."""
@@ -369,36 +435,46 @@ class OutboxSender:
 
     async def _rounds(self, lease: SenderLease, *, stop: asyncio.Event, wake: asyncio.Event,
                       idle_seconds: float) -> None:
-        store = self.store
         database = Outage("outbox sender: the database")
         while not stop.is_set():
             wake.clear()
             try:
                 if not await lease.take():
                     log.info("another gateway process is sending this store's mail; waiting")
-                    await _wait_any(stop, wake, idle_seconds)
+                    await wait_either(stop, wake, idle_seconds)
                     continue
                 while await self.send_due():
                     await lease.take()
-                delay = idle_seconds
-                async with store.readers() as s:
-                    nxt = await outbox.next_due_at(s)
-                if nxt is not None:
-                    delay = max(0.05, min(idle_seconds, (nxt - store.clock()).total_seconds()))
                 database.over()
             except Exception as exc:  # the task guard: the loop goes on
                 if is_disconnect(exc):  # the database restarting: again within seconds
-                    delay = database.failed(type(exc).__name__, away=True)
-                else:
-                    log.exception("outbox sender failed; retrying shortly")
-                    delay = idle_seconds
-            await _wait_any(stop, wake, delay)
+                    await wait_either(stop, wake, database.failed(type(exc).__name__, away=True))
+                    continue
+                log.exception("outbox sender failed; retrying shortly")
+            await self._until_due(stop, wake, idle_seconds)
 
+    async def _until_due(self, stop: asyncio.Event, wake: asyncio.Event, idle_seconds: float) -> None:
+        """Wait for a wake-up, the next due row, or `idle_seconds`, looking at the store every
+        [outbox] poll_seconds: a row another process made due (`outbox retry`, a second
+        gateway's mail) is found within that time, on SQLite and PostgreSQL alike."""
+        store = self.store
+        poll = store.settings.outbox.poll_seconds
+        loop = asyncio.get_running_loop()
+        end = loop.time() + idle_seconds
+        await wait_either(stop, wake, 0.05)  # never a busy loop, even when a due row keeps failing
+        while not stop.is_set() and not wake.is_set():
+            try:
+                async with store.readers() as s:
+                    nxt = await outbox.next_due_at(s)
+            except Exception as exc:
+                if not is_disconnect(exc):  # a database restart: _rounds' outage says so once
+                    log.exception("outbox sender cannot read the store; waiting")
+                nxt = None
+            left = end - loop.time()
+            if (nxt is not None and nxt <= store.clock()) or left <= 0:
+                return
+            step = min(poll, left)
+            if nxt is not None:
+                step = min(step, (nxt - store.clock()).total_seconds())
+            await wait_either(stop, wake, max(0.05, step))
 
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()

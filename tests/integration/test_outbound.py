@@ -109,11 +109,11 @@ async def _submit(out: Outbound, subject: str, *, files: list[bytes] | None = No
 
 
 async def _deliver(store: Store, out: Outbound) -> int:
-    lease = SenderLease(store)
+    lease = SenderLease(store, out.on_parked, out.on_in_doubt)
     assert await lease.take()
     total = 0
     while n := await send_due(store, RelayTransport(store.settings.relay), composer=out.compose_for,
-                              on_parked=out.on_parked):
+                              on_parked=out.on_parked, on_in_doubt=out.on_in_doubt):
         total += n
     await lease.drop()
     return total
@@ -531,32 +531,57 @@ class _SlowAnswer(SmtpSink):
         return "250 2.0.0 OK"
 
 
-async def test_no_answer_after_the_end_of_data_is_never_sent_again(tmp_path: Path, db_url: str,
-                                                                  clock: FakeClock) -> None:
+@pytest.mark.parametrize("mode", ["ask", "resend"])
+async def test_no_answer_after_the_end_of_data(tmp_path: Path, db_url: str, clock: FakeClock, mode: str) -> None:
+    """ask: never sent again, the clerk told once, with the commands. resend: sent again with the
+    same Message-ID, at most RESEND_LIMIT times (a relay that always answers late), then ask."""
     sink = _SlowAnswer()
     loop = asyncio.get_running_loop()
     from aiosmtpd.smtp import SMTP as Server
 
+    from gateway.store.outbox import RESEND_LIMIT
+
     sink.server = await loop.create_server(lambda: Server(sink, hostname="slow"), "127.0.0.1", 0)
     try:
         settings = _settings(tmp_path, db_url, sink, relay={
-            "mode": "smtp", "host": "127.0.0.1", "port": sink.port, "starttls": False, "timeout_seconds": 0.5})
+            "mode": "smtp", "host": "127.0.0.1", "port": sink.port, "starttls": False, "timeout_seconds": 0.5},
+            outbox={"uncertain": mode})
         async with opened_store(settings, upgrade=True, clock=clock) as store:
             await _directory(store)
             out = Outbound.build(store, template_env())
             _, state = await _submit(out, "ขอส่งรายงาน", to=[RCPTS[0]], tmp=tmp_path)
             assert state == "queued"
             await _deliver(store, out)
-            for _ in range(3):
+            for _ in range(RESEND_LIMIT + 2):
                 clock.advance(hours=1)
                 await _deliver(store, out)
-            assert len(sink.to(RCPTS[0])) == 1  # the relay has it once, and is not sent it again
+            copies = sink.to(RCPTS[0])
+            assert len(copies) == (1 if mode == "ask" else 1 + RESEND_LIMIT)
+            assert len({_parse(m)["Message-ID"] for m in copies}) == 1  # every copy the same mail
             async with store.sessions() as s:
                 item = (await s.execute(select(OutboxItem).where(OutboxItem.kind == "letter"))).scalar_one()
                 rec = (await s.execute(select(LetterRecipient))).scalar_one()
-                told = (await s.execute(select(func.count()).select_from(OutboxItem).where(
-                    OutboxItem.kind == "delivery-failed"))).scalar_one()
+                told = (await s.execute(select(OutboxItem).where(
+                    OutboxItem.kind.in_(("delivery-failed", "delivery-uncertain"))))).scalars().all()
             assert item.status == "uncertain" and "ไม่แน่ชัด" in item.last_error
-            assert rec.state == "failed" and told == 1
+            assert rec.state == "failed"
+            assert [t.kind for t in told] == ["delivery-uncertain"]  # once, for the letter
+            asks = [_parse(m) for m in sink.to(USER) if str(_parse(m)["Subject"]).startswith("ไม่แน่ชัดว่าส่งถึง")]
+            assert len({m["Message-ID"] for m in asks}) == 1  # (this relay answers it late too)
+            text = asks[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            assert RCPTS[0] in text and f"outbox retry --letter {item.letter_id}" in text
+            # the clerk asked the recipient: it did arrive (`outbox delivered --letter N`)
+            import argparse
+
+            from gateway.cli.outbox import outbox_cmd
+
+            args = argparse.Namespace(outbox_command="delivered", ids=[], letter=item.letter_id)
+            assert await outbox_cmd(args, settings) == 0
+            async with store.sessions() as s:
+                item = (await s.execute(select(OutboxItem).where(OutboxItem.kind == "letter"))).scalar_one()
+                rec = (await s.execute(select(LetterRecipient))).scalar_one()
+            assert item.status == "sent" and rec.state == "sent"
+            await _deliver(store, out)
+            assert len(sink.to(RCPTS[0])) == len(copies)  # and it is not sent again
     finally:
         await sink.stop()
