@@ -22,6 +22,7 @@ from gateway.cli.common import Subparsers
 from gateway.clock import system_clock
 from gateway.config import Imap, Settings, secret
 from gateway.errors import UserError
+from gateway.oauth import TokenSource, TokenUnavailable, smtp_login
 
 TIMEOUT = 10.0
 log = logging.getLogger(__name__)
@@ -77,6 +78,44 @@ def _ssl_context(m: Imap) -> ssl.SSLContext:
     return ctx
 
 
+async def probe_token(tokens: TokenSource) -> str:
+    """A new access token from the token endpoint (never the cached one: this proves the fetch)."""
+    from urllib.parse import urlsplit
+
+    try:
+        await tokens.token(renew=True)
+    except TokenUnavailable as exc:
+        raise UserError(exc.message_th, exc.message_en) from exc
+    cfg = tokens.cfg
+    return (f"ได้ access token จาก {urlsplit(cfg.token_url).hostname} ({cfg.grant}"
+            f"{', scope ' + cfg.scope if cfg.scope else ''}) (token fetched)")
+
+
+async def probe_imap_oauth(m: Imap, tokens: TokenSource) -> str:
+    """Log in with the token (XOAUTH2 / OAUTHBEARER) and open the watched mailbox."""
+    from gateway.intake.imap_client import ImapClient
+    from gateway.ports import ImapFailure
+
+    assert m.oauth2 is not None
+    client = ImapClient(m, "", _ssl_context(m), timeout=TIMEOUT, tokens=tokens)
+    try:
+        await client.connect()
+        await client.select(m.mailbox)
+        idle = client.has("IDLE")
+    except ImapFailure as exc:
+        if isinstance(exc.__cause__, UserError):
+            raise exc.__cause__ from exc
+        if isinstance(exc, OSError):
+            raise
+        raise UserError(f"เข้าสู่ระบบด้วย OAuth ({m.oauth2.mechanism.upper()}) ไม่สำเร็จ "
+                        f"หรือเปิดกล่อง {m.mailbox} ไม่ได้: ตรวจว่าแอปได้รับสิทธิ์เข้ากล่อง {m.user}",
+                        f"OAuth login or select failed: {exc}") from exc
+    finally:
+        await client.close()
+    return (f"เข้าสู่ระบบด้วย {m.oauth2.mechanism.upper()} และเปิดกล่อง {m.mailbox} ได้ "
+            f"(OAuth login ok, IDLE={'yes' if idle else 'no'})")
+
+
 async def probe_imap(m: Imap) -> str:
     import aioimaplib
 
@@ -105,7 +144,7 @@ def _quote_mailbox(name: str) -> str:
     return encode_mailbox(name)
 
 
-async def probe_relay(settings: Settings) -> str:
+async def probe_relay(settings: Settings, tokens: TokenSource | None = None) -> str:
     import aiosmtplib
 
     from gateway.outbound.sender import relay_tls_context
@@ -115,6 +154,14 @@ async def probe_relay(settings: Settings) -> str:
                              tls_context=relay_tls_context(r, settings.base_dir))
     await client.connect()
     try:
+        if r.auth == "oauth2" and r.oauth2 is not None:
+            try:
+                await smtp_login(client, r.username, r.oauth2, tokens)
+            except aiosmtplib.SMTPAuthenticationError as exc:
+                raise UserError(f"relay ไม่รับ token ของ {r.username} ({exc.code})",
+                                f"the relay refused the OAuth login: {exc.code} {exc.message}") from exc
+            return (f"เชื่อมต่อ {r.host}:{r.port} และเข้าสู่ระบบด้วย {r.oauth2.mechanism.upper()} ได้ "
+                    "(relay reachable, OAuth login ok)")
         if r.username:
             password = secret(r.password_env, what="รหัสผ่าน relay (relay password)")
             await client.login(r.username, password)
@@ -256,11 +303,19 @@ async def run_checks(settings: Settings) -> int:
     if settings.smtp_listener.enabled:
         checks.append(("smtp listener", lambda: probe_listener(settings)))
     for m in settings.imap:
-        if m.enabled:
+        if m.enabled and m.oauth2 is not None and m.auth == "oauth2":
+            tokens = TokenSource(m.oauth2)  # its own: check proves a fetch, not a cached token
+            checks.append((f"oauth2 {m.name}", lambda t=tokens: probe_token(t)))  # type: ignore[misc]
+            checks.append((f"imap {m.name}", lambda m=m, t=tokens: probe_imap_oauth(m, t)))  # type: ignore[misc]
+        elif m.enabled:
             checks.append((f"imap {m.name}", lambda m=m: probe_imap(m)))  # type: ignore[misc]
     if settings.submission.enabled:
         checks.append(("submission", lambda: probe_submission(settings)))
-    if settings.relay.mode == "smtp":
+    if settings.relay.mode == "smtp" and settings.relay.auth == "oauth2" and settings.relay.oauth2:
+        relay_tokens = TokenSource(settings.relay.oauth2)
+        checks.append(("oauth2 relay", lambda: probe_token(relay_tokens)))
+        checks.append(("relay", lambda: probe_relay(settings, relay_tokens)))
+    elif settings.relay.mode == "smtp":
         checks.append(("relay", lambda: probe_relay(settings)))
     else:
         checks.append(("outbox folder", lambda: _folder("outbox", settings.outbox_path)))

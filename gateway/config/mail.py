@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from gateway.config.model import ConfigModel, EnvVar
 
-__all__ = ["Imap", "Outbox", "Relay", "SmtpListener", "Submission", "SubmissionUser"]
+__all__ = ["Imap", "OAuth2", "Outbox", "Relay", "SmtpListener", "Submission", "SubmissionUser"]
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 class SmtpListener(ConfigModel):
     enabled: bool = True
@@ -20,16 +23,66 @@ class SmtpListener(ConfigModel):
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
 
 
+class OAuth2(ConfigModel):
+    """`[imap.oauth2]` / `[relay.oauth2]`: where the access token for XOAUTH2 / OAUTHBEARER comes
+    from. Microsoft 365: grant "client_credentials" at the tenant's token URL, scope
+    https://outlook.office365.com/.default; Google: grant "refresh_token" (a refresh token made
+    once with the agency's OAuth client). The secrets are named, never written here."""
+
+    token_url: str = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    client_secret_env: EnvVar = ""
+    scope: str = ""
+    grant: Literal["client_credentials", "refresh_token"] = "client_credentials"
+    refresh_token_env: EnvVar = ""
+    mechanism: Literal["xoauth2", "oauthbearer"] = "xoauth2"
+    ca_file: Path | None = None  # trust this CA for the token endpoint (else the system's)
+    timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _complete(self) -> OAuth2:
+        parts = urlsplit(self.token_url)
+        if not parts.hostname or parts.scheme not in ("https", "http") or (
+                parts.scheme == "http" and parts.hostname not in _LOOPBACK):
+            raise ValueError("token_url ต้องเป็น https:// (http:// ได้เฉพาะเครื่องนี้ 127.0.0.1) "
+                             f"(token_url must be https://, http only on loopback): {self.token_url!r}")
+        if self.grant == "client_credentials" and not self.client_secret_env:
+            raise ValueError("grant = \"client_credentials\" ต้องระบุ client_secret_env "
+                             "(client credentials need client_secret_env)")
+        if self.grant == "refresh_token" and not self.refresh_token_env:
+            raise ValueError("grant = \"refresh_token\" ต้องระบุ refresh_token_env "
+                             "(the refresh_token grant needs refresh_token_env)")
+        return self
+
+
+def _auth_complete(auth: str, oauth2: OAuth2 | None, where: str) -> None:
+    if auth == "oauth2" and oauth2 is None:
+        raise ValueError(f"auth = \"oauth2\" ต้องมีตาราง [{where}.oauth2] "
+                         f"(auth = \"oauth2\" needs a [{where}.oauth2] table)")
+    if auth == "password" and oauth2 is not None:
+        raise ValueError(f"มีตาราง [{where}.oauth2] แต่ auth = \"password\" ให้ตั้ง auth = \"oauth2\" "
+                         f"([{where}.oauth2] is given but auth = \"password\")")
+
+
 class Imap(ConfigModel):
     name: str = Field(min_length=1)
     host: str = Field(min_length=1)
     port: int = Field(default=993, ge=1, le=65535)
     user: str = Field(min_length=1)
-    password_env: EnvVar = Field(min_length=1)
+    auth: Literal["password", "oauth2"] = "password"
+    password_env: EnvVar = ""
+    oauth2: OAuth2 | None = None
     mailbox: str = "INBOX"
     ca_file: Path | None = None
     poll_seconds: int = Field(default=60, ge=1)
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Imap:
+        if self.auth == "password" and not self.password_env:
+            raise ValueError("auth = \"password\" ต้องระบุ password_env (password_env is required)")
+        _auth_complete(self.auth, self.oauth2, "imap")
+        return self
 
 
 class Relay(ConfigModel):
@@ -39,7 +92,9 @@ class Relay(ConfigModel):
     port: int = Field(default=587, ge=1, le=65535)
     starttls: bool = True
     username: str = ""
+    auth: Literal["password", "oauth2"] = "password"
     password_env: EnvVar = ""
+    oauth2: OAuth2 | None = None
     timeout_seconds: float = Field(default=30.0, gt=0)
     concurrency: int = Field(default=4, ge=1, le=64, description="mails delivered at once")
     ca_file: Path | None = None  # trust this CA for the relay's certificate (else the system's)
@@ -50,6 +105,10 @@ class Relay(ConfigModel):
             raise ValueError(
                 "mode = \"smtp\" ต้องระบุ host (mode = \"smtp\" needs relay.host)"
             )
+        _auth_complete(self.auth, self.oauth2, "relay")
+        if self.auth == "oauth2" and not self.username:
+            raise ValueError("auth = \"oauth2\" ต้องระบุ username คือกล่องที่ส่งในนาม "
+                             "(auth = \"oauth2\" needs relay.username, the mailbox sent as)")
         return self
 
 

@@ -21,8 +21,10 @@ from typing import Any
 from aioimaplib import aioimaplib
 
 from gateway.config import Imap
+from gateway.errors import UserError
 from gateway.intake.aioimaplib_quiet import QuietImap4Ssl
 from gateway.intake.mutf7 import decode_mutf7, encode_mailbox
+from gateway.oauth import TokenSource, TokenUnavailable, sasl_response, token_source
 from gateway.ports import ImapFailure
 
 log = logging.getLogger(__name__)
@@ -52,9 +54,11 @@ class ImapClient:
     """A thin, timed wrapper over aioimaplib for the few commands the gateway needs."""
 
     def __init__(self, cfg: Imap, password: str, ssl_context: ssl.SSLContext,
-                 timeout: float = TIMEOUT) -> None:
+                 timeout: float = TIMEOUT, tokens: TokenSource | None = None) -> None:
         self.cfg = cfg
-        self.password = password
+        self.password = password  # unused with auth = "oauth2": the token comes from `tokens`
+        self.tokens = tokens or (token_source(cfg.oauth2) if cfg.oauth2 is not None else None)
+        self.fresh_token = False  # the last login fetched a new access token
         self.ssl_context = ssl_context
         self.timeout = timeout
         self.client: Any = None
@@ -105,7 +109,46 @@ class ImapClient:
             raise ImapFailure(f"connect {self.cfg.host}:{self.cfg.port}: {exc!r}") from exc
         except (TimeoutError, OSError) as exc:  # refused, reset, unreachable: the server is down
             raise MailboxLost(f"connect {self.cfg.host}:{self.cfg.port}: {exc!r}") from exc
-        await self._call(self.client.login(self.cfg.user, self.password), "LOGIN")
+        if self.cfg.auth == "oauth2":
+            await self._oauth_login()
+        else:
+            await self._call(self.client.login(self.cfg.user, self.password), "LOGIN")
+
+    async def _oauth_login(self) -> None:
+        """AUTHENTICATE XOAUTH2 / OAUTHBEARER with the access token; a cached token the server
+        refuses (revoked, expired early) is replaced once by a fresh one. An unreachable token
+        endpoint is an outage (MailboxLost); a refusal, by the endpoint or the server, is not."""
+        assert self.tokens is not None and self.cfg.oauth2 is not None
+        while True:
+            try:
+                token, self.fresh_token = await self.tokens.token()
+            except TokenUnavailable as exc:
+                raise MailboxLost(f"OAuth token: {exc}") from exc
+            except UserError as exc:
+                raise ImapFailure(f"OAuth token: {exc}") from exc
+            mech, initial = sasl_response(self.cfg.oauth2, self.cfg.user, token,
+                                          self.cfg.host, self.cfg.port)
+            resp = await self._guarded(self._authenticate(mech, initial), f"AUTHENTICATE {mech}")
+            if resp.result == "OK":
+                return
+            self.tokens.forget(token)
+            if self.fresh_token:
+                raise ImapFailure(f"AUTHENTICATE {mech}: {resp.result} {_lines(resp)[-1:]!r}")
+
+    async def _authenticate(self, mechanism: str, initial: str) -> Any:
+        """AUTHENTICATE with an initial response (SASL-IR). aioimaplib's own xoauth2() waits for
+        ever when the server refuses: the refusal comes first as a continuation ("+ <base64
+        JSON>", RFC 7628 §3.2.2) that wants an empty line before the tagged NO."""
+        proto = self.client.protocol
+        cmd = _SaslCommand(proto, "AUTHENTICATE", proto.new_tag(), mechanism, initial,
+                           loop=proto.loop)
+        resp = await proto.execute(cmd, scrub=initial)
+        if resp.result == "OK":
+            proto.state = aioimaplib.AUTH
+            for line in resp.lines:
+                if b"CAPABILITY" in line:
+                    proto.capabilities |= set(line.decode().replace("CAPABILITY", "").split())
+        return resp
 
     def has(self, capability: str) -> bool:
         return bool(self.client and self.client.has_capability(capability))
@@ -249,6 +292,19 @@ class ImapClient:
         self.client.idle_done()
         await self._guarded(task, "IDLE DONE", DONE_TIMEOUT)
         return got
+
+
+class _SaslCommand(aioimaplib.Command):  # type: ignore[misc]
+    """AUTHENTICATE that answers a server's continuation (an error challenge) with an empty line."""
+
+    def __init__(self, protocol: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._protocol = protocol
+
+    def append_to_resp(self, line: bytes, result: str = "Pending") -> None:
+        super().append_to_resp(line, result)
+        if result == "Pending" and bytes(line).startswith(b"+") and self._protocol.transport:
+            self._protocol.transport.write(b"\r\n")
 
 
 def _consume(task: asyncio.Future[Any]) -> None:

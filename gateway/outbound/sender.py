@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import Relay, Settings, secret
 from gateway.core.compose import Mail, compose
-from gateway.errors import Permanent, Transient, Uncertain
+from gateway.errors import Permanent, Transient, Uncertain, UserError
+from gateway.oauth import smtp_login
 from gateway.ports import BeforeEnd, Envelope, OutboxTransport, nothing_before_end
 from gateway.progress import SILENT, Progress
 from gateway.reconnect import Outage, wait_either
@@ -124,12 +125,18 @@ class RelayTransport:
     async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = nothing_before_end,
                       after_end: BeforeEnd = nothing_before_end) -> None:
         r = self.relay
-        password = secret(r.password_env, what="รหัสผ่าน relay") if r.username else None
+        password = secret(r.password_env, what="รหัสผ่าน relay") \
+            if r.username and r.auth == "password" else None
         client: aiosmtplib.SMTP | None = None
         delivered = False
         try:
             client = await self._connected()
-            if r.username and password is not None:
+            if r.auth == "oauth2" and r.oauth2 is not None:
+                try:
+                    await smtp_login(client, r.username, r.oauth2)
+                except UserError as exc:  # the token endpoint refused: keep the mail until fixed
+                    raise Transient(f"OAuth token: {exc}") from exc
+            elif r.username and password is not None:
                 await client.login(r.username, password)
             options = []
             if envelope.envelope_id and client.supports_extension("dsn"):
