@@ -461,7 +461,7 @@ first_valid_gid = {os.getgid()}
             mechanisms += " xoauth2 oauthbearer"
             passdbs = f"""passdb {{
   driver = passwd-file
-  mechanisms = plain login
+  mechanisms = none plain login
   args = scheme=PLAIN username_format=%u {self.passwd_dir}/%u
 }}
 passdb {{
