@@ -57,7 +57,7 @@ class ImapClient:
                  timeout: float = TIMEOUT, tokens: TokenSource | None = None) -> None:
         self.cfg = cfg
         self.password = password  # unused with auth = "oauth2": the token comes from `tokens`
-        self.tokens = tokens or (token_source(cfg.oauth2) if cfg.oauth2 is not None else None)
+        self.tokens = tokens  # else the process's TokenSource of cfg.oauth2, at the first login
         self.fresh_token = False  # the last login fetched a new access token
         self.ssl_context = ssl_context
         self.timeout = timeout
@@ -118,7 +118,8 @@ class ImapClient:
         """AUTHENTICATE XOAUTH2 / OAUTHBEARER with the access token; a cached token the server
         refuses (revoked, expired early) is replaced once by a fresh one. An unreachable token
         endpoint is an outage (MailboxLost); a refusal, by the endpoint or the server, is not."""
-        assert self.tokens is not None and self.cfg.oauth2 is not None
+        assert self.cfg.oauth2 is not None
+        self.tokens = self.tokens or token_source(self.cfg.oauth2)
         while True:
             try:
                 token, self.fresh_token = await self.tokens.token()
