@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.state import LetterState
-from gateway.store import audit
+from gateway.store import audit, leases
 from gateway.store.blobs import BlobStore
 from gateway.store.db import insert_for
 from gateway.store.tables import Blob, Letter, RawMessage
@@ -72,7 +72,12 @@ async def record_raw(
 
     The caller commits, and only then acknowledges the transport (SMTP 250, IMAP move):
     durability rule 1.
+
+    The same bytes may reach two gateway processes at once (two listeners, one store): the
+    lock on the key makes the second wait for the first's commit and then find its row,
+    instead of failing on the unique key.
     """
+    await leases.hold(session, f"raw:{source_key}")
     existing = (
         await session.execute(
             select(Letter.id, RawMessage.id, RawMessage.sha256)

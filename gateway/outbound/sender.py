@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import os
 import re
 import ssl
@@ -175,6 +176,7 @@ async def queue_mail(s: AsyncSession, store: Store, templates: jinja2.Environmen
 
 SENDER_LEASE = "outbox-sender"
 LEASE_TTL = dt.timedelta(minutes=10)
+PEER_POLL_SECONDS = 1.0  # how long mail queued by another process may wait for the sender
 
 
 class SenderLease:
@@ -338,7 +340,6 @@ class OutboxSender:
 
     async def _rounds(self, lease: SenderLease, *, stop: asyncio.Event, wake: asyncio.Event,
                       idle_seconds: float) -> None:
-        store = self.store
         while not stop.is_set():
             wake.clear()
             try:
@@ -350,12 +351,26 @@ class OutboxSender:
                     await lease.take()
             except Exception:
                 log.exception("outbox sender failed; retrying shortly")
-            async with store.readers() as s:
-                nxt = await outbox.next_due_at(s)
-            delay = idle_seconds
+            await self._idle(stop, wake, idle_seconds)
+
+    async def _idle(self, stop: asyncio.Event, wake: asyncio.Event, idle_seconds: float) -> None:
+        """Until woken, stopped, something is due, or `idle_seconds`. `wake` is this process's
+        own; mail another process queues (another gateway on the same database, the CLI) is
+        found by looking again every PEER_POLL_SECONDS, a read, not a write."""
+        store = self.store
+        for _ in range(max(1, math.ceil(idle_seconds / PEER_POLL_SECONDS))):
+            try:
+                async with store.readers() as s:
+                    nxt = await outbox.next_due_at(s)
+            except Exception:  # the store is away: look again at the next step
+                log.debug("outbox: cannot look for due mail", exc_info=True)
+                nxt = None
+            left = PEER_POLL_SECONDS
             if nxt is not None:
-                delay = max(0.05, min(idle_seconds, (nxt - store.clock()).total_seconds()))
-            await _wait_any(stop, wake, delay)
+                left = min(left, (nxt - store.clock()).total_seconds())
+            await _wait_any(stop, wake, max(0.05, left))
+            if stop.is_set() or wake.is_set() or left <= 0:
+                return
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
