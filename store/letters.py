@@ -16,6 +16,14 @@ from gateway.store.blobs import BlobStore
 from gateway.store.db import insert_for
 from gateway.store.tables import Blob, Letter, RawMessage
 
+# How a transaction locks a letter's row to change it: FOR NO KEY UPDATE on PostgreSQL (its
+# id never changes), not FOR UPDATE. A row that refers to the letter (a duplicate's link, an
+# outbox row, a register entry) checks its key with FOR KEY SHARE, which FOR UPDATE would
+# block: with the audit chain's head locked in between, two gateway processes could wait
+# for each other in a circle (a letter being stamped while its duplicate is linked to it).
+# SQLite has no row locks: ignored there.
+LOCK_ROW = {"key_share": True}
+
 
 @dataclass(frozen=True)
 class Recorded:

@@ -55,7 +55,7 @@ from gateway.progress import SILENT, Progress
 from gateway.state import Event, LetterState, advance
 from gateway.store import audit, leases, registers
 from gateway.store.handle import Store
-from gateway.store.letters import Recorded, put_blobs, record_raw
+from gateway.store.letters import LOCK_ROW, Recorded, put_blobs, record_raw
 from gateway.store.tables import About, Forward, Letter, RawMessage, RegisterEntry
 from gateway.trust import SenderAuth
 from gateway.trust.results import read_verdict
@@ -297,7 +297,7 @@ class Pipeline:
     async def _decide(self, s: AsyncSession, letter_id: int, ex: Examined, envelope_from: str,
                       now: dt.datetime) -> str:
         """Classify (core/classify.RULES) and record, in the recording transaction."""
-        letter = await s.get(Letter, letter_id, with_for_update=True)
+        letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
         assert letter is not None
         if letter.state != LetterState.RECEIVED:  # another worker got here first
             return letter.state
@@ -344,7 +344,7 @@ class Pipeline:
         reading over its budget is enough to decide: it would be as costly every time."""
         now = self.store.clock()
         async with self.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
+            letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
             assert letter is not None
             if letter.state != LetterState.RECEIVED:  # decided already (a copy that came again)
                 return letter.state
