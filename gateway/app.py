@@ -31,7 +31,7 @@ from gateway.outbound.flow import Outbound
 from gateway.outbound.sender import FolderTransport, OutboxSender, RelayTransport
 from gateway.passwords import load_users
 from gateway.ports import MailboxClient, MailboxClientFactory, OutboxTransport
-from gateway.store import migrate
+from gateway.store import leases, migrate
 from gateway.store.blobs import BlobStore
 from gateway.store.db import make_engine, make_readers, make_sessionmaker
 from gateway.store.handle import Store
@@ -86,6 +86,7 @@ async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock 
                 )
         sessions = make_sessionmaker(engine)
         async with sessions.begin() as s:
+            await leases.hold(s, "schema")  # processes starting together: one at a time
             await ensure_books(s, unit_books(settings))
             await sync_units(s, settings)
     except BaseException:

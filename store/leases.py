@@ -17,7 +17,7 @@ import os
 import socket
 
 from sqlalchemy import delete, or_, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.store.db import insert_for
 from gateway.store.tables import MailboxLease
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 ADVISORY_SPACE = 0x7362
 
 
-async def hold(session: AsyncSession, *names: str) -> None:
+async def hold(session: AsyncSession | AsyncConnection, *names: str) -> None:
     """Hold a lock on each name until the session's transaction ends (commit or rollback).
 
     PostgreSQL: one advisory lock per name (names hashed with `hashtext`; two names sharing
@@ -38,7 +38,8 @@ async def hold(session: AsyncSession, *names: str) -> None:
     do, every write transaction begins with BEGIN IMMEDIATE (store/db.py) and so already
     waits for the one before it to commit.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    if bind.dialect.name != "postgresql":
         return
     for name in sorted(set(names)):
         await session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:name))"),

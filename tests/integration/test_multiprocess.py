@@ -31,7 +31,7 @@ from gateway.app import opened_store
 from gateway.config import load_settings
 from gateway.outbound.sender import SENDER_LEASE, FolderTransport, OutboxSender
 from gateway.store import audit, leases, outbox
-from gateway.store.tables import Letter, OutboxItem, RawMessage, RegisterEntry
+from gateway.store.tables import Letter, OutboxItem, RawMessage, RegisterBook, RegisterEntry
 from tests.conftest import add_to_directory, make_settings
 from tests.corpus.mail import letter_mail
 from tests.corpus.quick import QuickLetters
@@ -374,3 +374,16 @@ async def test_mail_queued_by_another_process_is_sent_without_waiting(tmp_path: 
             stop.set()
             await running
     assert len(list(settings.outbox_path.glob("*-ack.eml"))) == 1
+
+
+async def test_processes_starting_together_on_a_fresh_database(tmp_path: Path, pg_url: str) -> None:
+    """Three gateways started at the same moment on an empty PostgreSQL: one migrates and
+    writes the books and units, the others wait for it and find them (no unique-key clash)."""
+    settings = make_settings(tmp_path, pg_url)
+
+    async def start() -> int:
+        async with opened_store(settings, upgrade=True) as store, store.readers() as s:
+            return (await s.execute(select(func.count()).select_from(RegisterBook))).scalar_one()
+
+    books = await asyncio.gather(*(start() for _ in range(PROCESSES)))
+    assert len(set(books)) == 1 and books[0] > 0
