@@ -31,7 +31,7 @@ from gateway.outbound.flow import Outbound
 from gateway.outbound.sender import FolderTransport, OutboxSender, RelayTransport
 from gateway.passwords import load_users
 from gateway.ports import MailboxClient, MailboxClientFactory, OutboxTransport
-from gateway.store import migrate
+from gateway.store import leases, migrate
 from gateway.store.blobs import BlobStore
 from gateway.store.db import make_engine, make_readers, make_sessionmaker
 from gateway.store.handle import Store
@@ -103,6 +103,7 @@ async def prepare_store(store: Store, *, upgrade: bool = False) -> None:
                 f"{migrate.head_revision()}: run `saraban-gateway db upgrade` first",
             )
     async with store.sessions.begin() as s:
+        await leases.hold(s, "schema")  # processes starting together: one at a time
         await ensure_books(s, unit_books(settings))
         await sync_units(s, settings)
 

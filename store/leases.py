@@ -3,6 +3,10 @@
 A gateway process holds the lease while it works the mailbox and renews it on
 every round; another process takes it over only after it has expired, so two
 processes never fetch and register the same mailbox at once.
+
+`hold` is the short form for work that is not a loop: a transaction-scoped lock on a name
+(the same letter arriving at two processes at once), so the second transaction looks for
+what the first wrote only after the first has committed.
 """
 
 from __future__ import annotations
@@ -12,13 +16,34 @@ import logging
 import os
 import socket
 
-from sqlalchemy import delete, or_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, or_, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.store.db import insert_for
 from gateway.store.tables import MailboxLease
 
 log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock(int, int): the first half says whose lock it is, so these keys never
+# meet an advisory lock taken by anything else on the same database ("sb" in ASCII).
+ADVISORY_SPACE = 0x7362
+
+
+async def hold(session: AsyncSession | AsyncConnection, *names: str) -> None:
+    """Hold a lock on each name until the session's transaction ends (commit or rollback).
+
+    PostgreSQL: one advisory lock per name (names hashed with `hashtext`; two names sharing
+    a hash only wait for each other a moment), always taken in the same order, so two
+    transactions that hold several never wait for each other in a circle. SQLite: nothing to
+    do, every write transaction begins with BEGIN IMMEDIATE (store/db.py) and so already
+    waits for the one before it to commit.
+    """
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    if bind.dialect.name != "postgresql":
+        return
+    for name in sorted(set(names)):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:name))"),
+                              {"space": ADVISORY_SPACE, "name": name})
 
 
 async def acquire(session: AsyncSession, *, name: str, holder: str, now: dt.datetime,

@@ -11,10 +11,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.state import LetterState
-from gateway.store import audit
+from gateway.store import audit, leases
 from gateway.store.blobs import BlobStore
 from gateway.store.db import insert_for
 from gateway.store.tables import Blob, Letter, RawMessage
+
+# How a transaction locks a letter's row to change it: FOR NO KEY UPDATE on PostgreSQL (its
+# id never changes), not FOR UPDATE. A row that refers to the letter (a duplicate's link, an
+# outbox row, a register entry) checks its key with FOR KEY SHARE, which FOR UPDATE would
+# block: with the audit chain's head locked in between, two gateway processes could wait
+# for each other in a circle (a letter being stamped while its duplicate is linked to it).
+# SQLite has no row locks: ignored there.
+LOCK_ROW = {"key_share": True}
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,12 @@ async def record_raw(
 
     The caller commits, and only then acknowledges the transport (SMTP 250, IMAP move):
     durability rule 1.
+
+    The same bytes may reach two gateway processes at once (two listeners, one store): the
+    lock on the key makes the second wait for the first's commit and then find its row,
+    instead of failing on the unique key.
     """
+    await leases.hold(session, f"raw:{source_key}")
     existing = (
         await session.execute(
             select(Letter.id, RawMessage.id, RawMessage.sha256)

@@ -15,6 +15,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.store import leases
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -37,6 +39,9 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(_config(conn), revision)
 
     async with engine.begin() as conn:
+        # Gateway processes starting together on one PostgreSQL: one migrates, the others
+        # then find the schema at head (SQLite: the write lock orders them).
+        await leases.hold(conn, "schema")
         await conn.run_sync(run)
 
 

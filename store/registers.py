@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.core.edits import FIELD_TH
 from gateway.errors import UserError
-from gateway.store import audit
+from gateway.store import audit, leases
 from gateway.store.db import insert_for
 from gateway.store.tables import Amendment, Counter, RegisterBook, RegisterEntry, Reservation
 from gateway.thai import be_year_of, format_short_datetime
@@ -423,7 +423,9 @@ async def release_reservation(
 
 
 async def expire_reservations(session: AsyncSession, *, now: dt.datetime) -> dict[int, list[int]]:
-    """Release every open reservation whose time is up; returns {reservation id: numbers}."""
+    """Release every open reservation whose time is up; returns {reservation id: numbers}.
+    One gateway process at a time (each runs this timer): the next finds them closed."""
+    await leases.hold(session, "timer:reservations")
     due = list(
         (
             await session.execute(

@@ -131,6 +131,7 @@ async def confirm_secret(args: argparse.Namespace, settings: Settings) -> int:
     """`letter confirm-secret 12 --by สมศรี`: the held secret letter goes to its units."""
     from gateway.core.compose import template_env
     from gateway.forwarding.units import Units
+    from gateway.store.letters import LOCK_ROW
     from gateway.store.tables import Letter
 
     by = args.by.strip()
@@ -139,7 +140,7 @@ async def confirm_secret(args: argparse.Namespace, settings: Settings) -> int:
     async with command_store(settings) as store:
         units = Units(store, template_env())
         async with store.sessions.begin() as s:
-            letter = await s.get(Letter, args.id, with_for_update=True)
+            letter = await s.get(Letter, args.id, with_for_update=LOCK_ROW)
             if letter is None:
                 raise UserError(f"ไม่พบหนังสือ {args.id}", f"no letter {args.id}")
             if not (letter.secret_hold or {}).get("state") == "pending":

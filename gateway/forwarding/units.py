@@ -35,8 +35,9 @@ from gateway.forwarding.routing import Route, RouteFacts, read_unit_reply, reply
 from gateway.letter import ParsedMessage
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.state import LetterState
-from gateway.store import audit, registers
+from gateway.store import audit, leases, registers
 from gateway.store.handle import Store
+from gateway.store.letters import LOCK_ROW
 from gateway.store.registers import EntryFields, unit_book_code
 from gateway.store.tables import About, Forward, Letter, LetterFile, RegisterEntry
 from gateway.thai import be_year_of, format_short_date, format_short_datetime
@@ -129,7 +130,7 @@ class Units:
         """The clerk's decision (a folder move or a `ส่ง …` reply): forward a registered letter."""
         now = self.store.clock()
         async with self.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
+            letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
             if letter is None or letter.state != LetterState.REGISTERED:
                 return []
             made = await self.forward(s, letter, codes, via=via, by=by, now=now, folder=folder)
@@ -291,6 +292,8 @@ class Units:
         calendar = work_calendar(self.store.settings)
         done = 0
         async with self.store.sessions.begin() as s:
+            # one gateway process at a time: the next one reads what this one marked
+            await leases.hold(s, "timer:reminders")
             rows = (await s.execute(select(Forward, Letter).join(Letter, Letter.id == Forward.letter_id)
                                     .where(Forward.state == "sent", Forward.clerk_told_at.is_(None))
                                     .order_by(Forward.id).limit(500))).all()

@@ -17,6 +17,7 @@ from gateway.envfaults import EnvironmentFault, describe, environmental
 from gateway.state import Event, LetterState, advance
 from gateway.store import audit
 from gateway.store.handle import Store
+from gateway.store.letters import LOCK_ROW
 from gateway.store.tables import Letter
 
 __all__ = ["count_failure", "over_budget_reason", "read_failed", "refuse_if_environmental"]
@@ -48,7 +49,7 @@ async def count_failure(store: Store, letter_id: int, exc: Exception) -> str:
     refuse_if_environmental(exc)
     now = store.clock()
     async with store.sessions.begin() as s:
-        letter = await s.get(Letter, letter_id, with_for_update=True)
+        letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
         assert letter is not None
         if letter.state != LetterState.RECEIVED:  # decided already (a copy that came again)
             return letter.state

@@ -40,6 +40,7 @@ from gateway.letter import ParsedMessage
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.state import AWAITING_CLERK, REGISTRABLE, Event, LetterState, advance, label_th
 from gateway.store import audit, registers
+from gateway.store.letters import LOCK_ROW
 from gateway.store.tables import About, Letter, RawMessage, RegisterEntry
 from gateway.thai import format_short_date
 from gateway.trust.secrecy import SECRET_TH, may_mail
@@ -72,7 +73,7 @@ class ClerkDesk:
         msg = await self._message_of(letter_id)  # before the write transaction: no nesting
         now = ctx.store.clock()
         async with ctx.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
+            letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
             if letter is None or letter.state not in REGISTRABLE:
                 return _not_here(letter_id, letter, "ไม่ได้รอตรวจสอบ ลงทะเบียนไม่ได้")
             changes = apply_edits(letter, edits)
@@ -112,7 +113,7 @@ class ClerkDesk:
         `missing` names the required fields still empty."""
         now = self.ctx.store.clock()
         async with self.ctx.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
+            letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
             if letter is None or letter.state not in REGISTRABLE:
                 return _not_here(letter_id, letter, "ไม่ได้รอตรวจสอบ")
             changes = apply_edits(letter, edits)
@@ -129,7 +130,7 @@ class ClerkDesk:
         ctx = self.ctx
         now = ctx.store.clock()
         async with ctx.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
+            letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
             if letter is None or letter.state != LetterState.REGISTERED:
                 return _not_here(letter_id, letter, "ไม่ได้อยู่ในทะเบียนรับ แก้ไขไม่ได้")
             entry, changes = await amend_registered(s, letter, edits, actor=actor, reason=reason, now=now)
@@ -149,7 +150,7 @@ class ClerkDesk:
             return DeskOutcome(MISSING, letter_id, error_th="ต้องระบุเหตุผลการยกเลิก")
         now = ctx.store.clock()
         async with ctx.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
+            letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
             if letter is None or letter.state != LetterState.REGISTERED:
                 return _not_here(letter_id, letter, "ไม่ได้อยู่ในทะเบียนรับ ยกเลิกไม่ได้")
             held = await registers.entry_of(s, letter.id)
@@ -193,7 +194,7 @@ class ClerkDesk:
         msg = await self._message_of(letter_id)  # before the write transaction: no nesting
         now = ctx.store.clock()
         async with ctx.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
+            letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
             if letter is None or letter.state not in AWAITING_CLERK:
                 return letter.state if letter else MISSING
             letter.state = advance(letter.state, Event.CLERK_REJECTS)

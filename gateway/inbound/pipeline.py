@@ -47,16 +47,16 @@ from gateway.inbound.read import (
     read_message,
     unit_reply_unproved,
 )
-from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder
+from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder, identity_keys
 from gateway.inbound.replies import ClerkReplies
 from gateway.inbound.review_copy import review_copy
 from gateway.inbound.stamp import Stamper, ToStamp
 from gateway.outbound.returns import PROOF, REPLY_UNPROVED, ReplyProof, Returns
 from gateway.progress import SILENT, Progress
 from gateway.state import LetterState
-from gateway.store import audit, registers
+from gateway.store import audit, leases, registers
 from gateway.store.handle import Store
-from gateway.store.letters import Recorded, put_blobs, record_raw
+from gateway.store.letters import LOCK_ROW, Recorded, put_blobs, record_raw
 from gateway.store.tables import About, Forward, Letter, RawMessage, RegisterEntry
 from gateway.trust import SenderAuth
 from gateway.trust.results import read_verdict
@@ -196,7 +196,7 @@ class Pipeline:
                                    main.safe_name if main else "")
             return state
 
-        state = await self._in_turn(turn, record_and_decide)
+        state = await self._in_turn(turn, record_and_decide, identity_keys(examined.reading))
         stamped = state == LetterState.REGISTERED and \
             await self.stamp_letter(letter_id, also=on_stamp, known=to_stamp)
         return letter_id, state, stamped
@@ -230,7 +230,8 @@ class Pipeline:
             return await count_failure(self.store, letter_id, exc)  # the letter's own fault only
         examined = await self._obey(examined)
         return await self._in_turn(turn, lambda s, now: self._decide(s, letter_id, examined,
-                                                                     envelope_from, now))
+                                                                     envelope_from, now),
+                                   identity_keys(examined.reading))
 
     async def _obey(self, ex: Examined) -> Examined:
         """A clerk's proved correction reply is taken to the desk before the reply is recorded."""
@@ -281,11 +282,17 @@ class Pipeline:
         return reading
 
     async def _in_turn(self, turn: Turn | None,
-                       step: Callable[[AsyncSession, dt.datetime], Awaitable[str]]) -> str:
+                       step: Callable[[AsyncSession, dt.datetime], Awaitable[str]],
+                       identity: Sequence[str] = ()) -> str:
         """The recording transaction, in this letter's turn when letters are numbered in
-        arrival order; the letters behind it wait for that turn, so it goes first."""
+        arrival order; the letters behind it wait for that turn, so it goes first. Its first
+        act is to lock the letter's `identity` (record.identity_keys): the same letter decided
+        by another process at the same moment is then found as a duplicate, not numbered
+        again; first, before any other lock (the audit chain's head), so no two
+        transactions wait for each other in a circle."""
         async with turn if turn is not None else contextlib.nullcontext():
             async with self.store.sessions.begin(urgent=turn is not None) as s:
+                await leases.hold(s, *identity)
                 state = await step(s, self.store.clock())
         self.ctx.wake()
         return state
@@ -293,7 +300,7 @@ class Pipeline:
     async def _decide(self, s: AsyncSession, letter_id: int, ex: Examined, envelope_from: str,
                       now: dt.datetime) -> str:
         """Classify (core/classify.RULES) and record, in the recording transaction."""
-        letter = await s.get(Letter, letter_id, with_for_update=True)
+        letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
         assert letter is not None
         if letter.state != LetterState.RECEIVED:  # another worker got here first
             return letter.state

@@ -29,7 +29,7 @@ from gateway.inbound.feedback import Feedback
 from gateway.letter import Attachment, FieldSource, LetterFields, ParsedMessage, Problem, Speed
 from gateway.outbound.returns import Returns
 from gateway.state import NUMBERED, Event, LetterState, advance
-from gateway.store import audit, registers
+from gateway.store import audit, leases, registers
 from gateway.store.letters import ensure_blob, know_blob
 from gateway.store.registers import EntryFields
 from gateway.store.tables import Agency, Letter, LetterFile, RegisterEntry
@@ -231,8 +231,14 @@ class Recorder:
 
     @staticmethod
     async def _find_duplicate(s: AsyncSession, letter: Letter, reading: Reading) -> Letter | None:
-        """The same letter again: same main file, or same letter number and date."""
+        """The same letter again: same main file, or same letter number and date.
+
+        The same letter may be decided by two gateway processes at once (its PDF saved again,
+        sent to two addresses): the letter's identity is locked first (store/leases.hold, to
+        the end of this transaction), so the second looks only once the first has committed
+        its number, and finds it."""
         numbered = tuple(NUMBERED)
+        await leases.hold(s, *identity_keys(reading))  # held already: pipeline._in_turn
         if reading.main is not None:
             hit = (await s.execute(
                 select(Letter).join(LetterFile, LetterFile.letter_id == Letter.id)
@@ -248,6 +254,16 @@ class Recorder:
                                      Letter.id != letter.id, Letter.state.in_(numbered))
                 .order_by(Letter.id).limit(1))).scalar_one_or_none()
         return None
+
+
+def identity_keys(reading: Reading) -> list[str]:
+    """What makes two messages the same letter, as _find_duplicate looks for it: its main
+    file, and its number with its date (as apply_fields keeps them)."""
+    keys = [f"letter-file:{reading.main.sha256}"] if reading.main is not None else []
+    letter_no, letter_date = _clean(reading.fields.letter_no), _value(reading.fields.letter_date)
+    if letter_no and letter_date is not None:
+        keys.append(f"letter-no:{letter_no_key(letter_no)}:{letter_date.isoformat()}")
+    return keys
 
 
 async def _in_directory(s: AsyncSession, msg: ParsedMessage) -> bool | None:

@@ -22,7 +22,7 @@ from gateway.pdf.stamp import ReceiptStamp, StampStyle, stamp_receipt_placed
 from gateway.state import LetterState
 from gateway.store import audit, registers
 from gateway.store.blobs import BlobStore
-from gateway.store.letters import know_blob
+from gateway.store.letters import LOCK_ROW, know_blob
 from gateway.store.tables import Letter, LetterFile
 
 if TYPE_CHECKING:  # the worker processes import this module: keep them light
@@ -159,7 +159,7 @@ class Stamper:
                 remark = over_budget_remark(exc)
                 error = remark
         async with ctx.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
+            letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
             assert letter is not None
             if letter.state != LetterState.REGISTERED or letter.stamped_at is not None:
                 return False

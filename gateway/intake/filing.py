@@ -34,7 +34,7 @@ from gateway.ports import LetterIntake, MailboxClient
 from gateway.reports.request import asks_for_report
 from gateway.state import LetterState
 from gateway.store.db import insert_for
-from gateway.store.letters import put_blobs
+from gateway.store.letters import LOCK_ROW, put_blobs
 from gateway.store.tables import About, ImapMessage, Letter, RawMessage
 from gateway.trust.channels import command_folders, folder_key
 
@@ -104,7 +104,7 @@ class Filing:
                 await s.execute(insert_for(s)(ImapMessage).values(values).on_conflict_do_nothing(
                     index_elements=["mailbox", "folder", "uidvalidity", "uid"]))
             if letter_id is not None and columns:
-                letter = await s.get(Letter, letter_id, with_for_update=True)
+                letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
                 if letter is not None:
                     for column, value in columns.items():
                         setattr(letter, column, value)
@@ -160,7 +160,7 @@ class Filing:
 
     async def set_columns(self, letter_id: int, **columns: object) -> None:
         async with self.store.sessions.begin() as s:
-            letter = await s.get(Letter, letter_id, with_for_update=True)
+            letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
             if letter is not None:
                 for column, value in columns.items():
                     setattr(letter, column, value)

@@ -172,6 +172,8 @@ class Watcher:
             while not stop.is_set():
                 if not await self.take_lease():
                     log.info("IMAP %s is being worked by another process; waiting", self.cfg.name)
+                    # not overdue here: that process watches it (and raises its alarm)
+                    self.health.last_ok[self.cfg.name] = self.store.clock()
                     await _sleep(stop, 10)
                     continue
                 await self.one_round(client)

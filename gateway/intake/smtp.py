@@ -3,7 +3,8 @@
 Not a relay: only the configured central addresses are accepted as recipients
 (550 for anything else). The size limit is enforced by aiosmtpd (552). The
 reply 250 is sent only after the raw message is on disk and its row committed
-(durability rule 1); a store failure answers 451 so the sender tries again. Before that,
+(durability rule 1); a store failure, or any other, answers 451 so the sender tries again
+(never a 5xx, never the error's text: `TRY_AGAIN`). Before that,
 the sender is authenticated (SPF for the peer's IP, DKIM, DMARC, ARC: gateway/trust/auth.py)
 and what is stored is the message with the gateway's Authentication-Results on top.
 """
@@ -25,6 +26,21 @@ log = logging.getLogger(__name__)
 Accept = Callable[[bytes, str, list[str]], Awaitable[int]]
 # The bytes to keep, authenticated and stamped (gateway.trust.auth.Voucher).
 Vouch = Callable[..., Awaitable[bytes]]
+
+
+# What every store or program failure answers: 4xx, so the sending server keeps the message
+# and tries again (a 5xx would bounce a letter that may be stored already, by another gateway
+# process), and nothing of the failure itself (database text is not for a stranger).
+TRY_AGAIN = ("451 4.3.0 ระบบรับหนังสือขัดข้องชั่วคราว กรุณาส่งใหม่ภายหลัง "
+             "(temporary failure storing the message, try again later)")
+
+
+def try_again(what: str, *args: object) -> str:
+    """In an `except`: log the failure with its trace (for the administrator) and answer
+    TRY_AGAIN (for the client). aiosmtpd's own handler would answer 500 with the
+    exception's text."""
+    log.exception(what, *args)
+    return TRY_AGAIN
 
 
 class CentralMailboxHandler:
@@ -49,15 +65,17 @@ class CentralMailboxHandler:
         data = envelope.original_content or b""
         if isinstance(data, str):  # aiosmtpd gives bytes unless decode_data=True; be strict
             data = data.encode("utf-8", "surrogateescape")
-        if self.vouch is not None:
-            peer = session.peer[0] if isinstance(session.peer, tuple) else None
-            data = await self.vouch(data, ip=peer, helo=session.host_name or "",
-                                    mail_from=envelope.mail_from or "")
         try:
+            if self.vouch is not None:
+                peer = session.peer[0] if isinstance(session.peer, tuple) else None
+                data = await self.vouch(data, ip=peer, helo=session.host_name or "",
+                                        mail_from=envelope.mail_from or "")
             letter_id = await self.accept(data, envelope.mail_from or "", list(envelope.rcpt_tos))
         except (TimeoutError, Transient, OSError) as exc:
             log.warning("could not store message from %s: %s", envelope.mail_from, exc)
-            return "451 4.3.0 Temporary failure storing the message, try again later"
+            return TRY_AGAIN
+        except Exception:  # anything else is ours, never the sender's: see try_again
+            return try_again("could not store message from %s", envelope.mail_from)
         return f"250 2.0.0 OK stored as letter {letter_id}"
 
 

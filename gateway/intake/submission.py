@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.clock import Clock
 from gateway.config import Settings, SubmissionUser
 from gateway.errors import ConfigError, Permanent, Transient
-from gateway.intake.smtp import smtp_factory
+from gateway.intake.smtp import TRY_AGAIN, smtp_factory, try_again
 from gateway.passwords import load_users, verify_password
 from gateway.store import audit, logins
 from gateway.store.handle import Store
@@ -322,10 +322,12 @@ class SubmissionHandler:
             letter_id = await self.submit(data, envelope.mail_from or "", list(envelope.rcpt_tos), user.name)
         except (TimeoutError, Transient, OSError) as exc:
             log.warning("submission: could not store message from %s: %s", user.name, exc)
-            return "451 4.3.0 Temporary failure storing the message, try again later"
+            return TRY_AGAIN
         except Permanent as exc:
             log.warning("submission: message from %s refused: %s", user.name, exc)
             return "554 5.6.0 The message was refused and will not be sent"
+        except Exception:  # ours, not the clerk's: 451, the text only in the log
+            return try_again("submission: could not store message from %s", user.name)
         return f"250 2.0.0 OK queued as letter {letter_id}"
 
 

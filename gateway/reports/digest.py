@@ -21,7 +21,7 @@ from gateway.core.compose import compose
 from gateway.outbound.sender import agency_mail
 from gateway.reports.monthly import monthly_due, monthly_section
 from gateway.state import AWAITING_CLERK, LetterState
-from gateway.store import audit, outbox, registers
+from gateway.store import audit, leases, outbox, registers
 from gateway.store.handle import Store
 from gateway.store.tables import (
     Amendment,
@@ -153,6 +153,7 @@ async def send_digest_if_due(store: Store, templates: jinja2.Environment) -> boo
     message = digest_mail(store, templates, data, day, now)
     central = store.settings.agency.central_addresses[0]
     async with store.sessions.begin() as s:
+        await leases.hold(s, "timer:digest")  # another gateway process may be at this very line
         if await s.get(Digest, day) is not None:
             return False
         s.add(Digest(day=day, sent_at=now))
