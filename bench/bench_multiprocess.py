@@ -42,6 +42,7 @@ from tests.conftest import add_to_directory  # noqa: E402
 from tests.corpus.mail import letter_mail  # noqa: E402
 from tests.corpus.quick import QuickLetters  # noqa: E402
 from tests.dnsserver import DnsServer  # noqa: E402
+from tests.processes import stop_processes  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 
@@ -146,16 +147,7 @@ def one_run(pg: PostgresServer, work: Path, dns: str, k: int, n: int, quick: Qui
         if numbered != n:
             raise RuntimeError(f"{k} processes: {numbered} register entries for {n} letters")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-            if p.stdout is not None:
-                p.stdout.close()
+        stop_processes(procs)
         engine.dispose()
         pg.drop_database(name)
     return n / elapsed

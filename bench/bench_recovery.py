@@ -44,22 +44,13 @@ from gateway.service import serve  # noqa: E402
 from gateway.store.tables import Letter, RegisterEntry  # noqa: E402
 from tests.conftest import TickingClock, central_mailbox_settings  # noqa: E402
 from tests.corpus.mail import letter_mail, letter_pdf  # noqa: E402
+from tests.processes import Noticed  # noqa: E402
 from tests.servers.dovecot import DovecotServer  # noqa: E402
 from tests.servers.tls import make_test_pki  # noqa: E402
 
 TARGET = 5.0  # seconds from the mailbox's return to the first letter registered
 CEILING = 120.0  # a run that takes longer has failed
 
-
-class Noticed(logging.Handler):
-    """The monotonic times at which a lost connection was logged."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.times: list[float] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.times.append(time.monotonic())
 
 
 def letter(i: int) -> bytes:

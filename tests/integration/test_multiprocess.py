@@ -36,6 +36,7 @@ from tests.conftest import add_to_directory, make_settings
 from tests.corpus.mail import letter_mail
 from tests.corpus.quick import QuickLetters
 from tests.dnsserver import quiet_dns
+from tests.processes import stop_processes
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -160,18 +161,6 @@ def _start(configs: list[Path], logs: list[Path], cwd: Path,
     return procs
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        if p.stdout is not None:
-            p.stdout.close()
-
 
 def _clean_logs(logs: list[Path]) -> None:
     """No process met a deadlock, a unique-key clash or any other failure."""
@@ -248,7 +237,7 @@ async def test_three_processes_share_one_postgresql(tmp_path: Path, pg_url: str)
                                         .where(OutboxItem.kind == "ack"))).all()
                 report = await audit.verify(s)
     finally:
-        _stop(procs)
+        stop_processes(procs)
 
     # gapless 1..350, no number twice, each letter number of the sender registered exactly once
     assert sorted(e.number for e in entries) == list(range(1, total + 1))
@@ -331,7 +320,7 @@ poll_seconds = 1
                 acks = (await s.execute(select(func.count()).select_from(OutboxItem)
                                         .where(OutboxItem.kind == "ack"))).scalar_one()
     finally:
-        _stop(procs)
+        stop_processes(procs)
     assert replies.refused == [] and all(code == 250 for code, _ in replies.final.values())
     assert sorted(e.number for e in entries) == list(range(1, IMAP_PAIRS + 1))
     assert sorted(e.letter_no for e in entries) == [f"ศธ 04010/{n}" for n in numbers]

@@ -26,6 +26,7 @@ from gateway.store.handle import Store
 from gateway.store.tables import Letter, OutboxItem, RegisterEntry
 from tests.conftest import TickingClock, central_mailbox_settings, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
+from tests.processes import Noticed
 from tests.servers.dovecot import DovecotServer
 from tests.servers.postgres import PostgresServer
 from tests.servers.smtpsink import SmtpSink
@@ -54,16 +55,6 @@ def letter(i: int) -> bytes:
                             "วันที่ 2 ธันวาคม 2569", f"เรื่อง ขอเชิญประชุม {i}", "เรียน ผู้อำนวยการ"))
     return letter_mail(pdf, subject=f"ขอเชิญประชุม {i}", filename=f"2569_OBEC_{i}.pdf")
 
-
-class Noticed(logging.Handler):
-    """When the gateway logged that a connection failed (gateway/reconnect.py)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.times: list[float] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.times.append(time.monotonic())
 
 
 @pytest.fixture
