@@ -252,7 +252,11 @@ class RegisterEntry(Base):
     """One line of a register, with the columns of the official forms (domain.md §3)."""
 
     __tablename__ = "register_entries"
-    __table_args__ = (UniqueConstraint("book_id", "year", "number", name="uq_entry_number"),)
+    __table_args__ = (
+        UniqueConstraint("book_id", "year", "number", name="uq_entry_number"),
+        # the day's entries (the digest), not the book's every year
+        Index("ix_register_entries_registered_at", "book_id", "registered_at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     book_id: Mapped[int] = mapped_column(ForeignKey("register_books.id"))
     year: Mapped[int] = mapped_column(Integer)
@@ -324,6 +328,9 @@ class OutboxItem(Base):
     """A mail to send, written in the transaction that caused it (durability rule 4)."""
 
     __tablename__ = "outbox"
+    # the sender's every look for what is due (store/outbox.py due, next_due_at) reads only
+    # the rows waiting, not every mail ever sent
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))  # ack | notice | forward | letter | reply | alarm …
     letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
@@ -394,6 +401,10 @@ class Forward(Base):
     return_reason: Mapped[str] = mapped_column(Text, default="")
     reminded_at: Mapped[dt.datetime | None]
     clerk_told_at: Mapped[dt.datetime | None]
+
+    # the reminders' look (forwarding/units.py remind_due): forwards not yet accepted whose
+    # clerk was not told, not every forward a unit never answered
+    __table_args__ = (Index("ix_forwards_open", "state", "clerk_told_at"),)
 
 
 class Digest(Base):

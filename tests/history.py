@@ -5,7 +5,8 @@ Each letter is what the pipeline leaves behind for an IMAP letter of the central
 blob row and its raw message, the letter (read, decided, stamped, filed, its findable copy
 appended), its main PDF (letter_files), its placements in the mailbox (original and copy,
 imap_messages, in the clerk's folders), and, for a
-registered one, its receive-register entry; the receive counter is moved past them. Most are
+registered one, its receive-register entry, and the mail it caused (an acknowledgement or a
+notice, sent: the outbox); the receive counter is moved past them. Most are
 registered; every 20th is rejected, every 50th arrived by SMTP. No bytes are written to the
 blob directory (nothing reads an old letter's bytes during intake). Used by
 tests/integration/test_history_scale.py and bench/bench_history.py.
@@ -24,6 +25,7 @@ from gateway.store.tables import (
     ImapMessage,
     Letter,
     LetterFile,
+    OutboxItem,
     RawMessage,
     RegisterBook,
     RegisterEntry,
@@ -57,7 +59,7 @@ async def fill_history(store: object, n: int, *, mailbox: str = "central",
                                                                Counter.year == year))).scalar() or 0
     number = numbered
     for lo in range(0, n, BATCH):
-        blobs, raws, letters, files, places, entries = [], [], [], [], [], []
+        blobs, raws, letters, files, places, entries, sent = [], [], [], [], [], [], []
         for i in range(lo, min(n, lo + BATCH)):
             at = when - dt.timedelta(seconds=n - i)
             raw_id, letter_id = first_raw + i + 1, first_letter + i + 1
@@ -95,9 +97,14 @@ async def fill_history(store: object, n: int, *, mailbox: str = "central",
                                     letter_date=at.date(), sender="สพฐ.",
                                     subject=f"หนังสือฉบับที่ {i + 1}", speed="ปกติ",
                                     channel="smtp" if smtp else "imap", letter_id=letter_id))
+            sent.append(dict(kind="ack" if state == "registered" else "notice", letter_id=letter_id,
+                             recipient="saraban@obec.go.th", dedupe_key=f"history:{letter_id}",
+                             status="sent", attempts=1, next_attempt_at=at, expires_at=at,
+                             created_at=at, sent_at=at))
         async with store.sessions.begin() as s:  # type: ignore[attr-defined]
             for table, rows in ((Blob, blobs), (RawMessage, raws), (Letter, letters),
-                                (LetterFile, files), (ImapMessage, places), (RegisterEntry, entries)):
+                                (LetterFile, files), (ImapMessage, places), (RegisterEntry, entries),
+                                (OutboxItem, sent)):
                 await s.execute(insert(table), rows)
     async with store.sessions.begin() as s:  # type: ignore[attr-defined]
         counter = await s.get(Counter, (book_id, year))

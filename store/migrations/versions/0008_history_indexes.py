@@ -10,7 +10,10 @@ letter by the message's hash (raw_messages.sha256 and letters.raw_message_id,
 imap_messages.sha256); each IMAP round
 reads the placements of one kind in a mailbox (imap_messages mailbox, kind, folder) and the
 letters left unfiled, which two partial indexes hold (only those rows: SMTP letters not yet
-shown in a folder, registered letters without their findable copy).
+shown in a folder, registered letters without their findable copy). The sender's look for
+what is due reads the waiting outbox rows only (outbox status, next_attempt_at), the reminders
+the open forwards (forwards state, clerk_told_at), the digest the day's entries
+(register_entries registered_at).
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ def upgrade() -> None:
     op.create_index('ix_letters_raw_message_id', 'letters', ['raw_message_id'])
     op.create_index('ix_imap_messages_sha256', 'imap_messages', ['sha256', 'mailbox', 'kind'])
     op.create_index('ix_imap_messages_kind', 'imap_messages', ['mailbox', 'kind', 'folder'])
+    op.create_index('ix_outbox_due', 'outbox', ['status', 'next_attempt_at'])
+    op.create_index('ix_forwards_open', 'forwards', ['state', 'clerk_told_at'])
+    op.create_index('ix_register_entries_registered_at', 'register_entries', ['book_id', 'registered_at'])
     op.create_index('ix_letters_smtp_unfiled', 'letters', ['id'],
                     sqlite_where=sa.text(SMTP_UNFILED), postgresql_where=sa.text(SMTP_UNFILED))
     op.create_index('ix_letters_copy_unfiled', 'letters', ['state'],
