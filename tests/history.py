@@ -4,7 +4,8 @@ into the store's tables (not through the pipeline), as years of work leave them.
 Each letter is what the pipeline leaves behind for an IMAP letter of the central mailbox: a
 blob row and its raw message, the letter (read, decided, stamped, filed, its findable copy
 appended), its main PDF (letter_files), its placements in the mailbox (original and copy,
-imap_messages, in the clerk's folders), and, for a
+imap_messages, in the clerk's folders; every 10th was set aside for the clerk first and
+keeps its old place in the review folder, marked moved), and, for a
 registered one, its receive-register entry, and the mail it caused (an acknowledgement or a
 notice, sent: the outbox); the receive counter is moved past them. Most are
 registered; every 20th is rejected, every 50th arrived by SMTP. No bytes are written to the
@@ -87,6 +88,10 @@ async def fill_history(store: object, n: int, *, mailbox: str = "central",
             places.append(dict(mailbox=mailbox, folder=folder, uidvalidity=validity,
                                uid=uid_base + 2 * i + 1, letter_id=letter_id, kind="original",
                                sha256=raw_sha, seen_at=at))
+            if i % 10 == 9:  # set aside for the clerk first: its old place in the review folder
+                places.append(dict(mailbox=mailbox, folder=folders.review, uidvalidity=validity,
+                                   uid=uid_base + i + 1, letter_id=letter_id, kind="moved",
+                                   sha256=raw_sha, seen_at=at))
             if state == "registered":
                 number += 1
                 places.append(dict(mailbox=mailbox, folder=folder, uidvalidity=validity,

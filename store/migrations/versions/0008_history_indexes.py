@@ -45,6 +45,14 @@ def upgrade() -> None:
                     sqlite_where=sa.text(SMTP_UNFILED), postgresql_where=sa.text(SMTP_UNFILED))
     op.create_index('ix_letters_copy_unfiled', 'letters', ['state'],
                     sqlite_where=sa.text(COPY_UNFILED_SQLITE), postgresql_where=sa.text(COPY_UNFILED_PG))
+    if op.get_bind().dialect.name == "postgresql":
+        # PostgreSQL takes columns to be independent: 95 % registered and 5 % without a copy
+        # would be thousands of rows, where there are none, and a plan reading every letter;
+        # the statistics of the combinations (ANALYZE, autovacuum) tell it they are rare
+        op.execute("CREATE STATISTICS IF NOT EXISTS st_letters_filing (mcv) "
+                   "ON state, copy_appended, channel, filed_folder FROM letters")
+        op.execute("CREATE STATISTICS IF NOT EXISTS st_imap_messages_kind (mcv) "
+                   "ON mailbox, kind, folder FROM imap_messages")
 
 
 def downgrade() -> None:
