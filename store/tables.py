@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -69,6 +70,8 @@ class RawMessage(Base):
     """The exact bytes of one message as it reached us, keyed by where it came from."""
 
     __tablename__ = "raw_messages"
+    # a clerk's move is matched to its letter by the message's hash (intake/filing.py)
+    __table_args__ = (Index("ix_raw_messages_sha256", "sha256"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))  # imap | smtp | submission | cli
     # Natural key of the transport (architecture.md, durability rule 2):
@@ -81,6 +84,12 @@ class RawMessage(Base):
     envelope_to: Mapped[list[Any]] = mapped_column(default=list)
 
 
+# The partial indexes' conditions (migration 0008 makes the same); _finish's query repeats them.
+SMTP_UNFILED = "channel = 'smtp' AND filed_folder = ''"
+COPY_UNFILED_SQLITE = "state = 'registered' AND copy_appended = 0"
+COPY_UNFILED_PG = "state = 'registered' AND NOT copy_appended"
+
+
 class Letter(Base):
     """One official letter, incoming or outgoing, and where it is in the flow."""
 
@@ -89,7 +98,7 @@ class Letter(Base):
     direction: Mapped[str] = mapped_column(String(3))  # in | out
     state: Mapped[str] = mapped_column(String(20), index=True)
     source_key: Mapped[str] = mapped_column(String(300), unique=True)
-    raw_message_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))
+    raw_message_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"), index=True)
     channel: Mapped[str] = mapped_column(String(20), default="")
     letter_no: Mapped[str] = mapped_column(String(200), default="")
     letter_no_norm: Mapped[str] = mapped_column(String(200), default="", index=True)
@@ -152,6 +161,14 @@ class Letter(Base):
     __table_args__ = (
         # resume() finds the registered letters a crash left unstamped without a full scan
         Index("ix_letters_unstamped", "state", "stamped_at"),
+        # the duplicate check (inbound/record.py): the same number and date, found directly
+        Index("ix_letters_number_date", "letter_no_norm", "letter_date"),
+        # what each IMAP round files (intake/filing.py _finish): only the letters left
+        # unfiled are in these (partial) indexes, so the round does not read history
+        Index("ix_letters_smtp_unfiled", "id", sqlite_where=text(SMTP_UNFILED),
+              postgresql_where=text(SMTP_UNFILED)),
+        Index("ix_letters_copy_unfiled", "state", sqlite_where=text(COPY_UNFILED_SQLITE),
+              postgresql_where=text(COPY_UNFILED_PG)),
     )
 
 
@@ -182,6 +199,8 @@ class DeliveryNotice(Base):
 
 class LetterFile(Base):
     __tablename__ = "letter_files"
+    # the duplicate check finds a letter by its main file's hash (inbound/record.py)
+    __table_args__ = (Index("ix_letter_files_sha256", "sha256"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
     role: Mapped[str] = mapped_column(String(20))  # main | enclosure | xml | stamped | signed
@@ -233,7 +252,11 @@ class RegisterEntry(Base):
     """One line of a register, with the columns of the official forms (domain.md §3)."""
 
     __tablename__ = "register_entries"
-    __table_args__ = (UniqueConstraint("book_id", "year", "number", name="uq_entry_number"),)
+    __table_args__ = (
+        UniqueConstraint("book_id", "year", "number", name="uq_entry_number"),
+        # the day's entries (the digest), not the book's every year
+        Index("ix_register_entries_registered_at", "book_id", "registered_at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     book_id: Mapped[int] = mapped_column(ForeignKey("register_books.id"))
     year: Mapped[int] = mapped_column(Integer)
@@ -305,6 +328,9 @@ class OutboxItem(Base):
     """A mail to send, written in the transaction that caused it (durability rule 4)."""
 
     __tablename__ = "outbox"
+    # the sender's every look for what is due (store/outbox.py due, next_due_at) reads only
+    # the rows waiting, not every mail ever sent
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))  # ack | notice | forward | letter | reply | alarm …
     letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
@@ -376,6 +402,10 @@ class Forward(Base):
     reminded_at: Mapped[dt.datetime | None]
     clerk_told_at: Mapped[dt.datetime | None]
 
+    # the reminders' look (forwarding/units.py remind_due): forwards not yet accepted whose
+    # clerk was not told, not every forward a unit never answered
+    __table_args__ = (Index("ix_forwards_open", "state", "clerk_told_at"),)
+
 
 class Digest(Base):
     """One row per daily digest sent (so a restart never sends the day's digest twice)."""
@@ -418,6 +448,10 @@ class ImapMessage(Base):
     __tablename__ = "imap_messages"
     __table_args__ = (
         UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", name="uq_imap_location"),
+        # a message is matched to its letter by its hash; each round looks for the placements
+        # of one kind (review copies, originals in the review folders) of a mailbox
+        Index("ix_imap_messages_sha256", "sha256", "mailbox", "kind"),
+        Index("ix_imap_messages_kind", "mailbox", "kind", "folder"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     mailbox: Mapped[str] = mapped_column(String(200))  # the [[imap]] name in config

@@ -18,7 +18,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import literal_column, select
 
 from gateway.config import Imap
 from gateway.core.parse import parse_message
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 # One message's place: (folder, (UIDVALIDITY, UID) if the server said, kind, sha256).
 Placement = tuple[str, tuple[int, int] | None, str, str]
 BASELINE_UID = 0  # no message has UID 0: a command folder's row saying "seen from here on"
+KNOWN_SLICE = 5000  # UIDs compared with the store at a time (a process's first round)
 
 
 class Filing:
@@ -56,6 +57,8 @@ class Filing:
         self.pipeline = pipeline
         self.store = pipeline.store
         self.folders = self.store.settings.intake.folders
+        # (folder, UIDVALIDITY) → every UID up to this one has been looked at (this process)
+        self._marks: dict[tuple[str, int], int] = {}
 
     def folder_for(self, state: str) -> str | None:
         f = self.folders
@@ -169,18 +172,22 @@ class Filing:
         """What a crash or another channel left unfiled: SMTP letters shown in the clerk's
         folders (original bytes, appended), and registered letters still missing their copy."""
         primary = self.cfg.name == self.store.settings.imap[0].name
+        columns = (Letter.id, Letter.state, Letter.channel, Letter.filing_folder, Letter.filed_folder,
+                   Letter.copy_appended, Letter.raw_message_id, Letter.source_key)
+        left: dict[int, Any] = {}
         async with self.store.readers() as s:
-            # only the letters with something left to file: the query does not grow with history
-            rows = (await s.execute(
-                select(Letter.id, Letter.state, Letter.channel, Letter.filing_folder,
-                       Letter.filed_folder, Letter.copy_appended, RawMessage.sha256,
-                       Letter.source_key)
-                .join(RawMessage, RawMessage.id == Letter.raw_message_id)
-                .where(Letter.state != LetterState.RECEIVED,
-                       or_(and_(Letter.channel == "smtp", Letter.filed_folder == ""),
-                           and_(Letter.state == LetterState.REGISTERED, Letter.copy_appended.is_(False))))
-                .order_by(Letter.id)
-            )).all()
+            # only the letters with something left to file, each kind by its partial index
+            # (store/tables.py; literal values, so that the index applies; one table, one
+            # query each, so that no plan joins every letter): nothing here grows with history
+            for kind in ((Letter.channel == literal_column("'smtp'"), Letter.filed_folder == literal_column("''")),
+                         (Letter.state == literal_column("'registered'"), ~Letter.copy_appended)):
+                for row in (await s.execute(select(*columns).where(*kind))).all():
+                    left[row[0]] = row
+            raw_ids = [row[6] for row in left.values() if row[1] != LetterState.RECEIVED]
+            shas = {i: sha for i, sha in (await s.execute(select(RawMessage.id, RawMessage.sha256).where(
+                RawMessage.id.in_(raw_ids)))).all()} if raw_ids else {}
+        rows = [(*row[:6], shas[row[6]], row[7]) for _, row in sorted(left.items())
+                if row[1] != LetterState.RECEIVED and row[6] in shas]
         ours = f"imap:{self.cfg.name}:"
         for letter_id, state, channel, filing, filed, appended, sha, source_key in rows:
             folder = self.folder_for(state)
@@ -218,15 +225,14 @@ class Filing:
             if folder not in have:
                 continue
             validity = await client.select(folder)
-            uids = await client.uids("ALL")
-            known = await self._known_uids(folder, validity)
-            if BASELINE_UID not in known:  # first sight: note what is there, obey nothing old
+            if not await self._has_baseline(folder, validity):  # first sight: note what is
+                uids = await client.uids("ALL")                  # there, obey nothing old
                 await self.remember_all([(folder, (validity, uid), "seen", "")
                                          for uid in (BASELINE_UID, *uids)], None, {})
+                self._looked_up_to(folder, validity, max(uids, default=0))
                 continue
+            uids, top = await self._new_uids(client, folder, validity)
             for uid in uids:
-                if uid in known:
-                    continue
                 raw = await client.fetch(uid)
                 if raw is None:
                     continue
@@ -244,22 +250,45 @@ class Filing:
                     await client.select(folder)
                 await self.remember(folder, (validity, uid), letter_id, "command" if letter_id else "seen",
                                     hashlib.sha256(raw).hexdigest())
+            self._looked_up_to(folder, validity, top)
         return done
 
-    async def _known_uids(self, folder: str, validity: int) -> set[int]:
-        """The UIDs of `folder` (this UIDVALIDITY) the gateway has already looked at."""
+    async def _has_baseline(self, folder: str, validity: int) -> bool:
         async with self.store.readers() as s:
-            return set((await s.execute(select(ImapMessage.uid).where(
+            return (await s.execute(select(ImapMessage.id).where(
                 ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
-                ImapMessage.uidvalidity == validity))).scalars())
+                ImapMessage.uidvalidity == validity, ImapMessage.uid == BASELINE_UID))).first() is not None
+
+    async def _new_uids(self, client: MailboxClient, folder: str, validity: int) -> tuple[list[int], int]:
+        """The UIDs of `folder` (this UIDVALIDITY) the gateway has not looked at yet, in order.
+
+        UIDs only grow within a UIDVALIDITY, and every UID a round returns is looked at before
+        the next (`_looked_up_to` the second value, the highest UID there): after a process's first round only the UIDs above the last
+        one are asked of the server (UID SEARCH UID n:*) and of the store, so a round's work
+        does not grow with the folder (ลงรับแล้ว holds every letter ever registered). The first
+        round compares the whole folder, in slices, once per process."""
+        mark = self._marks.get((folder, validity), 0)
+        uids = [u for u in await client.uids(f"UID {mark + 1}:*" if mark else "ALL") if u > mark]
+        fresh: list[int] = []
+        for i in range(0, len(uids), KNOWN_SLICE):
+            part = uids[i:i + KNOWN_SLICE]
+            async with self.store.readers() as s:
+                known = set((await s.execute(select(ImapMessage.uid).where(
+                    ImapMessage.mailbox == self.cfg.name, ImapMessage.folder == folder,
+                    ImapMessage.uidvalidity == validity,
+                    ImapMessage.uid.between(part[0], part[-1])))).scalars())
+            fresh.extend(u for u in part if u not in known)
+        return fresh, uids[-1] if uids else mark
+
+    def _looked_up_to(self, folder: str, validity: int, top: int) -> None:
+        """Every UID of the folder up to `top` has been looked at (and remembered)."""
+        key = (folder, validity)
+        self._marks[key] = max(self._marks.get(key, 0), top)
 
     async def _clerk_moves(self, client: MailboxClient, folder: str, action: str) -> None:
         validity = await client.select(folder)
-        uids = await client.uids("ALL")
-        known = await self._known_uids(folder, validity)
+        uids, top = await self._new_uids(client, folder, validity)
         for uid in uids:
-            if uid in known:
-                continue
             raw = await client.fetch(uid)
             if raw is None:
                 continue
@@ -303,6 +332,7 @@ class Filing:
             if letter_id is not None and action == "register":
                 await self.file_copy(client, letter_id, LetterState.REGISTERED)
                 await client.select(folder)
+        self._looked_up_to(folder, validity, top)
 
     async def _refused_back(self, client: MailboxClient, folder: str, validity: int, uid: int, sha: str,
                             outcome: DeskOutcome) -> None:
