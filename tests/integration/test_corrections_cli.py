@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import email
 import io
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import time_machine
 from sqlalchemy import func, select
 
 from gateway.app import opened_store
@@ -41,11 +43,21 @@ CENTRAL = "saraban@agency.test"
 KNOWN = "saraban@obec.go.th"  # in the directory: acknowledgements and notices may go to it
 T = TypeVar("T")
 
-# The CLI reads the system clock: so do these tests, and every date typed is from today's year.
-TODAY = system_clock().astimezone(BANGKOK).date()
-YEAR = be_year_of(system_clock())
+# The CLI reads the system clock: these tests hold it at one working morning (moving on from
+# there), so that every date typed is from the year the CLI sees, also in a run that crosses
+# midnight on 31 December (scripts/test --at 2026-12-31T23:59:30+07:00).
+NOW = dt.datetime(2026, 12, 4, 10, 0, tzinfo=BANGKOK)
+TODAY = NOW.date()
+YEAR = be_year_of(NOW)
 DATE_TEXT = f"3 ธ.ค. {YEAR}"  # the form a clerk types; read as 3 December of this year
 DATE = TODAY.replace(month=12, day=3)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock() -> Iterator[None]:
+    with time_machine.travel(NOW, tick=True):
+        assert system_clock().astimezone(BANGKOK).date() == TODAY
+        yield
 
 
 @pytest.fixture
