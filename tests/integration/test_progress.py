@@ -106,13 +106,13 @@ async def test_ingest_once_and_export_show_progress_on_a_terminal(site: Path) ->
     assert "หนังสือที่ค้างอยู่" in shown and "3/3" in shown
     assert "ส่งอีเมลออก" in shown  # the acknowledgements, counted as they go
     assert "สรุปการรับหนังสือ" in shown
-    code, shown = on_terminal(site, "registers", "export", "--book", "receive", "--year", "2569",
+    code, shown = on_terminal(site, "registers", "export", "--book", "receive",
                               "--format", "csv", "-o", "receive.csv")
     assert code == 0, shown
     entries = (site / "receive.csv").read_bytes().decode("utf-8-sig").count("ขอเชิญประชุม")
     assert entries == 3 and "ส่งออกทะเบียน" in shown and "3/3" in shown
     assert "\x1b" not in (site / "receive.csv").read_text(encoding="utf-8-sig")  # the file is clean
-    code, shown = on_terminal(site, "report", "register", "--book", "receive", "--year", "2569",
+    code, shown = on_terminal(site, "report", "register", "--book", "receive",
                               "--format", "pdf", "-o", "receive.pdf")
     assert code == 0, shown
     assert "ทะเบียน (pdf)" in shown and "3/3" in shown
@@ -125,11 +125,11 @@ async def test_ingest_once_without_a_terminal_prints_the_summary_only(site: Path
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("สรุปการรับหนังสือ (ingest summary):\n")
     assert "หนังสือที่ค้างอยู่" not in r.stdout + r.stderr and "\x1b" not in r.stdout + r.stderr
-    exported = piped(site, "registers", "export", "--book", "receive", "--year", "2569", "--format", "csv")
+    exported = piped(site, "registers", "export", "--book", "receive", "--format", "csv")
     assert exported.returncode == 0 and exported.stdout.count("ขอเชิญประชุม") == 2
     assert "ส่งออกทะเบียน" not in exported.stdout + exported.stderr
     assert "\x1b" not in exported.stdout + exported.stderr
-    printed = piped(site, "report", "register", "--book", "receive", "--year", "2569",
+    printed = piped(site, "report", "register", "--book", "receive",
                     "--format", "pdf", "-o", "receive.pdf")
     assert printed.returncode == 0, printed.stderr
     assert "ทะเบียน (pdf)" not in printed.stderr and "\x1b" not in printed.stdout + printed.stderr
