@@ -28,20 +28,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import email
 import multiprocessing
 import multiprocessing.connection
 import os
 import sys
 import tempfile
 import time
-from email import policy
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_inbound: the same baseline
 
-from aioimaplib import aioimaplib  # noqa: E402
+from bench_inbound import baseline  # noqa: E402  (fetch + parse, the same baseline as bench_inbound's)
 from sqlalchemy import select  # noqa: E402
 
 from gateway.app import opened_store  # noqa: E402
@@ -99,26 +98,6 @@ def gateway_process(settings: Settings, out: multiprocessing.connection.Connecti
 
     summary, took, workers = asyncio.run(run())
     out.send((summary, took, peak_kib(), workers))
-
-
-async def baseline(server: DovecotServer, user: str, password: str, timeout: float) -> tuple[int, float]:
-    """Fetch every message of INBOX and parse it, walking every part: letters, seconds."""
-    client = aioimaplib.IMAP4_SSL(host="127.0.0.1", port=server.imaps_port,
-                                  ssl_context=server.ssl_context(), timeout=timeout)
-    await client.wait_hello_from_server()
-    await client.login(user, password)
-    await client.select("INBOX")
-    t = time.perf_counter()
-    uids = (await client.uid_search("ALL")).lines[0].split()
-    for uid in uids:
-        resp = await client.uid("fetch", uid.decode(), "(BODY.PEEK[])")
-        raw = next(bytes(x) for x in resp.lines if isinstance(x, bytearray))
-        for part in email.message_from_bytes(raw, policy=policy.default).walk():
-            if not part.is_multipart():
-                part.get_content()
-    took = time.perf_counter() - t
-    await client.logout()
-    return len(uids), took
 
 
 async def prepare(server: DovecotServer, tmp: Path, name: str, history: int) -> tuple[Settings, str, str]:
