@@ -95,6 +95,7 @@ def service_account(env_name: str) -> ServiceAccount:
     JSON itself when the value starts with "{". Every failure says what is wrong in Thai and
     English (TokenRefused) without a word of the key, and without chaining the parser's error
     (a JSONDecodeError holds the whole document)."""
+    _NOT_JSON = object()
     value = secret(env_name, what="กุญแจ service account ของ Google (service account key)").strip()
     where = f"${env_name}"
     if value.startswith("{"):
@@ -102,23 +103,27 @@ def service_account(env_name: str) -> ServiceAccount:
     else:
         shown = value if len(value) <= 300 and "\n" not in value and "KEY" not in value else "(?)"
         where = where_th = f"แฟ้ม {shown} (${env_name})"
+        text, reason = "", ""
         try:
             with open(value, encoding="utf-8") as f:
                 text = f.read(1 << 16)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # a decode error holds the bytes
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        if reason:
             raise TokenRefused(f"อ่านแฟ้มกุญแจ service account ไม่ได้: {where_th}",
                                f"cannot read the service account key file {shown} named by "
-                               f"${env_name}: {reason}") from None
+                               f"${env_name}: {reason}")
 
     def bad(th: str, en: str) -> TokenRefused:
         return TokenRefused(f"{where_th}: {th}", f"service account key in {where}: {en}")
 
     try:
         data = json.loads(text)
-    except ValueError:
+    except ValueError:  # raised below, outside: the parser's error holds the document
+        data = _NOT_JSON
+    if data is _NOT_JSON:
         raise bad("ไม่ใช่ JSON ให้ใช้แฟ้มกุญแจ JSON ที่ดาวน์โหลดจาก Google Cloud",
-                  "not JSON; use the JSON key file downloaded from Google Cloud") from None
+                  "not JSON; use the JSON key file downloaded from Google Cloud")
     kind = data.get("type") if isinstance(data, dict) else None
     if not isinstance(data, dict) or kind != "service_account":
         said = kind if isinstance(kind, str) and kind.replace("_", "").isalpha() and len(kind) < 40 else "?"
@@ -129,11 +134,14 @@ def service_account(env_name: str) -> ServiceAccount:
         raise bad("ไม่มี client_email", "no client_email")
     if not isinstance(pem, str) or not pem:
         raise bad("ไม่มี private_key", "no private_key")
+    key: object = None
     try:
         key = load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
+        pass
+    if key is None:
         raise bad("private_key อ่านไม่ได้ (ไม่ใช่กุญแจ PEM ที่ไม่เข้ารหัส)",
-                  "private_key is not an unencrypted PEM private key") from None
+                  "private_key is not an unencrypted PEM private key")
     if not isinstance(key, RSAPrivateKey):
         raise bad("private_key ไม่ใช่กุญแจ RSA (Google ลงนามด้วย RS256)",
                   "private_key is not an RSA key (RS256 needs one)")
@@ -187,12 +195,16 @@ class TokenSource:
         now = int(self.clock().timestamp())
         claims = {"iss": sa.client_email, "sub": self.subject, "scope": self.cfg.scope or GOOGLE_MAIL_SCOPE,
                   "aud": self.cfg.token_url, "iat": now, "exp": now + ASSERTION_LIFETIME}
+        signed = ""
         try:
-            return jwt.encode(claims, sa.private_key, algorithm="RS256",
-                              headers={"kid": sa.private_key_id} if sa.private_key_id else None)
+            signed = jwt.encode(claims, sa.private_key, algorithm="RS256",
+                                headers={"kid": sa.private_key_id} if sa.private_key_id else None)
         except (jwt.PyJWTError, ValueError, TypeError):
+            pass
+        if not signed:  # raised outside the except: nothing about the key is chained
             raise TokenRefused("ลงนาม JWT ด้วยกุญแจ service account ไม่ได้ ตรวจแฟ้มกุญแจ",
-                               "cannot sign the assertion with the service account key") from None
+                               "cannot sign the assertion with the service account key")
+        return signed
 
     def _form(self) -> dict[str, str]:
         c = self.cfg
