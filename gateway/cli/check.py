@@ -304,7 +304,7 @@ async def run_checks(settings: Settings) -> int:
         checks.append(("smtp listener", lambda: probe_listener(settings)))
     for m in settings.imap:
         if m.enabled and m.oauth2 is not None and m.auth == "oauth2":
-            tokens = TokenSource(m.oauth2)  # its own: check proves a fetch, not a cached token
+            tokens = TokenSource(m.oauth2, subject=m.user)  # its own: check proves a fetch, not a cached token
             checks.append((f"oauth2 {m.name}", lambda t=tokens: probe_token(t)))  # type: ignore[misc]
             checks.append((f"imap {m.name}", lambda m=m, t=tokens: probe_imap_oauth(m, t)))  # type: ignore[misc]
         elif m.enabled:
@@ -312,7 +312,7 @@ async def run_checks(settings: Settings) -> int:
     if settings.submission.enabled:
         checks.append(("submission", lambda: probe_submission(settings)))
     if settings.relay.mode == "smtp" and settings.relay.auth == "oauth2" and settings.relay.oauth2:
-        relay_tokens = TokenSource(settings.relay.oauth2)
+        relay_tokens = TokenSource(settings.relay.oauth2, subject=settings.relay.username)
         checks.append(("oauth2 relay", lambda: probe_token(relay_tokens)))
         checks.append(("relay", lambda: probe_relay(settings, relay_tokens)))
     elif settings.relay.mode == "smtp":

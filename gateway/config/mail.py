@@ -27,14 +27,19 @@ class OAuth2(ConfigModel):
     """`[imap.oauth2]` / `[relay.oauth2]`: where the access token for XOAUTH2 / OAUTHBEARER comes
     from. Microsoft 365: grant "client_credentials" at the tenant's token URL, scope
     https://outlook.office365.com/.default; Google: grant "refresh_token" (a refresh token made
-    once with the agency's OAuth client). The secrets are named, never written here."""
+    once with the agency's OAuth client) or "service_account" (domain-wide delegation: a JWT
+    signed with the service account's key, RFC 7523, in the name of the mailbox's user;
+    `service_account_key_env` names the variable holding the path of the JSON key file, or the
+    JSON itself; scope https://mail.google.com/ unless set). The secrets are named, never
+    written here."""
 
     token_url: str = Field(min_length=1)
-    client_id: str = Field(min_length=1)
+    client_id: str = ""  # not used by "service_account" (the key file names its client)
     client_secret_env: EnvVar = ""
     scope: str = ""
-    grant: Literal["client_credentials", "refresh_token"] = "client_credentials"
+    grant: Literal["client_credentials", "refresh_token", "service_account"] = "client_credentials"
     refresh_token_env: EnvVar = ""
+    service_account_key_env: EnvVar = ""
     mechanism: Literal["xoauth2", "oauthbearer"] = "xoauth2"
     ca_file: Path | None = None  # trust this CA for the token endpoint (else the system's)
     timeout_seconds: float = Field(default=15.0, gt=0, le=120)
@@ -46,6 +51,12 @@ class OAuth2(ConfigModel):
                 parts.scheme == "http" and parts.hostname not in _LOOPBACK):
             raise ValueError("token_url ต้องเป็น https:// (http:// ได้เฉพาะเครื่องนี้ 127.0.0.1) "
                              f"(token_url must be https://, http only on loopback): {self.token_url!r}")
+        if self.grant != "service_account" and not self.client_id:
+            raise ValueError(f"grant = \"{self.grant}\" ต้องระบุ client_id (client_id is required)")
+        if self.grant == "service_account" and not self.service_account_key_env:
+            raise ValueError("grant = \"service_account\" ต้องระบุ service_account_key_env "
+                             "ชื่อตัวแปรสภาพแวดล้อมที่เก็บที่อยู่แฟ้มกุญแจ JSON ของ service account "
+                             "(the service_account grant needs service_account_key_env)")
         if self.grant == "client_credentials" and not self.client_secret_env:
             raise ValueError("grant = \"client_credentials\" ต้องระบุ client_secret_env "
                              "(client credentials need client_secret_env)")

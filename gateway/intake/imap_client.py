@@ -119,7 +119,7 @@ class ImapClient:
         refuses (revoked, expired early) is replaced once by a fresh one. An unreachable token
         endpoint is an outage (MailboxLost); a refusal, by the endpoint or the server, is not."""
         assert self.cfg.oauth2 is not None
-        self.tokens = self.tokens or token_source(self.cfg.oauth2)
+        self.tokens = self.tokens or token_source(self.cfg.oauth2, self.cfg.user)
         while True:
             try:
                 token, self.fresh_token = await self.tokens.token()

@@ -2,8 +2,10 @@
 (RFC 7662 introspection, 127.0.0.1) whether a bearer token is good; the gateway fetches its tokens
 from the same server (client credentials, as for Microsoft 365), logs in with XOAUTH2 or
 OAUTHBEARER, takes in a letter, renews an expired or revoked token, and `check` says in Thai
-what is wrong with a bad client secret. The relay: an aiosmtpd server accepting AUTH XOAUTH2
-checked against the same token server."""
+what is wrong with a bad client secret. A Google service account (RFC 7523: a JWT signed with the
+key file named in the environment, in the mailbox user's name) logs in the same way, and a foreign
+key is a Thai error in `check`. The relay: an aiosmtpd server accepting AUTH XOAUTH2 checked
+against the same token server."""
 
 from __future__ import annotations
 
@@ -31,18 +33,21 @@ from tests.conftest import TickingClock, make_settings
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.servers import free_port
 from tests.servers.dovecot import DovecotServer
-from tests.servers.oauth2 import TokenServer
+from tests.servers.oauth2 import JWT_BEARER, TokenServer, service_account_key
 from tests.servers.tls import TestPKI
 
 pytestmark = pytest.mark.integration
 
 USER = "saraban@agency.test"
 SECRET_ENV = "SARABAN_TEST_OAUTH_SECRET"
+KEY_ENV = "SARABAN_TEST_GOOGLE_KEY"
+SA_KEY, SA_PUBLIC = service_account_key()  # made at test time; no key file is committed
 
 
 @pytest.fixture(scope="module")
 def token_server() -> Iterator[TokenServer]:
-    with TokenServer(USER, client_id="saraban-gateway", client_secret="s3cret") as ts:
+    with TokenServer(USER, client_id="saraban-gateway", client_secret="s3cret",
+                     service_account=(SA_KEY["client_email"], SA_PUBLIC)) as ts:
         yield ts
 
 
@@ -66,9 +71,19 @@ def _oauth2(ts: TokenServer, **extra: object) -> dict[str, object]:
             "scope": "https://outlook.office365.com/.default", **extra}
 
 
-def _settings(tmp: Path, dc: DovecotServer, ts: TokenServer, **oauth2: object) -> Settings:
+def _service_account(ts: TokenServer, tmp: Path, monkeypatch: pytest.MonkeyPatch,
+                     key: dict[str, str] = SA_KEY) -> dict[str, object]:
+    """The [*.oauth2] table of a Google service account; its key file's path in $KEY_ENV."""
+    path = tmp / "service-account.json"
+    path.write_text(json.dumps(key))
+    monkeypatch.setenv(KEY_ENV, str(path))
+    return {"token_url": ts.token_url, "grant": "service_account", "service_account_key_env": KEY_ENV}
+
+
+def _settings(tmp: Path, dc: DovecotServer, ts: TokenServer, table: dict[str, object] | None = None,
+              **oauth2: object) -> Settings:
     mailbox = {"name": "central", "host": "127.0.0.1", "port": dc.imaps_port, "user": USER,
-               "auth": "oauth2", "oauth2": _oauth2(ts, **oauth2), "ca_file": str(dc.ca_file)}
+               "auth": "oauth2", "oauth2": table or _oauth2(ts, **oauth2), "ca_file": str(dc.ca_file)}
     return make_settings(tmp, agency={"name_th": "สำนักงานทดสอบ", "letter_code": "ศธ 04183",
                                       "latin_code": "TEST04183", "central_addresses": [USER]},
                          imap=[mailbox], smtp_listener={"enabled": False})
@@ -167,6 +182,49 @@ async def test_an_unreachable_token_endpoint_is_an_outage(
     await client.close()
 
 
+async def test_a_google_service_account_logs_in_and_takes_in_a_letter(
+        tmp_path: Path, oauth_dovecot: DovecotServer, token_server: TokenServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    oauth_dovecot.reset_user(USER)
+    table = _service_account(token_server, tmp_path, monkeypatch)
+    settings = _settings(tmp_path, oauth_dovecot, token_server, table)
+    oauth_dovecot.deliver(USER, letter_mail(letter_pdf()))
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
+        summary = await ingest_once(settings, store=store)
+    assert summary["registered"] == 1
+    assert token_server.grants[-1] == JWT_BEARER
+    claims = token_server.assertions[-1]  # verified by the server: signature, aud, exp, scope
+    assert claims["iss"] == SA_KEY["client_email"] and claims["sub"] == USER
+    assert f"Login: user=<{USER}>, method=XOAUTH2" in oauth_dovecot.log_tail(200)
+
+
+async def test_check_proves_the_service_account_login_and_names_a_foreign_key(
+        tmp_path: Path, oauth_dovecot: DovecotServer, token_server: TokenServer,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = _settings(tmp_path, oauth_dovecot, token_server,
+                         _service_account(token_server, tmp_path, monkeypatch))
+    await run_checks(settings)
+    out = capsys.readouterr().out.splitlines()
+    token = next(x for x in out if "oauth2 central" in x)
+    login = next(x for x in out if "imap central" in x)
+    assert token.startswith("✓") and "ได้ access token จาก 127.0.0.1 (service_account" in token
+    assert login.startswith("✓") and "เข้าสู่ระบบด้วย XOAUTH2 และเปิดกล่อง INBOX ได้" in login
+
+    foreign, _ = service_account_key(SA_KEY["client_email"])  # the same account, a key Google never saw
+    _service_account(token_server, tmp_path, monkeypatch, foreign)
+    assert await run_checks(settings) == 1
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if "oauth2 central" in x)
+    assert line.startswith("✗") and "ผู้ออก token ปฏิเสธคำขอ (invalid_grant)" in line
+    assert f"ตรวจแฟ้มกุญแจ service account ใน ${KEY_ENV}" in line
+    assert "PRIVATE KEY" not in text and foreign["private_key"].splitlines()[3] not in text
+
+    monkeypatch.setenv(KEY_ENV, str(tmp_path / "gone.json"))
+    await run_checks(settings)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "oauth2 central" in x)
+    assert line.startswith("✗") and "อ่านแฟ้มกุญแจ service account ไม่ได้" in line
+
+
 # ------------------------------------------------------------------------------------ the relay
 
 
@@ -208,9 +266,9 @@ def relay(token_server: TokenServer) -> Iterator[tuple[_Relay, int]]:
         ctl.stop()
 
 
-def _relay_settings(tmp: Path, ts: TokenServer, port: int) -> Settings:
+def _relay_settings(tmp: Path, ts: TokenServer, port: int, table: dict[str, object] | None = None) -> Settings:
     return make_settings(tmp, relay={"mode": "smtp", "host": "127.0.0.1", "port": port, "starttls": False,
-                                     "username": USER, "auth": "oauth2", "oauth2": _oauth2(ts)})
+                                     "username": USER, "auth": "oauth2", "oauth2": table or _oauth2(ts)})
 
 
 async def test_the_relay_login_uses_xoauth2_and_renews_a_refused_token(
@@ -239,6 +297,21 @@ async def test_the_relay_keeps_the_mail_when_the_secret_is_wrong(
     line = next(x for x in capsys.readouterr().out.splitlines() if "oauth2 relay" in x)
     assert line.startswith("✗") and "ผู้ออก token ปฏิเสธคำขอ" in line
     monkeypatch.setenv(SECRET_ENV, "s3cret")
+    await run_checks(settings)
+    out = capsys.readouterr().out
+    assert "เข้าสู่ระบบด้วย XOAUTH2 ได้ (relay reachable, OAuth login ok)" in out
+
+
+async def test_the_relay_logs_in_as_the_mailbox_with_a_service_account(
+        tmp_path: Path, token_server: TokenServer, relay: tuple[_Relay, int],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    handler, port = relay
+    settings = _relay_settings(tmp_path, token_server, port,
+                               _service_account(token_server, tmp_path, monkeypatch))
+    await RelayTransport(settings.relay, tmp_path).deliver(
+        Envelope(USER, "hr@other.test", 1, "letter"), b"Subject: x\r\n\r\nx\r\n")
+    assert [r[1] for r in handler.received] == [["hr@other.test"]]
+    assert token_server.grants[-1] == JWT_BEARER and token_server.assertions[-1]["sub"] == USER
     await run_checks(settings)
     out = capsys.readouterr().out
     assert "เข้าสู่ระบบด้วย XOAUTH2 ได้ (relay reachable, OAuth login ok)" in out

@@ -5,6 +5,13 @@
         ts.introspect_url   # POST token=... -> {"active": true, "username": ...} (RFC 7662)
         ts.expire_all()     # every token issued so far stops being active
 
+A Google service account (RFC 7523 jwt-bearer, domain-wide delegation) is accepted when the
+server is given the account's e-mail and public key (`service_account=`; `service_account_key()`
+makes a key pair and Google's JSON key file at test time): the assertion's RS256 signature, iss,
+aud (this server's token_url), sub (its user), scope, exp in the future and exp - iat <= 3600 are
+checked, and a failure is answered as Google does: 400 invalid_grant (401 unauthorized_client for
+a scope that was not delegated).
+
 Tokens are issued for one user (`user`, the mailbox the token is good for: Microsoft 365's
 client credentials grant gives an application token, the mailbox being named in XOAUTH2);
 `expires_in` is what the server announces. Dovecot's oauth2 passdb (introspection_mode =
@@ -18,15 +25,37 @@ import secrets
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from typing import Any, Self
 
-__all__ = ["TokenServer"]
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+__all__ = ["JWT_BEARER", "TokenServer", "service_account_key"]
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def service_account_key(email: str = "saraban-gw@agency-project.iam.gserviceaccount.com",
+                        ) -> tuple[dict[str, str], rsa.RSAPublicKey]:
+    """A new RSA key pair as Google's service account JSON key file, and its public key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return {"type": "service_account", "project_id": "agency-project", "private_key_id": "k1",
+            "private_key": pem, "client_email": email, "client_id": "1234567890",
+            "token_uri": "https://oauth2.googleapis.com/token"}, key.public_key()
 
 
 class TokenServer:
     def __init__(self, user: str, *, client_id: str = "saraban-gateway", client_secret: str = "s3cret",
-                 refresh_token: str = "refresh-1", expires_in: int = 3600) -> None:
+                 refresh_token: str = "refresh-1", expires_in: int = 3600,
+                 service_account: tuple[str, rsa.RSAPublicKey] | None = None,
+                 delegated_scope: str = "https://mail.google.com/") -> None:
         self.user = user
+        self.service_account = service_account  # (client_email, public key) it trusts
+        self.delegated_scope = delegated_scope
+        self.assertions: list[dict[str, Any]] = []  # the claims of every accepted assertion
         self.client_id = client_id
         self.client_secret = client_secret
         self.refresh_token = refresh_token
@@ -60,13 +89,39 @@ class TokenServer:
             self.introspections += 1
             return self.active.get(token)
 
+    def _assertion(self, assertion: str) -> tuple[int, dict[str, object]] | None:
+        """None when the service account's assertion is good, else Google's refusal."""
+        if self.service_account is None:
+            return 400, {"error": "unsupported_grant_type"}
+        email, public_key = self.service_account
+        try:
+            claims = jwt.decode(assertion, public_key, algorithms=["RS256"], audience=self.token_url,
+                                issuer=email, options={"require": ["iss", "sub", "aud", "iat", "exp"]})
+        except jwt.PyJWTError as exc:
+            return 400, {"error": "invalid_grant", "error_description": f"Invalid JWT: {exc}"}
+        if not isinstance(claims["iat"], int) or claims["exp"] - claims["iat"] > 3600:
+            return 400, {"error": "invalid_grant", "error_description": "Invalid JWT: lifetime over 1 h"}
+        if claims["sub"] != self.user:
+            return 400, {"error": "invalid_grant", "error_description": "Invalid email or User ID"}
+        if claims.get("scope") != self.delegated_scope:
+            return 401, {"error": "unauthorized_client",
+                         "error_description": "Client is unauthorized to retrieve access tokens using this "
+                                              "method, or client not authorized for any of the scopes requested."}
+        with self._lock:
+            self.assertions.append(claims)
+        return None
+
     def _issue(self, form: dict[str, str]) -> tuple[int, dict[str, object]]:
         grant = form.get("grant_type", "")
-        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+        if grant == JWT_BEARER:
+            refused = self._assertion(form.get("assertion", ""))
+            if refused is not None:
+                return refused
+        elif form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
             return 401, {"error": "invalid_client", "error_description": "bad client credentials"}
         if grant == "refresh_token" and form.get("refresh_token") != self.refresh_token:
             return 400, {"error": "invalid_grant", "error_description": "refresh token revoked"}
-        if grant not in ("client_credentials", "refresh_token"):
+        if grant not in ("client_credentials", "refresh_token", JWT_BEARER):
             return 400, {"error": "unsupported_grant_type"}
         token = "at-" + secrets.token_urlsafe(16)
         with self._lock:
