@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.app import App, assembled, build_app, open_store, prepare_store
 from gateway.config import Settings
@@ -45,9 +45,9 @@ from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.progress import SILENT, Progress
 from gateway.reconnect import wait_either
 from gateway.reports.digest import send_digest_if_due
-from gateway.store import registers
+from gateway.store import leases, registers
 from gateway.store.blobs import sha256_hex
-from gateway.store.db import retrying
+from gateway.store.db import is_disconnect, retrying
 from gateway.store.handle import Store
 from gateway.store.letters import put_blobs, record_raw
 from gateway.thai import BANGKOK, format_short_date, format_time
@@ -120,6 +120,9 @@ def banner(settings: Settings, port: int, submission_port: int = 0, health_port:
     return "\n".join(lines)
 
 
+ALARM_HELD = dt.timedelta(days=1)  # an outage's alarm claim, unless its process says it is over
+
+
 @dataclass
 class Alarm:
     """Raises the alarm once per outage when a mailbox has not been checked for too long: a mail
@@ -132,6 +135,9 @@ class Alarm:
     raised: dict[str, dt.datetime]
     out: AlarmOut | None = None
 
+    def __post_init__(self) -> None:
+        self.holder = leases.local_holder(self)
+
     async def check(self) -> list[str]:
         store = self.pipeline.store
         s = store.settings
@@ -142,11 +148,15 @@ class Alarm:
             if not m.enabled:
                 continue
             if m.name not in stale:
-                self.raised.pop(m.name, None)
+                if self.raised.pop(m.name, None) is not None:
+                    await self._claim(m.name, now, release=True)
                 continue
             if m.name in self.raised:
                 continue
             self.raised[m.name] = now
+            if not await self._claim(m.name, now):
+                log.info("mailbox %s overdue: another gateway process has raised the alarm", m.name)
+                continue
             last = stale[m.name]
             minutes = int((now - last).total_seconds() // 60)
             error = self.health.last_error.get(m.name, "")
@@ -167,6 +177,26 @@ class Alarm:
         if fired and self.pipeline.wake_sender is not None:
             self.pipeline.wake_sender.set()
         return fired
+
+    async def _claim(self, mailbox: str, now: dt.datetime, *, release: bool = False) -> bool:
+        """Whether this process raises the alarm for `mailbox`: when a mailbox is away, every
+        gateway process on the store finds it overdue, and the first to claim it (a lease in
+        the store, held for the outage) is the one that raises it; `release`: the outage is
+        over here. A store that cannot answer lets this process raise it: twice beats never."""
+        name = f"alarm:{mailbox}"
+        try:
+            async with self.pipeline.store.sessions.begin() as s:
+                if release:
+                    await leases.release(s, name=name, holder=self.holder)
+                    return False
+                got, _ = await leases.take(s, name=name, holder=self.holder, now=now, ttl=ALARM_HELD)
+                return got
+        except DBAPIError as exc:
+            if not is_environmental(exc) and not is_disconnect(exc):
+                raise
+            log.warning("alarm for %s: the store cannot say whether another process raised it: %r",
+                        mailbox, exc)
+            return not release
 
 
 async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event,

@@ -243,6 +243,36 @@ async def test_the_alarm_goes_out_once_per_episode(tmp_path: Path, monkeypatch: 
     assert out.record.raised == 2 and out.record.last == clock()
 
 
+async def test_processes_sharing_a_store_raise_one_alarm_per_outage(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook) -> None:
+    """Every gateway process on the store finds the away mailbox overdue; only the first to
+    claim the outage raises the alarm (command, webhook, mail), until the outage is over."""
+    url, posts = webhook
+    monkeypatch.setenv(WEBHOOK_ENV, url)
+    hook_out = tmp_path / "alarm.jsonl"
+    settings = _unreachable_mailbox(tmp_path, hook_out)
+    clock = FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC))
+    async with opened_store(settings, upgrade=True, clock=clock) as store:
+        apps = [build_app(settings, store) for _ in range(3)]  # three processes' parts
+        out = AlarmOut(settings.alarm)
+        alarms = [Alarm(app.pipeline, app.health, clock(), {}, out) for app in apps]
+        clock.advance(minutes=16)
+        assert [await a.check() for a in alarms] == [["central"], [], []]
+        clock.advance(minutes=16)
+        assert [await a.check() for a in alarms] == [[], [], []]  # the same outage
+        apps[0].health.last_ok["central"] = clock()  # back for the first: its claim is over
+        assert [await a.check() for a in alarms] == [[], [], []]  # the others had it raised
+        for app in apps:
+            app.health.last_ok["central"] = clock()
+        assert [await a.check() for a in alarms] == [[], [], []]
+        clock.advance(minutes=16)  # a new outage: one alarm again, by whichever claims first
+        assert [await a.check() for a in reversed(alarms)] == [["central"], [], []]
+        async with store.readers() as s:
+            kinds = list((await s.execute(select(OutboxItem.kind))).scalars())
+    assert kinds == ["alarm", "alarm"]
+    assert len(hook_out.read_text(encoding="utf-8").splitlines()) == 2 and len(posts) == 2
+
+
 async def test_the_endpoint_answers_its_two_paths_and_nothing_else(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
