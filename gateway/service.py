@@ -200,11 +200,14 @@ class Alarm:
 
 
 async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event,
-                       wake: asyncio.Event | None = None, outage: Outage | None = None) -> None:
+                       wake: asyncio.Event | None = None, outage: Outage | None = None,
+                       idle: Callable[[], bool] = lambda: False) -> None:
     """Every minute, or at once when woken (/healthz found a mailbox overdue: alarm now; the
-    store writes again: the mail about the outage can be queued now)."""
+    store writes again: the mail about the outage can be queued now). When the listeners'
+    letters are all taken (`idle`), the undecided ones are tried again (Pipeline.retry_stalled)."""
     store = pipeline.store
     wake = wake or asyncio.Event()
+    holder = leases.local_holder(pipeline)
     while not stop.is_set():
         wake.clear()
         try:
@@ -216,6 +219,8 @@ async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event,
             if expired:
                 log.info("expired reservations: %s", expired)
             await _follow_up(pipeline)
+            if idle():
+                await pipeline.retry_stalled(holder=holder)
         except Exception as exc:
             if outage is not None and is_environmental(exc):
                 outage.fault(exc, "housekeeping")  # one line; tried again in a minute
@@ -251,7 +256,8 @@ async def _worker(process: Callable[[int], Awaitable[str]], queue: asyncio.Queue
             done, state = await outage.retry(step, stop, f"{what} {letter_id}", is_environmental)
         # The task guard (house style 5): one bad letter must not stop the worker.
         except Exception:
-            log.exception("%s %s failed; it will be retried on restart", what, letter_id,
+            log.exception("%s %s failed; left undecided: an incoming letter is tried again "
+                          "while the gateway runs, an outgoing one at the next start", what, letter_id,
                           extra={"letter_id": letter_id})
         else:
             if done:
@@ -278,7 +284,7 @@ async def _resume(app: App, progress: Progress = SILENT) -> None:
 
 
 async def _intake(app: App, letters: asyncio.Queue[int], outgoing: asyncio.Queue[int],
-                  stop: asyncio.Event, tg: asyncio.TaskGroup, outage: Outage) -> None:
+                  stop: asyncio.Event, tg: asyncio.TaskGroup, outage: Outage) -> bool:
     """The backlog a crash left (in arrival order), then what the listeners queue meanwhile
     and the mailboxes: a letter that came later is not numbered before one kept earlier.
     The listeners already accept mail while this runs; it is durable, and waits its turn.
@@ -290,12 +296,13 @@ async def _intake(app: App, letters: asyncio.Queue[int], outgoing: asyncio.Queue
         log.exception("finishing the letters left half-way failed; they will be retried on restart")
         done = True
     if not done or stop.is_set():
-        return
+        return False
     tg.create_task(_worker(app.pipeline.process, letters, stop, "letter", outage))
     tg.create_task(_worker(app.outbound.process, outgoing, stop, "outgoing letter", outage))
     for watcher in app.watchers():
         tg.create_task(_kept_up(functools.partial(watcher.run, stop), outage, stop,
                                 f"mailbox {watcher.cfg.name}"))
+    return True
 
 
 async def serve(settings: Settings, *, ready: asyncio.Future[int] | None = None,
@@ -391,6 +398,7 @@ class _Run:
         self.outgoing: asyncio.Queue[int] = asyncio.Queue()
         self.store_open = asyncio.Event()  # prepared: the listeners may keep mail
         self.started = asyncio.Event()  # prepared, or waiting for the store to write
+        self.resumed = asyncio.Event()  # the backlog a crash left is done: the queue is in use
         self.began = app.store.clock()
         self.housekeeping = asyncio.Event()
         self.raised: dict[str, dt.datetime] = {}
@@ -457,10 +465,12 @@ class _Run:
         self.health.tasks += [
             tg.create_task(_kept_up(functools.partial(app.sender.run, stop=stop, wake=app.wake_sender),
                                     outage, stop, "the outbox sender"), name="sender"),
-            tg.create_task(_housekeeping(app.pipeline, alarm, stop, self.housekeeping, outage),
+            tg.create_task(_housekeeping(app.pipeline, alarm, stop, self.housekeeping, outage,
+                                         idle=lambda: self.resumed.is_set() and self.letters.empty()),
                            name="housekeeping")]
         # the backlog in the background: the listeners answer from the start
-        await _intake(app, self.letters, self.outgoing, stop, tg, outage)
+        if await _intake(app, self.letters, self.outgoing, stop, tg, outage):
+            self.resumed.set()
 
 
 async def ingest_once(settings: Settings, *, store: Store | None = None,
