@@ -34,6 +34,7 @@ from gateway.config import Settings
 from gateway.core.compose import render
 from gateway.envfaults import EnvironmentFault, describe, is_environmental
 from gateway.errors import Transient
+from gateway.inbound.attempts import retry_stalled
 from gateway.inbound.pipeline import Pipeline
 from gateway.intake.imap import MailboxHealth
 from gateway.ops.alarm import AlarmOut
@@ -204,7 +205,7 @@ async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event,
                        idle: Callable[[], bool] = lambda: False) -> None:
     """Every minute, or at once when woken (/healthz found a mailbox overdue: alarm now; the
     store writes again: the mail about the outage can be queued now). When the listeners'
-    letters are all taken (`idle`), the undecided ones are tried again (Pipeline.retry_stalled)."""
+    letters are all taken (`idle`), the undecided ones are tried again (inbound/attempts.py)."""
     store = pipeline.store
     wake = wake or asyncio.Event()
     holder = leases.local_holder(pipeline)
@@ -220,7 +221,7 @@ async def _housekeeping(pipeline: Pipeline, alarm: Alarm, stop: asyncio.Event,
                 log.info("expired reservations: %s", expired)
             await _follow_up(pipeline)
             if idle():
-                await pipeline.retry_stalled(holder=holder)
+                await retry_stalled(store, pipeline.process, holder=holder)
         except Exception as exc:
             if outage is not None and is_environmental(exc):
                 outage.fault(exc, "housekeeping")  # one line; tried again in a minute

@@ -6,21 +6,32 @@ be as costly every time) waits for the clerk. A reading that failed because of t
 (gateway/envfaults.py: disk full, over quota, I/O error, a read-only store) is not the letter's
 fault: nothing is counted or written (the store could not take it), and EnvironmentFault goes up
 to the caller, which tries the letter again once the store can write (gateway/ops/outage.py).
+A letter the listeners kept that is still undecided is tried again while the gateway runs
+(`retry_stalled`), not only at its next start.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import workers
 from gateway.envfaults import EnvironmentFault, describe, environmental
 from gateway.state import Event, LetterState, advance
-from gateway.store import audit
+from gateway.store import audit, leases
 from gateway.store.handle import Store
 from gateway.store.letters import LOCK_ROW
 from gateway.store.tables import Letter
 
-__all__ = ["count_failure", "over_budget_reason", "read_failed", "refuse_if_environmental"]
+__all__ = ["count_failure", "over_budget_reason", "read_failed", "refuse_if_environmental",
+           "retry_stalled"]
+
+STALLED_AFTER = dt.timedelta(minutes=2)
 
 log = logging.getLogger("gateway.inbound.pipeline")
 
@@ -78,3 +89,51 @@ def over_budget_reason(over: workers.OverBudget) -> str:
         return (f"อ่านไฟล์หนังสือต้องใช้หน่วยความจำเกิน {over.budget.memory_mb} MB "
                 "ระบบจึงส่งให้เจ้าหน้าที่ตรวจ")
     return f"อ่านไฟล์หนังสือไม่เสร็จภายใน {over.budget.seconds:g} วินาที ระบบจึงส่งให้เจ้าหน้าที่ตรวจ"
+
+
+def _stalled_wait(attempts: int) -> dt.timedelta:
+    """How long an undecided letter rests after its last try: 2, 4, 8 … minutes, at most 60."""
+    return min(STALLED_AFTER * 2 ** attempts, dt.timedelta(minutes=60))
+
+
+async def retry_stalled(store: Store, process: Callable[[int], Awaitable[str]], *,
+                        holder: str) -> list[int]:
+    """While the gateway runs, not only at its next start: letters the listeners kept that
+    are still undecided, because their reading failed for their own fault (fewer than
+    `max_attempts` times) or their decision met an error, go through `process` again, each
+    after 2, 4, 8 … (at most 60) minutes since its last try. The mailboxes' letters need none
+    of this: the next round fetches them again. A failure that escapes `process` counts as one
+    of the letter's attempts, so a letter that always fails ends in review with a Thai reason
+    instead of being tried forever. One process of a deployment does it at a time (a lease);
+    the environment's faults go up (the caller waits the outage out). Returns the letters tried."""
+    now = store.clock()
+    async with store.readers() as s:
+        rows = (await s.execute(select(Letter.id, Letter.attempts, Letter.updated_at).where(
+            Letter.state == LetterState.RECEIVED, Letter.direction == "in",
+            Letter.channel != "imap", Letter.updated_at < now - STALLED_AFTER)
+            .order_by(Letter.id))).all()
+    due = [lid for lid, attempts, at in rows if at <= now - _stalled_wait(attempts)]
+    if not due:
+        return []
+
+    async def claim(s: AsyncSession) -> bool:
+        got, _ = await leases.take(s, name="intake:stalled", holder=holder, now=now,
+                                   ttl=dt.timedelta(minutes=10))
+        return got
+
+    if not await store.sessions.transact(claim):
+        return []
+    try:
+        for lid in due:
+            try:
+                state = await process(lid)
+            except Exception as exc:
+                refuse_if_environmental(exc)
+                read_failed(store, "letter", lid, exc)
+                state = await count_failure(store, lid, exc)
+            log.info("letter %s tried again: %s", lid, state, extra={"letter_id": lid})
+    finally:
+        with contextlib.suppress(Exception):  # else it lapses in 10 minutes
+            async with store.sessions.begin() as s:
+                await leases.release(s, name="intake:stalled", holder=holder)
+    return due

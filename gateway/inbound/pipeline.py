@@ -214,49 +214,6 @@ class Pipeline:
             await step(lid)
         return len(work)
 
-    async def retry_stalled(self, *, holder: str) -> list[int]:
-        """While the gateway runs, not only at its next start: letters the listeners kept that
-        are still undecided, because their reading failed for their own fault (fewer than
-        `max_attempts` times) or their decision met an error, are tried again, each after
-        2, 4, 8 … (at most 60) minutes since its last try. The mailboxes' letters need none of
-        this: the next round fetches them again. A failure that escapes `process` counts as one
-        of the letter's attempts, so a letter that always fails ends in review with a Thai
-        reason instead of being tried forever. One process of a deployment does it at a time
-        (a lease); the environment's faults go up (the caller waits the outage out). Returns
-        the letters tried."""
-        store = self.store
-        now = store.clock()
-        async with store.readers() as s:
-            rows = (await s.execute(select(Letter.id, Letter.attempts, Letter.updated_at).where(
-                Letter.state == LetterState.RECEIVED, Letter.direction == "in",
-                Letter.channel != "imap", Letter.updated_at < now - STALLED_AFTER)
-                .order_by(Letter.id))).all()
-        due = [lid for lid, attempts, at in rows if at <= now - _stalled_wait(attempts)]
-        if not due:
-            return []
-
-        async def claim(s: AsyncSession) -> bool:
-            got, _ = await leases.take(s, name="intake:stalled", holder=holder, now=now,
-                                       ttl=dt.timedelta(minutes=10))
-            return got
-
-        if not await store.sessions.transact(claim):
-            return []
-        try:
-            for lid in due:
-                try:
-                    state = await self.process(lid)
-                except Exception as exc:
-                    refuse_if_environmental(exc)
-                    read_failed(store, "letter", lid, exc)
-                    state = await count_failure(store, lid, exc)
-                log.info("letter %s tried again: %s", lid, state, extra={"letter_id": lid})
-        finally:
-            with contextlib.suppress(Exception):  # else it lapses in 10 minutes
-                async with store.sessions.begin() as s:
-                    await leases.release(s, name="intake:stalled", holder=holder)
-        return due
-
     # -- the steps --------------------------------------------------------------------------
 
     async def _read_and_record(self, letter_id: int, raw_row: RawMessage, raw: bytes | None,
@@ -384,14 +341,6 @@ class Pipeline:
             elif answered == "unproved" and decision.outcome is Outcome.REVIEW:
                 decision = replace(decision, problems=(*decision.problems, REPLY_UNPROVED))
         return await self.recorder.record(s, letter, reading, decision, now, ex.facts.auth)
-
-
-STALLED_AFTER = dt.timedelta(minutes=2)
-
-
-def _stalled_wait(attempts: int) -> dt.timedelta:
-    """How long an undecided letter rests after its last try: 2, 4, 8 … minutes, at most 60."""
-    return min(STALLED_AFTER * 2 ** attempts, dt.timedelta(minutes=60))
 
 
 async def done_already(s: AsyncSession, clerk: tuple[tuple[int, int], ClerkRoute]) -> bool:

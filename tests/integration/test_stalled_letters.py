@@ -1,5 +1,5 @@
 """Letters the listeners kept and could not decide are tried again while the gateway runs
-(Pipeline.retry_stalled, called by the housekeeping when the queue is empty), not only at the
+(inbound/attempts.retry_stalled, called by the housekeeping when the queue is empty), not only at the
 next start: after 2, 4, 8 … minutes; one that always fails ends in review with a Thai reason
 after `max_attempts`; a mailbox's letters are left to the next IMAP round; one process of a
 deployment does it at a time. On SQLite and PostgreSQL (the `store` fixture's db_url)."""
@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from gateway.core.compose import template_env
+from gateway.inbound.attempts import retry_stalled
 from gateway.inbound.pipeline import Pipeline
 from gateway.service import accept_smtp
 from gateway.store.tables import Letter
@@ -38,14 +39,14 @@ async def test_a_letter_whose_reading_failed_is_read_again_after_its_rest(
     monkeypatch.setattr(Pipeline, "_read", broken)
     assert await pipeline.process(lid) == "received"  # the listener's worker: one attempt used
     monkeypatch.setattr(Pipeline, "_read", real_read)
-    assert await pipeline.retry_stalled(holder="a") == []  # just tried
+    assert await retry_stalled(store, pipeline.process, holder="a") == []  # just tried
     clock.advance(minutes=3)
-    assert await pipeline.retry_stalled(holder="a") == []  # one attempt: it rests 4 minutes
+    assert await retry_stalled(store, pipeline.process, holder="a") == []  # one attempt: it rests 4 minutes
     clock.advance(minutes=2)
-    assert await pipeline.retry_stalled(holder="a") == [lid]
+    assert await retry_stalled(store, pipeline.process, holder="a") == [lid]
     assert await _state(store, lid) == ("registered", 1)
     clock.advance(minutes=60)
-    assert await pipeline.retry_stalled(holder="a") == []  # decided: nothing more
+    assert await retry_stalled(store, pipeline.process, holder="a") == []  # decided: nothing more
 
 
 async def test_a_letter_that_always_fails_ends_in_review_not_tried_forever(
@@ -64,7 +65,7 @@ async def test_a_letter_that_always_fails_ends_in_review_not_tried_forever(
     tries = 0
     for _ in range(40):
         clock.advance(minutes=61)
-        tries += len(await pipeline.retry_stalled(holder="a"))
+        tries += len(await retry_stalled(store, pipeline.process, holder="a"))
         if (await _state(store, lid))[0] != "received":
             break
     assert tries == max_attempts
@@ -87,11 +88,11 @@ async def test_mailbox_letters_are_left_to_the_round_and_one_process_retries_at_
 
     async def process(self: Pipeline, letter_id: int, **kw):  # type: ignore[no-untyped-def]
         seen.append(letter_id)
-        assert await second.retry_stalled(holder="b") == []  # the first holds the turn
+        assert await retry_stalled(store, second.process, holder="b") == []  # the first holds the turn
         return await real_process(self, letter_id, **kw)
 
     monkeypatch.setattr(Pipeline, "process", process)
-    assert await first.retry_stalled(holder="a") == [kept]
+    assert await retry_stalled(store, first.process, holder="a") == [kept]
     assert seen == [kept]
     assert (await _state(store, kept))[0] == "registered"
     assert (await _state(store, from_mailbox))[0] == "received"
