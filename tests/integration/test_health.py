@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from gateway.app import build_app, open_store, opened_store
+from gateway.config import Settings
 from gateway.ops.alarm import AlarmOut
 from gateway.service import Alarm, accept_smtp, serve
 from gateway.store.tables import Letter, OutboxItem
@@ -218,13 +219,20 @@ async def test_healthz_turns_503_and_the_alarm_goes_out_by_command_and_webhook(
     assert payload["minutes"] == 16
 
 
-async def test_the_alarm_goes_out_once_per_episode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   webhook) -> None:
+def _alarmed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook: tuple[str, list[tuple[str, bytes]]],
+             ) -> tuple[Settings, FakeClock, Path, list[tuple[str, bytes]]]:
+    """An away mailbox whose alarm runs a command (its lines in the returned file) and calls
+    the test's webhook (its posts in the returned list)."""
     url, posts = webhook
     monkeypatch.setenv(WEBHOOK_ENV, url)
     hook_out = tmp_path / "alarm.jsonl"
     settings = _unreachable_mailbox(tmp_path, hook_out)
-    clock = FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC))
+    return settings, FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)), hook_out, posts
+
+
+async def test_the_alarm_goes_out_once_per_episode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   webhook) -> None:
+    settings, clock, hook_out, posts = _alarmed(tmp_path, monkeypatch, webhook)
     async with opened_store(settings, upgrade=True, clock=clock) as store:
         app = build_app(settings, store)
         out = AlarmOut(settings.alarm)
@@ -247,11 +255,7 @@ async def test_processes_sharing_a_store_raise_one_alarm_per_outage(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook) -> None:
     """Every gateway process on the store finds the away mailbox overdue; only the first to
     claim the outage raises the alarm (command, webhook, mail), until the outage is over."""
-    url, posts = webhook
-    monkeypatch.setenv(WEBHOOK_ENV, url)
-    hook_out = tmp_path / "alarm.jsonl"
-    settings = _unreachable_mailbox(tmp_path, hook_out)
-    clock = FakeClock(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC))
+    settings, clock, hook_out, posts = _alarmed(tmp_path, monkeypatch, webhook)
     async with opened_store(settings, upgrade=True, clock=clock) as store:
         apps = [build_app(settings, store) for _ in range(3)]  # three processes' parts
         out = AlarmOut(settings.alarm)
