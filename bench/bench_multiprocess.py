@@ -45,7 +45,7 @@ from tests.conftest import add_to_directory  # noqa: E402
 from tests.corpus.mail import letter_mail  # noqa: E402
 from tests.corpus.quick import QuickLetters  # noqa: E402
 from tests.dnsserver import DnsServer  # noqa: E402
-from tests.processes import stop_processes  # noqa: E402
+from tests.processes import stop_processes, write_config  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 
@@ -54,18 +54,7 @@ TO = "saraban@agency.test"
 
 
 def config(work: Path, url: str, port: int, dns: str, name: str) -> Path:
-    cfg = work / f"{name}.toml"
-    cfg.write_text(f"""
-[agency]
-name_th = "สำนักงานทดสอบ"
-letter_code = "ศธ 04183"
-latin_code = "TEST04183"
-central_addresses = ["{TO}"]
-
-[storage]
-data_dir = "data"
-database_url = "{url}"
-
+    return write_config(work / f"{name}.toml", f"""
 [smtp_listener]
 host = "127.0.0.1"
 port = {port}
@@ -78,14 +67,7 @@ max_auto_mail_per_sender_hour = 100000
 
 [authentication]
 dns_servers = ["{dns}"]
-
-[forwarding]
-digest = false
-
-[health]
-listen = "127.0.0.1:0"
-""", encoding="utf-8")
-    return cfg
+""", central=TO, storage=f'database_url = "{url}"')
 
 
 def send(port: int, raw: bytes) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from gateway.cli.main import main
 from tests.dnsserver import DnsServer, quiet_dns
+from tests.processes import config_text
 
 pytestmark = pytest.mark.integration
 
@@ -23,27 +24,12 @@ REPO = Path(__file__).resolve().parents[2]
 # A copy of shared/data/ministries-sample.csv, kept in the repository so that a clone alone runs.
 SAMPLE_CSV = REPO / "tests" / "data" / "ministries-sample.csv"
 
-CONFIG = """
-[agency]
-name_th = "สำนักงานทดสอบ"
-letter_code = "ศธ 04183"
-latin_code = "TEST04183"
-central_addresses = ["saraban@agency.test"]
-
-[storage]
-data_dir = "data"
-
+CONFIG = config_text("""
 [[units]]
 code = "admin"
 name_th = "กลุ่มอำนวยการ"
 emails = ["admin@agency.test"]
-
-[forwarding]
-digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
-
-[health]
-listen = "127.0.0.1:0"  # not the default port: tests run side by side
-"""
+""")
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

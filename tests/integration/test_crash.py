@@ -28,6 +28,7 @@ from gateway.store import audit
 from gateway.store.tables import Letter, OutboxItem, RawMessage, RegisterEntry
 from tests.conftest import add_to_directory
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
+from tests.processes import write_config
 
 pytestmark = pytest.mark.integration
 
@@ -35,18 +36,7 @@ KILLS = int(os.environ.get("SARABAN_CRASH_KILLS", "14"))
 
 
 def _config(tmp: Path, dovecot, user: str) -> Path:
-    cfg = tmp / "config.toml"
-    cfg.write_text(
-        f"""
-[agency]
-name_th = "สำนักงานทดสอบ"
-letter_code = "ศธ 04183"
-latin_code = "TEST04183"
-central_addresses = ["{user}"]
-
-[storage]
-data_dir = "data"
-
+    return write_config(tmp / "config.toml", f"""
 [smtp_listener]
 enabled = false
 
@@ -61,16 +51,7 @@ poll_seconds = 1
 
 [intake]
 max_auto_mail_per_sender_hour = 1000  # every letter is acknowledged: the rate limit is not tested here
-
-[forwarding]
-digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
-
-[health]
-listen = "127.0.0.1:0"  # gateways side by side in tests: no fixed port
-""",
-        encoding="utf-8",
-    )
-    return cfg
+""", central=user)
 
 
 def _entries(db: Path) -> int:

@@ -33,6 +33,7 @@ from gateway.store.tables import Letter, OutboxItem, RegisterEntry
 from tests.conftest import add_to_directory, make_settings
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
 from tests.dnsserver import quiet_dns
+from tests.processes import write_config
 
 pytestmark = pytest.mark.integration
 
@@ -226,29 +227,13 @@ async def test_the_run_command_on_a_full_disk_does_not_crash_loop(volume: Path, 
     """The real `saraban-gateway run` process, started on the full volume: it stays up (it used to
     exit at start, "database or disk is full", and be restarted to exit again), answers 451, and
     once there is room registers the letter kept before and the one sent again."""
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""
-[agency]
-name_th = "สำนักงานทดสอบ"
-letter_code = "ศธ 04183"
-latin_code = "TEST04183"
-central_addresses = ["saraban@agency.test"]
-
-[storage]
-data_dir = "{volume / 'data'}"
-
+    cfg = write_config(tmp_path / "config.toml", f"""
 [smtp_listener]
 port = 0
 
-[forwarding]
-digest = false
-
-[health]
-listen = "127.0.0.1:0"
-
 [authentication]
 dns_servers = ["{quiet_dns()}"]
-""", encoding="utf-8")
+""", data_dir=volume / "data")
     settings = load_settings(cfg)
     async with opened_store(settings, upgrade=True) as store:
         await accept_smtp(store, mail(1), SENDER, ["saraban@agency.test"])

@@ -36,7 +36,7 @@ from tests.conftest import add_to_directory, make_settings
 from tests.corpus.mail import letter_mail
 from tests.corpus.quick import QuickLetters
 from tests.dnsserver import quiet_dns
-from tests.processes import stop_processes
+from tests.processes import stop_processes, write_config
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -52,19 +52,9 @@ DEADLINE = 240.0  # seconds: a bound on waiting, never a measure of speed
 
 def _config(tmp: Path, pg_url: str, port: int, name: str, extra: str = "",
             central: str = TO) -> Path:
-    cfg = tmp / f"{name}.toml"
-    cfg.write_text(
-        f"""
-[agency]
-name_th = "สำนักงานทดสอบ"
-letter_code = "ศธ 04183"
-latin_code = "TEST04183"
-central_addresses = ["{central}"]
-
-[storage]
-data_dir = "data"  # one data directory (the blobs) for every process, as on a shared volume
-database_url = "{pg_url}"
-
+    """One process's config; every process has the same data directory (the blobs), as on a
+    shared volume, and the same database."""
+    return write_config(tmp / f"{name}.toml", f"""
 [smtp_listener]
 host = "127.0.0.1"
 port = {port}
@@ -79,17 +69,8 @@ read_processes = 0  # read in the gateway itself: three processes are enough for
 
 [authentication]
 dns_servers = ["{quiet_dns()}"]  # the test's own empty DNS: never the internet
-
-[forwarding]
-digest = false
-
-[health]
-listen = "127.0.0.1:0"
 {extra}
-""",
-        encoding="utf-8",
-    )
-    return cfg
+""", central=central, storage=f'database_url = "{pg_url}"')
 
 
 @dataclass

@@ -39,6 +39,7 @@ from gateway.config import load_settings
 from gateway.store import audit
 from gateway.store.tables import Letter, OutboxItem, RegisterEntry
 from tests.corpus.mail import letter_pdf
+from tests.processes import write_config
 
 pytestmark = pytest.mark.integration
 
@@ -48,18 +49,8 @@ GATEWAY = [sys.executable, "-m", "gateway.cli.main"]
 
 
 def _config(tmp: Path, port: int, mode: str | None) -> Path:
-    cfg = tmp / "config.toml"
     outbox = f'\n[outbox]\nuncertain = "{mode}"\npoll_seconds = 0.5\n' if mode else ""
-    cfg.write_text(f"""
-[agency]
-name_th = "สำนักงานทดสอบ"
-letter_code = "ศธ 04183"
-latin_code = "TEST04183"
-central_addresses = ["saraban@agency.test"]
-
-[storage]
-data_dir = "data"
-
+    return write_config(tmp / "config.toml", f"""
 [smtp_listener]
 enabled = false
 
@@ -76,14 +67,7 @@ timeout_seconds = 10
 
 [outbound]
 allow_unlisted_recipients = true
-
-[forwarding]
-digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
-
-[health]
-listen = "127.0.0.1:0"  # gateways side by side in tests: no fixed port
-{outbox}""", encoding="utf-8")
-    return cfg
+{outbox}""")
 
 
 def _sink_log(path: Path) -> list[tuple[str, str, str]]:

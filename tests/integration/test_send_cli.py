@@ -18,25 +18,14 @@ from gateway.thai import be_year_of
 from tests.conftest import FakeClock, make_settings
 from tests.corpus.mail import letter_pdf
 from tests.integration.test_cli import cli
+from tests.processes import config_text
 
 pytestmark = pytest.mark.integration
 
-CONFIG = """
-[agency]
-name_th = "สำนักงานทดสอบ"
-letter_code = "ศธ 04183"
-latin_code = "TEST04183"
-central_addresses = ["saraban@agency.test"]
-
-[storage]
-data_dir = "data"
-
+CONFIG = config_text("""
 [directory]
 file = "agencies.csv"
-
-[forwarding]
-digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
-"""
+""")
 CSV = ("thai_name,thai_code,latin_code,central_email,ministry\n"
        "กรมทดสอบหนึ่ง,ทส 0001,TEST1,saraban@one.go.th,กระทรวงทดสอบ\n"
        "กรมทดสอบสอง,ทส 0002,TEST2,saraban@two.go.th,กระทรวงทดสอบ\n")
