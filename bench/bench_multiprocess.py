@@ -45,29 +45,12 @@ from tests.conftest import add_to_directory  # noqa: E402
 from tests.corpus.mail import letter_mail  # noqa: E402
 from tests.corpus.quick import QuickLetters  # noqa: E402
 from tests.dnsserver import DnsServer  # noqa: E402
-from tests.processes import stop_processes, write_config  # noqa: E402
+from tests.processes import smtp_gateway_config, stop_processes  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 
 SENDER = "saraban@obec.go.th"
 TO = "saraban@agency.test"
-
-
-def config(work: Path, url: str, port: int, dns: str, name: str) -> Path:
-    return write_config(work / f"{name}.toml", f"""
-[smtp_listener]
-host = "127.0.0.1"
-port = {port}
-
-[submission]
-enabled = false
-
-[intake]
-max_auto_mail_per_sender_hour = 100000
-
-[authentication]
-dns_servers = ["{dns}"]
-""", central=TO, storage=f'database_url = "{url}"')
 
 
 def send(port: int, raw: bytes) -> None:
@@ -118,7 +101,8 @@ def one_run(pg: PostgresServer, work: Path, dns: str, k: int, n: int, quick: Qui
     run_dir = work / f"k{k}"
     run_dir.mkdir()
     ports = [free_port() for _ in range(k)]
-    configs = [config(run_dir, url, p, dns, f"gw{i}") for i, p in enumerate(ports)]
+    configs = [smtp_gateway_config(run_dir / f"gw{i}.toml", database_url=url, port=p, dns=dns, central=TO)
+               for i, p in enumerate(ports)]
 
     async def prepare() -> None:
         async with opened_store(load_settings(configs[0]), upgrade=True) as store:

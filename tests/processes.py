@@ -8,6 +8,10 @@ import logging
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.servers.dovecot import DovecotServer
 
 CENTRAL = "saraban@agency.test"
 
@@ -34,6 +38,43 @@ digest = false  # scheduled work off: the daily digest would depend on the hour 
 [health]
 listen = "127.0.0.1:0"  # gateways side by side in tests: no fixed port
 {sections}"""
+
+
+def imap_table(dovecot: DovecotServer, user: str, password_env: str) -> str:
+    """The `[[imap]]` table of a central mailbox `user` on a test Dovecot (tests/servers), its
+    password in the environment variable `password_env`, polled every second."""
+    return f"""
+[[imap]]
+name = "central"
+host = "127.0.0.1"
+port = {dovecot.imaps_port}
+user = "{user}"
+password_env = "{password_env}"
+ca_file = "{dovecot.ca_file}"
+poll_seconds = 1
+"""
+
+
+def smtp_gateway_config(path: Path, *, database_url: str, port: int, dns: str, intake: str = "",
+                        extra: str = "", central: str = CENTRAL) -> Path:
+    """A gateway that takes letters in by its SMTP listener on 127.0.0.1:`port` (no submission
+    server) into `database_url`, and asks the test's own DNS server `dns` about senders (never
+    the internet). Every letter is acknowledged, so the hourly limit per sender is raised;
+    `intake` adds lines to [intake], `extra` whole tables."""
+    return write_config(path, f"""
+[smtp_listener]
+host = "127.0.0.1"
+port = {port}
+
+[submission]
+enabled = false
+
+[intake]
+max_auto_mail_per_sender_hour = 100000
+{intake}
+[authentication]
+dns_servers = ["{dns}"]
+{extra}""", central=central, storage=f'database_url = "{database_url}"')
 
 
 def write_config(path: Path, sections: str = "", *, central: str = CENTRAL,

@@ -28,7 +28,7 @@ from gateway.store import audit
 from gateway.store.tables import Letter, OutboxItem, RawMessage, RegisterEntry
 from tests.conftest import add_to_directory
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
-from tests.processes import write_config
+from tests.processes import imap_table, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -39,16 +39,7 @@ def _config(tmp: Path, dovecot, user: str) -> Path:
     return write_config(tmp / "config.toml", f"""
 [smtp_listener]
 enabled = false
-
-[[imap]]
-name = "central"
-host = "127.0.0.1"
-port = {dovecot.imaps_port}
-user = "{user}"
-password_env = "SARABAN_CRASH_IMAP_PASSWORD"
-ca_file = "{dovecot.ca_file}"
-poll_seconds = 1
-
+{imap_table(dovecot, user, "SARABAN_CRASH_IMAP_PASSWORD")}
 [intake]
 max_auto_mail_per_sender_hour = 1000  # every letter is acknowledged: the rate limit is not tested here
 """, central=user)

@@ -36,7 +36,7 @@ from tests.conftest import add_to_directory, make_settings
 from tests.corpus.mail import letter_mail
 from tests.corpus.quick import QuickLetters
 from tests.dnsserver import quiet_dns
-from tests.processes import stop_processes, write_config
+from tests.processes import imap_table, smtp_gateway_config, stop_processes
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -54,23 +54,12 @@ def _config(tmp: Path, pg_url: str, port: int, name: str, extra: str = "",
             central: str = TO) -> Path:
     """One process's config; every process has the same data directory (the blobs), as on a
     shared volume, and the same database."""
-    return write_config(tmp / f"{name}.toml", f"""
-[smtp_listener]
-host = "127.0.0.1"
-port = {port}
-
-[submission]
-enabled = false
-
-[intake]
-max_auto_mail_per_sender_hour = 10000  # every letter is acknowledged: the limit is not tested here
+    return smtp_gateway_config(
+        tmp / f"{name}.toml", database_url=pg_url, port=port, dns=quiet_dns(), extra=extra,
+        central=central, intake="""
 stamp_placement = "corner"  # not looking for blank space on the page: not what is tested here
 read_processes = 0  # read in the gateway itself: three processes are enough for two cores
-
-[authentication]
-dns_servers = ["{quiet_dns()}"]  # the test's own empty DNS: never the internet
-{extra}
-""", central=central, storage=f'database_url = "{pg_url}"')
+""")
 
 
 @dataclass
@@ -253,16 +242,7 @@ async def test_same_letter_by_imap_and_smtp_at_two_processes(tmp_path: Path, pg_
     reaches both at the same moment (identical bytes, or its PDF saved again): one number,
     the other copy linked to it."""
     user, password = dovecot.new_user("multi")
-    imap = f"""
-[[imap]]
-name = "central"
-host = "127.0.0.1"
-port = {dovecot.imaps_port}
-user = "{user}"
-password_env = "SARABAN_MULTI_IMAP_PASSWORD"
-ca_file = "{dovecot.ca_file}"
-poll_seconds = 1
-"""
+    imap = imap_table(dovecot, user, "SARABAN_MULTI_IMAP_PASSWORD")
     ports = [free_port(), free_port()]
     configs = [_config(tmp_path, pg_url, ports[0], "imap", imap, central=user),
                _config(tmp_path, pg_url, ports[1], "smtp", central=user)]

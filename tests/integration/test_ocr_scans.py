@@ -20,6 +20,7 @@ from gateway.inbound.read import read_message
 from gateway.inbound.record import apply_fields
 from gateway.letter import REQUIRED_FIELDS, FieldSource
 from gateway.pdf.ocr import ocr_page1, tesseract_path
+from gateway.store.handle import Store
 from gateway.store.letters import put_blobs
 from gateway.store.tables import Letter
 from gateway.xmlletter import default_resources
@@ -197,6 +198,19 @@ def test_ocr_switched_off_reads_no_scan(monkeypatch: pytest.MonkeyPatch) -> None
     assert decide(reading, problems, POLICY).outcome is Outcome.REVIEW
 
 
+async def _scan_taken_in(store: Store, key: str) -> Letter:
+    """The scan of `_scan_mail` through the pipeline (as an import): set aside for review."""
+    pipeline = Pipeline.build(store, template_env())
+    raw = _scan_mail()
+    (digest,) = await put_blobs(store.blobs, raw)
+    letter_id, state, _ = await pipeline.take_in(raw, digest=digest, channel="import",
+                                                 source_key=key, envelope_to=[])
+    async with store.sessions() as s:
+        letter = await s.get(Letter, letter_id)
+    assert letter is not None and state == "review"
+    return letter
+
+
 @pytest.mark.parametrize("ocr", [True, False], ids=["ocr-on", "ocr-off"])
 async def test_the_switch_reaches_the_reading_workers(tmp_path: Path, db_url: str, ocr: bool) -> None:
     """`[intake] ocr` is what the gateway's reading worker processes read with: the same scan
@@ -205,14 +219,7 @@ async def test_the_switch_reaches_the_reading_workers(tmp_path: Path, db_url: st
                                                        "ocr": ocr})
     store = await open_store(settings, upgrade=True, clock=FakeClock(NOW))
     try:
-        pipeline = Pipeline.build(store, template_env())
-        raw = _scan_mail()
-        (digest,) = await put_blobs(store.blobs, raw)
-        letter_id, state, _ = await pipeline.take_in(raw, digest=digest, channel="import",
-                                                     source_key="scan-1", envelope_to=[])
-        async with store.sessions() as s:
-            letter = await s.get(Letter, letter_id)
-        assert letter is not None and state == "review"
+        letter = await _scan_taken_in(store, "scan-1")
         sources = set((letter.field_sources or {}).values())
         assert ("ocr" in sources) is ocr
         # the mail gives no subject of its own: only OCR can pre-fill one
@@ -236,14 +243,7 @@ async def test_an_ocr_number_no_agency_has_is_not_prefilled(tmp_path: Path, code
         async with store.sessions.begin() as s:
             await import_agencies(s, [AgencyRecord("สำนักงานเขตทดสอบ", code, "", "saraban@obec.go.th", "")],
                                   now=NOW, actor="test")
-        pipeline = Pipeline.build(store, template_env())
-        raw = _scan_mail()
-        (digest,) = await put_blobs(store.blobs, raw)
-        letter_id, state, _ = await pipeline.take_in(raw, digest=digest, channel="import",
-                                                     source_key="scan-dir", envelope_to=[])
-        async with store.sessions() as s:
-            letter = await s.get(Letter, letter_id)
-        assert letter is not None and state == "review"
+        letter = await _scan_taken_in(store, "scan-dir")
         assert (letter.letter_no == ARABIC["letter_no"]) is kept
         unknown = [p for p in letter.problems if p["code"] == "ocr_number_unknown"]
         assert bool(unknown) is not kept

@@ -10,6 +10,7 @@ long: what is measured is the time after the server is back, which does not depe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -80,15 +81,14 @@ async def registered(store: Store) -> int:
         return int((await s.execute(select(func.count()).select_from(RegisterEntry))).scalar_one())
 
 
-@pytest.fixture
-async def gateway(request: pytest.FixtureRequest, tmp_path: Path, own_dovecot: DovecotServer,
-                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Store, str, asyncio.Task[int]]]:
-    """A running gateway watching a fresh mailbox on `own_dovecot`; the store on the database
-    the test asks for (`database_url`, else SQLite)."""
-    user, password = own_dovecot.new_user("saraban")
+@contextlib.asynccontextmanager
+async def running_gateway(tmp_path: Path, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch,
+                          database_url: str = "") -> AsyncIterator[tuple[Store, str, asyncio.Task[int]]]:
+    """A running gateway watching a fresh mailbox on `dovecot`; the store on `database_url`
+    (else SQLite). Stopped, and its store closed, on leaving."""
+    user, password = dovecot.new_user("saraban")
     monkeypatch.setenv("SARABAN_TEST_IMAP_PASSWORD", password)
-    url = getattr(request, "param", "")
-    settings = central_mailbox_settings(tmp_path, own_dovecot, user, database_url=url)
+    settings = central_mailbox_settings(tmp_path, dovecot, user, database_url=database_url)
     store = await open_store(settings, upgrade=True, clock=TickingClock())
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
@@ -100,6 +100,14 @@ async def gateway(request: pytest.FixtureRequest, tmp_path: Path, own_dovecot: D
         stop.set()
         await asyncio.wait_for(task, 60)
         await store.close()
+
+
+@pytest.fixture
+async def gateway(request: pytest.FixtureRequest, tmp_path: Path, own_dovecot: DovecotServer,
+                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Store, str, asyncio.Task[int]]]:
+    """`running_gateway` on the database the test asks for (`database_url`, else SQLite)."""
+    async with running_gateway(tmp_path, own_dovecot, monkeypatch, getattr(request, "param", "")) as running:
+        yield running
 
 
 async def test_the_first_letter_after_the_mailbox_returns_is_registered_within_seconds(
@@ -162,16 +170,8 @@ LETTERS = 10
 async def test_a_postgresql_restart_mid_intake_loses_and_doubles_nothing(
         tmp_path: Path, own_dovecot: DovecotServer, own_postgres: PostgresServer,
         pg_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    user, password = own_dovecot.new_user("saraban")
-    monkeypatch.setenv("SARABAN_TEST_IMAP_PASSWORD", password)
-    settings = central_mailbox_settings(tmp_path, own_dovecot, user, database_url=pg_database)
     mails = [letter(i) for i in range(1, LETTERS + 1)]
-    store = await open_store(settings, upgrade=True, clock=TickingClock())
-    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, ready=ready, stop=stop, store=store))
-    try:
-        await asyncio.wait_for(ready, 30)
+    async with running_gateway(tmp_path, own_dovecot, monkeypatch, pg_database) as (store, user, task):
         for raw in mails[:6]:
             own_dovecot.deliver(user, raw)
         await until("the first letters", lambda: _count_is(store, 2), 60)
@@ -192,10 +192,6 @@ async def test_a_postgresql_restart_mid_intake_loses_and_doubles_nothing(
         assert numbers == list(range(1, LETTERS + 1))  # gapless, none twice
         assert letters == LETTERS  # no message taken in twice
         await until("INBOX emptied", lambda: _true(own_dovecot.message_count(user, "INBOX") == 0), 30)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 60)
-        await store.close()
 
 
 async def test_mail_queued_while_the_relay_restarts_goes_out_when_it_returns(
