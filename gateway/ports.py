@@ -138,9 +138,14 @@ class LetterIntake(Protocol):
     async def take_in(self, raw: bytes, *, digest: str, channel: str, source_key: str,
                       envelope_to: Sequence[str], envelope_from: str = "",
                       turn: contextlib.AbstractAsyncContextManager[None] | None = None,
-                      on_stamp: dict[str, Any] | None = None) -> tuple[int, str, bool]:
+                      on_stamp: dict[str, Any] | None = None,
+                      unseen: bool = False) -> tuple[int, str, bool]:
         """Keep and decide a message the mailbox still holds: (letter id, state, whether
-        `on_stamp` was committed with the receive stamp)."""
+        `on_stamp` was committed with the receive stamp). `unseen`: seen_keys found no letter
+        for `source_key` already."""
+
+    async def seen_keys(self, source_keys: Sequence[str]) -> dict[str, int]:
+        """The letters already opened for these transport keys: {source key: letter id}."""
 
     async def registered_copy(self, letter_id: int) -> tuple[bytes, str] | None:
         """The findable copy `[รับ n/ปี] …` of a registered letter, and its sha256."""

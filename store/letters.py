@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,8 @@ class Recorded:
     raw_message_id: int
     sha256: str
     created: bool  # False: this source key was seen before (a re-delivery)
+    # the new letter, in the caller's session (which holds only weak references to clean rows)
+    letter: Letter | None = field(default=None, compare=False, repr=False)
 
 
 async def ensure_blob(session: AsyncSession, blobs: BlobStore, data: bytes, now: dt.datetime,
@@ -129,4 +131,4 @@ async def record_raw(
         details={"channel": channel, "source": source_key, "sha256": digest, "size": len(data),
                  "from": envelope_from},
     )
-    return Recorded(letter.id, raw.id, digest, created=True)
+    return Recorded(letter.id, raw.id, digest, created=True, letter=letter)

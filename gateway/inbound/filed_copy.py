@@ -20,6 +20,7 @@ from sqlalchemy import select
 from gateway import workers
 from gateway.core.compose import FileToAttach, Mail, Signer, compose, compose_from, templates_dir
 from gateway.inbound.context import Inbound
+from gateway.inbound.stamp import Stamped
 from gateway.intake.imap import copy_marker
 from gateway.state import LetterState
 from gateway.store import registers
@@ -73,30 +74,40 @@ def routing_note(letter: Letter, unit_names: dict[str, str]) -> str:
     return ""
 
 
-async def filed_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
-    """The copy of a registered letter and its sha256; None when it is not registered."""
+async def filed_copy(ctx: Inbound, letter_id: int,
+                     known: Stamped | None = None) -> tuple[bytes, str] | None:
+    """The copy of a registered letter and its sha256; None when it is not registered.
+    `known`: the letter as the stamp's transaction just left it (inbound/stamp.py Stamped),
+    not read back."""
     store = ctx.store
-    async with store.readers() as s:
-        letter = await s.get(Letter, letter_id)
-        if letter is None or letter.state != LetterState.REGISTERED:
+    if known is not None:
+        letter, raw_sha = known.letter, known.raw_sha256
+        number, year, entry_time = known.number, known.year, known.registered_at
+        pdf = known.pdf
+    else:
+        async with store.readers() as s:
+            row = await s.get(Letter, letter_id)
+            if row is None or row.state != LetterState.REGISTERED:
+                return None
+            files = list((await s.execute(select(LetterFile).where(
+                LetterFile.letter_id == letter_id).order_by(LetterFile.position))).scalars())
+            raw_row = await s.get(RawMessage, row.raw_message_id) if row.raw_message_id else None
+            entry = await registers.entry_of(s, letter_id)
+        if entry is None:
             return None
-        files = list((await s.execute(select(LetterFile).where(
-            LetterFile.letter_id == letter_id).order_by(LetterFile.position))).scalars())
-        raw_row = await s.get(RawMessage, letter.raw_message_id) if letter.raw_message_id else None
-        entry = await registers.entry_of(s, letter_id)
-    if entry is None:
-        return None
-    number, year, entry_time = entry.number, entry.year, entry.registered_at
+        letter, raw_sha = row, raw_row.sha256 if raw_row else ""
+        number, year, entry_time = entry.number, entry.year, entry.registered_at
+        chosen = next((f for f in files if f.role == "stamped"), None) or \
+            next((f for f in files if f.role == "main"), None)
+        pdf = (chosen.safe_name, chosen.sha256) if chosen is not None else None
     local = entry_time.astimezone(BANGKOK)
-    stamped = next((f for f in files if f.role == "stamped"), None)
-    main = next((f for f in files if f.role == "main"), None)
-    shown = (stamped or main) if may_mail(letter) else None  # a secret letter's file stays inside
+    shown = pdf if may_mail(letter) else None  # a secret letter's file stays inside
     folder = templates_dir(ctx.templates)
     in_worker = ctx.read_processes > 0 and folder is not None
     attach: list[FileToAttach] = []
     if shown is not None and not in_worker:
-        data = await asyncio.to_thread(store.blobs.get, shown.sha256)
-        attach.append(FileToAttach(shown.safe_name, "application/pdf", data))
+        data = await asyncio.to_thread(store.blobs.get, shown[1])
+        attach.append(FileToAttach(shown[0], "application/pdf", data))
     a = store.settings.agency
     context: dict[str, object] = {
         "secret": False, "number": number, "year": year, "subject": letter.subject,
@@ -109,7 +120,7 @@ async def filed_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
         "sources": field_sources_th(letter),
         "signatures": letter.signatures,
         "remarks": " / ".join(x for x in (*letter.sender_flags, letter.stamp_error) if x),
-        "sha256": raw_row.sha256 if raw_row else "",
+        "sha256": raw_sha,
         "units": routing_note(letter, {u.code: u.name_th for u in store.settings.units}),
         "folder_prefix": store.settings.forwarding.folder_prefix,
     }
@@ -127,7 +138,7 @@ async def filed_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
     )
     # A letter-sized message: base64 work off the event loop.
     if in_worker and folder is not None:  # the worker reads the PDF from the blob store
-        kept = [(shown.safe_name, "application/pdf", shown.sha256)] if shown is not None else []
+        kept = [(shown[0], "application/pdf", shown[1])] if shown is not None else []
         return await workers.run(ctx.read_processes, compose_with_kept, folder, mail,
                                  str(store.blobs.root), kept, now=entry_time,
                                  signer=store.secret)

@@ -116,7 +116,7 @@ class Pipeline:
         return await self.stamper.stamp(letter_id, also=also, known=known)
 
     async def registered_copy(self, letter_id: int) -> tuple[bytes, str] | None:
-        return await filed_copy(self.ctx, letter_id)
+        return await filed_copy(self.ctx, letter_id, known=self.stamper.pop_stamped(letter_id))
 
     async def review_copy(self, letter_id: int) -> tuple[bytes, str] | None:
         return await review_copy(self.ctx, letter_id)
@@ -151,16 +151,16 @@ class Pipeline:
 
     async def take_in(self, raw: bytes, *, digest: str, channel: str, source_key: str,
                       envelope_to: Sequence[str], envelope_from: str = "", turn: Turn | None = None,
-                      on_stamp: dict[str, Any] | None = None) -> tuple[int, str, bool]:
+                      on_stamp: dict[str, Any] | None = None,
+                      unseen: bool = False) -> tuple[int, str, bool]:
         """Keep and decide a message the transport still holds (IMAP: until it is moved):
         read first, then the raw record and the decision in one transaction. Returns
         (letter id, state, whether `on_stamp` was committed with the stamp just now).
         Nothing is lost by a crash before the commit: the transport still has the message,
-        and the raw bytes are on disk."""
-        async with self.store.readers() as s:
-            seen = (await s.execute(select(Letter.id).join(
-                RawMessage, Letter.raw_message_id == RawMessage.id).where(
-                RawMessage.source_key == source_key))).scalar_one_or_none()
+        and the raw bytes are on disk. `unseen`: the caller found no letter for `source_key`
+        a moment ago (seen_keys, for a whole batch), so it is not looked up again here; were
+        it recorded meanwhile, the recording transaction finds it anyway."""
+        seen = None if unseen else (await self.seen_keys([source_key])).get(source_key)
         if seen is not None:  # fetched again: finish it the usual way
             return seen, await self.process(seen, raw=raw, turn=turn, on_stamp=on_stamp), False
 
@@ -187,19 +187,29 @@ class Pipeline:
             rec = await record(s, now)
             letter_id = rec.letter_id
             if rec.created:
-                s.info.setdefault(NEW_LETTERS, set()).add(rec.letter_id)
+                s.info.setdefault(NEW_LETTERS, {})[rec.letter_id] = rec.letter
             state = await self._decide(s, rec.letter_id, examined, envelope_from, now)
             numbered = s.info.get(NUMBERED_NOW, {}).get(rec.letter_id)
             if rec.created and numbered is not None:  # its files are this reading's
                 main = examined.reading.main
                 to_stamp = ToStamp(numbered[0], numbered[1], main.sha256 if main else None,
-                                   main.safe_name if main else "")
+                                   main.safe_name if main else "", numbered[2], digest)
             return state
 
         state = await self._in_turn(turn, record_and_decide, identity_keys(examined.reading))
         stamped = state == LetterState.REGISTERED and \
             await self.stamp_letter(letter_id, also=on_stamp, known=to_stamp)
         return letter_id, state, stamped
+
+    async def seen_keys(self, source_keys: Sequence[str]) -> dict[str, int]:
+        """The letters already opened for these transport keys: {source key: letter id}."""
+        found: dict[str, int] = {}
+        async with self.store.readers() as s:
+            for i in range(0, len(source_keys), 500):
+                found.update((await s.execute(select(RawMessage.source_key, Letter.id).join(
+                    Letter, Letter.raw_message_id == RawMessage.id).where(
+                    RawMessage.source_key.in_(source_keys[i:i + 500])))).tuples().all())
+        return found
 
     async def resume(self, progress: Progress = SILENT) -> int:
         """After a restart: finish every letter left half-way. Returns how many were touched."""
@@ -300,7 +310,10 @@ class Pipeline:
     async def _decide(self, s: AsyncSession, letter_id: int, ex: Examined, envelope_from: str,
                       now: dt.datetime) -> str:
         """Classify (core/classify.RULES) and record, in the recording transaction."""
-        letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
+        # A letter this transaction created is at hand, and its row is this transaction's (the
+        # INSERT locks it): no second read of its forty columns.
+        letter = s.info.get(NEW_LETTERS, {}).get(letter_id) or \
+            await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
         assert letter is not None
         if letter.state != LetterState.RECEIVED:  # another worker got here first
             return letter.state

@@ -36,8 +36,8 @@ from gateway.store.tables import Agency, Letter, LetterFile, RegisterEntry
 from gateway.thai import be_year_of, letter_no_key
 from gateway.trust import SenderAuth
 
-NEW_LETTERS = "saraban_new_letters"  # session.info: letters created in this transaction
-NUMBERED_NOW = "saraban_numbered"  # session.info: {letter id: (receive number, registered at)}
+NEW_LETTERS = "saraban_new_letters"  # session.info: {letter id: Letter} created in this transaction
+NUMBERED_NOW = "saraban_numbered"  # session.info: {letter id: (receive number, registered at, year)}
 REJECT_AS_INVALID = frozenset({"xml_invalid", "xml_unreadable"})  # InvalidLetterNotifier
 
 
@@ -112,6 +112,16 @@ class Recorder:
 
     async def record(self, s: AsyncSession, letter: Letter, reading: Reading, decision: Decision,
                      now: dt.datetime, auth: SenderAuth | None = None) -> str:
+        """The reading's fields, files, duplicate check, decision, number and notices, in the
+        caller's transaction. The queries on the way look only at other rows (earlier letters,
+        the directory, the book), never at this letter's pending changes, so they do not flush
+        them one by one: the changes go out together (explicit flushes, where an id is needed,
+        still write everything pending)."""
+        with s.no_autoflush:
+            return await self._record(s, letter, reading, decision, now, auth)
+
+    async def _record(self, s: AsyncSession, letter: Letter, reading: Reading, decision: Decision,
+                      now: dt.datetime, auth: SenderAuth | None) -> str:
         damaged = damaged_fields(reading.fields)
         if damaged and decision.outcome is Outcome.REGISTER:
             # validate() puts these before every decision; a rule that registered anyway
@@ -129,10 +139,10 @@ class Recorder:
             first = await self._find_duplicate(s, letter, reading)
             if first is not None:
                 letter.state = advance(letter.state, Event.READ_DUPLICATE)
-                letter.duplicate_of = first.id
+                letter.duplicate_of = first
                 await audit.append(s, now=now, actor="pipeline", action="letter.duplicate",
                                    subject_type="letter", subject_id=letter.id,
-                                   details={"duplicate_of": first.id})
+                                   details={"duplicate_of": first})
                 return letter.state
         letter.state = advance(letter.state, outcome.event)
         _reading_facts(letter, reading, sender_flags(
@@ -193,7 +203,7 @@ class Recorder:
             replaces = f"{old.number}/{old.year}" if old is not None else ""
         if letter.state != LetterState.REGISTERED:  # the clerk's decision; reading set it already
             letter.state = advance(letter.state, Event.CLERK_REGISTERS)
-        s.info.setdefault(NUMBERED_NOW, {})[letter.id] = (entry.number, entry.registered_at)
+        s.info.setdefault(NUMBERED_NOW, {})[letter.id] = (entry.number, entry.registered_at, entry.year)
         # The stamp follows in its own short transaction (inbound/stamp.py): drawing it and
         # writing the stamped PDF are done outside the write lock, and resume() stamps what a
         # crash left registered but unstamped.
@@ -227,11 +237,10 @@ class Recorder:
             s.add(LetterFile(letter_id=letter.id, role=role, position=pos,
                              filename=a.filename or "", safe_name=a.safe_name,
                              media_type=a.content_type, sha256=digest, size=a.size))
-        await s.flush()
 
     @staticmethod
-    async def _find_duplicate(s: AsyncSession, letter: Letter, reading: Reading) -> Letter | None:
-        """The same letter again: same main file, or same letter number and date.
+    async def _find_duplicate(s: AsyncSession, letter: Letter, reading: Reading) -> int | None:
+        """The id of the same letter come before: same main file, or same letter number and date.
 
         The same letter may be decided by two gateway processes at once (its PDF saved again,
         sent to two addresses): the letter's identity is locked first (store/leases.hold, to
@@ -241,7 +250,7 @@ class Recorder:
         await leases.hold(s, *identity_keys(reading))  # held already: pipeline._in_turn
         if reading.main is not None:
             hit = (await s.execute(
-                select(Letter).join(LetterFile, LetterFile.letter_id == Letter.id)
+                select(Letter.id).join(LetterFile, LetterFile.letter_id == Letter.id)
                 .where(LetterFile.role == "main", LetterFile.sha256 == reading.main.sha256,
                        Letter.id != letter.id, Letter.state.in_(numbered))
                 .order_by(Letter.id).limit(1))).scalar_one_or_none()
@@ -249,7 +258,7 @@ class Recorder:
                 return hit
         if letter.letter_no_norm and letter.letter_date is not None:
             return (await s.execute(
-                select(Letter).where(Letter.letter_no_norm == letter.letter_no_norm,
+                select(Letter.id).where(Letter.letter_no_norm == letter.letter_no_norm,
                                      Letter.letter_date == letter.letter_date,
                                      Letter.id != letter.id, Letter.state.in_(numbered))
                 .order_by(Letter.id).limit(1))).scalar_one_or_none()

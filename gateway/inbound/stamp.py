@@ -80,20 +80,47 @@ def stamp_blob(blob_root: str, digest: str, settings: StampSettings, number: int
 
 @dataclass(frozen=True)
 class ToStamp:
-    """What drawing a registered letter's stamp needs."""
+    """What drawing a registered letter's stamp needs (and, from the numbering transaction,
+    what the copy filed right after it shows: the register's year, the message's hash)."""
 
     number: int | None
     at: dt.datetime | None  # when it was registered
     main_sha256: str | None
     main_name: str
+    year: int | None = None
+    raw_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """A letter as its stamp's transaction left it, for the copy filed right after: the row
+    (detached, its columns loaded), its number, and the PDF the copy attaches."""
+
+    letter: Letter
+    number: int
+    year: int
+    registered_at: dt.datetime
+    raw_sha256: str
+    pdf: tuple[str, str] | None  # (safe name, sha256): the stamped PDF, else the main one
+
+
+HANDED_OVER = 32  # stamped letters whose copy is still to be composed, at most (TAKE_IN_PARALLEL)
 
 
 class Stamper:
     def __init__(self, ctx: Inbound) -> None:
         self.ctx = ctx
+        # Letters stamped with the intent to file their copy at once (the IMAP intake): what
+        # the copy needs, so that composing it does not read the letter back (pop_stamped).
+        self._handed: dict[int, Stamped] = {}
+
+    def pop_stamped(self, letter_id: int) -> Stamped | None:
+        return self._handed.pop(letter_id, None)
 
     async def _record(self, s: AsyncSession, letter: Letter, digest: str | None, size: int,
-                      safe_name: str, error: str, at: dt.datetime, remark: str = "") -> None:
+                      safe_name: str, error: str, at: dt.datetime,
+                      remark: str = "") -> tuple[str, str] | None:
+        """Record the stamp (or why there is none); returns the stamped file's (name, sha256)."""
         outcome: dict[str, Any] = {}
         if remark:  # over the letter's text, or not drawn at all: the register's หมายเหตุ says so
             outcome["remark"] = remark
@@ -103,11 +130,12 @@ class Stamper:
             if entry is not None and remark not in entry.remarks:
                 entry.remarks = " / ".join(x for x in (entry.remarks, remark) if x)
         letter.stamped_at = at
+        stamped: tuple[str, str] | None = None
         if digest is not None:
             await know_blob(s, digest, size, at)
-            stem = Path(safe_name).stem or "letter"
+            stamped = (f"{Path(safe_name).stem or 'letter'}-ตรารับ.pdf", digest)
             s.add(LetterFile(letter_id=letter.id, role="stamped", position=0, filename="",
-                             safe_name=f"{stem}-ตรารับ.pdf", media_type="application/pdf",
+                             safe_name=stamped[0], media_type="application/pdf",
                              sha256=digest, size=size))
             outcome["stamped_sha256"] = digest
         else:
@@ -116,6 +144,7 @@ class Stamper:
                            subject_type="letter", subject_id=letter.id, details=outcome)
         # Units get the stamped copy: rules route the letter once it carries the stamp.
         await self.ctx.units.route_by_rules(s, letter, self.ctx.store.clock())
+        return stamped
 
     async def _facts(self, letter_id: int) -> ToStamp | None:
         """What stamping the letter needs, read back; None when it is not registered or is
@@ -163,8 +192,15 @@ class Stamper:
             assert letter is not None
             if letter.state != LetterState.REGISTERED or letter.stamped_at is not None:
                 return False
-            await self._record(s, letter, digest, size, facts.main_name, error,
-                               facts.at or ctx.store.clock(), remark)
+            pdf = await self._record(s, letter, digest, size, facts.main_name, error,
+                                     facts.at or ctx.store.clock(), remark)
             for column, value in (also or {}).items():
                 setattr(letter, column, value)
+        if (also or {}).get("copy_appending") and facts.number is not None and facts.at is not None \
+                and facts.year is not None and facts.raw_sha256:
+            if len(self._handed) >= HANDED_OVER:  # never taken (the copy failed): forget the oldest
+                del self._handed[next(iter(self._handed))]
+            main = (facts.main_name, facts.main_sha256) if facts.main_sha256 else None
+            self._handed[letter_id] = Stamped(letter, facts.number, facts.year, facts.at,
+                                              facts.raw_sha256, pdf or main)
         return True

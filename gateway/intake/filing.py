@@ -18,7 +18,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import literal_column, select
+from sqlalchemy import literal_column, select, update
 
 from gateway.config import Imap
 from gateway.core.parse import parse_message
@@ -106,11 +106,9 @@ class Filing:
             if values:
                 await s.execute(insert_for(s)(ImapMessage).values(values).on_conflict_do_nothing(
                     index_elements=["mailbox", "folder", "uidvalidity", "uid"]))
-            if letter_id is not None and columns:
-                letter = await s.get(Letter, letter_id, with_for_update=LOCK_ROW)
-                if letter is not None:
-                    for column, value in columns.items():
-                        setattr(letter, column, value)
+            if letter_id is not None and columns:  # one statement; it locks the row as LOCK_ROW
+                await s.execute(update(Letter).where(Letter.id == letter_id).values(**columns)
+                                .execution_options(synchronize_session=False))
 
     async def file_copy(self, client: MailboxClient, letter_id: int, state: str) -> None:
         """File the findable copy `[รับ n/ปี] …` next to a registered original, once."""

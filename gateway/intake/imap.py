@@ -205,6 +205,8 @@ class Watcher:
         validity = await client.select(self.cfg.mailbox)
         uids = await client.uids("ALL")
         self.seen = set(uids)
+        # which of them were recorded before (a crash before the MOVE): one query for all
+        recorded = await self.pipeline.seen_keys([self._key(validity, uid) for uid in uids])
         progress.stage(f"รับหนังสือจากกล่อง {self.cfg.name}", len(uids))
         lock = asyncio.Lock()
         order = InOrder()
@@ -213,7 +215,8 @@ class Watcher:
         async def one(i: int, uid: int) -> None:
             async with slots:
                 try:
-                    await self._take_in(client, validity, uid, lock, order.turn(i))
+                    await self._take_in(client, validity, uid, lock, order.turn(i),
+                                        unseen=self._key(validity, uid) not in recorded)
                 finally:
                     order.done(i)
                     progress.advance()
@@ -225,15 +228,19 @@ class Watcher:
         self.rounds += 1
         return len(uids)
 
+    def _key(self, validity: int, uid: int) -> str:
+        """A mailbox message's source key: where the letter came from, once."""
+        return f"imap:{self.cfg.name}:{validity}:{uid}"
+
     async def _take_in(self, client: MailboxClient, validity: int, uid: int, lock: asyncio.Lock,
-                       turn: contextlib.AbstractAsyncContextManager[None]) -> None:
+                       turn: contextlib.AbstractAsyncContextManager[None], *, unseen: bool) -> None:
         async with lock:
             if client.selected != self.cfg.mailbox:
                 await client.select(self.cfg.mailbox)
             raw = await client.fetch(uid)
         if raw is None:
             return
-        key = f"imap:{self.cfg.name}:{validity}:{uid}"
+        key = self._key(validity, uid)
         # Kept with the verdict on its sender on top (the agency MX's, when believed, else the
         # gateway's own): the stored bytes, and `digest`, are the stamped ones; the mailbox's
         # copy keeps its own bytes, remembered by their hash (`mailbox_sha`) for the clerk's moves.
@@ -247,7 +254,7 @@ class Watcher:
         # instead of filing a second copy.
         letter_id, state, intent_committed = await self.pipeline.take_in(
             raw, digest=digest, channel="imap", source_key=key, envelope_to=[self.cfg.user],
-            turn=turn, on_stamp={"copy_appending": True})
+            turn=turn, on_stamp={"copy_appending": True}, unseen=unseen)
         log.info("IMAP %s uid %s: letter %s: %s", self.cfg.name, uid, letter_id, state,
                  extra={"letter_id": letter_id, "mailbox": self.cfg.name})
         folder = self.filing.folder_for(state)
