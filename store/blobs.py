@@ -2,7 +2,8 @@
 
 A blob's name is the sha256 of its bytes, so it can never be altered without
 changing its name, and storing the same bytes twice is a no-op. Writes go
-tmp → fsync → rename → fsync(dir) (architecture.md, durability rule 1): after
+tmp → fsync → rename → fsync(dir), and fsync of the parent of a directory just made
+(architecture.md, durability rule 1): after
 `put` returns, the bytes survive a power cut. Paths are made only from the hex
 digest, never from a name someone sent us.
 """
@@ -41,7 +42,9 @@ class BlobStore:
         final = self.path(digest)
         if final.is_file() and final.stat().st_size == len(data):
             return digest
-        final.parent.mkdir(parents=True, exist_ok=True)
+        made = [d for d in (final.parent.parent, final.parent) if not d.is_dir()]
+        for d in made:
+            d.mkdir(exist_ok=True, parents=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=final.parent)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -54,6 +57,8 @@ class BlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         _fsync_dir(final.parent)
+        for d in reversed(made):  # a new directory's name is durable once its parent is synced
+            _fsync_dir(d.parent)
         return digest
 
     def get(self, digest: str) -> bytes:

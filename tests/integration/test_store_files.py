@@ -49,3 +49,31 @@ async def test_migrations_match_the_models(store) -> None:
     async with store.engine.connect() as conn:
         changes = await conn.run_sync(diff)
     assert changes == []
+
+
+def test_a_new_directory_is_made_durable_in_its_parent(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blob in directories made for it survives a power cut only if those directories'
+    names are synced too (fsync of each new directory's parent), not only the file and its
+    own directory."""
+    import gateway.store.blobs as blobs_module
+
+    synced: list[Path] = []
+    real = blobs_module._fsync_dir
+
+    def spy(path: Path) -> None:
+        synced.append(Path(path))
+        real(path)
+
+    monkeypatch.setattr(blobs_module, "_fsync_dir", spy)
+    root = tmp_path / "blobs"
+    root.mkdir()
+    blobs = BlobStore(root)
+    digest = blobs.put(b"%PDF-1.7 first")
+    leaf = blobs.path(digest).parent
+    assert set(synced) == {leaf, leaf.parent, root}  # the file's, and both new names'
+    synced.clear()
+    twin = next(d for d in (hashlib.sha256(str(n).encode()).hexdigest() for n in range(10**6))
+                if d[:4] == digest[:4] and d != digest)  # same directories: nothing new
+    blobs.put(b"", digest=twin)
+    assert synced == [leaf]
