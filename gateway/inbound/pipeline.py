@@ -208,7 +208,7 @@ class Pipeline:
             for i in range(0, len(source_keys), 500):
                 found.update((await s.execute(select(RawMessage.source_key, Letter.id).join(
                     Letter, Letter.raw_message_id == RawMessage.id).where(
-                    RawMessage.source_key.in_(source_keys[i:i + 500])))).tuples().all())
+                    RawMessage.source_key.in_(source_keys[i:i + 500])))).all())
         return found
 
     async def resume(self, progress: Progress = SILENT) -> int:

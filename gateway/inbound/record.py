@@ -113,15 +113,10 @@ class Recorder:
     async def record(self, s: AsyncSession, letter: Letter, reading: Reading, decision: Decision,
                      now: dt.datetime, auth: SenderAuth | None = None) -> str:
         """The reading's fields, files, duplicate check, decision, number and notices, in the
-        caller's transaction. The queries on the way look only at other rows (earlier letters,
-        the directory, the book), never at this letter's pending changes, so they do not flush
-        them one by one: the changes go out together (explicit flushes, where an id is needed,
-        still write everything pending)."""
-        with s.no_autoflush:
-            return await self._record(s, letter, reading, decision, now, auth)
-
-    async def _record(self, s: AsyncSession, letter: Letter, reading: Reading, decision: Decision,
-                      now: dt.datetime, auth: SenderAuth | None) -> str:
+        caller's transaction. The statements of the first three look only at other rows
+        (earlier letters, the directory), not at this letter's pending changes: they do not
+        flush them one by one, and the changes go out together with the next query that may
+        need them."""
         damaged = damaged_fields(reading.fields)
         if damaged and decision.outcome is Outcome.REGISTER:
             # validate() puts these before every decision; a rule that registered anyway
@@ -133,10 +128,12 @@ class Recorder:
                            for p in decision.problems]
         letter.review_reason = decision.reason_th
         letter.updated_at = now
-        await self._store_files(s, letter, reading, now)
+        with s.no_autoflush:
+            await self._store_files(s, letter, reading, now)
         outcome = decision.outcome
         if outcome in (Outcome.REGISTER, Outcome.REVIEW):
-            first = await self._find_duplicate(s, letter, reading)
+            with s.no_autoflush:
+                first = await self._find_duplicate(s, letter, reading)
             if first is not None:
                 letter.state = advance(letter.state, Event.READ_DUPLICATE)
                 letter.duplicate_of = first
@@ -145,8 +142,9 @@ class Recorder:
                                    details={"duplicate_of": first})
                 return letter.state
         letter.state = advance(letter.state, outcome.event)
-        _reading_facts(letter, reading, sender_flags(
-            reading.message, in_directory=await _in_directory(s, reading.message)), auth)
+        with s.no_autoflush:
+            known = await _in_directory(s, reading.message)
+        _reading_facts(letter, reading, sender_flags(reading.message, in_directory=known), auth)
         await audit.append(s, now=now, actor="pipeline", action="letter.decided",
                            subject_type="letter", subject_id=letter.id,
                            details={"outcome": letter.state,

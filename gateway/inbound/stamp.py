@@ -131,17 +131,18 @@ class Stamper:
                 entry.remarks = " / ".join(x for x in (entry.remarks, remark) if x)
         letter.stamped_at = at
         stamped: tuple[str, str] | None = None
-        if digest is not None:
-            await know_blob(s, digest, size, at)
-            stamped = (f"{Path(safe_name).stem or 'letter'}-ตรารับ.pdf", digest)
-            s.add(LetterFile(letter_id=letter.id, role="stamped", position=0, filename="",
-                             safe_name=stamped[0], media_type="application/pdf",
-                             sha256=digest, size=size))
-            outcome["stamped_sha256"] = digest
-        else:
-            outcome["stamp_error"] = letter.stamp_error = error
-        await audit.append(s, now=at, actor="pipeline", action="letter.stamped",
-                           subject_type="letter", subject_id=letter.id, details=outcome)
+        with s.no_autoflush:  # the letter's changes go out together, not before each statement
+            if digest is not None:
+                await know_blob(s, digest, size, at)
+                stamped = (f"{Path(safe_name).stem or 'letter'}-ตรารับ.pdf", digest)
+                s.add(LetterFile(letter_id=letter.id, role="stamped", position=0, filename="",
+                                 safe_name=stamped[0], media_type="application/pdf",
+                                 sha256=digest, size=size))
+                outcome["stamped_sha256"] = digest
+            else:
+                outcome["stamp_error"] = letter.stamp_error = error
+            await audit.append(s, now=at, actor="pipeline", action="letter.stamped",
+                               subject_type="letter", subject_id=letter.id, details=outcome)
         # Units get the stamped copy: rules route the letter once it carries the stamp.
         await self.ctx.units.route_by_rules(s, letter, self.ctx.store.clock())
         return stamped
@@ -192,10 +193,10 @@ class Stamper:
             assert letter is not None
             if letter.state != LetterState.REGISTERED or letter.stamped_at is not None:
                 return False
-            pdf = await self._record(s, letter, digest, size, facts.main_name, error,
-                                     facts.at or ctx.store.clock(), remark)
             for column, value in (also or {}).items():
                 setattr(letter, column, value)
+            pdf = await self._record(s, letter, digest, size, facts.main_name, error,
+                                     facts.at or ctx.store.clock(), remark)
         if (also or {}).get("copy_appending") and facts.number is not None and facts.at is not None \
                 and facts.year is not None and facts.raw_sha256:
             if len(self._handed) >= HANDED_OVER:  # never taken (the copy failed): forget the oldest
