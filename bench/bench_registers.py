@@ -1,6 +1,6 @@
 """Benchmark: register number allocation rate on SQLite and PostgreSQL.
 
-Run: .venv/bin/python bench/bench_registers.py [--n 2000] [--workers 8] [--smoke]
+Run: .venv/bin/python bench/bench_registers.py [--n 2000] [--workers 8] [--export-n 20000] [--smoke]
 
 For each database, in the same run:
   baseline  the bare pattern from infrastructure.md: counter upsert + entry insert, SQLAlchemy Core
@@ -8,6 +8,11 @@ For each database, in the same run:
 Both use 8 concurrent workers and one transaction per number; the output gives numbers per
 second and the gateway/baseline ratio. PostgreSQL runs as the tests start it (fsync off), SQLite
 as the gateway runs it (WAL, synchronous=FULL).
+
+Then `registers export` of a year of --export-n receive entries (default 20,000; SQLite), as
+JSON, CSV and the table, each in a child process: the child's peak RSS against the same run's
+baseline, the export of an empty book (the imports and the store alone). The export streams the
+year a chunk at a time, so the difference stays small however long the book is.
 """
 
 from __future__ import annotations
@@ -97,10 +102,30 @@ async def measure(url: str, n: int, workers: int) -> tuple[float, float]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+async def export_rss(n: int) -> None:
+    from bench_reports import fill, run  # the same realistic register as bench_reports
+
+    from tests.dnsserver import quiet_dns
+    from tests.processes import write_config
+
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as d:
+        config = write_config(Path(d) / "config.toml", dns=quiet_dns())
+        await fill(config, n)
+        print(f"registers export, a year of {n} receive entries: peak RSS of the child process")
+        print(f"{'format':<6} {'seconds':>8} {'peak RSS MB':>12} {'empty book MB':>14} {'difference':>11}")
+        for fmt in ("json", "csv", "table"):
+            command = ("registers", "export")
+            seconds, rss, _ = run(config, fmt, Path(d) / f"receive.{fmt}", command=command)
+            _, base, _ = run(config, fmt, Path(d) / f"send.{fmt}", command=command, book="send")
+            print(f"{fmt:<6} {seconds:>8.2f} {rss:>12.1f} {base:>14.1f} {rss - base:>+11.1f}")
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=None, help="numbers per database (default 2000)")
     ap.add_argument("--workers", type=int, default=None, help="concurrent workers (default 8)")
+    ap.add_argument("--export-n", type=int, default=None,
+                    help="entries of the exported year (default 20000)")
     ap.add_argument("--smoke", action="store_true",
                     help="a few seconds: 20 numbers, 4 workers (CI checks that the benchmark runs)")
     args = ap.parse_args()
@@ -108,6 +133,8 @@ async def main() -> None:
         args.n = 20 if args.smoke else 2000
     if args.workers is None:
         args.workers = 4 if args.smoke else 8
+    if args.export_n is None:
+        args.export_n = 60 if args.smoke else 20_000
     from tests.servers.postgres import PostgresServer
 
     results = {}
@@ -119,6 +146,7 @@ async def main() -> None:
     print(f"{'database':<12} {'baseline/s':>11} {'gateway/s':>10} {'ratio':>6}")
     for name, (base, ours) in results.items():
         print(f"{name:<12} {base:>11.0f} {ours:>10.0f} {ours / base:>6.2f}")
+    await export_rss(args.export_n)
 
 
 if __name__ == "__main__":

@@ -97,10 +97,12 @@ async def fill(config: Path, n: int) -> None:
             await s.execute(insert(Counter).values(book_id=book.id, year=2569, last=n))
 
 
-def run(config: Path, fmt: str, out: Path) -> tuple[float, float, str]:
-    """One report in a child process: seconds, its peak RSS in MB, what it said."""
-    cmd = [sys.executable, "-m", "gateway", "--config", str(config), "report", "register",
-           "--book", "receive", "--year", "2569", "--format", fmt, "-o", str(out), "--quiet"]
+def run(config: Path, fmt: str, out: Path, *, command: tuple[str, ...] = ("report", "register"),
+        book: str = "receive") -> tuple[float, float, str]:
+    """One report (or `registers export`) in a child process: seconds, its peak RSS in MB,
+    what it said."""
+    cmd = [sys.executable, "-m", "gateway", "--config", str(config), *command,
+           "--book", book, "--year", "2569", "--format", fmt, "-o", str(out), "--quiet"]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(REPO)})

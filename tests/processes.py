@@ -14,17 +14,23 @@ if TYPE_CHECKING:
     from tests.servers.dovecot import DovecotServer
 
 CENTRAL = "saraban@agency.test"
+AGENCY_TH = "สำนักงานทดสอบ"
+NO_DIGEST = "digest = false  # scheduled work off: the daily digest would depend on the hour the test runs"
 
 
 def config_text(sections: str = "", *, central: str = CENTRAL, data_dir: str | Path = "data",
-                storage: str = "") -> str:
+                storage: str = "", dns: str = "", name_th: str = AGENCY_TH,
+                forwarding: str = NO_DIGEST) -> str:
     """The text of a config.toml for a gateway a test or benchmark runs as a whole: the test
-    agency with its central address, its data directory (+ `storage` lines, e.g. a
-    database_url), scheduled work off, /metrics on a free port; then `sections`, the tables
-    the test is about (each with its header)."""
+    agency (named `name_th`) with its central address, its data directory (+ `storage` lines,
+    e.g. a database_url), the [forwarding] lines (scheduled work off), /metrics on a free port;
+    then `sections`, the tables the test is about (each with its header); and with `dns`, the
+    address of the test's own DNS server (tests/dnsserver.py), the [authentication] table that
+    has the sender checks ask it, never the internet."""
+    authentication = f'\n[authentication]\ndns_servers = ["{dns}"]\n' if dns else ""
     return f"""
 [agency]
-name_th = "สำนักงานทดสอบ"
+name_th = "{name_th}"
 letter_code = "ศธ 04183"
 latin_code = "TEST04183"
 central_addresses = ["{central}"]
@@ -33,11 +39,11 @@ central_addresses = ["{central}"]
 data_dir = "{data_dir}"
 {storage}
 [forwarding]
-digest = false  # scheduled work off: the daily digest would depend on the hour the test runs
+{forwarding}
 
 [health]
 listen = "127.0.0.1:0"  # gateways side by side in tests: no fixed port
-{sections}"""
+{sections}{authentication}"""
 
 
 def imap_table(dovecot: DovecotServer, user: str, password_env: str) -> str:
@@ -72,16 +78,15 @@ enabled = false
 [intake]
 max_auto_mail_per_sender_hour = 100000
 {intake}
-[authentication]
-dns_servers = ["{dns}"]
-{extra}""", central=central, storage=f'database_url = "{database_url}"')
+{extra}""", central=central, storage=f'database_url = "{database_url}"', dns=dns)
 
 
 def write_config(path: Path, sections: str = "", *, central: str = CENTRAL,
-                 data_dir: str | Path = "data", storage: str = "") -> Path:
+                 data_dir: str | Path = "data", storage: str = "", dns: str = "",
+                 name_th: str = AGENCY_TH, forwarding: str = NO_DIGEST) -> Path:
     """`config_text` written to `path` (UTF-8); returns the path."""
-    path.write_text(config_text(sections, central=central, data_dir=data_dir, storage=storage),
-                    encoding="utf-8")
+    path.write_text(config_text(sections, central=central, data_dir=data_dir, storage=storage,
+                                dns=dns, name_th=name_th, forwarding=forwarding), encoding="utf-8")
     return path
 
 

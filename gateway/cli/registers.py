@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from gateway.cli.common import ACTOR, Subparsers, add_actions, command_store
 from gateway.cli.progress import add_quiet, terminal_progress
 from gateway.config import Settings
 from gateway.errors import UserError
-from gateway.reports.export import export_row, to_csv, to_json, to_table
+from gateway.reports.export import json_end, json_items, table_head, table_rows, table_widths
 from gateway.thai import BANGKOK, be_year_of, format_short_date
 
 if TYPE_CHECKING:
@@ -59,15 +61,64 @@ def add_parser(sub: Subparsers) -> None:
     act.add_parser("expire", help="ยกเลิกเลขสำรองที่หมดอายุ (expire overdue reservations)")
 
 
-def _write(data: str | bytes, output: Path | None) -> None:
-    if output is not None:
-        output.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-        print(f"เขียนไฟล์ {output} แล้ว (written)", file=sys.stderr)
-    elif isinstance(data, bytes):
-        sys.stdout.buffer.write(data)
+class _Sink:
+    """Where an export goes, a piece at a time: a file, or stdout, where text passes the command
+    line's filter of escape sequences (gateway.cli.main) and CSV bytes go as they are."""
+
+    def __init__(self, file: BinaryIO | None) -> None:
+        self.file = file
+        self.binary: BinaryIO = file if file is not None else sys.stdout.buffer
+
+    def text(self, piece: str) -> None:
+        if self.file is not None:
+            self.file.write(piece.encode("utf-8"))
+        else:
+            sys.stdout.write(piece)
+
+
+@contextmanager
+def _sink(output: Path | None) -> Iterator[_Sink]:
+    if output is None:
+        yield _Sink(None)
         sys.stdout.flush()
-    else:
-        sys.stdout.write(data)
+        return
+    with output.open("wb") as file:
+        yield _Sink(file)
+    print(f"เขียนไฟล์ {output} แล้ว (written)", file=sys.stderr)
+
+
+async def export_register(args: argparse.Namespace, settings: Settings, store: Store) -> None:
+    """`registers export`: the book's year streamed from the store a chunk at a time
+    (gateway.reports.source), so memory stays flat however long the book is; the bytes are
+    those of the whole list written at once (to_json, to_csv, to_table)."""
+    from gateway.reports.build import write_register
+    from gateway.reports.layout import Period
+    from gateway.reports.source import book_of, count_rows, stream_chunks
+
+    year = args.year if args.year is not None else be_year_of(store.clock())
+    period = Period(year=year)
+    book = await book_of(store, args.book)
+    total = await count_rows(store, book, period)  # refuses a year out of range before writing
+    table = args.format == "table"
+    widths = table_widths([])
+    if table:  # a first pass for the columns' widths
+        async for part in stream_chunks(store, book, period):
+            widths = table_widths(part, widths)
+    with _sink(args.output) as out, terminal_progress(args.quiet) as bar:
+        bar.stage("ส่งออกทะเบียน", total)
+        if args.format == "csv":  # as `report register --format csv --include-secret`
+            await write_register("csv", settings, store, [book], period, out.binary,
+                                 include_secret=True, step=bar.advance)
+            return
+        out.text(f"{book.name_th} ปี พ.ศ. {year} — {total} รายการ\n" + table_head(widths) if table
+                 else "[")
+        written = 0
+        async for part in stream_chunks(store, book, period):
+            out.text(table_rows(part, widths) if table else json_items(part, first=not written))
+            written += len(part)
+            bar.advance(len(part))
+        if not table:
+            out.text(json_end(written > 0))
 
 
 async def registers_list(store: Store) -> int:
@@ -121,20 +172,7 @@ async def registers_cmd(args: argparse.Namespace, settings: Settings) -> int:
                 )
             print(f"ยกเลิกเลข {e.number}/{e.year} แล้ว (cancelled): {e.cancel_reason}")
             return 0
-        year = args.year if args.year is not None else be_year_of(store.clock())
-        async with store.readers() as s:
-            book, rows = await registers.entries(s, book_code=args.book, year=year)
-            marks = await registers.amendment_marks(s, rows)
-        with terminal_progress(args.quiet) as progress:
-            out = [export_row(book, e, *marks.get(e.id, ("", "")))
-                   for e in progress.each(rows, "ส่งออกทะเบียน", len(rows))]
-        if args.format == "json":
-            _write(to_json(out), args.output)
-        elif args.format == "csv":
-            _write(to_csv(out), args.output)
-        else:
-            head = f"{book.name_th} ปี พ.ศ. {year} — {len(out)} รายการ\n"
-            _write(head + to_table(out), args.output)
+        await export_register(args, settings, store)
         return 0
 
 

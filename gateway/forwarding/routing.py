@@ -154,6 +154,9 @@ class UnitReply:
     reason: str = ""  # why it was returned
 
 
+# A letter a unit returned, mailed to the central mailbox (gateway/forwarding/units.py), carries
+# this header with the letter's id: the reader knows it for the gateway's own (inbound/read.py).
+RETURNED_HEADER = "X-Saraban-Returned"
 _RETURN = re.compile(r"^\s*(?:คืน(?:เรื่อง)?|ส่งคืน)\s*[:：]?\s*(.*)$")
 _QUOTE_START = re.compile(r"^(?:>|On .+ wrote:|เมื่อ .+ เขียน|-----\s*Original Message|From:|จาก:)")
 

@@ -31,7 +31,14 @@ from gateway.config import Unit
 from gateway.core.compose import FileToAttach
 from gateway.core.edits import FIELD_TH
 from gateway.forwarding import hold
-from gateway.forwarding.routing import Route, RouteFacts, read_unit_reply, reply_address, route
+from gateway.forwarding.routing import (
+    RETURNED_HEADER,
+    Route,
+    RouteFacts,
+    read_unit_reply,
+    reply_address,
+    route,
+)
 from gateway.letter import ParsedMessage
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.state import LetterState
@@ -46,7 +53,6 @@ from gateway.workcalendar import work_calendar
 
 log = logging.getLogger(__name__)
 
-RETURNED_HEADER = "X-Saraban-Returned"
 OPEN = ("sent", "accepted")  # a unit that has the letter (returned ones may get it again)
 
 

@@ -39,15 +39,20 @@ from gateway.core.extract.ocr import ocr_needed
 from gateway.core.parse import parse_message
 from gateway.core.parse.corrections import CorrectionReply, correction_reply
 from gateway.core.parse.headers import Headers
+from gateway.core.parse.reporttag import asks_for_report
 from gateway.core.parse.signs import generated_reason
-from gateway.forwarding.routing import ClerkRoute, clerk_command, recipient_token, reply_token
-from gateway.forwarding.units import RETURNED_HEADER
+from gateway.forwarding.routing import (
+    RETURNED_HEADER,
+    ClerkRoute,
+    clerk_command,
+    recipient_token,
+    reply_token,
+)
 from gateway.letter import Attachment, ParsedMessage, Problem, mail_system
 from gateway.outbound.bounces import Bounce, read_bounce, verp_token
 from gateway.outbound.rules import SENT_HEADER
 from gateway.pdf.check import Revocation, inspect_pdf
 from gateway.pdf.ocr import OcrReading, has_text_layer, ocr_page1
-from gateway.reports.request import asks_for_report
 from gateway.store.blobs import BlobStore
 from gateway.trust import SenderAuth
 from gateway.trust.channels import Origin, clerk_proof

@@ -142,7 +142,25 @@ def to_record(r: ExportRow) -> dict[str, Any]:
 
 
 def to_json(rows: Iterable[ExportRow]) -> str:
-    return json.dumps([to_record(r) for r in rows], ensure_ascii=False, indent=2) + "\n"
+    """The rows as an indented JSON list (README.md, "Register export format")."""
+    items = json_items(rows)
+    return "[" + items + json_end(bool(items))
+
+
+def json_items(rows: Iterable[ExportRow], *, first: bool = True) -> str:
+    """The rows' part of ``to_json``, so a long register is written a chunk at a time: ``"["``,
+    the chunks (``first``: none written before this one), then ``json_end``. The text is what
+    ``json.dumps`` of the whole list with ``indent=2`` gives."""
+    parts = []
+    for r in rows:
+        item = json.dumps(to_record(r), ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        parts.append(("\n  " if first else ",\n  ") + item)
+        first = False
+    return "".join(parts)
+
+
+def json_end(any_rows: bool) -> str:
+    return "\n]\n" if any_rows else "]\n"
 
 
 def _table_cells(r: ExportRow) -> list[str]:
@@ -214,15 +232,37 @@ def _fit(s: str, width: int) -> str:
     return out + " " * (width - w)
 
 
+_SHORT_HEADS = (*TABLE_HEADS_TH[:9], TABLE_HEADS_TH[13])  # the table on a terminal
+
+
+def _short_cells(r: ExportRow) -> list[str]:
+    c = _table_cells(r)
+    return c[:9] + [c[13]]
+
+
 def to_table(rows: Sequence[ExportRow], *, max_col: int = 40) -> str:
-    cells = [list(TABLE_HEADS_TH[:9]) + [TABLE_HEADS_TH[13]]]
+    widths = table_widths(rows, max_col=max_col)
+    return table_head(widths) + table_rows(rows, widths)
+
+
+def table_widths(rows: Iterable[ExportRow], widths: Sequence[int] | None = None, *,
+                 max_col: int = 40) -> list[int]:
+    """The columns' widths of ``to_table``; a long register's are taken a chunk at a time, each
+    chunk given the widths of those before it."""
+    out = list(widths) if widths is not None else [min(max_col, display_width(h)) for h in _SHORT_HEADS]
     for r in rows:
-        c = _table_cells(r)
-        cells.append(c[:9] + [c[13]])
-    widths = [min(max_col, max(display_width(row[i]) for row in cells)) for i in range(len(cells[0]))]
-    lines = []
-    for n, row in enumerate(cells):
-        lines.append(" | ".join(_fit(v.replace("\n", " "), widths[i]) for i, v in enumerate(row)).rstrip())
-        if n == 0:
-            lines.append("-+-".join("-" * w for w in widths))
-    return "\n".join(lines) + "\n"
+        for i, v in enumerate(_short_cells(r)):
+            out[i] = max(out[i], min(max_col, display_width(v)))
+    return out
+
+
+def _table_line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return " | ".join(_fit(v.replace("\n", " "), widths[i]) for i, v in enumerate(cells)).rstrip() + "\n"
+
+
+def table_head(widths: Sequence[int]) -> str:
+    return _table_line(_SHORT_HEADS, widths) + "-+-".join("-" * w for w in widths) + "\n"
+
+
+def table_rows(rows: Iterable[ExportRow], widths: Sequence[int]) -> str:
+    return "".join(_table_line(_short_cells(r), widths) for r in rows)

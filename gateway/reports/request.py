@@ -8,7 +8,9 @@
 
 Thai or Arabic digits, full or abbreviated month names. Only the subject is read: a request is
 a new mail, and quoting old ones changes nothing. Who may ask, and where the answer goes, is
-for the intake to decide (gateway/inbound/report_mail.py); this module only reads words.
+for the intake to decide (gateway/inbound/report_mail.py); this module only reads words. The
+tag itself is found by the pure core (gateway/core/parse/reporttag.py), all the reader
+workers need.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from gateway.core.parse.reporttag import after_report_tag, asks_for_report
 from gateway.errors import UserError
 from gateway.reports.layout import Period, parse_report_date
 from gateway.reports.stats import Month, parse_month
@@ -24,7 +27,6 @@ from gateway.thai import BE_OFFSET, to_arabic_digits
 
 __all__ = ["HELP_TH", "ReportRequest", "asks_for_report", "report_request"]
 
-_TAG = re.compile(r"\[\s*รายงาน\s*\]")
 _BOOKS = (  # longest first: "ทะเบียนหนังสือรับ" before "ทะเบียนรับ"
     (re.compile(r"^ทะเบียน(?:หนังสือ)?รับ"), "receive"),
     (re.compile(r"^ทะเบียน(?:หนังสือ)?ส่ง"), "send"),
@@ -57,17 +59,11 @@ class ReportRequest:
     error_th: str = ""
 
 
-def asks_for_report(subject: str) -> bool:
-    """The subject carries the `[รายงาน]` tag."""
-    return _TAG.search(subject or "") is not None
-
-
 def report_request(subject: str, today: dt.date) -> ReportRequest | None:
     """The request in a `[รายงาน] …` subject; None when the subject carries no such tag."""
-    m = _TAG.search(subject or "")
-    if m is None:
+    words = after_report_tag(subject)
+    if words is None:
         return None
-    words = " ".join(subject[m.end():].split())
     try:
         for pattern, book in _BOOKS:
             if found := pattern.match(words):

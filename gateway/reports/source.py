@@ -20,7 +20,7 @@ from gateway.store.tables import RegisterBook, RegisterEntry
 if TYPE_CHECKING:
     from gateway.store.handle import Store
 
-__all__ = ["CHUNK", "book_of", "count_rows", "stream_rows"]
+__all__ = ["CHUNK", "book_of", "count_rows", "stream_chunks", "stream_rows"]
 
 CHUNK = 500  # rows fetched from the database at a time
 
@@ -52,6 +52,15 @@ async def count_rows(store: Store, book: RegisterBook, period: Period) -> int:
 async def stream_rows(store: Store, book: RegisterBook, period: Period,
                       *, chunk: int = CHUNK) -> AsyncIterator[ExportRow]:
     """The book's rows in the period, in register order, ``chunk`` rows in memory at a time."""
+    async for part in stream_chunks(store, book, period, chunk=chunk):
+        for row in part:
+            yield row
+
+
+async def stream_chunks(store: Store, book: RegisterBook, period: Period,
+                        *, chunk: int = CHUNK) -> AsyncIterator[list[ExportRow]]:
+    """The same rows as ``stream_rows``, a list of at most ``chunk`` at a time: as the database
+    gives them, for a writer that writes a chunk at once."""
     stmt = (select(RegisterEntry).where(*_where(book, period))
             .order_by(RegisterEntry.year, RegisterEntry.number)
             .execution_options(yield_per=chunk))
@@ -60,5 +69,5 @@ async def stream_rows(store: Store, book: RegisterBook, period: Period,
         async for part in result.scalars().partitions():
             async with store.readers() as other:  # amendments and re-registrations of the chunk
                 marks = await registers.amendment_marks(other, part)
-            for entry in part:  # the session holds entries weakly: a written chunk is freed
-                yield export_row(book, entry, *marks.get(entry.id, ("", "")))
+            # the session holds entries weakly: a written chunk is freed
+            yield [export_row(book, entry, *marks.get(entry.id, ("", ""))) for entry in part]

@@ -16,7 +16,7 @@ import pytest
 
 from gateway.cli.main import main
 from tests.dnsserver import DnsServer, quiet_dns
-from tests.processes import config_text
+from tests.processes import config_text, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +24,13 @@ REPO = Path(__file__).resolve().parents[2]
 # A copy of shared/data/ministries-sample.csv, kept in the repository so that a clone alone runs.
 SAMPLE_CSV = REPO / "tests" / "data" / "ministries-sample.csv"
 
-CONFIG = config_text("""
+UNITS = """
 [[units]]
 code = "admin"
 name_th = "กลุ่มอำนวยการ"
 emails = ["admin@agency.test"]
-""")
+"""
+CONFIG = config_text(UNITS)
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -54,8 +55,7 @@ def cli_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     # sender authentication asks the tests' in-process DNS server, never the real internet
-    (tmp_path / "config.toml").write_text(
-        CONFIG + f'\n[authentication]\ndns_servers = ["{quiet_dns()}"]\n', encoding="utf-8")
+    write_config(tmp_path / "config.toml", UNITS, dns=quiet_dns())
     r = cli(tmp_path, "db", "upgrade")
     assert r.returncode == 0, r.stderr
     return tmp_path

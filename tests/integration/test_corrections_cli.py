@@ -35,7 +35,8 @@ from gateway.thai import BANGKOK, be_year_of, format_short_date
 from tests.conftest import add_to_directory
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
 from tests.dnsserver import quiet_dns
-from tests.integration.test_cli import CONFIG, cli
+from tests.integration.test_cli import UNITS, cli
+from tests.processes import write_config
 
 pytestmark = pytest.mark.integration
 
@@ -62,8 +63,7 @@ def _pinned_clock() -> Iterator[None]:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    (tmp_path / "config.toml").write_text(
-        CONFIG + f'\n[authentication]\ndns_servers = ["{quiet_dns()}"]\n', encoding="utf-8")
+    write_config(tmp_path / "config.toml", UNITS, dns=quiet_dns())
     assert cli(tmp_path, "db", "upgrade").returncode == 0
     return tmp_path
 

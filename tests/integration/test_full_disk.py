@@ -227,13 +227,10 @@ async def test_the_run_command_on_a_full_disk_does_not_crash_loop(volume: Path, 
     """The real `saraban-gateway run` process, started on the full volume: it stays up (it used to
     exit at start, "database or disk is full", and be restarted to exit again), answers 451, and
     once there is room registers the letter kept before and the one sent again."""
-    cfg = write_config(tmp_path / "config.toml", f"""
+    cfg = write_config(tmp_path / "config.toml", """
 [smtp_listener]
 port = 0
-
-[authentication]
-dns_servers = ["{quiet_dns()}"]
-""", data_dir=volume / "data")
+""", data_dir=volume / "data", dns=quiet_dns())
     settings = load_settings(cfg)
     async with opened_store(settings, upgrade=True) as store:
         await accept_smtp(store, mail(1), SENDER, ["saraban@agency.test"])

@@ -18,7 +18,8 @@ from gateway.config import load_settings
 from gateway.service import accept_smtp
 from tests.corpus.mail import letter_mail, letter_pdf
 from tests.dnsserver import quiet_dns
-from tests.integration.test_cli import CONFIG, cli
+from tests.integration.test_cli import UNITS, cli
+from tests.processes import write_config
 
 pytestmark = pytest.mark.integration
 
@@ -62,8 +63,7 @@ def piped(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    (tmp_path / "config.toml").write_text(
-        CONFIG + f'\n[authentication]\ndns_servers = ["{quiet_dns()}"]\n', encoding="utf-8")
+    write_config(tmp_path / "config.toml", UNITS, dns=quiet_dns())
     assert cli(tmp_path, "db", "upgrade").returncode == 0
     rows = [f"กรมทดสอบ {i},ทส {i:04d},TEST{i},saraban{i}@t{i}.go.th,กระทรวงทดสอบ" for i in range(AGENCIES)]
     (tmp_path / "agencies.csv").write_text(

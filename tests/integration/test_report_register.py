@@ -37,22 +37,11 @@ from gateway.thai import to_thai_digits
 from gateway.trust.secrecy import SECRET_TH
 from tests.conftest import FakeClock
 from tests.dnsserver import quiet_dns
+from tests.processes import write_config
 
 pytestmark = pytest.mark.integration
 
-CONFIG = """
-[agency]
-name_th = "สำนักงานเขตพื้นที่การศึกษาประถมศึกษาทดสอบ เขต ๑"
-letter_code = "ศธ 04183"
-latin_code = "TEST04183"
-central_addresses = ["saraban@agency.test"]
-
-[storage]
-data_dir = "data"
-
-[forwarding]
-digest = false
-"""
+AGENCY = "สำนักงานเขตพื้นที่การศึกษาประถมศึกษาทดสอบ เขต ๑"  # a long name, as the header prints it
 
 SUBJECTS = (
     "ขอเชิญประชุมคณะกรรมการบริหารสถานศึกษาขั้นพื้นฐาน ครั้งที่ 3/2569",
@@ -120,8 +109,7 @@ async def _rows(site: Path, book: str = "receive") -> list:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("report")
-    (tmp / "config.toml").write_text(
-        CONFIG + f'\n[authentication]\ndns_servers = ["{quiet_dns()}"]\n', encoding="utf-8")
+    write_config(tmp / "config.toml", name_th=AGENCY, dns=quiet_dns())
     assert cli(tmp, "db", "upgrade").returncode == 0
     asyncio.run(_fill(tmp))
     return tmp
@@ -288,7 +276,7 @@ def test_pdf_pages_are_numbered_n_of_m(printed: Path) -> None:
     for n, page in enumerate(pages, start=1):
         assert f"หน้า {to_thai_digits(str(n))} / {to_thai_digits(str(total))}" in page
         assert "ทะเบียนหนังสือรับ" in page and "ปี พ.ศ. ๒๕๖๙" in page
-        assert "สำนักงานเขตพื้นที่การศึกษาประถมศึกษาทดสอบ เขต ๑" in page
+        assert AGENCY in page
     fonts = subprocess.run(["pdffonts", str(printed)], capture_output=True, text=True).stdout
     assert all(line.split()[-5] == "yes" for line in fonts.splitlines()[2:])  # embedded
 
@@ -358,8 +346,7 @@ def test_arabic_digits_when_the_agency_prints_them(site: Path, rows: list) -> No
 
 
 def test_a_row_taller_than_a_page_goes_on_over_the_next(tmp_path: Path) -> None:
-    (tmp_path / "config.toml").write_text(
-        CONFIG + f'\n[authentication]\ndns_servers = ["{quiet_dns()}"]\n', encoding="utf-8")
+    write_config(tmp_path / "config.toml", name_th=AGENCY, dns=quiet_dns())
     assert cli(tmp_path, "db", "upgrade").returncode == 0
     remarks = " ".join(f"หมายเหตุยาวมากบรรทัดที่ {n}" for n in range(60))
 

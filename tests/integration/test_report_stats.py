@@ -44,16 +44,14 @@ from gateway.trust.secrecy import SECRET_TH
 from gateway.workcalendar import work_calendar
 from tests.conftest import FakeClock
 from tests.dnsserver import quiet_dns
-from tests.integration.test_report_register import CONFIG as REGISTER_CONFIG
-from tests.integration.test_report_register import cli
+from tests.integration.test_report_register import AGENCY, cli
+from tests.processes import write_config
 
 pytestmark = pytest.mark.integration
 
 # The register report's site, with the digest on and two units to forward to.
-CONFIG = REGISTER_CONFIG.replace("[forwarding]\ndigest = false\n", """[forwarding]
-digest = true
-digest_time = "16:30"
-
+DIGEST_ON = 'digest = true\ndigest_time = "16:30"'
+UNITS = """
 [[units]]
 code = "admin"
 name_th = "กลุ่มอำนวยการ"
@@ -63,8 +61,7 @@ emails = ["admin@agency.test"]
 code = "plan"
 name_th = "กลุ่มนโยบายและแผน"
 emails = ["plan@agency.test"]
-""")
-assert "digest = true" in CONFIG
+"""
 
 
 def local(day: int, hh: int, mm: int = 0) -> dt.datetime:
@@ -136,8 +133,7 @@ async def _fill(site: Path) -> None:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("stats")
-    (tmp / "config.toml").write_text(
-        CONFIG + f'\n[authentication]\ndns_servers = ["{quiet_dns()}"]\n', encoding="utf-8")
+    write_config(tmp / "config.toml", UNITS, name_th=AGENCY, forwarding=DIGEST_ON, dns=quiet_dns())
     assert cli(tmp, "db", "upgrade").returncode == 0
     asyncio.run(_fill(tmp))
     return tmp
@@ -408,10 +404,8 @@ def test_build_report_gives_the_files_a_mail_reply_attaches(site: Path) -> None:
 def test_postgresql_gives_the_same_reports(site: Path, tmp_path: Path, pg_url: str) -> None:
     """The aggregate queries (per day in Bangkok time, per book, per speed, per unit, the
     timings) and the hand-over join run on PostgreSQL too, and give what SQLite gives."""
-    (tmp_path / "config.toml").write_text(
-        CONFIG.replace('[storage]\ndata_dir = "data"\n',
-                       f'[storage]\ndata_dir = "data"\ndatabase_url = "{pg_url}"\n')
-        + f'\n[authentication]\ndns_servers = ["{quiet_dns()}"]\n', encoding="utf-8")
+    write_config(tmp_path / "config.toml", UNITS, name_th=AGENCY, forwarding=DIGEST_ON,
+                 storage=f'database_url = "{pg_url}"', dns=quiet_dns())
     assert cli(tmp_path, "db", "upgrade").returncode == 0
     asyncio.run(_fill(tmp_path))
     for args in (("report", "stats", "--month", "พ.ย.", "--year", "2569"),):

@@ -6,8 +6,21 @@ import csv
 import datetime as dt
 import io
 import json
+from dataclasses import replace
 
-from gateway.reports.export import JSON_KEYS, ExportRow, to_csv, to_json, to_table
+from gateway.reports.export import (
+    JSON_KEYS,
+    ExportRow,
+    json_end,
+    json_items,
+    table_head,
+    table_rows,
+    table_widths,
+    to_csv,
+    to_json,
+    to_record,
+    to_table,
+)
 
 ROWS = [
     ExportRow("receive", 2569, 1, "registered", dt.datetime(2026, 11, 21, 17, 30, tzinfo=dt.UTC),
@@ -43,3 +56,25 @@ def test_table_aligns_thai_columns() -> None:
     lines = to_table(ROWS).splitlines()
     assert "ขอเชิญประชุม" in lines[2] and "ยกเลิก" in lines[3]
     assert len(lines) == 4
+
+
+MANY = [*ROWS, replace(ROWS[0], number=3, subject="บรรทัด\nใหม่ \x1b[2J \u202e"), *ROWS]
+
+
+def test_json_in_chunks_is_json_dumps_of_the_whole_list() -> None:
+    for rows in ([], ROWS[:1], MANY):
+        whole = json.dumps([to_record(r) for r in rows], ensure_ascii=False, indent=2) + "\n"
+        assert to_json(rows) == whole
+        for cut in range(len(rows) + 1):  # `registers export` writes it a chunk at a time
+            a, b = rows[:cut], rows[cut:]
+            pieces = "[" + json_items(a) + json_items(b, first=not a) + json_end(bool(rows))
+            assert pieces == whole
+
+
+def test_table_in_chunks_is_the_whole_table() -> None:
+    whole = to_table(MANY)
+    for cut in range(len(MANY) + 1):
+        a, b = MANY[:cut], MANY[cut:]
+        widths = table_widths(b, table_widths(a))
+        assert table_head(widths) + table_rows(a, widths) + table_rows(b, widths) == whole
+    assert to_table([]).count("\n") == 2  # the heads and the rule

@@ -17,6 +17,7 @@ The modules, in the order a message meets them:
 - ``forwards``: the message inside a ``message/rfc822`` part.
 - ``htmltext``: text of an HTML-only body.
 - ``signs``: auto-replies, bounces and spam, by their headers.
+- ``reporttag``: the ``[รายงาน]`` tag of a report asked for by mail, in a subject.
 """
 
 from gateway.core.parse.headers import decode_words
