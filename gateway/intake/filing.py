@@ -23,6 +23,7 @@ from sqlalchemy import literal_column, select, update
 from gateway.config import Imap
 from gateway.core.parse import parse_message
 from gateway.core.parse.corrections import correction_reply
+from gateway.core.parse.reporttag import asks_for_report
 from gateway.forwarding.routing import clerk_command
 from gateway.intake.review_filing import (
     REVIEW_KIND,
@@ -31,7 +32,6 @@ from gateway.intake.review_filing import (
     tidy_review_copies,
 )
 from gateway.ports import LetterIntake, MailboxClient
-from gateway.reports.request import asks_for_report
 from gateway.state import LetterState
 from gateway.store.db import insert_for
 from gateway.store.letters import LOCK_ROW, put_blobs
