@@ -30,6 +30,7 @@ from gateway.intake.review_filing import (
     review_copy_of,
     tidy_review_copies,
 )
+from gateway.intake.stale_copies import withdraw_outdated
 from gateway.ports import LetterIntake, MailboxClient
 from gateway.reports.request import asks_for_report
 from gateway.state import LetterState
@@ -80,7 +81,9 @@ class Filing:
         return {f"{prefix}{client.delimiter}{u.name_th}": u.code for u in self.store.settings.units}
 
     async def after_intake(self, client: MailboxClient) -> None:
-        """The rest of a round: file what was left unfiled, then follow the clerk's moves."""
+        """The rest of a round: outdated copies removed, what was left unfiled filed, then
+        the clerk's moves followed."""
+        await withdraw_outdated(self, client)  # first: a current copy's search must not find them
         await self._finish(client)
         await review_copies(self, client)
         await self._clerk_moves(client, self.folders.registered, "register")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 REVIEW_KIND = "review"  # imap_messages.kind of a review copy's placement
 REVIEW_INTENT = "rv-intent"  # its intent, committed before the APPEND
 REVIEW_MOVED = "rv-moved"  # a review copy's old placement, once the gateway moved it on
+REVIEW_STALE = "rv-stale"  # an outdated review copy, to be removed (gateway/intake/stale_copies.py)
 MOVED = "moved"  # an original's old placement in a review folder, once it was moved on
 
 
@@ -85,10 +86,11 @@ async def review_copies(filing: Filing, client: MailboxClient) -> None:
 
 
 async def review_copy_of(filing: Filing, sha: str) -> int | None:
-    """The letter whose review copy has these bytes (the clerk moved the copy, not the original)."""
+    """The letter whose review copy has these bytes (the clerk moved the copy, not the original;
+    an outdated one too, moved before the gateway removed it)."""
     async with filing.store.readers() as s:
         return (await s.execute(select(ImapMessage.letter_id).where(
-            ImapMessage.mailbox == filing.cfg.name, ImapMessage.kind == REVIEW_KIND,
+            ImapMessage.mailbox == filing.cfg.name, ImapMessage.kind.in_((REVIEW_KIND, REVIEW_STALE)),
             ImapMessage.sha256 == sha, ImapMessage.letter_id.is_not(None))
             .order_by(ImapMessage.letter_id).limit(1))).scalar_one_or_none()
 
