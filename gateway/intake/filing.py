@@ -81,8 +81,7 @@ class Filing:
         return {f"{prefix}{client.delimiter}{u.name_th}": u.code for u in self.store.settings.units}
 
     async def after_intake(self, client: MailboxClient) -> None:
-        """The rest of a round: outdated copies removed, what was left unfiled filed, then
-        the clerk's moves followed."""
+        """The rest of a round: outdated copies out, what was left unfiled filed, moves followed."""
         await withdraw_outdated(self, client)  # first: a current copy's search must not find them
         await self._finish(client)
         await review_copies(self, client)
