@@ -5,7 +5,8 @@ given some of its fields (ลงรับ with a field still missing, or `letter
 --register) gets a fresh review copy showing them, the old one gone. A crash between the
 steps (the register committed, the old copy withdrawn, the new one appended, each placement
 recorded) leaves neither two copies nor none: each crash point is set up as the store and the
-mailbox would be left by it, and the next round must mend it.
+mailbox would be left by it, and the next round must mend it. What the clerk's client marked
+deleted is never expunged with the gateway's own copies.
 """
 
 from __future__ import annotations
@@ -85,12 +86,17 @@ async def test_a_cancelled_letter_keeps_no_copy_and_registered_again_has_one(sit
         (found,) = _copies(dovecot, user, 1)
         assert _numbers([found]) == [old]
 
+        # the clerk's client marked the original deleted, without expunging: not the gateway's
+        # to expunge, whatever it removes of its own
+        dovecot.doveadm("flags", "add", "-u", user, "\\Deleted", "mailbox", REGISTERED, "not", "header",
+                        "X-Saraban-Letter", "L1.")
         _save(dovecot, user, SENT, _reply(found, user, "ยกเลิก ลงรับผิดเล่ม"))
         await ingest_once(settings, store=store)
         assert (await _letter(store, 1)).state == "cancelled"
         # no copy claims the void number; the original stays where the clerk filed it
         assert _copies(dovecot, user, 1) == []
         assert dovecot.message_count(user, REGISTERED) == 1
+        dovecot.doveadm("flags", "remove", "-u", user, "\\Deleted", "mailbox", REGISTERED, "all")
 
         _save(dovecot, user, SENT, _reply(found, user, "ลงรับ"))
         await ingest_once(settings, store=store)
