@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.intake.review_filing import REVIEW_KIND, REVIEW_STALE
+from gateway.intake.review_filing import REVIEW_GONE, REVIEW_KIND, REVIEW_STALE
 from gateway.ports import MailboxClient
 from gateway.store.tables import ImapMessage
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 # imap_messages.kind: a placement (kind) → outdated, waiting to be removed → removed
 COPY, COPY_STALE, COPY_GONE = "copy", "copy-stale", "copy-gone"
-REVIEW, REVIEW_GONE = REVIEW_KIND, "rv-gone"
+REVIEW = REVIEW_KIND
 GONE = {COPY_STALE: COPY_GONE, REVIEW_STALE: REVIEW_GONE}
 STALE = {COPY: COPY_STALE, REVIEW: REVIEW_STALE}
 

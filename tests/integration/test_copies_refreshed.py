@@ -195,7 +195,8 @@ async def test_a_partial_correction_refreshes_the_review_copy(site, dovecot) -> 
 
 async def test_a_review_copy_outdated_before_a_crash_is_replaced_once(site, dovecot) -> None:
     """The fields kept and the copy marked outdated in one transaction; the crash comes before
-    the round that replaces it, and again after its new APPEND: one fresh copy in the end."""
+    the round that replaces it, and again after its new APPEND: one fresh copy in the end. The
+    clerk's move of a copy outdated since (before the gateway removed it) still counts."""
     settings, user = site
     dovecot.deliver(user, _scanned())
     async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
@@ -216,3 +217,12 @@ async def test_a_review_copy_outdated_before_a_crash_is_replaced_once(site, dove
         await ingest_once(settings, store=store)
         (again,) = _review_copies(dovecot, user, 1)
         assert again["Message-ID"] == fresh["Message-ID"] and dovecot.message_count(user, REVIEW) == 2
+
+        # the rest given by the command line, and the clerk moves the copy, outdated now, into
+        # ลงรับแล้ว before any round replaced it: the move still registers its letter
+        outcome = await desk.correct(1, Edits(letter_date=dt.date(2026, 12, 3)), actor=CLI)
+        assert outcome.missing == ()
+        dovecot.doveadm("move", "-u", user, REGISTERED, "mailbox", REVIEW, "header", "X-Saraban-Letter", "R1.")
+        await ingest_once(settings, store=store)
+        assert (await _letter(store, 1)).state == "registered"
+        assert dovecot.message_count(user, REVIEW) == 0 and len(_copies(dovecot, user, 1)) == 1
