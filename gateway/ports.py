@@ -102,6 +102,9 @@ class MailboxClient(Protocol):
     async def move(self, uid: int, folder: str) -> tuple[int, int] | None:
         """Move a message; (destination UIDVALIDITY, new UID) when the server says."""
 
+    async def delete(self, uid: int) -> None:
+        """Remove a message of the selected folder (by UID: no other message is expunged)."""
+
     async def search_header(self, folder: str, header: str, value: str) -> tuple[int, int] | None:
         """(UIDVALIDITY, UID) of a message in `folder` whose header contains `value`."""
 

@@ -31,6 +31,7 @@ from gateway.inbound.corrections import (
     link_replaced,
     missing_fields,
     missing_th,
+    review_copy_outdated,
 )
 from gateway.inbound.feedback import Feedback
 from gateway.inbound.read import xml_letter_of
@@ -80,6 +81,7 @@ class ClerkDesk:
             missing = missing_fields(letter, no_number=edits.no_number)
             if missing:
                 letter.updated_at = now
+                await review_copy_outdated(s, letter, changes)
                 await audit.append(s, now=now, actor=actor, action="letter.clerk_register_refused",
                                    subject_type="letter", subject_id=letter.id,
                                    details={"missing": list(missing), "edits": _listed(changes),
@@ -119,6 +121,7 @@ class ClerkDesk:
             changes = apply_edits(letter, edits)
             if changes:
                 letter.updated_at = now
+                await review_copy_outdated(s, letter, changes)
                 await audit.append(s, now=now, actor=actor, action="letter.clerk_edit",
                                    subject_type="letter", subject_id=letter.id,
                                    details={"edits": _listed(changes), "reason": reason})

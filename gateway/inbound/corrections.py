@@ -7,6 +7,11 @@ lines' current values, and one audit entry. A cancelled letter's receive entry s
 book marked ยกเลิก with the reason; registered again, it gets a new number and the old entry
 points to the new one (register_entries.replaced_by_id). These run inside the caller's
 transaction (gateway/inbound/clerk.py holds it).
+
+What the clerk's folders show follows in the same transaction: a cancelled number's findable
+copy `[รับ n/ปี]`, and a review copy whose fields the clerk has since given, are marked
+outdated; the mailbox's next round removes them and files the current copy
+(gateway/intake/stale_copies.py), so a folder never shows one letter twice or a void number.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.core.edits import FIELD_TH, Edits
-from gateway.state import Event, advance
+from gateway.intake.stale_copies import COPY, REVIEW, outdate
+from gateway.state import AWAITING_CLERK, Event, advance
 from gateway.store import audit, registers
 from gateway.store.tables import Amendment, Letter, LetterFile, RegisterBook, RegisterEntry
 from gateway.thai import letter_no_key
@@ -120,6 +126,7 @@ async def cancel_registered(s: AsyncSession, letter: Letter, *, actor: str, reas
                                       reason=reason, now=now, actor=actor)
     letter.state = advance(letter.state, Event.CLERK_CANCELS)
     letter.updated_at = now
+    await outdate(s, letter.id, COPY)  # no copy in ลงรับแล้ว claims the void number
     await audit.append(s, now=now, actor=actor, action="letter.cancelled", subject_type="letter",
                        subject_id=letter.id, details={"entry": entry_ref(entry), "reason": reason})
     return entry
@@ -127,7 +134,9 @@ async def cancel_registered(s: AsyncSession, letter: Letter, *, actor: str, reas
 
 async def forget_stamp(s: AsyncSession, letter: Letter) -> None:
     """A cancelled letter registered again is stamped with its new number, and gets a new
-    findable copy: the old stamped file leaves the letter (its blob stays; the audit has it)."""
+    findable copy: the old stamped file leaves the letter (its blob stays; the audit has it),
+    and any copy still filed under the old number leaves ลงรับแล้ว."""
+    await outdate(s, letter.id, COPY)
     await s.execute(delete(LetterFile).where(LetterFile.letter_id == letter.id,
                                              LetterFile.role == "stamped"))
     letter.stamped_at = None
@@ -152,3 +161,10 @@ async def link_replaced(s: AsyncSession, letter: Letter, new: RegisterEntry | No
                            subject_type="letter", subject_id=letter.id,
                            details={"cancelled": refs, "entry": entry_ref(new)})
     return refs
+
+
+async def review_copy_outdated(s: AsyncSession, letter: Letter, changes: dict[str, tuple[str, str]]) -> None:
+    """Fields given for a letter still waiting for the clerk: its review copy, which shows
+    the fields and what is missing, is replaced by one showing them (the next round)."""
+    if changes and letter.state in AWAITING_CLERK:
+        await outdate(s, letter.id, REVIEW)

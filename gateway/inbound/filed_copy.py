@@ -131,7 +131,7 @@ async def filed_copy(ctx: Inbound, letter_id: int,
                    "folder_prefix": store.settings.forwarding.folder_prefix}
     mail = Mail(
         template="registered-copy", context=context, from_addr=a.central_addresses[0],
-        from_name=a.name_th, to=[a.central_addresses[0]], key=f"copy:{letter_id}",
+        from_name=a.name_th, to=[a.central_addresses[0]], key=f"copy:{letter_id}:{number}/{year}",
         attachments=attach, auto=False,
         extra_headers={"X-Saraban-Letter": copy_marker(letter_id),
                        "X-Saraban-Receive-Number": f"{number}/{year}"},

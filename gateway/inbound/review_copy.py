@@ -8,12 +8,18 @@ the original message is attached unchanged (message/rfc822). Nothing in the body
 correction line (a field is shown `• ที่ — value`, never `ที่: value`), and it ends with a
 signature: a reply quoting it re-sends nothing as a correction. A secret letter's copy
 (gateway/trust/secrecy.py) shows its reference only: no fields, nothing attached.
+
+Fields the clerk gives without registering replace the copy with one showing them
+(gateway/intake/stale_copies.py); each version is its own message (its Message-ID follows
+what it shows), so no mail client or server takes the new one for the old.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import json
 from email.parser import BytesParser
 from email.policy import compat32
 
@@ -21,6 +27,7 @@ from gateway.core.compose import Mail, compose
 from gateway.core.parse import decode_words
 from gateway.core.parse.corrections import review_tag
 from gateway.inbound.context import Inbound
+from gateway.inbound.corrections import CLERK_SOURCE
 from gateway.inbound.filed_copy import field_sources_th
 from gateway.intake.review_filing import review_marker
 from gateway.letter import REQUIRED_FIELDS
@@ -30,6 +37,8 @@ from gateway.store.tables import Letter, RawMessage
 from gateway.thai import BANGKOK, format_letter_date, format_short_date, format_time
 from gateway.trust.automail import clean_line
 from gateway.trust.secrecy import may_mail
+
+CLERK_TH = "เจ้าหน้าที่"  # where a value the clerk gave came from, as the clerk reads it
 
 # field name → (the label a correction line uses, what the field is), in the register's order
 FIELDS_TH = (("letter_no", "ที่", "เลขที่หนังสือ"), ("letter_date", "ลงวันที่", "วันที่ของหนังสือ"),
@@ -45,7 +54,8 @@ def _email_subject(raw: bytes) -> str:
 
 def shown_fields(letter: Letter, thai_digits: bool) -> list[dict[str, str]]:
     """The fields as read, with where each came from, in Thai."""
-    sources = field_sources_th(letter)
+    sources = field_sources_th(letter) | {
+        k: CLERK_TH for k, v in (letter.field_sources or {}).items() if v == CLERK_SOURCE}
     out = []
     for name, label, what in FIELDS_TH:
         value = getattr(letter, name)
@@ -88,8 +98,9 @@ async def review_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
         }
         if raw:
             attach.append(raw)
+    shows = hashlib.sha256(json.dumps(context, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
     mail = Mail(template="review-copy", context=context, from_addr=a.central_addresses[0],
-                from_name=a.name_th, to=[a.central_addresses[0]], key=f"review-copy:{letter_id}",
+                from_name=a.name_th, to=[a.central_addresses[0]], key=f"review-copy:{letter_id}:{shows[:16]}",
                 attach_messages=attach, auto=False,
                 extra_headers={"X-Saraban-Letter": review_marker(letter_id)})
     now = letter.created_at

@@ -31,6 +31,7 @@ from gateway.intake.review_filing import (
     review_copy_of,
     tidy_review_copies,
 )
+from gateway.intake.stale_copies import withdraw_outdated
 from gateway.ports import LetterIntake, MailboxClient
 from gateway.state import LetterState
 from gateway.store.db import insert_for
@@ -80,7 +81,8 @@ class Filing:
         return {f"{prefix}{client.delimiter}{u.name_th}": u.code for u in self.store.settings.units}
 
     async def after_intake(self, client: MailboxClient) -> None:
-        """The rest of a round: file what was left unfiled, then follow the clerk's moves."""
+        """The rest of a round: outdated copies out, what was left unfiled filed, moves followed."""
+        await withdraw_outdated(self, client)  # first: a current copy's search must not find them
         await self._finish(client)
         await review_copies(self, client)
         await self._clerk_moves(client, self.folders.registered, "register")

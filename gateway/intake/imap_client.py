@@ -222,11 +222,19 @@ class ImapClient:
                 return int(m.group(1)), int(m.group(2))
         return None
 
+    async def delete(self, uid: int) -> None:
+        """Remove one message of the selected folder: flagged \\Deleted and expunged by its UID
+        (UIDPLUS), never a plain EXPUNGE, which would take every message the clerk flagged."""
+        await self._call(self.client.uid("store", str(uid), r"+FLAGS.SILENT (\Deleted)"), "UID STORE")
+        if self.has("UIDPLUS"):
+            await self._call(self.client.uid("expunge", str(uid)), "UID EXPUNGE")
+
     async def search_header(self, folder: str, header: str, value: str) -> tuple[int, int] | None:
-        """(UIDVALIDITY, UID) of a message in `folder` whose header contains `value`."""
+        """(UIDVALIDITY, UID) of a message in `folder` whose header contains `value` (one
+        flagged \\Deleted, on its way out, is not it)."""
         validity = await self.select(folder)
         quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        resp = await self._call(self.client.uid_search(f"HEADER {header} {quoted}"), "UID SEARCH")
+        resp = await self._call(self.client.uid_search(f"UNDELETED HEADER {header} {quoted}"), "UID SEARCH")
         first = _lines(resp)[0] if resp.lines else b""
         uids = [int(x) for x in first.split() if x.isdigit()]
         return (validity, uids[0]) if uids else None

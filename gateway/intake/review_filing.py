@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 REVIEW_KIND = "review"  # imap_messages.kind of a review copy's placement
 REVIEW_INTENT = "rv-intent"  # its intent, committed before the APPEND
 REVIEW_MOVED = "rv-moved"  # a review copy's old placement, once the gateway moved it on
+REVIEW_STALE = "rv-stale"  # an outdated review copy, to be removed (gateway/intake/stale_copies.py)
+REVIEW_GONE = "rv-gone"  # ... removed, or found moved away by the clerk
 MOVED = "moved"  # an original's old placement in a review folder, once it was moved on
 
 
@@ -46,15 +49,17 @@ async def file_review_copy(filing: Filing, client: MailboxClient, letter_id: int
             ImapMessage.kind.in_((REVIEW_KIND, REVIEW_INTENT))))).scalars())
     if REVIEW_KIND in kinds:
         return
-    found = None
+    found, raw = None, None
     if REVIEW_INTENT in kinds:
         async with lock or contextlib.nullcontext():
             found = await client.search_header(folder, "X-Saraban-Letter", review_marker(letter_id))
+            # its bytes' hash, by which a move of it is known (review_copy_of)
+            raw = await client.fetch(found[1]) if found is not None else None
     else:
         await filing.remember_all([(folder, (0, letter_id), REVIEW_INTENT, "")], letter_id, {})
     if found is not None:
         where: tuple[int, int] | None = found
-        sha = ""
+        sha = hashlib.sha256(raw).hexdigest() if raw is not None else ""
     else:
         made = await filing.pipeline.review_copy(letter_id)  # composed before taking the connection
         if made is None:
@@ -85,10 +90,12 @@ async def review_copies(filing: Filing, client: MailboxClient) -> None:
 
 
 async def review_copy_of(filing: Filing, sha: str) -> int | None:
-    """The letter whose review copy has these bytes (the clerk moved the copy, not the original)."""
+    """The letter whose review copy has these bytes (the clerk moved the copy, not the original;
+    an outdated one too, moved before the gateway could remove it)."""
+    kinds = (REVIEW_KIND, REVIEW_STALE, REVIEW_GONE)
     async with filing.store.readers() as s:
         return (await s.execute(select(ImapMessage.letter_id).where(
-            ImapMessage.mailbox == filing.cfg.name, ImapMessage.kind == REVIEW_KIND,
+            ImapMessage.mailbox == filing.cfg.name, ImapMessage.kind.in_(kinds),
             ImapMessage.sha256 == sha, ImapMessage.letter_id.is_not(None))
             .order_by(ImapMessage.letter_id).limit(1))).scalar_one_or_none()
 
