@@ -33,7 +33,8 @@ from gateway.trust.secrecy import may_mail
 # subject, body or sender), ชื่อไฟล์, or ค่าเริ่มต้น when no source gave one (speed ปกติ).
 SOURCE_TH = {"xml": "XML", "pdf": "PDF", "subject": "อีเมล (หัวเรื่อง)",
              "body": "อีเมล (เนื้อความ)", "email": "อีเมล (ผู้ส่ง)", "filename": "ชื่อไฟล์",
-             "default": "ค่าเริ่มต้น", "ocr": "ภาพสแกน (OCR) ต้องตรวจทาน"}
+             "default": "ค่าเริ่มต้น", "ocr": "ภาพสแกน (OCR) ต้องตรวจทาน",
+             "clerk": "เจ้าหน้าที่"}  # "clerk": corrections.CLERK_SOURCE, a value the clerk gave
 DEFAULT_TH = SOURCE_TH["default"]
 
 

@@ -27,7 +27,6 @@ from gateway.core.compose import Mail, compose
 from gateway.core.parse import decode_words
 from gateway.core.parse.corrections import review_tag
 from gateway.inbound.context import Inbound
-from gateway.inbound.corrections import CLERK_SOURCE
 from gateway.inbound.filed_copy import field_sources_th
 from gateway.intake.review_filing import review_marker
 from gateway.letter import REQUIRED_FIELDS
@@ -37,8 +36,6 @@ from gateway.store.tables import Letter, RawMessage
 from gateway.thai import BANGKOK, format_letter_date, format_short_date, format_time
 from gateway.trust.automail import clean_line
 from gateway.trust.secrecy import may_mail
-
-CLERK_TH = "เจ้าหน้าที่"  # where a value the clerk gave came from, as the clerk reads it
 
 # field name → (the label a correction line uses, what the field is), in the register's order
 FIELDS_TH = (("letter_no", "ที่", "เลขที่หนังสือ"), ("letter_date", "ลงวันที่", "วันที่ของหนังสือ"),
@@ -54,8 +51,7 @@ def _email_subject(raw: bytes) -> str:
 
 def shown_fields(letter: Letter, thai_digits: bool) -> list[dict[str, str]]:
     """The fields as read, with where each came from, in Thai."""
-    sources = field_sources_th(letter) | {
-        k: CLERK_TH for k, v in (letter.field_sources or {}).items() if v == CLERK_SOURCE}
+    sources = field_sources_th(letter)
     out = []
     for name, label, what in FIELDS_TH:
         value = getattr(letter, name)

@@ -226,3 +226,21 @@ async def test_a_review_copy_outdated_before_a_crash_is_replaced_once(site, dove
         await ingest_once(settings, store=store)
         assert (await _letter(store, 1)).state == "registered"
         assert dovecot.message_count(user, REVIEW) == 0 and len(_copies(dovecot, user, 1)) == 1
+
+
+async def test_the_registered_copy_says_which_fields_the_clerk_gave(site, dovecot) -> None:
+    """A scan registered by the clerk's ลงรับ with the fields typed in: its `[รับ n/ปี]` copy
+    names the clerk (เจ้าหน้าที่) as the source of those values, in Thai, as the review copy did."""
+    settings, user = site
+    dovecot.deliver(user, _scanned())
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
+        await ingest_once(settings, store=store)
+        (copy,) = _review_copies(dovecot, user, 1)
+        _save(dovecot, user, SENT, _reply(copy, user, "ที่: นร 0105/ว 321\nจาก: กรมบัญชีกลาง\n"
+                                                      "ลงวันที่: 3 ธันวาคม 2569\nเรื่อง: ขอเชิญประชุม\nลงรับ"))
+        await ingest_once(settings, store=store)
+        assert (await _letter(store, 1)).state == "registered"
+        (filed,) = _copies(dovecot, user, 1)
+        text = _text(filed)
+        assert "• ที่ — นร 0105/ว 321  [ที่มา: เจ้าหน้าที่]" in text
+        assert "• เรื่อง — ขอเชิญประชุม  [ที่มา: เจ้าหน้าที่]" in text and "clerk" not in text
