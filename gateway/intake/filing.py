@@ -31,7 +31,7 @@ from gateway.intake.review_filing import (
     review_copy_of,
     tidy_review_copies,
 )
-from gateway.intake.stale_copies import withdraw_outdated
+from gateway.intake.stale_copies import current_copy, withdraw_outdated
 from gateway.ports import LetterIntake, MailboxClient
 from gateway.state import LetterState
 from gateway.store.db import insert_for
@@ -123,21 +123,17 @@ class Filing:
             return
         folder = self.folders.registered
         # A crash between APPEND and the commit below must not file a second copy: the intent
-        # is committed first, and only then (rarely) is the folder searched for the copy.
-        found = None
-        if letter is not None and letter.copy_appending:
-            found = await client.search_header(folder, "X-Saraban-Letter", copy_marker(letter_id))
-        else:
+        # is committed first; when it was already (a crash, an amendment), the folder is
+        # searched first, and a copy found there that is not the current one removed.
+        search = letter is not None and letter.copy_appending
+        if not search:
             await self.set_columns(letter_id, copy_appending=True)
-        if found is not None:
-            where: tuple[int, int] | None = found
-            sha = ""
-        else:
-            made = await self.pipeline.registered_copy(letter_id)
-            if made is None:
-                return
-            copy, sha = made
-            where = await client.append(folder, copy)
+        made = await self.pipeline.registered_copy(letter_id)
+        if made is None:
+            return
+        copy, sha = made
+        found = await current_copy(client, folder, copy_marker(letter_id), copy) if search else None
+        where, sha = found if found is not None else (await client.append(folder, copy), sha)
         await self.remember(folder, where, letter_id, "copy", sha, {"copy_appended": True})
 
     async def _letter_behind(self, sha: str, letter_id: int | None) -> int | None:

@@ -9,11 +9,14 @@ message, if it is still at that place, and only then marks the placement withdra
 anything files the current copy, whose crash-safe search for its letter's marker must not
 find the outdated one. A crash between the removal and its record finds the message gone and
 records it; the current copy is filed as usual (file_copy: copy_appended reset; a review copy:
-its placement no longer current).
+its placement no longer current). A registered letter's fields amended (แก้ไข) outdate its
+copy in the same way: the copy filed after it shows the new values under the same number.
 """
 
 from __future__ import annotations
 
+import hashlib
+from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -60,3 +63,23 @@ async def withdraw_outdated(filing: Filing, client: MailboxClient) -> int:
             if row is not None and row.kind == kind:
                 row.kind = GONE[kind]
     return removed
+
+
+def _message_id(raw: bytes) -> str:
+    return str(BytesHeaderParser().parsebytes(raw).get("Message-ID", "")).strip()
+
+
+async def current_copy(client: MailboxClient, folder: str, marker: str,
+                       copy: bytes) -> tuple[tuple[int, int], str] | None:
+    """The crash search for a letter's findable copy (its intent committed, the APPEND maybe
+    done, not recorded): where it is and its bytes' sha256 (by which a clerk's move of it is
+    known, as filing records every copy) when it is `copy`, the one composed now — its
+    Message-ID. One that is not (the letter amended or registered again between that APPEND
+    and this round, before its placement was recorded, so nothing marked it outdated) is
+    removed as an outdated copy; None: `copy` is still to be filed."""
+    while (found := await client.search_header(folder, "X-Saraban-Letter", marker)) is not None:
+        raw = await client.fetch(found[1])
+        if raw is not None and _message_id(raw) == _message_id(copy):
+            return found, hashlib.sha256(raw).hexdigest()
+        await client.delete(found[1])  # flagged \Deleted: the search passes it over
+    return None
