@@ -9,9 +9,10 @@ points to the new one (register_entries.replaced_by_id). These run inside the ca
 transaction (gateway/inbound/clerk.py holds it).
 
 What the clerk's folders show follows in the same transaction: a cancelled number's findable
-copy `[รับ n/ปี]`, and a review copy whose fields the clerk has since given, are marked
-outdated; the mailbox's next round removes them and files the current copy
-(gateway/intake/stale_copies.py), so a folder never shows one letter twice or a void number.
+copy `[รับ n/ปี]`, an amended letter's copy (it shows the old values), and a review copy
+whose fields the clerk has since given, are marked outdated; the mailbox's next round removes
+them and files the current copy (gateway/intake/stale_copies.py), so a folder never shows one
+letter twice, old values or a void number.
 """
 
 from __future__ import annotations
@@ -107,12 +108,23 @@ async def amend_registered(s: AsyncSession, letter: Letter, edits: Edits, *, act
         for line in lines:  # the receive line and a unit's own line copy the letter's fields
             setattr(line, name, getattr(letter, name))
     letter.updated_at = now
+    await copy_outdated(s, letter)
     await s.flush()
     await audit.append(s, now=now, actor=actor, action="letter.amended", subject_type="letter",
                        subject_id=letter.id,
                        details={"entry": entry_ref(entry), "reason": reason,
                                 "changes": [{"field": k, "old": o, "new": n} for k, (o, n) in changes.items()]})
     return entry, changes
+
+
+async def copy_outdated(s: AsyncSession, letter: Letter) -> None:
+    """A registered letter amended: its findable copy, which shows the old values, leaves
+    ลงรับแล้ว and the next round files one showing the new ones (same number, a new Message-ID:
+    inbound/filed_copy.py). copy_appending stays as it was: set, the filing searches before it
+    appends, and a copy whose APPEND a crash left unrecorded is found, and removed as outdated
+    (gateway/intake/stale_copies.py current_copy), never left beside the new one."""
+    await outdate(s, letter.id, COPY)
+    letter.copy_appended = False
 
 
 async def cancel_registered(s: AsyncSession, letter: Letter, *, actor: str, reason: str,
@@ -141,7 +153,7 @@ async def forget_stamp(s: AsyncSession, letter: Letter) -> None:
                                              LetterFile.role == "stamped"))
     letter.stamped_at = None
     letter.stamp_error = ""
-    letter.copy_appended = letter.copy_appending = False
+    letter.copy_appended = False  # copy_appending kept: a search first (copy_outdated)
 
 
 async def link_replaced(s: AsyncSession, letter: Letter, new: RegisterEntry | None,
