@@ -27,6 +27,7 @@ from tests.integration.test_copies_refreshed import (
     _numbers,
     _registered_letter,
     _set,
+    registered_one,
 )
 from tests.integration.test_corrections_imap import (
     REGISTERED,
@@ -47,10 +48,7 @@ NEW_SUBJECT = "ขอเชิญประชุมคณะกรรมกา�
 
 async def test_an_amendment_by_reply_refreshes_the_registered_copy(site, dovecot) -> None:
     settings, user = site
-    dovecot.deliver(user, _registered_letter())
-    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
-        await add_to_directory(store, "saraban@obec.go.th")
-        await ingest_once(settings, store=store)
+    async with registered_one(settings, user, dovecot) as store:
         (found,) = _copies(dovecot, user, 1)
         number = str(found["X-Saraban-Receive-Number"])
         assert NEW_SUBJECT not in _text(found)
@@ -74,10 +72,7 @@ async def test_an_amendment_by_the_command_line_with_a_crash_after_the_append(si
     crash after the new copy's APPEND, before its placement was recorded, files no second copy;
     a second amendment coming in that crash's window leaves the copy showing its values, once."""
     settings, user = site
-    dovecot.deliver(user, _registered_letter())
-    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
-        await add_to_directory(store, "saraban@obec.go.th")
-        await ingest_once(settings, store=store)
+    async with registered_one(settings, user, dovecot) as store:
         (old,) = _copies(dovecot, user, 1)
         (entry,) = await _entries(store, 1)
         number = f"{entry.number}/{entry.year}"

@@ -11,8 +11,11 @@ deleted is never expunged with the gateway's own copies.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, update
@@ -50,6 +53,16 @@ def _registered_letter() -> bytes:
     return letter_mail(pdf, filename="2569_OBEC_7.pdf")
 
 
+@contextlib.asynccontextmanager
+async def registered_one(settings, user: str, dovecot) -> AsyncIterator[Any]:  # type: ignore[no-untyped-def]
+    """Letter 1 delivered, registered and its copy filed; the store open."""
+    dovecot.deliver(user, _registered_letter())
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
+        await add_to_directory(store, "saraban@obec.go.th")
+        await ingest_once(settings, store=store)
+        yield store
+
+
 def _copies(dovecot, user: str, letter_id: int) -> list[EmailMessage]:  # type: ignore[no-untyped-def]
     """The findable copies `[รับ n/ปี]` of a letter in ลงรับแล้ว."""
     return [m for m in _messages(dovecot, user, REGISTERED) if m["X-Saraban-Letter"] == f"L{letter_id}."]
@@ -77,10 +90,7 @@ async def _forget(store, letter_id: int, kind: str) -> None:  # type: ignore[no-
 
 async def test_a_cancelled_letter_keeps_no_copy_and_registered_again_has_one(site, dovecot) -> None:
     settings, user = site
-    dovecot.deliver(user, _registered_letter())
-    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
-        await add_to_directory(store, "saraban@obec.go.th")
-        await ingest_once(settings, store=store)
+    async with registered_one(settings, user, dovecot) as store:
         (first,) = await _entries(store, 1)
         old = f"{first.number}/{first.year}"
         (found,) = _copies(dovecot, user, 1)
@@ -115,10 +125,7 @@ async def test_registered_again_by_the_command_line_with_a_crash_at_each_step(si
     """Cancelled and registered again while no round runs (`registers cancel`, `letter edit
     --register` are other processes), then the gateway's rounds, crashing at each step."""
     settings, user = site
-    dovecot.deliver(user, _registered_letter())
-    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
-        await add_to_directory(store, "saraban@obec.go.th")
-        await ingest_once(settings, store=store)
+    async with registered_one(settings, user, dovecot) as store:
         (first,) = await _entries(store, 1)
         old = f"{first.number}/{first.year}"
         assert _numbers(_copies(dovecot, user, 1)) == [old]
