@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from gateway.cli.common import ACTOR, Subparsers, add_actions, command_store
+from gateway.cli.output import output_file
 from gateway.cli.progress import add_quiet, terminal_progress
 from gateway.config import Settings
 from gateway.errors import UserError
@@ -82,7 +83,7 @@ def _sink(output: Path | None) -> Iterator[_Sink]:
         yield _Sink(None)
         sys.stdout.flush()
         return
-    with output.open("wb") as file:
+    with output_file(output) as file:
         yield _Sink(file)
     print(f"เขียนไฟล์ {output} แล้ว (written)", file=sys.stderr)
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from gateway.cli.common import Subparsers, add_actions, command_store
+from gateway.cli.output import output_file
 from gateway.cli.progress import add_quiet, terminal_progress
 from gateway.config import Settings
 from gateway.errors import UserError
@@ -66,17 +69,20 @@ async def report_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return await register_report(args, settings)
 
 
-def _target(output: Path | None, fmt: str) -> BinaryIO:
+@contextmanager
+def _target(output: Path | None, fmt: str) -> Iterator[BinaryIO]:
+    """Where a report goes: the file, whole or not at all (gateway.cli.output), or stdout."""
     if output is not None:
-        try:
-            return output.open("wb")
-        except OSError as exc:
-            raise UserError(f"เขียนไฟล์ {output} ไม่ได้: {exc.strerror}",
-                            f"cannot write {output}: {exc.strerror}") from None
+        with output_file(output) as file:
+            yield file
+        return
     if fmt != "csv" and sys.stdout.isatty():
         raise UserError("ระบุไฟล์ด้วย -o (ไฟล์ PDF/XLSX แสดงบนจอไม่ได้)",
                         "give a file with -o: a PDF or XLSX cannot go to a terminal")
-    return sys.stdout.buffer
+    try:
+        yield sys.stdout.buffer
+    finally:
+        sys.stdout.buffer.flush()
 
 
 async def register_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -92,17 +98,10 @@ async def register_report(args: argparse.Namespace, settings: Settings) -> int:
                            today=local_date(store.clock()))
         books = [await book_of(store, code) for code in args.book]
         total = sum([await count_rows(store, b, period) for b in books])
-        out = _target(args.output, args.format)
-        try:
-            with terminal_progress(args.quiet) as bar:
-                bar.stage(f"ทะเบียน ({args.format})", total)
-                pages = await write_register(args.format, settings, store, books, period, out,
-                                             include_secret=args.include_secret, step=bar.advance)
-        finally:
-            if out is not sys.stdout.buffer:
-                out.close()
-            else:
-                out.flush()
+        with _target(args.output, args.format) as out, terminal_progress(args.quiet) as bar:
+            bar.stage(f"ทะเบียน ({args.format})", total)
+            pages = await write_register(args.format, settings, store, books, period, out,
+                                         include_secret=args.include_secret, step=bar.advance)
     where = f"เขียนไฟล์ {args.output} แล้ว" if args.output else "เขียนแล้ว"
     counted = f"{total} รายการ" + (f" {pages} หน้า" if pages else "")
     print(f"{where}: {counted} (written: {total} rows{f', {pages} pages' if pages else ''})",
@@ -121,15 +120,9 @@ async def handover_report(args: argparse.Namespace, settings: Settings) -> int:
 
     day = parse_report_date(args.date)
     async with command_store(settings) as store:
-        out = _target(args.output, args.format)
-        try:
+        with _target(args.output, args.format) as out:
             n, pages = await write_handover(args.format, settings, store, args.unit, day, out,
                                             include_secret=args.include_secret)
-        finally:
-            if out is not sys.stdout.buffer:
-                out.close()
-            else:
-                out.flush()
     _done(args.output, f"{n} ฉบับ" + (f" {pages} หน้า" if pages else ""),
           f"{n} letters" + (f", {pages} pages" if pages else ""))
     return 0
@@ -145,11 +138,8 @@ async def stats_report(args: argparse.Namespace, settings: Settings) -> int:
         if args.output is None:
             st = await gather_stats(store, month)
         else:
-            out = _target(args.output, "pdf")
-            try:
+            with _target(args.output, "pdf") as out:
                 st, pages = await write_stats(settings, store, month, out)
-            finally:
-                out.close()
             _done(args.output, f"{pages} หน้า", f"{pages} pages")
     sys.stdout.write(stats_text(st))
     return 0

@@ -141,3 +141,45 @@ def test_a_long_book_is_read_and_written_a_chunk_at_a_time(site: Path, fmt: str)
     assert max(alive for _, alive in rows) <= CHUNK + len(FILLED)
     if fmt != "table":  # … and the first rows written before the last chunk was read
         assert rows[0][0] < N  # (a table reads the book once before, for its columns' widths)
+
+
+# (command line, which file it writes): each cut short after its first chunk of rows
+CUT_SHORT = [
+    (["registers", "export", "--book", "receive", "--year", str(YEAR), "--format", "json"], "book.json"),
+    (["registers", "export", "--book", "receive", "--year", str(YEAR), "--format", "table"], "book.txt"),
+    (["report", "register", "--book", "receive", "--year", str(YEAR), "--format", "csv"], "book.csv"),
+    (["report", "register", "--book", "receive", "--year", str(YEAR), "--format", "xlsx"], "book.xlsx"),
+]
+
+
+@pytest.mark.parametrize(("args", "name"), CUT_SHORT, ids=lambda x: x if isinstance(x, str) else x[-1])
+def test_a_file_cut_short_is_not_left_looking_finished(site: Path, tmp_path: Path, args: list[str],
+                                                        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store goes away after the first 500 rows: no half-written register is left under
+    the name asked for, a file of that name from before stays as it was, and no temporary
+    file is left beside it (gateway/cli/output.py)."""
+    from gateway.reports import source
+
+    real = source.stream_chunks
+
+    async def failing(*a: Any, **k: Any) -> Any:
+        async for part in real(*a, **k):
+            yield part
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(source, "stream_chunks", failing)
+    target = tmp_path / name
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            pytest.raises(OSError, match="Input/output"):
+        main(["--config", str(site / "config.toml"), *args, "-o", str(target)])
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    target.write_bytes(b"last month's export")
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            pytest.raises(OSError, match="Input/output"):
+        main(["--config", str(site / "config.toml"), *args, "-o", str(target)])
+    assert target.read_bytes() == b"last month's export"
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    monkeypatch.setattr(source, "stream_chunks", real)  # and whole when nothing fails
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["--config", str(site / "config.toml"), *args, "-o", str(target)]) == 0
+    assert target.stat().st_size > 10_000 and [p.name for p in tmp_path.iterdir()] == [name]
