@@ -185,13 +185,12 @@ class Alarm:
         the store, held for the outage) is the one that raises it; `release`: the outage is
         over here. A store that cannot answer lets this process raise it: twice beats never."""
         name = f"alarm:{mailbox}"
+        sessions = self.pipeline.store.sessions
         try:
-            async with self.pipeline.store.sessions.begin() as s:
-                if release:
-                    await leases.release(s, name=name, holder=self.holder)
-                    return False
-                got, _ = await leases.take(s, name=name, holder=self.holder, now=now, ttl=ALARM_HELD)
-                return got
+            if release:
+                await leases.let_go(sessions, name=name, holder=self.holder)
+                return False
+            return await leases.claim(sessions, name=name, holder=self.holder, now=now, ttl=ALARM_HELD)
         except DBAPIError as exc:
             if not is_environmental(exc) and not is_disconnect(exc):
                 raise

@@ -19,7 +19,7 @@ import socket
 from sqlalchemy import delete, or_, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from gateway.store.db import insert_for
+from gateway.store.db import WriteSessions, insert_for
 from gateway.store.tables import MailboxLease
 
 log = logging.getLogger(__name__)
@@ -113,3 +113,20 @@ async def release(session: AsyncSession, *, name: str, holder: str) -> None:
     await session.execute(
         delete(MailboxLease).where(MailboxLease.name == name, MailboxLease.holder == holder)
     )
+
+
+async def claim(sessions: WriteSessions, *, name: str, holder: str, now: dt.datetime,
+                ttl: dt.timedelta) -> bool:
+    """`take` in a transaction of its own (run again while the database server is away):
+    whether the lease is this holder's now."""
+    async def one(s: AsyncSession) -> bool:
+        got, _ = await take(s, name=name, holder=holder, now=now, ttl=ttl)
+        return got
+
+    return await sessions.transact(one)
+
+
+async def let_go(sessions: WriteSessions, *, name: str, holder: str) -> None:
+    """`release` in a transaction of its own."""
+    async with sessions.begin() as s:
+        await release(s, name=name, holder=holder)

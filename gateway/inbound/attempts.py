@@ -18,7 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import workers
 from gateway.envfaults import EnvironmentFault, describe, environmental
@@ -32,6 +31,7 @@ __all__ = ["count_failure", "over_budget_reason", "read_failed", "refuse_if_envi
            "retry_stalled"]
 
 STALLED_AFTER = dt.timedelta(minutes=2)
+STALLED_LEASE = "intake:stalled"  # one process of a deployment retries at a time
 
 log = logging.getLogger("gateway.inbound.pipeline")
 
@@ -115,13 +115,8 @@ async def retry_stalled(store: Store, process: Callable[[int], Awaitable[str]], 
     due = [lid for lid, attempts, at in rows if at <= now - _stalled_wait(attempts)]
     if not due:
         return []
-
-    async def claim(s: AsyncSession) -> bool:
-        got, _ = await leases.take(s, name="intake:stalled", holder=holder, now=now,
-                                   ttl=dt.timedelta(minutes=10))
-        return got
-
-    if not await store.sessions.transact(claim):
+    if not await leases.claim(store.sessions, name=STALLED_LEASE, holder=holder, now=now,
+                              ttl=dt.timedelta(minutes=10)):
         return []
     try:
         for lid in due:
@@ -134,6 +129,5 @@ async def retry_stalled(store: Store, process: Callable[[int], Awaitable[str]], 
             log.info("letter %s tried again: %s", lid, state, extra={"letter_id": lid})
     finally:
         with contextlib.suppress(Exception):  # else it lapses in 10 minutes
-            async with store.sessions.begin() as s:
-                await leases.release(s, name="intake:stalled", holder=holder)
+            await leases.let_go(store.sessions, name=STALLED_LEASE, holder=holder)
     return due

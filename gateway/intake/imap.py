@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import Imap
 from gateway.intake.filing import Filing, Placement, copy_marker
@@ -150,17 +149,12 @@ class Watcher:
     async def take_lease(self) -> bool:
         """Hold this mailbox for this process; a lease left by a dead process on this host is
         broken at once rather than waited out (its holder names host and pid)."""
-        async def take(s: AsyncSession) -> bool:
-            got, _ = await leases.take(s, name=self.lease_name, holder=self.holder,
-                                       now=self.store.clock(), ttl=LEASE_TTL)
-            return got
-
-        return await self.store.sessions.transact(take)
+        return await leases.claim(self.store.sessions, name=self.lease_name, holder=self.holder,
+                                  now=self.store.clock(), ttl=LEASE_TTL)
 
     async def drop_lease(self) -> None:
         try:
-            async with self.store.sessions.begin() as s:
-                await leases.release(s, name=self.lease_name, holder=self.holder)
+            await leases.let_go(self.store.sessions, name=self.lease_name, holder=self.holder)
         except DBAPIError as exc:  # the database is away: the lease is ours to take again
             if not is_disconnect(exc):
                 raise

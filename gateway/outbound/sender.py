@@ -265,8 +265,7 @@ class SenderLease:
         return got
 
     async def drop(self) -> None:
-        async with self.store.sessions.begin() as s:
-            await leases.release(s, name=SENDER_LEASE, holder=self.holder)
+        await leases.let_go(self.store.sessions, name=SENDER_LEASE, holder=self.holder)
 
 
 NEVER_TWICE = frozenset({"letter", "letter-copy", "forward"})
