@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
@@ -101,6 +102,15 @@ def origin_value(signer: Signer, message_id: str, headers: Mapping[str, str]) ->
 
 def message_id(key: str, domain: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def shown_version(context: Mapping[str, Any]) -> str:
+    """A short stable name for what a copy shows (its template's context), for its Message-ID
+    key: a copy filed again after its letter changed is a new message (a server that merges
+    messages by Message-ID, as Gmail does, would keep the old one), and one composed again
+    unchanged, after a crash, is the same message."""
+    shown = json.dumps(context, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(shown.encode("utf-8")).hexdigest()[:16]
 
 
 def render(env: jinja2.Environment, template: str, context: Mapping[str, Any]) -> tuple[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,8 +18,15 @@ import jinja2
 from sqlalchemy import select
 
 from gateway import workers
-from gateway.core.compose import FileToAttach, Mail, Signer, compose, compose_from, templates_dir
-from gateway.core.edits import FIELD_TH
+from gateway.core.compose import (
+    FileToAttach,
+    Mail,
+    Signer,
+    compose,
+    compose_from,
+    shown_version,
+    templates_dir,
+)
 from gateway.inbound.context import Inbound
 from gateway.inbound.stamp import Stamped
 from gateway.intake.imap import copy_marker
@@ -65,15 +71,6 @@ def field_sources_th(letter: Letter) -> dict[str, str]:
     for name in ("speed", "secrecy"):
         shown.setdefault(name, DEFAULT_TH)
     return shown
-
-
-def shown_key(letter: Letter) -> str:
-    """A short hash of the fields a clerk may amend, as the copy shows them: part of the
-    copy's Message-ID key, so that a copy filed again after a แก้ไข (its number the same) is a
-    new message (a server that merges messages by Message-ID, as Gmail does, would keep the
-    old one), and one composed again after a crash is the same."""
-    shown = "\x1f".join(str(getattr(letter, name) or "") for name in FIELD_TH)
-    return hashlib.sha256(shown.encode()).hexdigest()[:12]
 
 
 def routing_note(letter: Letter, unit_names: dict[str, str]) -> str:
@@ -143,7 +140,7 @@ async def filed_copy(ctx: Inbound, letter_id: int,
                    "folder_prefix": store.settings.forwarding.folder_prefix}
     mail = Mail(
         template="registered-copy", context=context, from_addr=a.central_addresses[0],
-        from_name=a.name_th, to=[a.central_addresses[0]], key=f"copy:{letter_id}:{number}/{year}:{shown_key(letter)}",
+        from_name=a.name_th, to=[a.central_addresses[0]], key=f"copy:{letter_id}:{shown_version(context)}",
         attachments=attach, auto=False,
         extra_headers={"X-Saraban-Letter": copy_marker(letter_id),
                        "X-Saraban-Receive-Number": f"{number}/{year}"},

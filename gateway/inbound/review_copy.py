@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
-import json
 from email.parser import BytesParser
 from email.policy import compat32
 
-from gateway.core.compose import Mail, compose
+from gateway.core.compose import Mail, compose, shown_version
 from gateway.core.parse import decode_words
 from gateway.core.parse.corrections import review_tag
 from gateway.inbound.context import Inbound
@@ -94,9 +92,8 @@ async def review_copy(ctx: Inbound, letter_id: int) -> tuple[bytes, str] | None:
         }
         if raw:
             attach.append(raw)
-    shows = hashlib.sha256(json.dumps(context, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
     mail = Mail(template="review-copy", context=context, from_addr=a.central_addresses[0],
-                from_name=a.name_th, to=[a.central_addresses[0]], key=f"review-copy:{letter_id}:{shows[:16]}",
+                from_name=a.name_th, to=[a.central_addresses[0]], key=f"review-copy:{letter_id}:{shown_version(context)}",
                 attach_messages=attach, auto=False,
                 extra_headers={"X-Saraban-Letter": review_marker(letter_id)})
     now = letter.created_at

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from gateway.ports import MailboxClient
 from gateway.state import AWAITING_CLERK
+from gateway.store.blobs import sha256_hex
 from gateway.store.tables import ImapMessage, Letter
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ async def file_review_copy(filing: Filing, client: MailboxClient, letter_id: int
         await filing.remember_all([(folder, (0, letter_id), REVIEW_INTENT, "")], letter_id, {})
     if found is not None:
         where: tuple[int, int] | None = found
-        sha = hashlib.sha256(raw).hexdigest() if raw is not None else ""
+        sha = sha256_hex(raw) if raw is not None else ""
     else:
         made = await filing.pipeline.review_copy(letter_id)  # composed before taking the connection
         if made is None:

@@ -15,7 +15,6 @@ copy in the same way: the copy filed after it shows the new values under the sam
 
 from __future__ import annotations
 
-import hashlib
 from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.intake.review_filing import REVIEW_GONE, REVIEW_KIND, REVIEW_STALE
 from gateway.ports import MailboxClient
+from gateway.store.blobs import sha256_hex
 from gateway.store.tables import ImapMessage
 
 if TYPE_CHECKING:
@@ -80,6 +80,6 @@ async def current_copy(client: MailboxClient, folder: str, marker: str,
     while (found := await client.search_header(folder, "X-Saraban-Letter", marker)) is not None:
         raw = await client.fetch(found[1])
         if raw is not None and _message_id(raw) == _message_id(copy):
-            return found, hashlib.sha256(raw).hexdigest()
+            return found, sha256_hex(raw)
         await client.delete(found[1])  # flagged \Deleted: the search passes it over
     return None
