@@ -42,6 +42,7 @@ from gateway.intake.smtp import TRY_AGAIN, smtp_factory, try_again
 from gateway.passwords import load_users, verify_password
 from gateway.store import audit, logins
 from gateway.store.handle import Store
+from gateway.wholefile import whole_file
 
 log = logging.getLogger(__name__)
 
@@ -480,16 +481,5 @@ def _reusable(cert_path: Path, key_path: Path, hostname: str, now: dt.datetime) 
 
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        os.fchmod(fh.fileno(), mode)  # not the umask's nor a leftover temp file's mode
+    with whole_file(path, mode) as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
