@@ -37,11 +37,13 @@ from gateway.cli import (
     run,
     send,
 )
+from gateway.cli.failures import explain
 from gateway.config import load_settings
 from gateway.errors import UserError
 from gateway.thai import clean_text
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_PIPE = 128 + 13  # as a shell reports a command ended by SIGPIPE
 
 
 def _default_config() -> Path:
@@ -138,12 +140,23 @@ def _main(argv: Sequence[str] | None) -> int:
         settings = load_settings(args.config or _default_config())
         # Most handlers are async; `pdf` and `passwd` are not (the PDF code runs a loop of its own).
         done = args.handler(args, settings)
-        return asyncio.run(done) if inspect.iscoroutine(done) else done
+        code = asyncio.run(done) if inspect.iscoroutine(done) else done
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        return code
     except UserError as e:
         _err(e)
         return EXIT_FAIL
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `registers export | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
+    except Exception as e:
+        told = explain(e)
+        if told is None:
+            raise
+        _err(told)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":
