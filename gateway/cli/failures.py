@@ -35,8 +35,10 @@ ERRNO_TH = {
 }
 
 
-def _os_error(e: OSError) -> UserError:
-    what = ERRNO_TH.get(e.errno or 0, "ระบบปฏิบัติการแจ้งข้อผิดพลาด")
+def _os_error(e: OSError) -> UserError | None:
+    what = ERRNO_TH.get(e.errno or 0)
+    if what is None:  # EBADF, EINVAL …: more likely a bug than the machine; keep the traceback
+        return None
     name = errno.errorcode.get(e.errno or 0, type(e).__name__)
     where = f": {e.filename}" if e.filename is not None else ""
     return UserError(f"ทำงานต่อไม่ได้ — {what}{where}",

@@ -26,7 +26,6 @@ CASES = [
      "ไม่พบไฟล์หรือโฟลเดอร์", "ENOENT", "/nonexistent/x.csv"),
     (OSError(errno.EROFS, "Read-only file system", "/data"), "อ่านได้อย่างเดียว", "EROFS", "/data"),
     (OSError(errno.EADDRINUSE, "Address already in use"), "พอร์ตนี้มีโปรแกรมอื่นใช้อยู่", "EADDRINUSE", None),
-    (OSError(errno.ENXIO, "No such device or address"), "ระบบปฏิบัติการแจ้งข้อผิดพลาด", "ENXIO", None),
     (OperationalError("SELECT 1", {}, _ConnectionFailed('connection to server at "127.0.0.1", port 5999 '
                                                          "failed: Connection refused\nIs the server running?")),
      "ติดต่อฐานข้อมูลไม่ได้", "Connection refused", None),
@@ -51,7 +50,8 @@ def test_a_failure_of_the_machine_gets_one_thai_line(failure: BaseException, tha
 @pytest.mark.parametrize("bug", [
     ValueError("a bug"),
     KeyError("x"),
+    OSError(errno.EBADF, "Bad file descriptor"),
     IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed: letters.id")),
-], ids=["ValueError", "KeyError", "IntegrityError"])
+], ids=["ValueError", "KeyError", "EBADF", "IntegrityError"])
 def test_a_bug_keeps_its_traceback(bug: BaseException) -> None:
     assert explain(bug) is None
