@@ -19,6 +19,9 @@ from gateway.reports.export import json_end, json_items, table_head, table_rows,
 from gateway.thai import BANGKOK, be_year_of, format_short_date
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from gateway.reports.export import ExportRow
     from gateway.store.handle import Store
 
 
@@ -88,22 +91,30 @@ def _sink(output: Path | None) -> Iterator[_Sink]:
     print(f"เขียนไฟล์ {output} แล้ว (written)", file=sys.stderr)
 
 
+async def _no_rows() -> AsyncIterator[list[ExportRow]]:
+    """The rows of a year that had none when the export began (one registered since is not)."""
+    nothing: tuple[list[ExportRow], ...] = ()
+    for part in nothing:
+        yield part
+
+
 async def export_register(args: argparse.Namespace, settings: Settings, store: Store) -> None:
     """`registers export`: the book's year streamed from the store a chunk at a time
     (gateway.reports.source), so memory stays flat however long the book is; the bytes are
     those of the whole list written at once (to_json, to_csv, to_table)."""
     from gateway.reports.build import write_register
     from gateway.reports.layout import Period
-    from gateway.reports.source import book_of, count_rows, stream_chunks
+    from gateway.reports.source import book_of, count_rows, last_row, stream_chunks
 
     year = args.year if args.year is not None else be_year_of(store.clock())
     period = Period(year=year)
     book = await book_of(store, args.book)
-    total = await count_rows(store, book, period)  # refuses a year out of range before writing
+    upto = await last_row(store, book, period)  # refuses a year out of range before writing
+    total = 0 if upto is None else await count_rows(store, book, period, upto)
     table = args.format == "table"
     widths = table_widths([])
-    if table:  # a first pass for the columns' widths
-        async for part in stream_chunks(store, book, period):
+    if table and upto is not None:  # a first pass for the columns' widths
+        async for part in stream_chunks(store, book, period, upto=upto):
             widths = table_widths(part, widths)
     with _sink(args.output) as out, terminal_progress(args.quiet) as bar:
         bar.stage("ส่งออกทะเบียน", total)
@@ -114,7 +125,7 @@ async def export_register(args: argparse.Namespace, settings: Settings, store: S
         out.text(f"{book.name_th} ปี พ.ศ. {year} — {total} รายการ\n" + table_head(widths) if table
                  else "[")
         written = 0
-        async for part in stream_chunks(store, book, period):
+        async for part in stream_chunks(store, book, period, upto=upto) if upto else _no_rows():
             out.text(table_rows(part, widths) if table else json_items(part, first=not written))
             written += len(part)
             bar.advance(len(part))

@@ -97,14 +97,21 @@ async def register_report(args: argparse.Namespace, settings: Settings) -> int:
         period = Period.of(year=args.year, start=args.start, end=args.end,
                            today=local_date(store.clock()))
         books = [await book_of(store, code) for code in args.book]
-        total = sum([await count_rows(store, b, period) for b in books])
+        total = sum([await count_rows(store, b, period) for b in books])  # for the progress bar
+        written = 0
         with _target(args.output, args.format) as out, terminal_progress(args.quiet) as bar:
             bar.stage(f"ทะเบียน ({args.format})", total)
+
+            def step() -> None:  # what was written, not what was counted before a letter came
+                nonlocal written
+                written += 1
+                bar.advance()
+
             pages = await write_register(args.format, settings, store, books, period, out,
-                                         include_secret=args.include_secret, step=bar.advance)
+                                         include_secret=args.include_secret, step=step)
     where = f"เขียนไฟล์ {args.output} แล้ว" if args.output else "เขียนแล้ว"
-    counted = f"{total} รายการ" + (f" {pages} หน้า" if pages else "")
-    print(f"{where}: {counted} (written: {total} rows{f', {pages} pages' if pages else ''})",
+    counted = f"{written} รายการ" + (f" {pages} หน้า" if pages else "")
+    print(f"{where}: {counted} (written: {written} rows{f', {pages} pages' if pages else ''})",
           file=sys.stderr)
     return 0
 

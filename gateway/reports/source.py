@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from gateway.reports.export import ExportRow, export_row
 from gateway.reports.layout import Period
@@ -20,13 +20,20 @@ from gateway.store.tables import RegisterBook, RegisterEntry
 if TYPE_CHECKING:
     from gateway.store.handle import Store
 
-__all__ = ["CHUNK", "book_of", "count_rows", "stream_chunks", "stream_rows"]
+__all__ = ["CHUNK", "Last", "book_of", "count_rows", "last_row", "stream_chunks", "stream_rows"]
 
 CHUNK = 500  # rows fetched from the database at a time
 
 
-def _where(book: RegisterBook, period: Period) -> list[Any]:
+Last = tuple[int, int]  # (year, number) of a book's last row: where a second reading stops
+
+
+def _where(book: RegisterBook, period: Period, upto: Last | None = None) -> list[Any]:
     conds: list[Any] = [RegisterEntry.book_id == book.id]
+    if upto is not None:  # numbers of a book's year are taken in order, under the counter's lock
+        year, number = upto
+        conds.append(or_(RegisterEntry.year < year,
+                         and_(RegisterEntry.year == year, RegisterEntry.number <= number)))
     if period.year is not None:
         conds.append(RegisterEntry.year == registers.check_year(period.year))
     lo, hi = period.bounds()
@@ -43,25 +50,39 @@ async def book_of(store: Store, code: str) -> RegisterBook:
         return await registers.get_book(s, code)
 
 
-async def count_rows(store: Store, book: RegisterBook, period: Period) -> int:
+async def count_rows(store: Store, book: RegisterBook, period: Period, upto: Last | None = None) -> int:
     async with store.readers() as s:
-        n = await s.scalar(select(func.count()).select_from(RegisterEntry).where(*_where(book, period)))
+        n = await s.scalar(select(func.count()).select_from(RegisterEntry)
+                           .where(*_where(book, period, upto)))
     return int(n or 0)
 
 
+async def last_row(store: Store, book: RegisterBook, period: Period) -> Last | None:
+    """The (year, number) of the period's last row now (None: no row). A report that reads the
+    book more than once (a count in its heading, a pass for the table's widths, the rows) reads
+    each time up to it, so its heading and its rows agree while the gateway registers letters."""
+    async with store.readers() as s:
+        last = (await s.execute(select(RegisterEntry.year, RegisterEntry.number)
+                                .where(*_where(book, period))
+                                .order_by(RegisterEntry.year.desc(), RegisterEntry.number.desc())
+                                .limit(1))).first()
+    return None if last is None else (int(last[0]), int(last[1]))
+
+
 async def stream_rows(store: Store, book: RegisterBook, period: Period,
-                      *, chunk: int = CHUNK) -> AsyncIterator[ExportRow]:
-    """The book's rows in the period, in register order, ``chunk`` rows in memory at a time."""
-    async for part in stream_chunks(store, book, period, chunk=chunk):
+                      *, chunk: int = CHUNK, upto: Last | None = None) -> AsyncIterator[ExportRow]:
+    """The book's rows in the period (up to ``upto``), in register order, ``chunk`` rows in
+    memory at a time."""
+    async for part in stream_chunks(store, book, period, chunk=chunk, upto=upto):
         for row in part:
             yield row
 
 
 async def stream_chunks(store: Store, book: RegisterBook, period: Period,
-                        *, chunk: int = CHUNK) -> AsyncIterator[list[ExportRow]]:
+                        *, chunk: int = CHUNK, upto: Last | None = None) -> AsyncIterator[list[ExportRow]]:
     """The same rows as ``stream_rows``, a list of at most ``chunk`` at a time: as the database
     gives them, for a writer that writes a chunk at once."""
-    stmt = (select(RegisterEntry).where(*_where(book, period))
+    stmt = (select(RegisterEntry).where(*_where(book, period, upto))
             .order_by(RegisterEntry.year, RegisterEntry.number)
             .execution_options(yield_per=chunk))
     async with store.readers() as s:

@@ -169,17 +169,67 @@ def test_a_file_cut_short_is_not_left_looking_finished(site: Path, tmp_path: Pat
 
     monkeypatch.setattr(source, "stream_chunks", failing)
     target = tmp_path / name
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-            pytest.raises(OSError, match="Input/output"):
-        main(["--config", str(site / "config.toml"), *args, "-o", str(target)])
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        assert main(["--config", str(site / "config.toml"), *args, "-o", str(target)]) == 1
+    assert "อุปกรณ์จัดเก็บข้อมูลขัดข้อง" in err.getvalue()  # one Thai line, no traceback
     assert not target.exists() and list(tmp_path.iterdir()) == []
     target.write_bytes(b"last month's export")
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-            pytest.raises(OSError, match="Input/output"):
-        main(["--config", str(site / "config.toml"), *args, "-o", str(target)])
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["--config", str(site / "config.toml"), *args, "-o", str(target)]) == 1
     assert target.read_bytes() == b"last month's export"
     assert [p.name for p in tmp_path.iterdir()] == [name]
     monkeypatch.setattr(source, "stream_chunks", real)  # and whole when nothing fails
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["--config", str(site / "config.toml"), *args, "-o", str(target)]) == 0
     assert target.stat().st_size > 10_000 and [p.name for p in tmp_path.iterdir()] == [name]
+
+
+async def _small_book(site: Path, n: int) -> None:
+    async with opened_store(load_settings(site / "config.toml"), upgrade=True, clock=FakeClock(START)) as store:
+        for k in range(1, n + 1):
+            async with store.sessions.begin() as s:
+                await registers.allocate(s, book_code="receive", now=START, fields=EntryFields(
+                    letter_no=f"ศธ 0410/{k}", letter_date=dt.date(2026, 11, 20), sender="สพฐ.",
+                    recipient="ผู้อำนวยการ", subject=f"เรื่องที่ {k}", channel="smtp"))
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_letter_registered_during_an_export_waits_for_the_next(tmp_path: Path, fmt: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway registers a letter while `registers export` runs (here: after the export
+    counted the book, before it read a row). The export is the book as it was when it began:
+    the count in a table's heading and the rows agree, and no row is wider than its column."""
+    from gateway.reports import source
+
+    write_config(tmp_path / "config.toml")
+    asyncio.run(_small_book(tmp_path, 3))
+    real, registered = source.stream_chunks, []
+
+    async def meanwhile(store: Any, *a: Any, **k: Any) -> Any:
+        if not registered:
+            async with store.sessions.begin() as s:
+                entry = await registers.allocate(s, book_code="receive", now=START, fields=EntryFields(
+                    letter_no="ศธ 0410/999", sender="สำนักงานที่มาระหว่างส่งออกและมีชื่อยาวกว่าทุกแถว",
+                    subject="มาระหว่างส่งออก", channel="smtp"))
+                registered.append(entry.number)
+        async for part in real(store, *a, **k):
+            yield part
+
+    monkeypatch.setattr(source, "stream_chunks", meanwhile)
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["--config", str(tmp_path / "config.toml"), "registers", "export", "--book", "receive",
+                     "--year", str(YEAR), "--format", fmt]) == 0
+    out.seek(0)
+    text = out.read()
+    assert registered == [4]  # it was registered, and is not in this export
+    assert "มาระหว่างส่งออก" not in text
+    if fmt == "json":
+        import json
+
+        assert [row["number"] for row in json.loads(text)] == [1, 2, 3]
+    else:
+        lines = text.splitlines()
+        assert "— 3 รายการ" in lines[0]
+        assert sum("เรื่องที่" in line for line in lines) == 3
