@@ -35,27 +35,11 @@ from gateway.store import registers  # noqa: E402
 from gateway.store.tables import Counter, RegisterEntry  # noqa: E402
 from tests.conftest import FakeClock  # noqa: E402
 from tests.dnsserver import quiet_dns  # noqa: E402
+from tests.processes import write_config  # noqa: E402
 
 START = dt.datetime(2026, 1, 2, 1, 0, tzinfo=dt.UTC)  # 2 ม.ค. 2569 08:00 in Bangkok
 TARGETS = {"pdf": 30.0, "xlsx": 10.0}  # seconds
 RSS_TARGET_MB = 300.0
-
-CONFIG = """
-[agency]
-name_th = "สำนักงานเขตพื้นที่การศึกษาประถมศึกษาตัวอย่าง เขต ๑"
-letter_code = "ศธ 04183"
-latin_code = "BENCH04183"
-central_addresses = ["saraban@agency.test"]
-
-[storage]
-data_dir = "data"
-
-[forwarding]
-digest = false
-
-[authentication]
-dns_servers = ["{dns}"]
-"""
 
 SENDERS = (
     "สำนักงานคณะกรรมการการศึกษาขั้นพื้นฐาน", "กรมส่งเสริมการปกครองท้องถิ่น",
@@ -125,7 +109,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-reports-"))
     try:
         config = tmp / "config.toml"
-        config.write_text(CONFIG.format(dns=quiet_dns()), encoding="utf-8")
+        write_config(config, dns=quiet_dns())
         t = time.perf_counter()
         asyncio.run(fill(config, n))
         print(f"receive register: {n} entries written in {time.perf_counter() - t:.1f} s")
