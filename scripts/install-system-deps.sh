@@ -26,6 +26,7 @@ PACKAGES=(
   tesseract-ocr          # OCR of a scanned letter's page-1 header for the clerk (gateway/pdf/ocr.py, #20)
   tesseract-ocr-tha      # its Thai model
   fonts-thai-tlwg        # Laksaman, Garuda, Loma, Kinnari, Norasi, Sawasdee …: the corpus's Thai fonts
+  systemd                # systemd-analyze: contrib/systemd's unit checked as systemd reads it
 )
 
 check_only=0
