@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "contrib" / "systemd" / "saraban-gateway.service"
 INSTALLED = "/opt/saraban-gateway"  # where README's install steps put the clone
+COMMAND = Path(sys.executable).parent / "saraban-gateway"  # the entry point of the venv running us
 MAX_EXPOSURE = 2.0
 
 
@@ -26,14 +28,15 @@ def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _here(tmp_path: Path, text: str) -> Path:
-    """The unit as installed from this clone: its commands are this clone's."""
+    """The unit as installed from this clone: its commands are this clone's venv's."""
     unit = tmp_path / UNIT.name
+    text = text.replace(f"{INSTALLED}/.venv/bin/saraban-gateway", str(COMMAND))
     unit.write_text(text.replace(INSTALLED, str(REPO)), encoding="utf-8")
     return unit
 
 
 def test_systemd_reads_every_line_of_the_unit(tmp_path: Path) -> None:
-    assert (REPO / ".venv" / "bin" / "saraban-gateway").exists()
+    assert COMMAND.exists()
     r = _analyze("verify", str(_here(tmp_path, UNIT.read_text(encoding="utf-8"))))
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
 
