@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import jinja2
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import Clock, system_clock
 from gateway.config import Imap, Settings, secret
@@ -33,8 +33,8 @@ from gateway.passwords import load_users
 from gateway.ports import MailboxClient, MailboxClientFactory, OutboxTransport
 from gateway.store import leases, migrate
 from gateway.store.blobs import BlobStore
-from gateway.store.db import make_engine, make_readers, make_sessionmaker
-from gateway.store.handle import Store
+from gateway.store.db import make_readers, make_sessionmaker
+from gateway.store.handle import Store, build_engine
 from gateway.store.registers import BookDef, ensure_books, unit_book_code
 from gateway.store.tables import Unit
 from gateway.thai import register_thai_charsets
@@ -60,12 +60,6 @@ def unit_books(settings: Settings) -> list[BookDef]:
         for u in settings.units
         if u.own_register
     ]
-
-
-def build_engine(settings: Settings) -> AsyncEngine:
-    env = settings.storage.database_password_env
-    password = secret(env, what="รหัสผ่านฐานข้อมูล (database password)") if env else None
-    return make_engine(settings.database_url, password=password)
 
 
 async def open_store(settings: Settings, *, upgrade: bool = False, clock: Clock = system_clock,
@@ -106,14 +100,6 @@ async def prepare_store(store: Store, *, upgrade: bool = False) -> None:
         await leases.hold(s, "schema")  # processes starting together: one at a time
         await ensure_books(s, unit_books(settings))
         await sync_units(s, settings)
-
-
-def side_store(store: Store) -> Store:
-    """Another connection to `store`'s database for work on another thread's event loop (a
-    report built away from the gateway's own loop); made and closed on that loop."""
-    engine = build_engine(store.settings)
-    return Store(store.settings, engine, make_sessionmaker(engine), make_readers(engine),
-                 store.blobs, store.clock, store.secret)
 
 
 @contextlib.asynccontextmanager

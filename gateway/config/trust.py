@@ -10,6 +10,23 @@ from pydantic import Field, field_validator
 from gateway.config.model import ConfigModel
 
 
+def parse_server(text: str) -> tuple[str, int]:
+    """ "192.0.2.53" → ("192.0.2.53", 53); "127.0.0.1:5353" → (…, 5353); "[::1]:53" for IPv6."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else 53
+    elif text.count(":") == 1:
+        host, _, p = text.partition(":")
+        port = int(p)
+    else:
+        host, port = text, 53
+    ipaddress.ip_address(host)  # dnspython talks to addresses, not names
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range: {text!r}")
+    return host, port
+
+
 class Authentication(ConfigModel):
     """[authentication]: SPF, DKIM, DMARC and ARC on incoming mail (issue #18)."""
 
@@ -34,8 +51,6 @@ class Authentication(ConfigModel):
     @field_validator("dns_servers")
     @classmethod
     def _servers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from gateway.trust.dns import parse_server
-
         for v in value:
             try:
                 parse_server(v)

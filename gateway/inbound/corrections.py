@@ -11,7 +11,7 @@ transaction (gateway/inbound/clerk.py holds it).
 What the clerk's folders show follows in the same transaction: a cancelled number's findable
 copy `[รับ n/ปี]`, an amended letter's copy (it shows the old values), and a review copy
 whose fields the clerk has since given, are marked outdated; the mailbox's next round removes
-them and files the current copy (gateway/intake/stale_copies.py), so a folder never shows one
+them and files the current copy (gateway/store/placements.py, gateway/intake/stale_copies.py), so a folder never shows one
 letter twice, old values or a void number.
 """
 
@@ -24,9 +24,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.core.edits import FIELD_TH, Edits
-from gateway.intake.stale_copies import COPY, REVIEW, outdate
 from gateway.state import AWAITING_CLERK, Event, advance
 from gateway.store import audit, registers
+from gateway.store.placements import COPY, REVIEW, outdate
 from gateway.store.tables import Amendment, Letter, LetterFile, RegisterBook, RegisterEntry
 from gateway.thai import letter_no_key
 

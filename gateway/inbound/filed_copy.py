@@ -29,7 +29,6 @@ from gateway.core.compose import (
 )
 from gateway.inbound.context import Inbound
 from gateway.inbound.stamp import Stamped
-from gateway.intake.imap import copy_marker
 from gateway.state import LetterState
 from gateway.store import registers
 from gateway.store.blobs import BlobStore, sha256_hex
@@ -44,6 +43,12 @@ SOURCE_TH = {"xml": "XML", "pdf": "PDF", "subject": "อีเมล (หัว�
              "default": "ค่าเริ่มต้น", "ocr": "ภาพสแกน (OCR) ต้องตรวจทาน",
              "clerk": "เจ้าหน้าที่"}  # "clerk": corrections.CLERK_SOURCE, a value the clerk gave
 DEFAULT_TH = SOURCE_TH["default"]
+
+
+def copy_marker(letter_id: int) -> str:
+    """The X-Saraban-Letter value of a filed copy (the mailbox's filing searches for it); the
+    dot ends it, so a substring search for letter 1 does not find letter 12."""
+    return f"L{letter_id}."
 
 
 def compose_with_kept(directory: str, mail: Mail, blob_root: str,

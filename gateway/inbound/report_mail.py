@@ -10,7 +10,7 @@ otherwise to the central address: a report never leaves for an address nobody li
 Secret letters appear by their number only (build_report never shows more).
 
 The files are written on a thread of their own, with its own event loop and database
-connection (app.side_store): a year's printed register is seconds of CPU, and the gateway's
+connection (gateway/store/handle.py side_store): a year's printed register is seconds of CPU, and the gateway's
 loop keeps answering its listeners meanwhile. Like a correction reply, the request is obeyed
 before the message is recorded, and the answer is queued with the record, once per message.
 """
@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.app import side_store
 from gateway.core.compose import FileToAttach
 from gateway.errors import UserError
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.reports.request import HELP_TH, ReportRequest, report_request
 from gateway.store import audit
+from gateway.store.handle import side_store
 from gateway.thai import local_date
 
 if TYPE_CHECKING:

@@ -26,7 +26,6 @@ from gateway.core.parse import decode_words
 from gateway.core.parse.corrections import review_tag
 from gateway.inbound.context import Inbound
 from gateway.inbound.filed_copy import field_sources_th
-from gateway.intake.review_filing import review_marker
 from gateway.letter import REQUIRED_FIELDS
 from gateway.state import AWAITING_CLERK
 from gateway.store.blobs import sha256_hex
@@ -39,6 +38,12 @@ from gateway.trust.secrecy import may_mail
 FIELDS_TH = (("letter_no", "ที่", "เลขที่หนังสือ"), ("letter_date", "ลงวันที่", "วันที่ของหนังสือ"),
              ("sender", "จาก", "ส่วนราชการเจ้าของหนังสือ"), ("recipient", "ถึง", "ผู้รับ"),
              ("subject", "เรื่อง", "เรื่อง"), ("speed", "ชั้นความเร็ว", "ชั้นความเร็ว"))
+
+
+def review_marker(letter_id: int) -> str:
+    """The X-Saraban-Letter value of a review copy (the findable copy's is `L<id>.`): the dot
+    ends it, so a substring search for letter 1 does not find letter 12."""
+    return f"R{letter_id}."
 
 
 def _email_subject(raw: bytes) -> str:

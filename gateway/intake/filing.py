@@ -25,17 +25,14 @@ from gateway.core.parse import parse_message
 from gateway.core.parse.corrections import correction_reply
 from gateway.core.parse.reporttag import asks_for_report
 from gateway.forwarding.routing import clerk_command
-from gateway.intake.review_filing import (
-    REVIEW_KIND,
-    review_copies,
-    review_copy_of,
-    tidy_review_copies,
-)
+from gateway.inbound.filed_copy import copy_marker
+from gateway.intake.review_filing import review_copies, review_copy_of, tidy_review_copies
 from gateway.intake.stale_copies import current_copy, withdraw_outdated
 from gateway.ports import LetterIntake, MailboxClient
 from gateway.state import LetterState
 from gateway.store.db import insert_for
 from gateway.store.letters import LOCK_ROW, put_blobs
+from gateway.store.placements import REVIEW_KIND
 from gateway.store.tables import About, ImapMessage, Letter, RawMessage
 from gateway.trust.channels import command_folders, folder_key
 
@@ -344,12 +341,6 @@ class Filing:
         await self.remember(back, where, outcome.letter_id, "original", sha)
         await self.pipeline.tell_register_refused(outcome, moved_to=back)
         await client.select(folder)
-
-
-def copy_marker(letter_id: int) -> str:
-    """The X-Saraban-Letter value of a filed copy; the dot ends it, so a substring search
-    for letter 1 does not find letter 12."""
-    return f"L{letter_id}."
 
 
 def _message_id(raw: bytes) -> str | None:

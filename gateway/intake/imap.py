@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from gateway.config import Imap
-from gateway.intake.filing import Filing, Placement, copy_marker
+from gateway.intake.filing import Filing, Placement
 from gateway.intake.review_filing import file_review_copy
 from gateway.intake.smtp import Vouch
 from gateway.ports import ImapFailure, LetterIntake, MailboxClient, MailboxClientFactory
@@ -41,7 +41,7 @@ IDLE_SECONDS = 60  # one IDLE round; the lease is renewed between rounds
 LEASE_TTL = dt.timedelta(minutes=3)
 TAKE_IN_PARALLEL = 6  # letters in flight: enough to keep the readers and the database busy
 
-__all__ = ["InOrder", "MailboxHealth", "Outage", "Watcher", "copy_marker"]
+__all__ = ["InOrder", "MailboxHealth", "Outage", "Watcher"]
 
 
 class InOrder:

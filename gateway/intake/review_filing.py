@@ -13,26 +13,19 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from gateway.inbound.review_copy import review_marker
 from gateway.ports import MailboxClient
 from gateway.state import AWAITING_CLERK
 from gateway.store.blobs import sha256_hex
+from gateway.store.placements import REVIEW_GONE, REVIEW_KIND, REVIEW_STALE
 from gateway.store.tables import ImapMessage, Letter
 
 if TYPE_CHECKING:
     from gateway.intake.filing import Filing
 
-REVIEW_KIND = "review"  # imap_messages.kind of a review copy's placement
 REVIEW_INTENT = "rv-intent"  # its intent, committed before the APPEND
 REVIEW_MOVED = "rv-moved"  # a review copy's old placement, once the gateway moved it on
-REVIEW_STALE = "rv-stale"  # an outdated review copy, to be removed (gateway/intake/stale_copies.py)
-REVIEW_GONE = "rv-gone"  # ... removed, or found moved away by the clerk
 MOVED = "moved"  # an original's old placement in a review folder, once it was moved on
-
-
-def review_marker(letter_id: int) -> str:
-    """The X-Saraban-Letter value of a review copy (the findable copy's is `L<id>.`): the dot
-    ends it, so a substring search for letter 1 does not find letter 12."""
-    return f"R{letter_id}."
 
 
 async def file_review_copy(filing: Filing, client: MailboxClient, letter_id: int, state: str,

@@ -4,7 +4,7 @@ A findable copy `[รับ n/ปี]` whose number was cancelled (the letter ca
 again under a new number), and a review copy `[ตรวจ L<id>]` whose fields the clerk has since
 given in part, are outdated. Whoever changes the letter (gateway/inbound/corrections.py, in
 its transaction: a reply, a folder move or the command line, in any process) marks the
-copy's placement outdated (`outdate`); the next round of the mailbox's filing removes the
+copy's placement outdated (`outdate`, gateway/store/placements.py); the next round of the mailbox's filing removes the
 message, if it is still at that place, and only then marks the placement withdrawn — before
 anything files the current copy, whose crash-safe search for its letter's marker must not
 find the outdated one. A crash between the removal and its record finds the message gone and
@@ -18,30 +18,15 @@ from __future__ import annotations
 from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
-from gateway.intake.review_filing import REVIEW_GONE, REVIEW_KIND, REVIEW_STALE
 from gateway.ports import MailboxClient
 from gateway.store.blobs import sha256_hex
+from gateway.store.placements import GONE
 from gateway.store.tables import ImapMessage
 
 if TYPE_CHECKING:
     from gateway.intake.filing import Filing
-
-# imap_messages.kind: a placement (kind) → outdated, waiting to be removed → removed
-COPY, COPY_STALE, COPY_GONE = "copy", "copy-stale", "copy-gone"
-REVIEW = REVIEW_KIND
-GONE = {COPY_STALE: COPY_GONE, REVIEW_STALE: REVIEW_GONE}
-STALE = {COPY: COPY_STALE, REVIEW: REVIEW_STALE}
-
-
-async def outdate(s: AsyncSession, letter_id: int, kind: str) -> None:
-    """In the caller's transaction: the letter's copies of `kind` (COPY, REVIEW), wherever the
-    gateway filed them, are to leave their folders."""
-    await s.execute(update(ImapMessage).where(ImapMessage.letter_id == letter_id,
-                                              ImapMessage.kind == kind).values(kind=STALE[kind]))
-
 
 async def withdraw_outdated(filing: Filing, client: MailboxClient) -> int:
     """Remove this mailbox's outdated copies still where they were filed; how many."""

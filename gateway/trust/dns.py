@@ -10,7 +10,6 @@ name" and "no record of that type" are answers (an empty list), not failures.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
-from gateway.config.trust import Authentication
+from gateway.config.trust import Authentication, parse_server
 
 __all__ = ["DnsFailure", "Lookup", "Resolver", "parse_server"]
 
@@ -30,23 +29,6 @@ TRY_SECONDS = 2.0  # one try at one server; the rest of the budget goes to the n
 
 class DnsFailure(Exception):
     """DNS did not answer (timeout, SERVFAIL, refused, no servers, budget spent)."""
-
-
-def parse_server(text: str) -> tuple[str, int]:
-    """ "192.0.2.53" → ("192.0.2.53", 53); "127.0.0.1:5353" → (…, 5353); "[::1]:53" for IPv6."""
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else 53
-    elif text.count(":") == 1:
-        host, _, p = text.partition(":")
-        port = int(p)
-    else:
-        host, port = text, 53
-    ipaddress.ip_address(host)  # dnspython talks to addresses, not names
-    if not 0 < port < 65536:
-        raise ValueError(f"port out of range: {text!r}")
-    return host, port
 
 
 class Resolver:
