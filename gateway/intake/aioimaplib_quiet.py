@@ -64,7 +64,13 @@ class QuietImap4Ssl(aioimaplib.IMAP4_SSL):  # type: ignore[misc]
             lambda: self.protocol, host, port, ssl=ssl_context))
 
     def abort(self) -> None:
-        """Close the connection without a word (after LOGOUT, or when it is already lost)."""
+        """Close the connection without a word (after LOGOUT, or when it is already lost), and
+        cancel what still waits on it: the IDLE command of a connection the server dropped
+        waits for an answer that never comes, and, left pending, is reported by asyncio as an
+        ERROR ("Task was destroyed but it is pending") whenever the collector finds it."""
         transport = self.protocol.transport
         if transport is not None and not transport.is_closing():
             transport.close()
+        for task in (*self.tasks, *self.protocol.tasks):
+            if not task.done():
+                task.cancel()
