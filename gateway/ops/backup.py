@@ -228,7 +228,7 @@ def snapshot_sqlite(src: Path, dst: Path) -> DbFacts:
     checked with `PRAGMA integrity_check` and set to a plain journal (one file, no -wal)."""
     if not src.is_file():
         raise UserError(f"ไม่พบไฟล์ฐานข้อมูล {src}", f"no database file at {src}")
-    source = sqlite3.connect(f"file:{quote(str(src))}?mode=ro", uri=True, timeout=30)
+    source = sqlite3.connect(f"file:{quote(str(src))}?mode=rw", uri=True, timeout=30)
     copy = sqlite3.connect(dst)
     try:
         source.backup(copy)  # pages=-1: every page in one step, one read snapshot
@@ -340,9 +340,11 @@ def copy_blobs(source: Path, target: Path, wanted: dict[str, int]) -> tuple[int,
     return copied, copied_bytes
 
 
-def prune(dest: Path, keep: int) -> list[str]:
-    """Remove the oldest finished snapshots beyond `keep`; never a blob."""
-    gone = finished_snapshots(dest)[:-keep] if keep > 0 else []
+def prune(dest: Path, keep: int, made: str) -> list[str]:
+    """Remove the oldest finished snapshots beyond `keep`, never the one just `made` (a clock
+    set back would sort it first), and never a blob."""
+    others = [p for p in finished_snapshots(dest) if p.name != made]
+    gone = others[:max(0, len(others) - (keep - 1))]
     for p in gone:
         shutil.rmtree(p)
     return [p.name for p in gone]
@@ -373,7 +375,7 @@ async def backup(settings: Settings, dest: Path, *, keep: int | None = None,
             shutil.rmtree(partial, ignore_errors=True)
             raise
         if keep is not None:
-            prune(dest, keep)
+            prune(dest, keep, name)
     return result
 
 

@@ -68,6 +68,9 @@ class Checked:
 
 
 def load_manifest(snapshot: Path) -> dict[str, Any]:
+    if snapshot.name.endswith(".partial"):
+        raise UserError(f"{snapshot.name} เป็นชุดสำรองที่ทำไม่เสร็จ (ถูกขัดจังหวะ) ใช้ไม่ได้ การสำรองครั้งถัดไปจะลบทิ้ง",
+                        f"{snapshot.name} is an unfinished backup (cut short): not usable")
     try:
         manifest = json.loads((snapshot / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -183,7 +186,7 @@ async def _database_empty(settings: Settings) -> bool:
         path = sqlite_file(settings)
         if not path.is_file():
             return True
-        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True)
         try:
             return conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] == 0
         finally:
