@@ -44,7 +44,7 @@ async def db_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB"
+    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{n / 1000:.0f} kB"
 
 
 async def _backup(args: argparse.Namespace, settings: Settings) -> int:
