@@ -47,6 +47,7 @@ from gateway.clock import Clock, system_clock
 from gateway.config import Settings, secret
 from gateway.errors import UserError
 from gateway.intake.submission import TLS_DIR
+from gateway.store.blobs import fsync_dir
 from gateway.store.db import is_sqlite
 from gateway.store.handle import build_engine
 from gateway.thai import BANGKOK, format_letter_date
@@ -96,14 +97,6 @@ class BackupResult:
 
 
 # -- files -----------------------------------------------------------------------------------
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def sha256_file(path: Path) -> tuple[str, int]:

@@ -39,7 +39,6 @@ from gateway.ops.backup import (
     BackupFault,
     blob_file,
     copy_verified,
-    fsync_dir,
     list_blobs,
     pg_target,
     pg_tool,
@@ -49,6 +48,7 @@ from gateway.ops.backup import (
     sqlite_file,
 )
 from gateway.store import audit, migrate
+from gateway.store.blobs import fsync_dir
 from gateway.store.db import is_sqlite, make_engine, make_readers
 from gateway.store.handle import build_engine
 
