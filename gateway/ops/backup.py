@@ -157,10 +157,16 @@ def read_blob_list(path: Path) -> dict[str, int]:
 
 def copy_tree(src: Path, dst: Path, manifest: dict[str, dict[str, Any]], prefix: str) -> None:
     """The regular files under `src` into `dst`, each in the manifest as prefix/relative path,
-    with its permission bits (the TLS key stays 0600)."""
+    with its permission bits (the TLS key stays 0600). A file being written (a dot name) or
+    taken away meanwhile (the outbox folder's reader) is left out."""
     for path in sorted(p for p in src.rglob("*") if p.is_file() and not p.is_symlink()):
         rel = path.relative_to(src)
-        sha, size = copy_verified(path, dst / rel, mode=path.stat().st_mode & 0o777)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        try:
+            sha, size = copy_verified(path, dst / rel, mode=path.stat().st_mode & 0o777)
+        except FileNotFoundError:
+            continue
         manifest[f"{prefix}/{rel.as_posix()}"] = {"sha256": sha, "size": size}
 
 
