@@ -216,16 +216,25 @@ async def restore(settings: Settings, snapshot: Path, checked: Checked) -> Resto
     if manifest.get("database") != kind:
         raise UserError(f"ชุดสำรองนี้เป็นฐานข้อมูล {manifest.get('database')} แต่ที่ตั้งค่าไว้เป็น {kind}",
                         f"the snapshot holds a {manifest.get('database')} database; {kind} is configured")
-    if not await _database_empty(settings) or list_blobs(settings.blob_path):
-        raise UserError("ที่ปลายทางมีข้อมูลอยู่แล้ว (ฐานข้อมูลมีตาราง หรือมีไฟล์เอกสาร) กู้คืนได้เฉพาะที่ว่าง ไม่มีสิ่งใดถูกเปลี่ยน",
-                        "the configured install is not empty (database tables or blobs): nothing changed")
+    # The database is restored last, so one without tables is an install not begun or a
+    # restore cut short: the blobs such a restore left (all of this snapshot's) are kept, and
+    # it is run again. Blobs of anything else, or a database with tables, are refused.
+    present = list_blobs(settings.blob_path)
+    foreign = set(present) - set(checked.blobs)
+    if not await _database_empty(settings) or foreign:
+        raise UserError("ที่ปลายทางมีข้อมูลอยู่แล้ว (ฐานข้อมูลมีตาราง หรือมีไฟล์เอกสารที่ไม่ได้มาจากชุดสำรองนี้) "
+                        "กู้คืนได้เฉพาะที่ว่าง ไม่มีสิ่งใดถูกเปลี่ยน",
+                        "the configured install is not empty (database tables, or blobs not of this snapshot): "
+                        "nothing changed")
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True)
     source = snapshot.parent / BLOBS
     try:
         for digest in sorted(checked.blobs):
-            copy_verified(blob_file(source, digest), blob_file(settings.blob_path, digest),
-                          digest=digest, mode=0o440)
+            target = blob_file(settings.blob_path, digest)
+            if digest in present and sha256_file(target)[0] == digest:
+                continue  # copied by a restore cut short
+            copy_verified(blob_file(source, digest), target, digest=digest, mode=0o440)
     except BackupFault as exc:
         raise UserError(f"ไฟล์เอกสารในที่เก็บสำรองเสียหาย: {exc}", str(exc)) from None
     for d in {blob_file(settings.blob_path, x).parent.parent for x in checked.blobs}:

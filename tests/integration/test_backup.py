@@ -312,6 +312,35 @@ def test_restore_refuses_an_install_that_is_not_empty(backed_up: Path, tmp_path:
     assert not (settings_of(blobs_only).data_path / SQLITE_FILE).exists()
 
 
+def test_a_restore_cut_short_is_run_again(backed_up: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk fills after five blobs: no database is there, so the install does not look
+    whole; run again once there is room, the restore keeps the five and finishes."""
+    from gateway.ops import restore as restore_module
+
+    [snap] = snapshots(backed_up)
+    real, copied = restore_module.copy_verified, []
+
+    def filling(src: Path, dst: Path, **kw: object) -> tuple[str, int]:
+        if len(copied) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        copied.append(dst)
+        return real(src, dst, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(restore_module, "copy_verified", filling)
+    fresh = site(tmp_path / "fresh", upgrade=False)
+    r = cli(fresh, "db", "restore", str(snap))
+    assert r.returncode == 1 and "พื้นที่ดิสก์เต็ม" in r.stderr, r.stderr
+    back = settings_of(fresh)
+    assert not (back.data_path / SQLITE_FILE).exists() and len(blob_files(back.blob_path)) == 5
+    copied.clear()
+    monkeypatch.setattr(restore_module, "copy_verified", real)
+    r = cli(fresh, "db", "restore", str(snap))
+    assert r.returncode == 0, r.stderr
+    assert export(fresh) == export(backed_up.parent)
+    assert blob_files(back.blob_path) == blob_files(settings_of(backed_up.parent).blob_path)
+
+
 def test_an_unfinished_snapshot_is_never_restored_and_the_next_backup_removes_it(
         backed_up: Path, tmp_path: Path) -> None:
     dest = tmp_path / "dest"
