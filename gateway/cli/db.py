@@ -1,8 +1,11 @@
-"""`saraban-gateway db upgrade | current`: the database schema."""
+"""`saraban-gateway db upgrade | current | backup | check-backup | restore`: the database
+schema, and backups of the whole install (gateway/ops/backup.py, gateway/ops/restore.py)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from gateway.cli.common import Subparsers, add_actions
 from gateway.config import Settings
@@ -12,15 +15,70 @@ def add_parser(sub: Subparsers) -> None:
     act = add_actions(sub, "db", "ฐานข้อมูล (database)", "db_command", db_cmd)
     act.add_parser("upgrade", help="ปรับโครงสร้างฐานข้อมูลเป็นรุ่นล่าสุด (apply migrations)")
     act.add_parser("current", help="แสดงรุ่นโครงสร้างฐานข้อมูล (show schema revision)")
+    bk = act.add_parser("backup", help="สำรองข้อมูลทั้งหมด ทำได้ขณะเกตเวย์ทำงาน (back up, online)")
+    bk.add_argument("dest", type=Path, metavar="DEST", help="โฟลเดอร์ที่เก็บสำรอง (backup folder)")
+    bk.add_argument("--keep", type=int, default=None, metavar="N",
+                    help="เก็บชุดสำรองล่าสุดไว้ N ชุด ลบชุดที่เก่ากว่า (keep the newest N snapshots)")
+    ck = act.add_parser("check-backup", help="ตรวจชุดสำรองว่าครบถ้วนและอ่านได้ (verify a snapshot)")
+    ck.add_argument("snapshot", type=Path, metavar="SNAPSHOT", help="โฟลเดอร์ชุดสำรอง (DEST/<ชื่อชุด>)")
+    ck.add_argument("--quick", action="store_true",
+                    help="ตรวจไฟล์เอกสารเพียงว่ามีและขนาดตรง (blobs: presence and size only)")
+    rs = act.add_parser("restore", help="กู้คืนชุดสำรองลงที่เก็บข้อมูลที่ว่าง (restore into an empty install)")
+    rs.add_argument("snapshot", type=Path, metavar="SNAPSHOT", help="โฟลเดอร์ชุดสำรอง (DEST/<ชื่อชุด>)")
 
 
 async def db_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.app import schema_revision, upgrade_schema
 
+    if args.db_command == "backup":
+        return await _backup(args, settings)
+    if args.db_command in ("check-backup", "restore"):
+        return await _check_or_restore(args, settings)
     if args.db_command == "upgrade":
         before, after = await upgrade_schema(settings)  # books and units too, from config
         print(f"ฐานข้อมูลเป็นรุ่นล่าสุดแล้ว (schema {before or 'empty'} → {after})")
     else:
         settings.data_path.mkdir(parents=True, exist_ok=True)
         print(await schema_revision(settings) or "(ว่าง / empty)")
+    return 0
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{n / 1000:.0f} kB"
+
+
+async def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.ops.backup import backup
+
+    r = await backup(settings, args.dest, keep=args.keep)
+    warn = f" — คำเตือน: ไฟล์เอกสาร {r.missing} ไฟล์ที่ฐานข้อมูลรู้จักไม่อยู่ในโฟลเดอร์ข้อมูล" if r.missing else ""
+    print(f"สำรองข้อมูลเสร็จ ชุด {r.name}: ไฟล์เอกสารใหม่ {r.copied} จาก {r.blobs} ไฟล์ ({_mb(r.copied_bytes)} "
+          f"จากทั้งหมด {_mb(r.blob_bytes)}), ฐานข้อมูล {_mb(r.database_bytes)} → {r.path}{warn}")
+    return 0
+
+
+async def _check_or_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.ops.restore import check_snapshot, restore
+
+    snapshot: Path = args.snapshot.resolve()
+    checked = await check_snapshot(snapshot, quick=getattr(args, "quick", False))
+    if checked.faults:
+        print(f"ชุดสำรอง {snapshot.name} มีข้อผิดพลาด {len(checked.faults)} จุด (backup FAILED the check):",
+              file=sys.stderr)
+        for f in checked.faults:
+            print(f"  {f.file}: {f.th} / {f.en}", file=sys.stderr)
+        if args.db_command == "restore":
+            print("ไม่กู้คืน ไม่มีสิ่งใดถูกเปลี่ยน (nothing restored)", file=sys.stderr)
+        return 1
+    m = checked.manifest
+    if args.db_command == "check-backup":
+        print(f"ชุดสำรอง {snapshot.name} ครบถ้วน: ไฟล์ {len(m['files'])} ไฟล์, ไฟล์เอกสาร "
+              f"{len(checked.blobs)} ไฟล์, ฐานข้อมูล {m['database']} ตรวจผ่าน (snapshot verified)")
+        return 0
+    done = await restore(settings, snapshot, checked)
+    print(f"กู้คืนชุดสำรอง {snapshot.name} ({m.get('created_at_th', '')}) เสร็จ: ไฟล์เอกสาร {done.blobs} ไฟล์ "
+          f"(restored)")
+    if done.revision != done.head:
+        print(f"ฐานข้อมูลในชุดสำรองเป็นรุ่น {done.revision} ส่วนโปรแกรมเป็นรุ่น {done.head}: "
+              "สั่ง `saraban-gateway db upgrade` ก่อนเริ่มเกตเวย์ (run db upgrade first)")
     return 0
