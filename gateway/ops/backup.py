@@ -111,7 +111,7 @@ def sha256_file(path: Path) -> tuple[str, int]:
 def copy_verified(src: Path, dst: Path, *, digest: str | None = None, mode: int = 0o600) -> tuple[str, int]:
     """Copy `src` to `dst` whole (tmp → fsync → rename → fsync of the folder); the sha256 and
     size of what was written. With `digest`, bytes that do not hash to it are refused."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     h, size = hashlib.sha256(), 0
     with src.open("rb") as f, whole_file(dst, mode) as out:
         while chunk := f.read(CHUNK):
@@ -228,6 +228,7 @@ def snapshot_sqlite(src: Path, dst: Path) -> DbFacts:
     if not src.is_file():
         raise UserError(f"ไม่พบไฟล์ฐานข้อมูล {src}", f"no database file at {src}")
     source = sqlite3.connect(f"file:{quote(str(src))}?mode=rw", uri=True, timeout=30)
+    dst.touch(mode=0o600)  # the register and its letters' details: owner only, whatever the umask
     copy = sqlite3.connect(dst)
     try:
         source.backup(copy)  # pages=-1: every page in one step, one read snapshot
@@ -358,7 +359,7 @@ async def backup(settings: Settings, dest: Path, *, keep: int | None = None,
     if dest == settings.data_path or dest.is_relative_to(settings.data_path):
         raise UserError("ที่เก็บสำรองต้องอยู่นอกโฟลเดอร์ข้อมูลของเกตเวย์",
                         f"the backup folder must be outside the data folder {settings.data_path}")
-    dest.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(mode=0o700, parents=True, exist_ok=True)  # letters and the install secret: owner only
     with locked(dest):
         for stale in dest.glob(".*.partial"):
             shutil.rmtree(stale)

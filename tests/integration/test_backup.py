@@ -113,6 +113,9 @@ def test_backup_then_restore_gives_the_same_install(filled: Path, tmp_path: Path
     assert r.returncode == 0, r.stderr
     assert "สำรองข้อมูลเสร็จ" in r.stdout and f"ใหม่ {2 * LETTERS} จาก {2 * LETTERS}" in r.stdout
     [snap] = snapshots(dest)
+    # letters, the register and the install secret: nobody but the gateway's user, any umask
+    assert {p.name: p.stat().st_mode & 0o077 for p in (dest, snap, *snap.iterdir())} == \
+        {p.name: 0 for p in (dest, snap, *snap.iterdir())}
     manifest = json.loads((snap / MANIFEST).read_text(encoding="utf-8"))
     [receive] = [b for b in manifest["registers"] if b["book"] == "receive"]
     assert receive["last"] == receive["entries"] == LETTERS
