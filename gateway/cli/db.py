@@ -23,6 +23,7 @@ def add_parser(sub: Subparsers) -> None:
     ck.add_argument("snapshot", type=Path, metavar="SNAPSHOT", help="โฟลเดอร์ชุดสำรอง (DEST/<ชื่อชุด>)")
     ck.add_argument("--quick", action="store_true",
                     help="ตรวจไฟล์เอกสารเพียงว่ามีและขนาดตรง (blobs: presence and size only)")
+    ck.set_defaults(without_config=check_backup)  # needs only the backup: no config.toml on the machine
     rs = act.add_parser("restore", help="กู้คืนชุดสำรองลงที่เก็บข้อมูลที่ว่าง (restore into an empty install)")
     rs.add_argument("snapshot", type=Path, metavar="SNAPSHOT", help="โฟลเดอร์ชุดสำรอง (DEST/<ชื่อชุด>)")
 
@@ -57,7 +58,12 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _check_or_restore(args: argparse.Namespace, settings: Settings) -> int:
+async def check_backup(args: argparse.Namespace) -> int:
+    """`db check-backup` where there is no config.toml (a new machine, a backup disk)."""
+    return await _check_or_restore(args, None)
+
+
+async def _check_or_restore(args: argparse.Namespace, settings: Settings | None) -> int:
     from gateway.ops.restore import check_snapshot, restore
 
     snapshot: Path = args.snapshot.resolve()
@@ -75,6 +81,7 @@ async def _check_or_restore(args: argparse.Namespace, settings: Settings) -> int
         print(f"ชุดสำรอง {snapshot.name} ครบถ้วน: ไฟล์ {len(m['files'])} ไฟล์, ไฟล์เอกสาร "
               f"{len(checked.blobs)} ไฟล์, ฐานข้อมูล {m['database']} ตรวจผ่าน (snapshot verified)")
         return 0
+    assert settings is not None  # restore has no without_config
     done = await restore(settings, snapshot, checked)
     print(f"กู้คืนชุดสำรอง {snapshot.name} ({m.get('created_at_th', '')}) เสร็จ: ไฟล์เอกสาร {done.blobs} ไฟล์ "
           f"(restored)")

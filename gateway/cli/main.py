@@ -137,9 +137,12 @@ def _main(argv: Sequence[str] | None) -> int:
         elif isinstance(value, list):
             setattr(args, name, [clean_text(v) if isinstance(v, str) else v for v in value])
     try:
-        settings = load_settings(args.config or _default_config())
-        # Most handlers are async; `pdf` and `passwd` are not (the PDF code runs a loop of its own).
-        done = args.handler(args, settings)
+        config = args.config or _default_config()
+        if getattr(args, "without_config", None) is not None and not config.exists():
+            done = args.without_config(args)  # `db check-backup` on a machine with only the backup
+        else:
+            # Most handlers are async; `pdf` and `passwd` are not (the PDF code runs a loop of its own).
+            done = args.handler(args, load_settings(config))
         code = asyncio.run(done) if inspect.iscoroutine(done) else done
         sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
         return code

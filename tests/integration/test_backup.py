@@ -8,9 +8,11 @@ file of each letter on disk, its register line, its audit entries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import errno
 import hashlib
+import io
 import json
 import shutil
 import sqlite3
@@ -282,6 +284,23 @@ def test_check_backup_names_what_is_wrong(backed_up: Path, tmp_path: Path, what:
     r = cli(backed_up.parent, "db", "check-backup", str(snap))
     assert r.returncode == 1, r.stdout
     assert named in r.stderr and "ข้อผิดพลาด" in r.stderr, r.stderr
+
+
+def test_a_backup_is_checked_where_there_is_no_config(backed_up: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine is gone; a new one has the backup disk and a clone, no config.toml yet.
+    check-backup needs only the snapshot; restore still needs to know where to put it."""
+    from gateway.cli.main import main
+
+    [snap] = snapshots(backed_up)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SARABAN_CONFIG", raising=False)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main(["db", "check-backup", str(snap)]) == 0, err.getvalue()
+        assert main(["db", "restore", str(snap)]) == 1
+    assert "ครบถ้วน" in out.getvalue()
+    assert "config.toml" in err.getvalue() and not (tmp_path / "data").exists()
 
 
 def test_quick_check_sees_a_missing_blob_but_does_not_hash(backed_up: Path, tmp_path: Path) -> None:
