@@ -38,6 +38,7 @@ from gateway.inbound.attempts import retry_stalled
 from gateway.inbound.pipeline import Pipeline
 from gateway.intake.imap import MailboxHealth
 from gateway.ops.alarm import AlarmOut
+from gateway.ops.backupwatch import BackupWatch
 from gateway.ops.health import HealthCheck, endpoint, stale_mailboxes
 from gateway.ops.logs import logging_set_up
 from gateway.ops.metrics import GatewayMetrics
@@ -135,6 +136,7 @@ class Alarm:
     started: dt.datetime
     raised: dict[str, dt.datetime]
     out: AlarmOut | None = None
+    backups: BackupWatch | None = None  # [backup] max_age_hours (gateway/ops/backupwatch.py)
 
     def __post_init__(self) -> None:
         self.holder = leases.local_holder(self)
@@ -177,6 +179,8 @@ class Alarm:
             fired.append(m.name)
         if fired and self.pipeline.wake_sender is not None:
             self.pipeline.wake_sender.set()
+        if self.backups is not None and await self.backups.check():
+            fired.append("backup")
         return fired
 
     async def _claim(self, mailbox: str, now: dt.datetime, *, release: bool = False) -> bool:
@@ -461,7 +465,8 @@ class _Run:
                 return
             self.store_open.set()
         self.started.set()
-        alarm = Alarm(app.pipeline, app.health, self.began, self.raised, outage.out)
+        alarm = Alarm(app.pipeline, app.health, self.began, self.raised, outage.out,
+                      BackupWatch(app.store, app.pipeline.templates, self.began, outage.out, app.wake_sender))
         self.health.tasks += [
             tg.create_task(_kept_up(functools.partial(app.sender.run, stop=stop, wake=app.wake_sender),
                                     outage, stop, "the outbox sender"), name="sender"),

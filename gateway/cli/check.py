@@ -64,6 +64,38 @@ async def _database(settings: Settings) -> str:
     return f"เชื่อมต่อได้ รุ่น {current} (connected, schema {current})"
 
 
+async def _backup_age(settings: Settings) -> str:
+    """The newest finished `db backup`; a failure when [backup] max_age_hours is passed."""
+    from sqlalchemy.exc import DBAPIError
+
+    from gateway.ops.backupwatch import newest_backup
+    from gateway.store.handle import build_engine
+    from gateway.thai import BANGKOK, format_short_date, format_time
+
+    engine = build_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            last = await asyncio.wait_for(newest_backup(conn), TIMEOUT)
+    except DBAPIError as exc:  # no database yet, or none reachable: the database line says which
+        raise UserError("อ่านบันทึกการสำรองข้อมูลไม่ได้ (ดูบรรทัด database)",
+                        f"cannot read the backup record: {type(exc.orig).__name__}") from None
+    finally:
+        await engine.dispose()
+    limit = settings.backup.max_age_hours
+    if last is None:
+        if limit:
+            raise UserError("ยังไม่เคยสำรองข้อมูล (db backup) ทั้งที่ตั้ง [backup] max_age_hours ไว้",
+                            "no backup recorded, and [backup] max_age_hours is set")
+        return "ยังไม่เคยสำรองข้อมูล — ดูหัวข้อ Backups ใน README (no backup recorded yet)"
+    hours = (system_clock() - last).total_seconds() / 3600
+    local = last.astimezone(BANGKOK)
+    when = f"{format_short_date(local.date())} {format_time(local)} ({hours:.0f} ชั่วโมงก่อน)"
+    if limit and hours > limit:
+        raise UserError(f"สำรองข้อมูลครั้งล่าสุด {when} เกิน {limit:g} ชั่วโมง",
+                        f"the newest backup is {hours:.0f} h old (limit {limit:g} h)")
+    return f"สำรองข้อมูลครั้งล่าสุด {when}"
+
+
 async def _folder(path_name: str, path: os.PathLike[str]) -> str:
     os.makedirs(path, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path, prefix=".check-"):
@@ -297,6 +329,7 @@ async def run_checks(settings: Settings) -> int:
     checks: list[tuple[str, Callable[[], Awaitable[str]]]] = [
         ("config", lambda: _ok(f"อ่านการตั้งค่าได้ ({settings.agency.name_th})")),
         ("database", lambda: _database(settings)),
+        ("backup", lambda: _backup_age(settings)),
         ("data folder", lambda: _folder("data", settings.data_path)),
         ("authentication", lambda: probe_authentication(settings)),
     ]

@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.cli.common import Subparsers, add_actions
 from gateway.config import Settings
+
+if TYPE_CHECKING:
+    from gateway.ops.backup import BackupResult
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -52,10 +56,28 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.ops.backup import backup
 
     r = await backup(settings, args.dest, keep=args.keep)
+    await _record(settings, r)
     warn = f" — คำเตือน: ไฟล์เอกสาร {r.missing} ไฟล์ที่ฐานข้อมูลรู้จักไม่อยู่ในโฟลเดอร์ข้อมูล" if r.missing else ""
     print(f"สำรองข้อมูลเสร็จ ชุด {r.name}: ไฟล์เอกสารใหม่ {r.copied} จาก {r.blobs} ไฟล์ ({_mb(r.copied_bytes)} "
           f"จากทั้งหมด {_mb(r.blob_bytes)}), ฐานข้อมูล {_mb(r.database_bytes)} → {r.path}{warn}")
     return 0
+
+
+async def _record(settings: Settings, r: BackupResult) -> None:
+    """The finished snapshot in the audit log, where the gateway's backup watch and /metrics
+    read it (gateway/ops/backupwatch.py). A store that cannot take it leaves the snapshot as
+    good as it is: said, and the watch will raise the alarm in time if it goes on."""
+    from gateway.cli.common import command_store
+    from gateway.ops.backupwatch import record_backup
+
+    details = {"folder": str(r.path.parent), "blobs": r.blobs, "copied": r.copied,
+               "blob_bytes": r.blob_bytes, "database_bytes": r.database_bytes}
+    try:
+        async with command_store(settings) as store:
+            await record_backup(store, r.name, details)
+    except Exception as exc:  # noqa: BLE001 - the snapshot is finished whatever the log says
+        print(f"คำเตือน: บันทึกการสำรองลงบันทึกตรวจสอบไม่ได้ ({type(exc).__name__}) ชุดสำรองใช้ได้ตามปกติ "
+              f"(warning: the backup is not in the audit log: {exc})", file=sys.stderr)
 
 
 async def check_backup(args: argparse.Namespace) -> int:

@@ -18,13 +18,14 @@ from gateway.config.letters import Folders, Forwarding, Intake, Outbound, Routin
 from gateway.config.mail import Imap, Outbox, Relay, SmtpListener, Submission, SubmissionUser
 from gateway.config.model import Email, EnvVar
 from gateway.config.office import Calendar
-from gateway.config.ops import AlarmChannels, Health, Logging
+from gateway.config.ops import AlarmChannels, BackupSettings, Health, Logging
 from gateway.config.settings import Settings, Storage, load_settings, parse_settings, secret
 
 __all__ = [
     "BOOK_CODES",
     "Agency",
     "AlarmChannels",
+    "BackupSettings",
     "BookStart",
     "Books",
     "Calendar",

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from gateway.config.model import ConfigModel, EnvVar
 
-__all__ = ["AlarmChannels", "Health", "Logging"]
+__all__ = ["AlarmChannels", "BackupSettings", "Health", "Logging"]
 
 
 class Logging(ConfigModel):
@@ -68,3 +68,11 @@ class AlarmChannels(ConfigModel):
         if v and not v[0]:
             raise ValueError("command[0] ต้องเป็นชื่อโปรแกรม (must name the program)")
         return v
+
+
+class BackupSettings(ConfigModel):
+    """`[backup]`: `max_age_hours`, how old the newest finished `db backup` may get before the
+    running gateway raises the alarm (0: not watched). With the nightly timer, 36 lets one
+    night fail quietly and raises the alarm the next afternoon."""
+
+    max_age_hours: float = Field(default=0.0, ge=0, le=24 * 366)

@@ -19,7 +19,7 @@ from gateway.config.letters import Forwarding, Intake, Outbound, Reports, Signin
 from gateway.config.mail import Imap, Outbox, Relay, SmtpListener, Submission
 from gateway.config.model import ConfigModel, EnvVar
 from gateway.config.office import Calendar
-from gateway.config.ops import AlarmChannels, Health, Logging
+from gateway.config.ops import AlarmChannels, BackupSettings, Health, Logging
 from gateway.config.trust import Authentication
 from gateway.errors import ConfigError
 
@@ -73,6 +73,7 @@ class Settings(ConfigModel):
     logging: Logging = Logging()
     health: Health = Health()
     alarm: AlarmChannels = AlarmChannels()
+    backup: BackupSettings = BackupSettings()
 
     # Where the file was read from: relative paths are taken from its folder.
     base_dir: Path = Path(".")

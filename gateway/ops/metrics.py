@@ -4,7 +4,7 @@ Two kinds of number. What the store holds (letters by state, the reading queue, 
 letter not yet read, outbox rows by status) is read at scrape time, one query each: the
 letter counts come from the index on `letters.state`, the oldest unread letter from the same
 index (only the few `received` rows are visited); the outbox count scans its one table, with
-no per-letter work. What happens (reading failures, send failures, alarms) is counted where
+no per-letter work; the newest backup comes from the audit log's index on its action. What happens (reading failures, send failures, alarms) is counted where
 it happens, in this process: `Store.events` and the alarm channels; and the last good IMAP
 round is what the watchers record in `MailboxHealth`.
 """
@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from gateway.intake.imap import MailboxHealth
+from gateway.ops.backupwatch import last_backup
 from gateway.state import LetterState
 from gateway.store.handle import Store
 from gateway.store.tables import Letter, OutboxItem
@@ -43,6 +44,7 @@ class Snapshot:
     oldest_unread: dt.datetime | None
     outbox: dict[str, int]
     now: dt.datetime
+    last_backup: dt.datetime | None = None
 
 
 async def read_snapshot(store: Store) -> Snapshot:
@@ -55,7 +57,7 @@ async def read_snapshot(store: Store) -> Snapshot:
             select(OutboxItem.status, func.count()).group_by(OutboxItem.status))).all()}
     if oldest is not None and oldest.tzinfo is None:  # an aggregate comes back as stored (UTC)
         oldest = oldest.replace(tzinfo=dt.UTC)
-    return Snapshot(letters, oldest, outbox, store.clock())
+    return Snapshot(letters, oldest, outbox, store.clock(), await last_backup(store))
 
 
 @dataclass
@@ -97,6 +99,9 @@ class _Collector(Collector):
             for status in sorted({*OUTBOX_STATUSES, *snap.outbox}):
                 outbox.add_metric([status], snap.outbox.get(status, 0))
             yield outbox
+            yield GaugeMetricFamily("saraban_backup_last_success_timestamp_seconds",
+                                    "When the newest `db backup` finished (Unix time; 0: none recorded)",
+                                    value=_ts(snap.last_backup) if snap.last_backup else 0.0)
         rounds = GaugeMetricFamily("saraban_imap_last_success_timestamp_seconds",
                                    "When each IMAP mailbox last had a successful round (Unix time)",
                                    labels=["mailbox"])
