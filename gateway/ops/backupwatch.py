@@ -7,8 +7,9 @@ only in the journal of a oneshot unit nobody reads; the register's last copy the
 until the day it is needed. The backup command records its snapshot as an audit entry
 (`backup.snapshot`, subject `backup` / the snapshot's name: an auditor sees every backup
 taken); the gateway reads the newest from the action's index. Watched, the age counts from the
-newest backup, or, when there has never been one, from this process's start, so a new install
-with the watch on is told within `max_age_hours` that nothing backs it up. One alarm per
+newest backup, or, when there has never been one, from the audit log's first entry (or this
+process's start, if earlier): a new install with the watch on is told within `max_age_hours`
+that nothing backs it up, and one that has worked for months without a backup at once. One alarm per
 episode for the whole deployment (a lease, as for a mailbox), through every channel: the
 command or webhook of `[alarm]` and a mail to the central mailbox.
 """
@@ -67,6 +68,14 @@ async def last_backup(store: Store) -> dt.datetime | None:
         return await newest_backup(s)
 
 
+async def _first_entry(store: Store) -> dt.datetime | None:
+    """When the install began keeping its audit log (its first entry, by the key): an install
+    never backed up is that old, not as old as this process."""
+    async with store.readers() as s:
+        at = (await s.execute(select(AuditEntry.at).order_by(AuditEntry.seq).limit(1))).scalar()
+    return at
+
+
 @dataclass
 class BackupWatch:
     """The alarm when the newest backup is older than `[backup] max_age_hours` (0: off)."""
@@ -89,7 +98,7 @@ class BackupWatch:
             return False
         now = self.store.clock()
         last = await last_backup(self.store)
-        since = last or self.started
+        since = last or min(await _first_entry(self.store) or self.started, self.started)
         if now - since <= dt.timedelta(hours=hours):
             if self.raised is not None:  # a backup came: the episode is over
                 self.raised = None

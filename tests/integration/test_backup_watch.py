@@ -18,6 +18,7 @@ from gateway.intake.imap import MailboxHealth
 from gateway.ops.alarm import AlarmOut
 from gateway.ops.backupwatch import ACTION, BackupWatch, record_backup
 from gateway.ops.metrics import GatewayMetrics
+from gateway.store import audit
 from gateway.store.tables import AuditEntry, OutboxItem
 from tests.conftest import FakeClock, make_settings
 from tests.dnsserver import quiet_dns
@@ -75,6 +76,22 @@ async def test_an_overdue_backup_raises_one_alarm_until_a_backup_comes(tmp_path:
     assert "เมื่อ 3 ธ.ค. 2569 " in text and "เกินกำหนด 36 ชั่วโมง" in text
     assert kinds == ["alarm", "alarm"]  # and each by mail to the central mailbox
     assert recorded == ["2569-12-03_150000"]
+
+
+async def test_an_install_never_backed_up_is_told_at_once_however_often_it_restarts(tmp_path: Path) -> None:
+    """Months of registers and no backup: the count is from the audit log's first entry, not
+    from this process's start (a gateway restarted each night would otherwise never be told)."""
+    settings, out = _watched(tmp_path, 36)
+    clock = FakeClock(START)
+    async with opened_store(settings, upgrade=True, clock=clock) as store:
+        async with store.sessions.begin() as s:
+            await audit.append(s, now=clock(), actor="ธุรการ", action="register.allocate")
+        clock.advance(days=90)
+        watch = BackupWatch(store, build_app(settings, store).pipeline.templates, clock(),
+                            AlarmOut(settings.alarm))  # type: ignore[arg-type]
+        assert await watch.check() is True
+    assert _subjects(out) == ["[แจ้งเตือน] ยังไม่มีการสำรองข้อมูลทะเบียนหนังสือ"]
+    assert "(2160 ชั่วโมง)" in json.loads(out.read_text(encoding="utf-8"))["text"]
 
 
 async def test_processes_sharing_a_store_raise_it_once(tmp_path: Path) -> None:
