@@ -61,6 +61,23 @@ class BlobStore:
             _fsync_dir(d.parent)
         return digest
 
+    def sizes(self) -> dict[str, int]:
+        """Every blob in the folder: sha256 → size (temporary files and strays left out)."""
+        found: dict[str, int] = {}
+        if not self.root.is_dir():
+            return found
+        for top in os.scandir(self.root):
+            if not (top.is_dir() and len(top.name) == 2):
+                continue
+            for sub in os.scandir(top.path):
+                if not (sub.is_dir() and len(sub.name) == 2):
+                    continue
+                for f in os.scandir(sub.path):
+                    name = f.name
+                    if _HEX64.match(name) and name[:2] == top.name and name[2:4] == sub.name and f.is_file():
+                        found[name] = f.stat().st_size
+        return found
+
     def get(self, digest: str) -> bytes:
         data = self.path(digest).read_bytes()
         if sha256_hex(data) != digest:

@@ -47,10 +47,10 @@ from gateway.clock import Clock, system_clock
 from gateway.config import Settings, secret
 from gateway.errors import UserError
 from gateway.intake.submission import TLS_DIR
-from gateway.store.blobs import fsync_dir
+from gateway.store.blobs import BlobStore, fsync_dir
 from gateway.store.db import is_sqlite
 from gateway.store.handle import build_engine
-from gateway.thai import BANGKOK, format_letter_date
+from gateway.thai import BANGKOK, be_year_of, format_letter_date
 from gateway.wholefile import whole_file
 
 FORMAT = 1
@@ -123,26 +123,9 @@ def copy_verified(src: Path, dst: Path, *, digest: str | None = None, mode: int 
     return h.hexdigest(), size
 
 
-def blob_file(root: Path, digest: str) -> Path:
-    return root / digest[:2] / digest[2:4] / digest
-
-
 def list_blobs(root: Path) -> dict[str, int]:
-    """Every blob in a blob folder: sha256 → size (temporary files and strays left out)."""
-    found: dict[str, int] = {}
-    if not root.is_dir():
-        return found
-    for top in os.scandir(root):
-        if not (top.is_dir() and len(top.name) == 2):
-            continue
-        for sub in os.scandir(top.path):
-            if not (sub.is_dir() and len(sub.name) == 2):
-                continue
-            for f in os.scandir(sub.path):
-                name = f.name
-                if _HEX64.match(name) and name[:2] == top.name and name[2:4] == sub.name and f.is_file():
-                    found[name] = f.stat().st_size
-    return found
+    """Every blob in a blob folder: sha256 → size (the store's own listing)."""
+    return BlobStore(root).sizes()
 
 
 def read_blob_list(path: Path) -> dict[str, int]:
@@ -155,9 +138,9 @@ def read_blob_list(path: Path) -> dict[str, int]:
     return out
 
 
-def copy_tree(src: Path, dst: Path, manifest: dict[str, dict[str, Any]], prefix: str) -> None:
-    """The regular files under `src` into `dst`, each in the manifest as prefix/relative path,
-    with its permission bits (the TLS key stays 0600). A file being written (a dot name) or
+def copy_tree(src: Path, dst: Path, manifest: dict[str, dict[str, Any]] | None = None, prefix: str = "") -> None:
+    """The regular files under `src` into `dst`, with their permission bits (the TLS key stays
+    0600), each in `manifest` as prefix/relative path. A file being written (a dot name) or
     taken away meanwhile (the outbox folder's reader) is left out."""
     for path in sorted(p for p in src.rglob("*") if p.is_file() and not p.is_symlink()):
         rel = path.relative_to(src)
@@ -167,7 +150,8 @@ def copy_tree(src: Path, dst: Path, manifest: dict[str, dict[str, Any]], prefix:
             sha, size = copy_verified(path, dst / rel, mode=path.stat().st_mode & 0o777)
         except FileNotFoundError:
             continue
-        manifest[f"{prefix}/{rel.as_posix()}"] = {"sha256": sha, "size": size}
+        if manifest is not None:
+            manifest[f"{prefix}/{rel.as_posix()}"] = {"sha256": sha, "size": size}
 
 
 @contextlib.contextmanager
@@ -195,8 +179,7 @@ def finished_snapshots(dest: Path) -> list[Path]:
 
 def snapshot_name(at: dt.datetime) -> str:
     """`2569-12-07_083000`: the Bangkok time in the Buddhist era; sorts as time does."""
-    local = at.astimezone(BANGKOK)
-    return f"{local.year + 543:04d}-{local:%m-%d_%H%M%S}"
+    return f"{be_year_of(at):04d}-{at.astimezone(BANGKOK):%m-%d_%H%M%S}"
 
 
 def thai_time(at: dt.datetime) -> str:
@@ -221,6 +204,12 @@ def facts_of_sqlite(conn: sqlite3.Connection) -> DbFacts:
     return facts
 
 
+def integrity_problems(conn: sqlite3.Connection) -> str:
+    """What SQLite's integrity_check finds ("" when the file is sound), its first three lines."""
+    result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    return "" if result == ["ok"] else "; ".join(result[:3])
+
+
 def snapshot_sqlite(src: Path, dst: Path) -> DbFacts:
     """A consistent copy of the live SQLite file: the online backup API in one step reads one
     snapshot under a read transaction (WAL: the gateway keeps writing), then the copy is
@@ -234,10 +223,10 @@ def snapshot_sqlite(src: Path, dst: Path) -> DbFacts:
         source.backup(copy)  # pages=-1: every page in one step, one read snapshot
         source.close()
         copy.execute("PRAGMA journal_mode=DELETE")
-        result = [r[0] for r in copy.execute("PRAGMA integrity_check")]
-        if result != ["ok"]:
-            raise UserError("สำเนาฐานข้อมูลไม่ผ่านการตรวจ (integrity_check): " + "; ".join(result[:3]),
-                            "the database copy failed integrity_check: " + "; ".join(result[:3]))
+        said = integrity_problems(copy)
+        if said:
+            raise UserError(f"สำเนาฐานข้อมูลไม่ผ่านการตรวจ (integrity_check): {said}",
+                            f"the database copy failed integrity_check: {said}")
         facts = facts_of_sqlite(copy)
     finally:
         source.close()
@@ -327,11 +316,11 @@ def copy_blobs(source: Path, target: Path, wanted: dict[str, int]) -> tuple[int,
     copied = copied_bytes = 0
     touched: set[Path] = set()
     for digest, size in sorted(wanted.items()):
-        dst = blob_file(target, digest)
+        dst = BlobStore(target).path(digest)
         if dst.is_file() and dst.stat().st_size == size:
             continue
         made = [d for d in (dst.parent.parent, dst.parent) if not d.is_dir()]
-        _, written = copy_verified(blob_file(source, digest), dst, digest=digest, mode=0o440)
+        _, written = copy_verified(BlobStore(source).path(digest), dst, digest=digest, mode=0o440)
         touched.update(d.parent for d in made)
         copied += 1
         copied_bytes += written

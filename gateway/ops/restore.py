@@ -37,8 +37,9 @@ from gateway.ops.backup import (
     SECRET_FILE,
     SQLITE_FILE,
     BackupFault,
-    blob_file,
+    copy_tree,
     copy_verified,
+    integrity_problems,
     list_blobs,
     pg_target,
     pg_tool,
@@ -48,7 +49,7 @@ from gateway.ops.backup import (
     sqlite_file,
 )
 from gateway.store import audit, migrate
-from gateway.store.blobs import fsync_dir
+from gateway.store.blobs import BlobStore, fsync_dir
 from gateway.store.db import is_sqlite, make_engine, make_readers
 from gateway.store.handle import build_engine
 
@@ -103,7 +104,7 @@ def _check_blobs(snapshot: Path, wanted: dict[str, int], quick: bool) -> list[Fa
     faults = []
     root = snapshot.parent / BLOBS
     for digest, size in sorted(wanted.items()):
-        path = blob_file(root, digest)
+        path = BlobStore(root).path(digest)
         name = f"../{BLOBS}/{digest[:2]}/{digest[2:4]}/{digest}"
         if not path.is_file():
             faults.append(Fault(name, "ไม่มีไฟล์เอกสารนี้ในที่เก็บสำรอง", "blob missing"))
@@ -126,13 +127,12 @@ async def _check_sqlite(path: Path) -> list[Fault]:
         try:
             conn = sqlite3.connect(copy)
             try:
-                result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+                said = integrity_problems(conn)
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
             return [Fault(SQLITE_FILE, f"ฐานข้อมูลเสียหาย: {exc}", f"database damaged: {exc}")]
-        if result != ["ok"]:
-            said = "; ".join(result[:3])
+        if said:
             return [Fault(SQLITE_FILE, f"ฐานข้อมูลไม่ผ่าน integrity_check: {said}", f"integrity_check: {said}")]
         engine = make_engine(f"sqlite+aiosqlite:///{copy}")
         try:
@@ -202,11 +202,6 @@ async def _database_empty(settings: Settings) -> bool:
     return int(n) == 0
 
 
-def _copy_tree(src: Path, dst: Path) -> None:
-    for path in sorted(p for p in src.rglob("*") if p.is_file()):
-        copy_verified(path, dst / path.relative_to(src), mode=path.stat().st_mode & 0o777)
-
-
 async def restore(settings: Settings, snapshot: Path, checked: Checked) -> Restored:
     """Put `snapshot` (checked, without faults) into the configured, empty install."""
     if checked.faults:
@@ -231,22 +226,22 @@ async def restore(settings: Settings, snapshot: Path, checked: Checked) -> Resto
     source = snapshot.parent / BLOBS
     try:
         for digest in sorted(checked.blobs):
-            target = blob_file(settings.blob_path, digest)
+            target = BlobStore(settings.blob_path).path(digest)
             if digest in present and sha256_file(target)[0] == digest:
                 continue  # copied by a restore cut short
-            copy_verified(blob_file(source, digest), target, digest=digest, mode=0o440)
+            copy_verified(BlobStore(source).path(digest), target, digest=digest, mode=0o440)
     except BackupFault as exc:
         raise UserError(f"ไฟล์เอกสารในที่เก็บสำรองเสียหาย: {exc}", str(exc)) from None
-    for d in {blob_file(settings.blob_path, x).parent.parent for x in checked.blobs}:
+    for d in {BlobStore(settings.blob_path).path(x).parent.parent for x in checked.blobs}:
         fsync_dir(d)
     if settings.blob_path.is_dir():
         fsync_dir(settings.blob_path)
     if (snapshot / SECRET_FILE).is_file():
         copy_verified(snapshot / SECRET_FILE, data / SECRET_FILE, mode=0o600)
     if (snapshot / "tls").is_dir():
-        _copy_tree(snapshot / "tls", data / TLS_DIR)
+        copy_tree(snapshot / "tls", data / TLS_DIR)
     if (snapshot / "outbox").is_dir():
-        _copy_tree(snapshot / "outbox", settings.outbox_path)
+        copy_tree(snapshot / "outbox", settings.outbox_path)
     if kind == "sqlite":  # last: an install with a database is one that looks whole
         target = sqlite_file(settings)
         for leftover in (target.with_name(target.name + "-wal"), target.with_name(target.name + "-shm")):
