@@ -19,9 +19,7 @@ from gateway.reports.export import json_end, json_items, table_head, table_rows,
 from gateway.thai import BANGKOK, be_year_of, format_short_date
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
-    from gateway.reports.export import ExportRow
     from gateway.store.handle import Store
 
 
@@ -91,13 +89,6 @@ def _sink(output: Path | None) -> Iterator[_Sink]:
     print(f"เขียนไฟล์ {output} แล้ว (written)", file=sys.stderr)
 
 
-async def _no_rows() -> AsyncIterator[list[ExportRow]]:
-    """The rows of a year that had none when the export began (one registered since is not)."""
-    nothing: tuple[list[ExportRow], ...] = ()
-    for part in nothing:
-        yield part
-
-
 async def export_register(args: argparse.Namespace, settings: Settings, store: Store) -> None:
     """`registers export`: the book's year streamed from the store a chunk at a time
     (gateway.reports.source), so memory stays flat however long the book is; the bytes are
@@ -110,10 +101,10 @@ async def export_register(args: argparse.Namespace, settings: Settings, store: S
     period = Period(year=year)
     book = await book_of(store, args.book)
     upto = await last_row(store, book, period)  # refuses a year out of range before writing
-    total = 0 if upto is None else await count_rows(store, book, period, upto)
+    total = await count_rows(store, book, period, upto)
     table = args.format == "table"
     widths = table_widths([])
-    if table and upto is not None:  # a first pass for the columns' widths
+    if table:  # a first pass for the columns' widths
         async for part in stream_chunks(store, book, period, upto=upto):
             widths = table_widths(part, widths)
     with _sink(args.output) as out, terminal_progress(args.quiet) as bar:
@@ -125,7 +116,7 @@ async def export_register(args: argparse.Namespace, settings: Settings, store: S
         out.text(f"{book.name_th} ปี พ.ศ. {year} — {total} รายการ\n" + table_head(widths) if table
                  else "[")
         written = 0
-        async for part in stream_chunks(store, book, period, upto=upto) if upto else _no_rows():
+        async for part in stream_chunks(store, book, period, upto=upto):
             out.text(table_rows(part, widths) if table else json_items(part, first=not written))
             written += len(part)
             bar.advance(len(part))

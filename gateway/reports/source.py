@@ -57,16 +57,17 @@ async def count_rows(store: Store, book: RegisterBook, period: Period, upto: Las
     return int(n or 0)
 
 
-async def last_row(store: Store, book: RegisterBook, period: Period) -> Last | None:
-    """The (year, number) of the period's last row now (None: no row). A report that reads the
-    book more than once (a count in its heading, a pass for the table's widths, the rows) reads
-    each time up to it, so its heading and its rows agree while the gateway registers letters."""
+async def last_row(store: Store, book: RegisterBook, period: Period) -> Last:
+    """The (year, number) of the period's last row now ((0, 0), before every row: none). A
+    report that reads the book more than once (a count in its heading, a pass for the table's
+    widths, the rows) reads each time up to it, so its heading and its rows agree while the
+    gateway registers letters."""
     async with store.readers() as s:
         last = (await s.execute(select(RegisterEntry.year, RegisterEntry.number)
                                 .where(*_where(book, period))
                                 .order_by(RegisterEntry.year.desc(), RegisterEntry.number.desc())
                                 .limit(1))).first()
-    return None if last is None else (int(last[0]), int(last[1]))
+    return (0, 0) if last is None else (int(last[0]), int(last[1]))
 
 
 async def stream_rows(store: Store, book: RegisterBook, period: Period,
