@@ -51,6 +51,7 @@ T = TypeVar("T")
 PARENT_CHECK_SECONDS = 0.5
 MEMORY_CHECK_SECONDS = 0.1
 WAKE_CHECK_SECONDS = 1.0  # a waiter for a free worker looks again at least this often
+NICENESS = 5  # how much lower a worker's priority is than the gateway's (auto_processes)
 # Loaded by every worker before it takes its first task, so that a task's budget is spent on
 # the task and not on importing pyHanko, pypdf and the XML schemas (about two seconds).
 PRELOAD = ("gateway.inbound.read", "gateway.inbound.stamp", "gateway.inbound.filed_copy")
@@ -87,8 +88,19 @@ class OverBudget(Exception):
 
 
 def auto_processes() -> int:
-    """One core stays with the gateway's own process; at most four readers."""
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    """One reader per core this process may use, at most four.
+
+    The readers run at a lower priority (`NICENESS`), so the gateway's own process (the SMTP
+    listener, IMAP, the database) still gets a core the moment it needs one, and the readers
+    take what it leaves. Keeping a whole core for it instead (one reader fewer) left that core
+    half idle: the gateway's own work is about 30 ms of a letter's 70 ms of CPU. On two cores,
+    bench_history drained 16.7 letters/s with one reader, 20.2 with two.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))  # a container's or taskset's cores, not the host's
+    except (AttributeError, OSError):  # not on this platform
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
 
 
 # -- in the worker --------------------------------------------------------------------------
@@ -97,6 +109,8 @@ def auto_processes() -> int:
 def _start_worker(parent: int) -> None:
     # Ctrl+C reaches the whole process group: the gateway stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):  # lowering one's priority is always allowed
+        os.nice(NICENESS)
     # A gateway killed outright (kill -9, a crash) cannot stop its workers, and they wait on
     # their end of the pipe, so they would wait for ever: they watch for it.
     threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()

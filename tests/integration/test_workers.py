@@ -142,3 +142,20 @@ def test_workers_end_when_the_gateway_is_killed(tmp_path: Path) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def _niceness() -> int:
+    return os.nice(0)
+
+
+async def test_workers_yield_the_cpu_to_the_gateway() -> None:
+    """A reader runs NICENESS lower than the gateway's own process: one reader per core must
+    not starve the listener and the IMAP connection of their core."""
+    assert await workers.run(1, _niceness) == os.nice(0) + workers.NICENESS
+    assert workers.NICENESS > 0
+
+
+def test_one_reader_per_usable_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    for cores, readers in ((1, 1), (2, 2), (3, 3), (16, 4)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert workers.auto_processes() == readers
