@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -397,6 +397,61 @@ class PostgresServer:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+    @contextlib.contextmanager
+    def require_password(self, role: str, password: str, databases: Sequence[str]) -> Iterator[list[str]]:
+        """A LOGIN role that must give `password` (scram-sha-256 over TCP, as an agency's
+        PostgreSQL asks), owning the new empty `databases`; yields their URLs (no password in
+        them). The pg_hba.conf lines put first name only `role`, so ``postgres`` and every
+        other test keep trust; on exit the databases and the role are dropped and the lines
+        taken out again."""
+        import psycopg
+        from psycopg import sql
+
+        for name in (role, *databases):
+            if not _DB_NAME_RE.match(name):
+                raise ValueError(f"name {name!r} must match {_DB_NAME_RE.pattern}")
+        hba = self.data_dir / "pg_hba.conf"
+        mark = f"# require_password {role}"
+        try:
+            with psycopg.connect(self.dsn(), autocommit=True, connect_timeout=10) as conn:
+                conn.execute("SET password_encryption = 'scram-sha-256'")
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(password)))
+                for db in databases:
+                    conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(db), sql.Identifier(role)))
+            lines = [f"host all {role} {net} scram-sha-256  {mark}" for net in ("127.0.0.1/32", "::1/128")]
+            hba.write_text("\n".join(lines) + "\n" + hba.read_text())  # first match wins
+            self.execute("SELECT pg_reload_conf()")
+            self._wait_refused(role, databases[0] if databases else "postgres")
+            yield [self.url(db).replace(f"//{self.user}@", f"//{role}@", 1) for db in databases]
+        finally:
+            with psycopg.connect(self.dsn(), autocommit=True, connect_timeout=10) as conn:
+                for db in databases:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            hba.write_text("".join(line for line in hba.read_text().splitlines(keepends=True)
+                                   if not line.rstrip().endswith(mark)))
+            self.execute("SELECT pg_reload_conf()")
+
+    def _wait_refused(self, role: str, dbname: str, timeout: float = 10.0) -> None:
+        """Until the postmaster has read the new pg_hba.conf: `role` without a password is
+        refused (under trust it got in)."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        dsn = f"postgresql://{role}@{self.host}:{self.port}/{dbname}"
+        while True:
+            try:
+                psycopg.connect(dsn, connect_timeout=10, passfile=str(self.base_dir / "none")).close()
+            except psycopg.OperationalError as exc:
+                if "password" in str(exc):
+                    return
+                raise
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"pg_hba.conf not reloaded after {timeout} s:\n{self.log_tail()}")
+            time.sleep(0.01)
 
     def log_tail(self, lines: int = 40) -> str:
         return tail(self.log_file, lines)
