@@ -4,10 +4,11 @@ TCP), the password in the environment variable `[storage] database_password_env`
 Every other test's cluster trusts its `postgres` user, so without this file the password path
 (store/handle.py build_engine for the gateway's own connections; gateway/ops/backup.py
 pg_target's PGPASSWORD for pg_dump and pg_restore) would never meet a server that asks. The
-commands run as the administrator runs them: `python -m gateway` in a process of its own,
-whose environment holds the password and no libpq variable (PGPASSWORD, PGPASSFILE …) that
-could stand in for it; the test process itself never has the password in its environment
-except while it registers letters in-process.
+commands that log in run as the administrator runs them: `python -m gateway` in a process of
+its own, whose environment holds the password and no libpq variable (PGPASSWORD, PGPASSFILE …)
+that could stand in for it. `db upgrade`, the letters registered and `registers export` run
+in this process (a new interpreter costs 1-3 s on this machine), the password in its
+environment only for their duration.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -35,7 +35,8 @@ pytestmark = pytest.mark.integration
 
 ENV = "SARABAN_TEST_DB_PASSWORD"
 # what a password manager hands out: URL and shell metacharacters, a quote, a space, Thai
-PASSWORD = f"ร@:/%' x-{uuid.uuid4().hex[:12]}"
+TAIL = uuid.uuid4().hex[:16]  # found however the password is quoted or escaped
+PASSWORD = f"ร@:/%' x-{TAIL}"
 LETTERS = 20
 
 
@@ -47,16 +48,24 @@ class Install:
     fresh: Path  # an empty install on the role's second database: the restore's target
 
 
-def gateway(root: Path, *args: str, password: str | None = PASSWORD,
-            wait: bool = True) -> subprocess.CompletedProcess[bytes]:
-    """`python -m gateway --config root/config.toml ARGS` with the password (or `password`, or
-    none) in $SARABAN_TEST_DB_PASSWORD and no libpq variable inherited."""
+def child_env(password: str | None = PASSWORD) -> dict[str, str]:
+    """This environment with `password` (or none) in $SARABAN_TEST_DB_PASSWORD and no libpq
+    variable (PGPASSWORD, PGPASSFILE …) that could stand in for it."""
     env = {k: v for k, v in os.environ.items() if not (k.startswith("PG") and k != "PG_BIN_DIR")}
     env.pop(ENV, None)
     if password is not None:
         env[ENV] = password
-    argv = [sys.executable, "-m", "gateway", "--config", str(root / "config.toml"), *args]
-    return subprocess.run(argv, cwd=root, env=env, capture_output=True, timeout=120)
+    return env
+
+
+def argv(root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "gateway", "--config", str(root / "config.toml"), *args]
+
+
+def gateway(root: Path, *args: str, password: str | None = PASSWORD) -> subprocess.CompletedProcess[bytes]:
+    """`python -m gateway --config root/config.toml ARGS` in a process of its own."""
+    return subprocess.run(argv(root, *args), cwd=root, env=child_env(password), capture_output=True,
+                          timeout=120)
 
 
 def ok(r: subprocess.CompletedProcess[bytes]) -> str:
@@ -71,8 +80,20 @@ def install(root: Path, url: str) -> Path:
     return root
 
 
+def in_process(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command in this process (a new interpreter costs ~1-3 s here), the password in
+    this process's environment for its duration only."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV, PASSWORD)
+        for name in [k for k in os.environ if k.startswith("PG") and k != "PG_BIN_DIR"]:
+            mp.delenv(name)
+        return cli(root, *args)
+
+
 def export(root: Path) -> bytes:
-    return gateway(root, "registers", "export", "--book", "receive", "--format", "json").stdout
+    r = in_process(root, "registers", "export", "--book", "receive", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    return r.stdout.encode("utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +103,8 @@ def site(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFacto
         base = tmp_path_factory.mktemp("pgpass")
         live, fresh = install(base / "live", urls[0]), install(base / "fresh", urls[1])
         assert "@127.0.0.1:" in urls[0] and PASSWORD not in (live / "config.toml").read_text()
-        ok(gateway(live, "db", "upgrade"))
+        r = in_process(live, "db", "upgrade")
+        assert r.returncode == 0, r.stderr
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv(ENV, PASSWORD)
             register(live, 0, LETTERS)  # as the gateway registers: blob, then its commit
@@ -122,15 +144,12 @@ def test_the_password_is_on_no_command_line_and_in_no_file(site: Install, tmp_pa
     the command lines are looked at while it (and the gateway waiting on it) are alive."""
     import psycopg
 
-    secret = [PASSWORD.encode(), quote(PASSWORD, safe="").encode(), quote(PASSWORD).encode()]
+    secret = [PASSWORD.encode(), TAIL.encode()]
     dest = tmp_path / "dest"
     with psycopg.connect(site.pg.dsn(f"{site.role}_live"), connect_timeout=10) as holder:
         holder.execute("LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE")
-        env = {k: v for k, v in os.environ.items() if not (k.startswith("PG") and k != "PG_BIN_DIR")}
-        env[ENV] = PASSWORD
-        proc = subprocess.Popen([sys.executable, "-m", "gateway", "--config", str(site.live / "config.toml"),
-                                 "db", "backup", str(dest)], cwd=site.live, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(argv(site.live, "db", "backup", str(dest)), cwd=site.live,
+                                env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             waiting = """SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
                          WHERE NOT l.granted AND a.application_name = 'pg_dump' AND a.usename = %s"""
@@ -147,7 +166,7 @@ def test_the_password_is_on_no_command_line_and_in_no_file(site: Install, tmp_pa
     dumps = [c for c in lines.values() if b"pg_dump\0" in c or c.startswith(b"pg_dump")]
     assert any(b"--snapshot=" in c for c in dumps), "the look missed pg_dump"
     assert any(b"db\0backup\0" in c for c in lines.values()), "the look missed the gateway"
-    assert [pid for pid, c in lines.items() if any(s in c for s in secret)] == []
+    assert [(pid, c.split(b"\0")[0]) for pid, c in lines.items() if any(s in c for s in secret)] == []
     [snap] = snapshots(dest)
     files = [p for p in dest.rglob("*") if p.is_file()]
     assert len(files) > 2 * LETTERS  # the manifest, the dump, the blobs
