@@ -165,7 +165,7 @@ def imap_client_factory(cfg: Imap) -> MailboxClientFactory:
     """Fresh connections to one mailbox; the password is read at each (re)connection."""
 
     def client() -> MailboxClient:
-        password = secret(cfg.password_env, what=f"รหัสผ่าน IMAP {cfg.name}") \
+        password = secret(cfg.password_env, what=f"รหัสผ่าน IMAP {cfg.name}", what_en=f"IMAP password of {cfg.name}") \
             if cfg.auth == "password" else ""  # oauth2: the token is fetched at connect()
         return ImapClient(cfg, password, client_ssl_context(cfg))
 

@@ -96,7 +96,7 @@ def service_account(env_name: str) -> ServiceAccount:
     English (TokenRefused) without a word of the key, and without chaining the parser's error
     (a JSONDecodeError holds the whole document)."""
     _NOT_JSON = object()
-    value = secret(env_name, what="กุญแจ service account ของ Google (service account key)").strip()
+    value = secret(env_name, what="กุญแจ service account ของ Google", what_en="service account key").strip()
     where = f"${env_name}"
     if value.startswith("{"):
         text, where_th = value, f"JSON ใน ${env_name}"
@@ -212,9 +212,9 @@ class TokenSource:
             return {"grant_type": JWT_BEARER, "assertion": self.assertion()}
         form = {"grant_type": c.grant, "client_id": c.client_id}
         if c.client_secret_env:
-            form["client_secret"] = secret(c.client_secret_env, what="client secret ของ OAuth (OAuth client secret)")
+            form["client_secret"] = secret(c.client_secret_env, what="client secret ของ OAuth", what_en="OAuth client secret")
         if c.grant == "refresh_token":
-            form["refresh_token"] = secret(c.refresh_token_env, what="refresh token ของ OAuth (OAuth refresh token)")
+            form["refresh_token"] = secret(c.refresh_token_env, what="refresh token ของ OAuth", what_en="OAuth refresh token")
         if c.scope:
             form["scope"] = c.scope
         return form

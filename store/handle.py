@@ -41,7 +41,7 @@ class Store:
 def build_engine(settings: Settings) -> AsyncEngine:
     """The engine for the configured database; its password read from the environment now."""
     env = settings.storage.database_password_env
-    password = secret(env, what="รหัสผ่านฐานข้อมูล (database password)") if env else None
+    password = secret(env, what="รหัสผ่านฐานข้อมูล", what_en="database password") if env else None
     return make_engine(settings.database_url, password=password)
 
 

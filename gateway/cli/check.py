@@ -151,7 +151,7 @@ async def probe_imap_oauth(m: Imap, tokens: TokenSource) -> str:
 async def probe_imap(m: Imap) -> str:
     import aioimaplib
 
-    password = secret(m.password_env, what=f"รหัสผ่าน IMAP {m.name} (IMAP password)")
+    password = secret(m.password_env, what=f"รหัสผ่าน IMAP {m.name}", what_en=f"IMAP password of {m.name}")
     client = aioimaplib.IMAP4_SSL(host=m.host, port=m.port, ssl_context=_ssl_context(m), timeout=TIMEOUT)
     await asyncio.wait_for(client.wait_hello_from_server(), TIMEOUT)
     try:
@@ -195,7 +195,7 @@ async def probe_relay(settings: Settings, tokens: TokenSource | None = None) -> 
             return (f"เชื่อมต่อ {r.host}:{r.port} และเข้าสู่ระบบด้วย {r.oauth2.mechanism.upper()} ได้ "
                     "(relay reachable, OAuth login ok)")
         if r.username:
-            password = secret(r.password_env, what="รหัสผ่าน relay (relay password)")
+            password = secret(r.password_env, what="รหัสผ่าน relay", what_en="relay password")
             await client.login(r.username, password)
     finally:
         await client.quit()

@@ -122,7 +122,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError("ไม่ได้ระบุไฟล์ใบรับรอง (--p12 หรือ [signing] pkcs12_file)",
                         "no certificate: give --p12 or set [signing] pkcs12_file")
     env = args.passphrase_env or sg.passphrase_env
-    passphrase = secret(env, what="รหัสผ่านใบรับรอง (certificate passphrase)").encode() if env else None
+    passphrase = secret(env, what="รหัสผ่านใบรับรอง", what_en="certificate passphrase").encode() if env else None
     visible = None
     if args.visible or sg.visible:
         if not (sg.signer_name and sg.position):

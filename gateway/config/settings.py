@@ -129,13 +129,14 @@ class Settings(ConfigModel):
         return next((u for u in self.units if u.code == code), None)
 
 
-def secret(env_name: str, *, what: str) -> str:
-    """Read a secret from the environment at the moment it is needed."""
+def secret(env_name: str, *, what: str, what_en: str) -> str:
+    """Read a secret from the environment at the moment it is needed; `what` names it in
+    Thai, `what_en` in English."""
     value = os.environ.get(env_name)
     if not value:
         raise ConfigError(
             f"ไม่พบตัวแปรสภาพแวดล้อม {env_name} สำหรับ{what}",
-            f"environment variable {env_name} for {what} is not set",
+            f"environment variable {env_name} for the {what_en} is not set",
         )
     return value
 

@@ -260,7 +260,7 @@ def pg_target(settings: Settings) -> tuple[str, dict[str, str]]:
     env = dict(os.environ)
     name = settings.storage.database_password_env
     if name:
-        env["PGPASSWORD"] = secret(name, what="รหัสผ่านฐานข้อมูล (database password)")
+        env["PGPASSWORD"] = secret(name, what="รหัสผ่านฐานข้อมูล", what_en="database password")
     return url.render_as_string(hide_password=False), env
 
 

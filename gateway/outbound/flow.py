@@ -361,7 +361,7 @@ def signer_from_settings(store: Store) -> SignerConfig | None:
     sg = store.settings.signing
     if sg.pkcs12_file is None:
         return None
-    passphrase = secret(sg.passphrase_env, what="รหัสผ่านใบรับรอง").encode() if sg.passphrase_env else None
+    passphrase = secret(sg.passphrase_env, what="รหัสผ่านใบรับรอง", what_en="certificate passphrase").encode() if sg.passphrase_env else None
     visible = VisibleSignature(sg.signer_name, sg.position) if sg.visible else None
     return SignerConfig(pkcs12=(store.settings.base_dir / sg.pkcs12_file).read_bytes(),
                         passphrase=passphrase, timestamp_url=sg.timestamp_url or None,

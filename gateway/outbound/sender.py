@@ -125,7 +125,7 @@ class RelayTransport:
     async def deliver(self, envelope: Envelope, message: bytes, before_end: BeforeEnd = nothing_before_end,
                       after_end: BeforeEnd = nothing_before_end) -> None:
         r = self.relay
-        password = secret(r.password_env, what="รหัสผ่าน relay") \
+        password = secret(r.password_env, what="รหัสผ่าน relay", what_en="relay password") \
             if r.username and r.auth == "password" else None
         client: aiosmtplib.SMTP | None = None
         delivered = False

@@ -101,7 +101,10 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
 
 def test_secret_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SARABAN_TEST_SECRET", "s3cret")
-    assert secret("SARABAN_TEST_SECRET", what="test") == "s3cret"
+    assert secret("SARABAN_TEST_SECRET", what="รหัสผ่านทดสอบ", what_en="test password") == "s3cret"
     monkeypatch.delenv("SARABAN_TEST_SECRET")
-    with pytest.raises(ConfigError, match="SARABAN_TEST_SECRET"):
-        secret("SARABAN_TEST_SECRET", what="test")
+    with pytest.raises(ConfigError, match="SARABAN_TEST_SECRET") as info:
+        secret("SARABAN_TEST_SECRET", what="รหัสผ่านทดสอบ", what_en="test password")
+    # each line in its own language: the English one is for a log reader without Thai
+    assert "รหัสผ่านทดสอบ" in info.value.message_th
+    assert info.value.message_en.isascii() and "test password" in info.value.message_en
