@@ -56,28 +56,43 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.ops.backup import backup
 
     r = await backup(settings, args.dest, keep=args.keep)
-    await _record(settings, r)
-    warn = f" — คำเตือน: ไฟล์เอกสาร {r.missing} ไฟล์ที่ฐานข้อมูลรู้จักไม่อยู่ในโฟลเดอร์ข้อมูล" if r.missing else ""
+    lost = await _record(settings, r)
     print(f"สำรองข้อมูลเสร็จ ชุด {r.name}: ไฟล์เอกสารใหม่ {r.copied} จาก {r.blobs} ไฟล์ ({_mb(r.copied_bytes)} "
-          f"จากทั้งหมด {_mb(r.blob_bytes)}), ฐานข้อมูล {_mb(r.database_bytes)} → {r.path}{warn}")
-    return 0
+          f"จากทั้งหมด {_mb(r.blob_bytes)}), ฐานข้อมูล {_mb(r.database_bytes)} → {r.path}")
+    if not r.missing:
+        return 0
+    # A letter's file gone from this machine is lost, backup or not: the snapshot holds the
+    # rest, and the exit status tells the timer (and whoever reads its failures) at once.
+    shown = ", ".join(lost[:LOST_SHOWN]) + (f" และอีก {len(lost) - LOST_SHOWN} ฉบับ" if len(lost) > LOST_SHOWN else "")
+    print(f"ผิดพลาด: ไฟล์เอกสาร {len(r.missing)} ไฟล์ที่ฐานข้อมูลรู้จักไม่อยู่ในโฟลเดอร์ข้อมูลของเครื่องนี้ "
+          f"จึงไม่อยู่ในชุดสำรอง{f' — หนังสือ (letter trace): {shown}' if lost else ''}; "
+          f"รายชื่อไฟล์อยู่ใน {r.path / 'manifest.json'} (absent)\n"
+          f"error: {len(r.missing)} files the database knows are missing from the data folder and "
+          f"not in the backup{f' (letters {shown})' if lost else ''}", file=sys.stderr)
+    return 1
 
 
-async def _record(settings: Settings, r: BackupResult) -> None:
+LOST_SHOWN = 20  # letters named on the terminal; all of the files are in the manifest
+
+
+async def _record(settings: Settings, r: BackupResult) -> list[str]:
     """The finished snapshot in the audit log, where the gateway's backup watch and /metrics
-    read it (gateway/ops/backupwatch.py). A store that cannot take it leaves the snapshot as
-    good as it is: said, and the watch will raise the alarm in time if it goes on."""
+    read it (gateway/ops/backupwatch.py); and the letters whose files were missing (their ids,
+    with the receive number when registered). A store that cannot take the record leaves the
+    snapshot as good as it is: said, and the watch will raise the alarm in time if it goes on."""
     from gateway.cli.common import command_store
-    from gateway.ops.backupwatch import record_backup
+    from gateway.ops.backupwatch import lost_letters, record_backup
 
     details = {"folder": str(r.path.parent), "blobs": r.blobs, "copied": r.copied,
-               "blob_bytes": r.blob_bytes, "database_bytes": r.database_bytes}
+               "blob_bytes": r.blob_bytes, "database_bytes": r.database_bytes, "absent": len(r.missing)}
     try:
         async with command_store(settings) as store:
             await record_backup(store, r.name, details)
+            return await lost_letters(store, r.missing) if r.missing else []
     except Exception as exc:  # noqa: BLE001 - the snapshot is finished whatever the log says
         print(f"คำเตือน: บันทึกการสำรองลงบันทึกตรวจสอบไม่ได้ ({type(exc).__name__}) ชุดสำรองใช้ได้ตามปกติ "
               f"(warning: the backup is not in the audit log: {exc})", file=sys.stderr)
+        return []
 
 
 async def check_backup(args: argparse.Namespace) -> int:

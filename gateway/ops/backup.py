@@ -93,7 +93,7 @@ class BackupResult:
     blobs: int
     blob_bytes: int
     database_bytes: int
-    missing: int  # blobs the database knows that the data folder did not hold
+    missing: tuple[str, ...]  # blobs the database knows that the data folder did not hold
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -383,7 +383,7 @@ async def _write_snapshot(settings: Settings, dest: Path, partial: Path, name: s
     # 2. the blobs, listed after the database snapshot
     present = await asyncio.to_thread(list_blobs, settings.blob_path)
     copied, copied_bytes = await asyncio.to_thread(copy_blobs, settings.blob_path, dest / BLOBS, present)
-    missing = len(facts.referenced - present.keys())
+    missing = tuple(sorted(facts.referenced - present.keys()))  # lost here: said, not copied
     # 3. the install's own files
     data = settings.data_path
     if (data / SECRET_FILE).is_file():
@@ -407,7 +407,8 @@ async def _write_snapshot(settings: Settings, dest: Path, partial: Path, name: s
         "database": kind,
         "files": files,
         "blobs": {"count": len(present), "bytes": blob_bytes, "copied": copied,
-                  "copied_bytes": copied_bytes, "known_to_database_but_absent": missing},
+                  "copied_bytes": copied_bytes, "known_to_database_but_absent": len(missing),
+                  "absent": list(missing)},
         "registers": facts.registers,
     }
     with whole_file(partial / MANIFEST, 0o600) as f:

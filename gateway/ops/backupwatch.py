@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from gateway.core.compose import render
 from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.store import audit, leases
-from gateway.store.tables import AuditEntry
+from gateway.store.tables import AuditEntry, Letter, LetterFile, RawMessage, RegisterEntry
 from gateway.thai import BANGKOK, format_short_date, format_time
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from gateway.ops.alarm import AlarmOut
     from gateway.store.handle import Store
 
-__all__ = ["ACTION", "BackupWatch", "last_backup", "newest_backup", "record_backup"]
+__all__ = ["ACTION", "BackupWatch", "last_backup", "lost_letters", "newest_backup", "record_backup"]
 
 log = logging.getLogger("saraban-gateway.backup")
 
@@ -53,6 +53,24 @@ async def record_backup(store: Store, name: str, details: Mapping[str, Any]) -> 
     async with store.sessions.begin() as s:
         await audit.append(s, now=store.clock(), actor="gateway", action=ACTION, subject_type="backup",
                            subject_id=name, details=details)
+
+
+async def lost_letters(store: Store, digests: Sequence[str]) -> list[str]:
+    """The letters whose kept message or files are among `digests` (files a backup found
+    missing from the data folder): their ids, with the register number when they have one
+    ("12 (5/2569)"), for `letter trace`."""
+    wanted = list(digests)[:LOST_LOOKED_UP]
+    async with store.readers() as s:
+        ids = set((await s.execute(select(LetterFile.letter_id).where(LetterFile.sha256.in_(wanted)))).scalars())
+        ids |= set((await s.execute(select(Letter.id).join(RawMessage, Letter.raw_message_id == RawMessage.id)
+                                    .where(RawMessage.sha256.in_(wanted)))).scalars())
+        numbers = {lid: f"{n}/{y}" for lid, n, y in await s.execute(
+            select(RegisterEntry.letter_id, RegisterEntry.number, RegisterEntry.year)
+            .where(RegisterEntry.letter_id.in_(ids)).order_by(RegisterEntry.id))}
+    return [f"{i} ({numbers[i]})" if i in numbers else str(i) for i in sorted(ids)]
+
+
+LOST_LOOKED_UP = 500  # files looked up by name (one IN list); the manifest lists all of them
 
 
 async def newest_backup(s: AsyncSession | AsyncConnection) -> dt.datetime | None:

@@ -430,3 +430,31 @@ def test_postgresql_backup_and_restore(tmp_path: Path, pg_url: str, postgres_ser
         assert r.returncode == 1 and "มีข้อมูลอยู่แล้ว" in r.stderr
     finally:
         postgres_server.drop_database(name)  # type: ignore[attr-defined]
+
+
+def test_a_letter_file_missing_from_the_data_folder_fails_the_backup_and_is_named(
+        filled: Path, tmp_path: Path) -> None:
+    """A letter's file gone from this machine (a disk fault, a hand that tidied up) is lost
+    whatever the backup does: the backup still keeps everything else, but says which letter,
+    and exits 1 so that the nightly timer fails where someone looks."""
+    live = settings_of(filled)
+    conn = sqlite3.connect(live.data_path / SQLITE_FILE)
+    try:
+        [(letter_id, digest)] = conn.execute(
+            "SELECT letter_id, sha256 FROM letter_files ORDER BY letter_id LIMIT 1 OFFSET 6")
+        [(number, year)] = conn.execute("SELECT number, year FROM register_entries WHERE letter_id = ?",
+                                        (letter_id,))
+    finally:
+        conn.close()
+    [lost] = list(live.blob_path.rglob(digest))
+    lost.unlink()
+    dest = tmp_path / "backups"
+    r = cli(filled, "db", "backup", str(dest))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "สำรองข้อมูลเสร็จ" in r.stdout  # the rest is kept
+    assert "ไฟล์เอกสาร 1 ไฟล์" in r.stderr and f"{letter_id} ({number}/{year})" in r.stderr, r.stderr
+    [snap] = snapshots(dest)
+    manifest = json.loads((snap / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["blobs"]["absent"] == [digest] and manifest["blobs"]["known_to_database_but_absent"] == 1
+    assert len(blob_files(dest / "blobs")) == 2 * LETTERS - 1
+    assert cli(filled, "db", "check-backup", str(snap)).returncode == 0  # what it holds is whole
