@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from gateway.cli.common import Subparsers, add_actions
 from gateway.config import Settings
+from gateway.store.blobs import BlobStore
 
 if TYPE_CHECKING:
     from gateway.ops.backup import BackupResult
@@ -59,17 +60,30 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
     lost = await _record(settings, r)
     print(f"สำรองข้อมูลเสร็จ ชุด {r.name}: ไฟล์เอกสารใหม่ {r.copied} จาก {r.blobs} ไฟล์ ({_mb(r.copied_bytes)} "
           f"จากทั้งหมด {_mb(r.blob_bytes)}), ฐานข้อมูล {_mb(r.database_bytes)} → {r.path}")
-    if not r.missing:
+    if not r.missing and not r.gone_here:
         return 0
-    # A letter's file gone from this machine is lost, backup or not: the snapshot holds the
-    # rest, and the exit status tells the timer (and whoever reads its failures) at once.
-    shown = ", ".join(lost[:LOST_SHOWN]) + (f" และอีก {len(lost) - LOST_SHOWN} ฉบับ" if len(lost) > LOST_SHOWN else "")
-    print(f"ผิดพลาด: ไฟล์เอกสาร {len(r.missing)} ไฟล์ที่ฐานข้อมูลรู้จักไม่อยู่ในโฟลเดอร์ข้อมูลของเครื่องนี้ "
-          f"จึงไม่อยู่ในชุดสำรอง{f' — หนังสือ (letter trace): {shown}' if lost else ''}; "
-          f"รายชื่อไฟล์อยู่ใน {r.path / 'manifest.json'} (absent)\n"
-          f"error: {len(r.missing)} files the database knows are missing from the data folder and "
-          f"not in the backup{f' (letters {shown})' if lost else ''}", file=sys.stderr)
+    # A letter's file gone from this machine: said, and the exit status tells the timer (and
+    # whoever reads its failures) at once. Copied by an earlier backup, the snapshot is whole
+    # and the file can be put back; never copied, it is lost, and the snapshot holds the rest.
+    named = f" — หนังสือ (letter trace): {_first(lost)}" if lost else ""
+    if r.gone_here:
+        where = BlobStore(r.path.parent / "blobs").path(r.gone_here[0])
+        print(f"ผิดพลาด: ไฟล์เอกสาร {len(r.gone_here)} ไฟล์หายจากโฟลเดอร์ข้อมูลของเครื่องนี้ แต่ยังอยู่ในที่เก็บสำรอง"
+              f"จากครั้งก่อน ชุดสำรองนี้จึงครบ{named}; คัดลอกกลับไปที่ {settings.blob_path} ตามชื่อเดิม "
+              f"(เช่น {where}; รายชื่อใน manifest.json: absent_here_kept_before)\n"
+              f"error: {len(r.gone_here)} files are missing from the data folder; the backup folder still "
+              "has them from an earlier run (copy them back)", file=sys.stderr)
+    if r.missing:
+        print(f"ผิดพลาด: ไฟล์เอกสาร {len(r.missing)} ไฟล์ที่ฐานข้อมูลรู้จักไม่อยู่ทั้งในโฟลเดอร์ข้อมูลของเครื่องนี้"
+              f"และในที่เก็บสำรอง{named}; รายชื่อไฟล์อยู่ใน {r.path / 'manifest.json'} (absent)\n"
+              f"error: {len(r.missing)} files the database knows are neither in the data folder nor in "
+              "the backup", file=sys.stderr)
     return 1
+
+
+def _first(lost: list[str]) -> str:
+    more = len(lost) - LOST_SHOWN
+    return ", ".join(lost[:LOST_SHOWN]) + (f" และอีก {more} ฉบับ" if more > 0 else "")
 
 
 LOST_SHOWN = 20  # letters named on the terminal; all of the files are in the manifest
@@ -84,11 +98,13 @@ async def _record(settings: Settings, r: BackupResult) -> list[str]:
     from gateway.ops.backupwatch import lost_letters, record_backup
 
     details = {"folder": str(r.path.parent), "blobs": r.blobs, "copied": r.copied,
-               "blob_bytes": r.blob_bytes, "database_bytes": r.database_bytes, "absent": len(r.missing)}
+               "blob_bytes": r.blob_bytes, "database_bytes": r.database_bytes, "absent": len(r.missing),
+               "absent_here_kept_before": len(r.gone_here)}
     try:
         async with command_store(settings) as store:
             await record_backup(store, r.name, details)
-            return await lost_letters(store, r.missing) if r.missing else []
+            gone = (*r.missing, *r.gone_here)
+            return await lost_letters(store, gone) if gone else []
     except Exception as exc:  # noqa: BLE001 - the snapshot is finished whatever the log says
         print(f"คำเตือน: บันทึกการสำรองลงบันทึกตรวจสอบไม่ได้ ({type(exc).__name__}) ชุดสำรองใช้ได้ตามปกติ "
               f"(warning: the backup is not in the audit log: {exc})", file=sys.stderr)

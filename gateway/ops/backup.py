@@ -93,7 +93,10 @@ class BackupResult:
     blobs: int
     blob_bytes: int
     database_bytes: int
-    missing: tuple[str, ...]  # blobs the database knows that the data folder did not hold
+    missing: tuple[str, ...]  # blobs the database knows that neither the data folder nor DEST held
+    # blobs the database knows that the data folder no longer held, in DEST from an earlier
+    # backup: the snapshot lists them (it is whole); the data folder needs them copied back
+    gone_here: tuple[str, ...] = ()
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -383,7 +386,11 @@ async def _write_snapshot(settings: Settings, dest: Path, partial: Path, name: s
     # 2. the blobs, listed after the database snapshot
     present = await asyncio.to_thread(list_blobs, settings.blob_path)
     copied, copied_bytes = await asyncio.to_thread(copy_blobs, settings.blob_path, dest / BLOBS, present)
-    missing = tuple(sorted(facts.referenced - present.keys()))  # lost here: said, not copied
+    gone = facts.referenced - present.keys()  # files lost from the data folder
+    shared = BlobStore(dest / BLOBS)
+    earlier = {d: p.stat().st_size for d in gone if (p := shared.path(d)).is_file()}
+    present = {**present, **earlier}  # copied (and checked) by an earlier backup: still whole
+    missing = tuple(sorted(gone - earlier.keys()))
     # 3. the install's own files
     data = settings.data_path
     if (data / SECRET_FILE).is_file():
@@ -408,10 +415,11 @@ async def _write_snapshot(settings: Settings, dest: Path, partial: Path, name: s
         "files": files,
         "blobs": {"count": len(present), "bytes": blob_bytes, "copied": copied,
                   "copied_bytes": copied_bytes, "known_to_database_but_absent": len(missing),
-                  "absent": list(missing)},
+                  "absent": list(missing), "absent_here_kept_before": sorted(earlier)},
         "registers": facts.registers,
     }
     with whole_file(partial / MANIFEST, 0o600) as f:
         f.write(json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
     fsync_dir(partial)
-    return BackupResult(name, dest / name, copied, copied_bytes, len(present), blob_bytes, db_bytes, missing)
+    return BackupResult(name, dest / name, copied, copied_bytes, len(present), blob_bytes, db_bytes, missing,
+                        tuple(sorted(earlier)))

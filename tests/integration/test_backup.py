@@ -432,12 +432,10 @@ def test_postgresql_backup_and_restore(tmp_path: Path, pg_url: str, postgres_ser
         postgres_server.drop_database(name)  # type: ignore[attr-defined]
 
 
-def test_a_letter_file_missing_from_the_data_folder_fails_the_backup_and_is_named(
-        filled: Path, tmp_path: Path) -> None:
-    """A letter's file gone from this machine (a disk fault, a hand that tidied up) is lost
-    whatever the backup does: the backup still keeps everything else, but says which letter,
-    and exits 1 so that the nightly timer fails where someone looks."""
-    live = settings_of(filled)
+def _lose_a_letter_file(root: Path) -> tuple[str, str]:
+    """Delete the main file of the seventh letter from the live data folder; its sha256 and
+    how the backup names the letter ("<id> (<number>/<year>)")."""
+    live = settings_of(root)
     conn = sqlite3.connect(live.data_path / SQLITE_FILE)
     try:
         [(letter_id, digest)] = conn.execute(
@@ -448,13 +446,44 @@ def test_a_letter_file_missing_from_the_data_folder_fails_the_backup_and_is_name
         conn.close()
     [lost] = list(live.blob_path.rglob(digest))
     lost.unlink()
+    return digest, f"{letter_id} ({number}/{year})"
+
+
+def test_a_letter_file_missing_from_the_data_folder_fails_the_backup_and_is_named(
+        filled: Path, tmp_path: Path) -> None:
+    """A letter's file gone from this machine (a disk fault, a hand that tidied up) before
+    any backup copied it is lost: the backup still keeps everything else, but says which
+    letter, and exits 1 so that the nightly timer fails where someone looks."""
+    digest, named = _lose_a_letter_file(filled)
     dest = tmp_path / "backups"
     r = cli(filled, "db", "backup", str(dest))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "สำรองข้อมูลเสร็จ" in r.stdout  # the rest is kept
-    assert "ไฟล์เอกสาร 1 ไฟล์" in r.stderr and f"{letter_id} ({number}/{year})" in r.stderr, r.stderr
+    assert "ไฟล์เอกสาร 1 ไฟล์" in r.stderr and named in r.stderr, r.stderr
     [snap] = snapshots(dest)
     manifest = json.loads((snap / MANIFEST).read_text(encoding="utf-8"))
     assert manifest["blobs"]["absent"] == [digest] and manifest["blobs"]["known_to_database_but_absent"] == 1
     assert len(blob_files(dest / "blobs")) == 2 * LETTERS - 1
     assert cli(filled, "db", "check-backup", str(snap)).returncode == 0  # what it holds is whole
+
+
+def test_a_letter_file_lost_after_an_earlier_backup_stays_in_the_snapshot(
+        filled: Path, tmp_path: Path) -> None:
+    """Lost from the data folder after last night's backup copied it: tonight's snapshot is
+    still whole (it lists the copy the backup folder holds), a restore from it gets the file
+    back, and the backup says where to copy it from, exiting 1."""
+    dest = tmp_path / "backups"
+    assert cli(filled, "db", "backup", str(dest)).returncode == 0
+    digest, named = _lose_a_letter_file(filled)
+    r = cli(filled, "db", "backup", str(dest))
+    assert r.returncode == 1 and named in r.stderr and "ยังอยู่ในที่เก็บสำรอง" in r.stderr, r.stderr
+    assert digest[:2] in r.stderr  # the path to copy it back from
+    newest = snapshots(dest)[-1]
+    manifest = json.loads((newest / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["blobs"]["absent"] == [] and manifest["blobs"]["absent_here_kept_before"] == [digest]
+    assert digest in (newest / BLOB_LIST).read_text(encoding="ascii")
+    assert cli(filled, "db", "check-backup", str(newest)).returncode == 0
+    fresh = site(tmp_path / "fresh", upgrade=False)
+    assert cli(fresh, "db", "restore", str(newest)).returncode == 0
+    assert digest in blob_files(settings_of(fresh).blob_path)
+    assert len(blob_files(settings_of(fresh).blob_path)) == 2 * LETTERS
