@@ -24,7 +24,15 @@ import pytest
 
 from gateway.config import Settings, load_settings
 from gateway.ops import backup as backup_module
-from gateway.ops.backup import BLOB_LIST, MANIFEST, SECRET_FILE, SQLITE_FILE, backup, snapshot_name
+from gateway.ops.backup import (
+    BLOB_LIST,
+    MANIFEST,
+    SECRET_FILE,
+    SQLITE_FILE,
+    BackupResult,
+    backup,
+    snapshot_name,
+)
 from gateway.store.tables import LetterFile
 from tests.conftest import FakeClock
 from tests.integration.test_cli import cli, cli_process
@@ -139,13 +147,9 @@ def test_backup_then_restore_gives_the_same_install(filled: Path, tmp_path: Path
     assert r.returncode == 0 and f"{2 * LETTERS} รายการ" in r.stdout, r.stdout + r.stderr
 
 
-def test_a_backup_taken_while_letters_are_registered_is_consistent(filled: Path, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """A writer registers letters throughout the backup; and one more letter is committed
-    right after the blob folder is listed: with the database snapshot taken before the
-    listing (the order that makes it right) that letter is not in the snapshot; taken after,
-    the snapshot would name blobs the backup does not hold, and this test fails."""
-    settings = settings_of(filled)
+def _backup_while_writing(settings: Settings, dest: Path, monkeypatch: pytest.MonkeyPatch) -> BackupResult:
+    """A backup while a writer registers letters throughout it, and one more letter (its
+    source smtp:test:5000) committed right after the blob folder is listed."""
     stop, written = threading.Event(), [0]
 
     def writer() -> None:
@@ -163,19 +167,31 @@ def test_a_backup_taken_while_letters_are_registered_is_consistent(filled: Path,
         asyncio.run(_register(settings, 5000, 1))  # blob on disk, then its commit: after the listing
         return found
 
-    monkeypatch.setattr(backup_module, "list_blobs", list_then_commit)
     thread = threading.Thread(target=writer)
     thread.start()
     try:
         while written[0] < 3:  # the writer is under way before the backup starts
             stop.wait(0.01)
-        result = asyncio.run(backup(settings, tmp_path / "dest"))
+        # for this backup only: a module first imported later (ops/restore) must get the real one
+        with monkeypatch.context() as patch:
+            patch.setattr(backup_module, "list_blobs", list_then_commit)
+            result = asyncio.run(backup(settings, dest))
         started = written[0]
         while written[0] < started + 3:  # and still after it ends
             stop.wait(0.01)
     finally:
         stop.set()
         thread.join()
+    return result
+
+
+def test_a_backup_taken_while_letters_are_registered_is_consistent(filled: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer registers letters throughout the backup; and one more letter is committed
+    right after the blob folder is listed: with the database snapshot taken before the
+    listing (the order that makes it right) that letter is not in the snapshot; taken after,
+    the snapshot would name blobs the backup does not hold, and this test fails."""
+    result = _backup_while_writing(settings_of(filled), tmp_path / "dest", monkeypatch)
     snap = result.path
     names = referenced(snap / SQLITE_FILE)
     assert len(names) >= 2 * (LETTERS + 3)  # the writer's letters before the backup are in it
@@ -487,3 +503,31 @@ def test_a_letter_file_lost_after_an_earlier_backup_stays_in_the_snapshot(
     assert cli(fresh, "db", "restore", str(newest)).returncode == 0
     assert digest in blob_files(settings_of(fresh).blob_path)
     assert len(blob_files(settings_of(fresh).blob_path)) == 2 * LETTERS
+
+
+def test_a_postgresql_backup_taken_while_letters_are_registered_is_consistent(
+        tmp_path: Path, pg_url: str, postgres_server: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same on PostgreSQL, where the facts are read and pg_dump dumps in one exported
+    REPEATABLE READ snapshot while other connections commit: restored, the dump names only
+    blobs the backup holds, and not the letter committed after the listing."""
+    import psycopg
+
+    live = site(tmp_path / "live", storage=f'database_url = "{pg_url}"')
+    register(live, 0, 20)
+    result = _backup_while_writing(settings_of(live), tmp_path / "dest", monkeypatch)
+    name = "t_consistent_" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:8]
+    url = postgres_server.create_database(name)  # type: ignore[attr-defined]
+    try:
+        fresh = site(tmp_path / "fresh", storage=f'database_url = "{url}"', upgrade=False)
+        r = cli(fresh, "db", "restore", str(result.path))
+        assert r.returncode == 0, r.stderr
+        with psycopg.connect(url.replace("+psycopg", "", 1)) as conn:
+            names = {d for (d,) in conn.execute(
+                "SELECT sha256 FROM letter_files UNION SELECT sha256 FROM raw_messages")}
+            late = conn.execute("SELECT count(*) FROM letters WHERE source_key = 'smtp:test:5000'").fetchone()
+        assert late == (0,)
+        assert len(names) >= 2 * (20 + 3)
+        assert names <= set(blob_files(tmp_path / "dest" / "blobs")), "the dump names blobs not backed up"
+        assert cli(fresh, "audit", "verify").returncode == 0
+    finally:
+        postgres_server.drop_database(name)  # type: ignore[attr-defined]
