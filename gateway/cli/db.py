@@ -57,7 +57,7 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.ops.backup import backup
 
     r = await backup(settings, args.dest, keep=args.keep)
-    lost = await _record(settings, r)
+    lost, gone = await _record(settings, r)
     print(f"สำรองข้อมูลเสร็จ ชุด {r.name}: ไฟล์เอกสารใหม่ {r.copied} จาก {r.blobs} ไฟล์ ({_mb(r.copied_bytes)} "
           f"จากทั้งหมด {_mb(r.blob_bytes)}), ฐานข้อมูล {_mb(r.database_bytes)} → {r.path}")
     if not r.missing and not r.gone_here:
@@ -65,8 +65,8 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
     # A letter's file gone from this machine: said, and the exit status tells the timer (and
     # whoever reads its failures) at once. Copied by an earlier backup, the snapshot is whole
     # and the file can be put back; never copied, it is lost, and the snapshot holds the rest.
-    named = f" — หนังสือ (letter trace): {_first(lost)}" if lost else ""
     if r.gone_here:
+        named = f" — หนังสือ (letter trace): {_first(gone)}" if gone else ""
         where = BlobStore(r.path.parent / "blobs").path(r.gone_here[0])
         print(f"ผิดพลาด: ไฟล์เอกสาร {len(r.gone_here)} ไฟล์หายจากโฟลเดอร์ข้อมูลของเครื่องนี้ แต่ยังอยู่ในที่เก็บสำรอง"
               f"จากครั้งก่อน ชุดสำรองนี้จึงครบ{named}; คัดลอกกลับไปที่ {settings.blob_path} ตามชื่อเดิม "
@@ -74,6 +74,7 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
               f"error: {len(r.gone_here)} files are missing from the data folder; the backup folder still "
               "has them from an earlier run (copy them back)", file=sys.stderr)
     if r.missing:
+        named = f" — หนังสือ (letter trace): {_first(lost)}" if lost else ""
         print(f"ผิดพลาด: ไฟล์เอกสาร {len(r.missing)} ไฟล์ที่ฐานข้อมูลรู้จักไม่อยู่ทั้งในโฟลเดอร์ข้อมูลของเครื่องนี้"
               f"และในที่เก็บสำรอง{named}; รายชื่อไฟล์อยู่ใน {r.path / 'manifest.json'} (absent)\n"
               f"error: {len(r.missing)} files the database knows are neither in the data folder nor in "
@@ -89,10 +90,10 @@ def _first(lost: list[str]) -> str:
 LOST_SHOWN = 20  # letters named on the terminal; all of the files are in the manifest
 
 
-async def _record(settings: Settings, r: BackupResult) -> list[str]:
+async def _record(settings: Settings, r: BackupResult) -> tuple[list[str], list[str]]:
     """The finished snapshot in the audit log, where the gateway's backup watch and /metrics
-    read it (gateway/ops/backupwatch.py); and the letters whose files were missing (their ids,
-    with the receive number when registered). A store that cannot take the record leaves the
+    read it (gateway/ops/backupwatch.py); and the letters whose files were missing, lost and
+    kept before (their ids, with the receive number when registered). A store that cannot take the record leaves the
     snapshot as good as it is: said, and the watch will raise the alarm in time if it goes on."""
     from gateway.cli.common import command_store
     from gateway.ops.backupwatch import lost_letters, record_backup
@@ -103,12 +104,12 @@ async def _record(settings: Settings, r: BackupResult) -> list[str]:
     try:
         async with command_store(settings) as store:
             await record_backup(store, r.name, details)
-            gone = (*r.missing, *r.gone_here)
-            return await lost_letters(store, gone) if gone else []
+            return (await lost_letters(store, r.missing) if r.missing else [],
+                    await lost_letters(store, r.gone_here) if r.gone_here else [])
     except Exception as exc:  # noqa: BLE001 - the snapshot is finished whatever the log says
         print(f"คำเตือน: บันทึกการสำรองลงบันทึกตรวจสอบไม่ได้ ({type(exc).__name__}) ชุดสำรองใช้ได้ตามปกติ "
               f"(warning: the backup is not in the audit log: {exc})", file=sys.stderr)
-        return []
+        return [], []
 
 
 async def check_backup(args: argparse.Namespace) -> int:
