@@ -131,6 +131,11 @@ async def _check_or_restore(args: argparse.Namespace, settings: Settings | None)
             print("ไม่กู้คืน ไม่มีสิ่งใดถูกเปลี่ยน (nothing restored)", file=sys.stderr)
         return 1
     m = checked.manifest
+    absent = len((m.get("blobs") or {}).get("absent") or ())
+    if absent:  # not a fault of the snapshot: lost from the install before it was made
+        print(f"คำเตือน: ไฟล์เอกสาร {absent} ไฟล์หายจากเครื่องก่อนสำรองชุดนี้ จึงไม่อยู่ในชุดนี้ "
+              f"(manifest.json: absent) — warning: {absent} files were already missing when this snapshot "
+              "was made", file=sys.stderr)
     if args.db_command == "check-backup":
         print(f"ชุดสำรอง {snapshot.name} ครบถ้วน: ไฟล์ {len(m['files'])} ไฟล์, ไฟล์เอกสาร "
               f"{len(checked.blobs)} ไฟล์, ฐานข้อมูล {m['database']} ตรวจผ่าน (snapshot verified)")

@@ -480,7 +480,11 @@ def test_a_letter_file_missing_from_the_data_folder_fails_the_backup_and_is_name
     manifest = json.loads((snap / MANIFEST).read_text(encoding="utf-8"))
     assert manifest["blobs"]["absent"] == [digest] and manifest["blobs"]["known_to_database_but_absent"] == 1
     assert len(blob_files(dest / "blobs")) == 2 * LETTERS - 1
-    assert cli(filled, "db", "check-backup", str(snap)).returncode == 0  # what it holds is whole
+    r = cli(filled, "db", "check-backup", str(snap))
+    assert r.returncode == 0 and "ไฟล์เอกสาร 1 ไฟล์หายจากเครื่องก่อนสำรองชุดนี้" in r.stderr, r.stderr  # whole, but said
+    fresh = site(tmp_path / "fresh", upgrade=False)
+    r = cli(fresh, "db", "restore", str(snap))
+    assert r.returncode == 0 and "ไฟล์เอกสาร 1 ไฟล์หายจากเครื่องก่อนสำรองชุดนี้" in r.stderr, r.stderr
 
 
 def test_a_letter_file_lost_after_an_earlier_backup_stays_in_the_snapshot(
