@@ -35,6 +35,7 @@ import importlib
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -116,6 +117,49 @@ def _start_worker(parent: int) -> None:
     threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
 
 
+# The gateway's log setup as a worker takes it over: the root logger's level, the formatter of
+# each plain stderr handler on it (text or JSON, gateway/ops/logs.py; formatters pickle), and
+# the levels set on named loggers (aiosmtpd's, fontTools').
+LogSetup = tuple[int, list[logging.Formatter], dict[str, int]]
+
+
+def _log_setup() -> LogSetup:
+    """How the gateway writes its log now, for a worker to write its lines the same way.
+
+    A spawned worker starts with no logging set up: what pypdf, pyHanko or the reader log
+    there went out through logging's last resort, a bare message on stderr with no time,
+    level or logger, and no JSON line among the JSON ones a collector parses."""
+    root = logging.getLogger()
+    formatters = [f for f in (h.formatter or logging.Formatter() for h in root.handlers
+                              if type(h) is logging.StreamHandler) if _pickles(f)]
+    levels = {name: lg.level for name, lg in logging.root.manager.loggerDict.items()
+              if isinstance(lg, logging.Logger) and lg.level != logging.NOTSET}
+    return root.level, formatters, levels
+
+
+def _pickles(formatter: logging.Formatter) -> bool:
+    """Whether a formatter can cross to a worker (one an embedding program made may not: the
+    worker then writes without it rather than not starting)."""
+    try:
+        pickle.dumps(formatter)
+    except Exception:  # noqa: BLE001 - whatever pickling raises
+        return False
+    return True
+
+
+def _log_like_the_gateway(setup: LogSetup) -> None:
+    level, formatters, levels = setup
+    root = logging.getLogger()
+    for formatter in formatters:
+        handler = logging.StreamHandler()  # the worker's stderr is the gateway's
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    if formatters:
+        root.setLevel(level)
+    for name, named_level in levels.items():
+        logging.getLogger(name).setLevel(named_level)
+
+
 def _exit_with(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(PARENT_CHECK_SECONDS)
@@ -153,8 +197,10 @@ def _vm_size() -> int:
         return int(f.read().split()[0]) * _PAGE
 
 
-def _serve(conn: Connection, parent: int) -> None:
+def _serve(conn: Connection, parent: int, log_setup: LogSetup | None = None) -> None:
     """A worker's life: load, say it is ready, then run one task at a time from the pipe."""
+    if log_setup is not None:
+        _log_like_the_gateway(log_setup)
     _start_worker(parent)
     _preload()
     conn.send(("ready", os.getpid()))
@@ -185,8 +231,8 @@ class _Worker:
     def __init__(self, parent: int) -> None:
         ctx = multiprocessing.get_context("spawn")  # not fork: the gateway has threads
         self.conn, child = ctx.Pipe()
-        self.process: BaseProcess = ctx.Process(target=_serve, args=(child, parent), daemon=True,
-                                                name="saraban-reader")
+        self.process: BaseProcess = ctx.Process(target=_serve, args=(child, parent, _log_setup()),
+                                                daemon=True, name="saraban-reader")
         self.process.start()
         child.close()
         self.ready = False

@@ -50,6 +50,9 @@ def logging_set_up(settings: Settings) -> Iterator[None]:
     Text: as `logging.basicConfig` does it (nothing changes where logging is set up already).
     JSON: a handler on stderr in place of a plain stderr one, removed again at the end."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
+    # fontTools logs each step of subsetting the stamp's font at INFO (the whole glyph list),
+    # and warns of tables of our own font it drops: nothing an operator acts on
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
     root = logging.getLogger()
     if settings.logging.format == "text":
         logging.basicConfig(level=settings.logging.level, format=TEXT_FORMAT)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import logging
 import os
 import re
 import shutil
@@ -49,6 +50,17 @@ __all__ = [
     "read_font",
     "shape_lines",
 ]
+
+class _ExpectedOfThisFont(logging.Filter):
+    """pyHanko warns, for every new font engine, that a CFF font keyed by glyph names (as
+    Laksaman is) has no ROS and is taken as Identity: which is what the stamp wants. A warning
+    in the log with every stamp would teach the operator to skip warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "No ROS metadata. Assuming identity."
+
+
+logging.getLogger("pyhanko.pdf_utils.font.opentype").addFilter(_ExpectedOfThisFont())
 
 # Debian's fonts-tlwg-laksaman; fontconfig has no alias for it, so the path is explicit.
 _KNOWN_FONT_PATHS = (
