@@ -74,7 +74,8 @@ class Intake(ConfigModel):
     read_processes: int | None = Field(
         default=None, ge=0, le=32,
         description="worker processes that read messages (MIME, PDF, XML); unset: one per core, "
-        "at most 4, at a lower priority than the gateway's own process; 0: read inside the gateway's own process (then without the "
+        "at most 4 and at most half the memory / read_memory_mb, at a lower priority than the "
+        "gateway's own process; 0: read inside the gateway's own process (then without the "
         "read_seconds / read_memory_mb budget: a thread cannot be stopped)",
     )
     read_seconds: float = Field(

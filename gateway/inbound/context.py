@@ -79,7 +79,7 @@ class Inbound:
             ),
             units=Units(store, templates),
             receive_notifier=s.intake.receive_notifier,
-            read_processes=workers.auto_processes() if s.intake.read_processes is None
+            read_processes=workers.auto_processes(s.intake.read_memory_mb) if s.intake.read_processes is None
             else s.intake.read_processes,
             revocation=Revocation.from_settings(s.intake.revocation,
                                                 s.intake.revocation_timeout_seconds),

@@ -155,7 +155,26 @@ async def test_workers_yield_the_cpu_to_the_gateway() -> None:
     assert workers.NICENESS > 0
 
 
-def test_one_reader_per_usable_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    for cores, readers in ((1, 1), (2, 2), (3, 3), (16, 4)):
-        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
-        assert workers.auto_processes() == readers
+@pytest.mark.parametrize(("cores", "memory_gb", "budget_mb", "readers"), [
+    (1, 16, 1024, 1), (2, 16, 1024, 2), (3, 16, 1024, 3), (16, 64, 1024, 4),  # by cores
+    (2, 2, 1024, 1), (4, 4, 1024, 2), (4, 4, 512, 4), (8, 1, 1024, 1),  # by memory, never none
+])
+def test_one_reader_per_usable_core_as_memory_allows(monkeypatch: pytest.MonkeyPatch, cores: int,
+                                                      memory_gb: int, budget_mb: int, readers: int) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    monkeypatch.setattr(workers, "memory_bytes", lambda: memory_gb << 30)
+    assert workers.auto_processes(budget_mb) == readers
+
+
+def test_the_memory_counted_is_this_machines() -> None:
+    from_meminfo = int(Path("/proc/meminfo").read_text().split()[1]) * 1024
+    assert 0 < workers.memory_bytes() <= from_meminfo
+
+
+def test_the_memory_limit_is_read_where_each_cgroup_version_keeps_it() -> None:
+    v1 = "9:name=systemd:/\n4:memory:/process_api/abc\n3:cpuset:/\n0::/\n"
+    assert workers.cgroup_limit_files(v1) == ["/sys/fs/cgroup/memory/process_api/abc/memory.limit_in_bytes",
+                                              "/sys/fs/cgroup/memory.max"]
+    assert workers.cgroup_limit_files("0::/system.slice/saraban-gateway.service\n") == [
+        "/sys/fs/cgroup/system.slice/saraban-gateway.service/memory.max"]
+    assert workers.cgroup_limit_files("garbage\n\n") == []
