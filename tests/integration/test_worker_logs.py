@@ -23,7 +23,7 @@ import pytest
 
 from tests.corpus.mail import letter_mail, numbered_letter_pdf
 from tests.dnsserver import quiet_dns
-from tests.processes import stop_processes, write_config
+from tests.processes import smtp_gateway_config, stop_processes
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -56,21 +56,12 @@ def _stamped(db: Path) -> bool:
 @pytest.mark.parametrize("form", ["json", "text"])
 def test_every_line_of_the_log_is_in_the_configured_form(tmp_path: Path, form: str) -> None:
     port = free_port()
-    cfg = write_config(tmp_path / "config.toml", f"""
-[smtp_listener]
-host = "127.0.0.1"
-port = {port}
-
-[submission]
-enabled = false
-
-[intake]
-read_processes = 1
-
+    cfg = smtp_gateway_config(tmp_path / "config.toml", database_url="", port=port, dns=quiet_dns(),
+                              intake="read_processes = 1", extra=f"""
 [logging]
 format = "{form}"
 level = "INFO"
-""", dns=quiet_dns())
+""")
     pdf = _bad_startxref(numbered_letter_pdf(7))
     err = tmp_path / "stderr.log"
     with open(err, "wb") as sink:
