@@ -98,7 +98,8 @@ def auto_processes(memory_mb: int = 1024) -> int:
     listener, IMAP, the database) still gets a core the moment it needs one, and the readers
     take what it leaves. Keeping a whole core for it instead (one reader fewer) left that core
     half idle: the gateway's own work is about 30 ms of a letter's 70 ms of CPU. On two cores,
-    draining a 2,000-letter mailbox went from 15.2 letters/s with one reader to 22.6 with two.
+    draining a 2,000-letter mailbox, alternating runs: 18.5 and 18.6 letters/s with one reader,
+    20.5 and 24.6 with two.
     """
     try:
         cores = len(os.sched_getaffinity(0))  # a container's or taskset's cores, not the host's
