@@ -173,8 +173,8 @@ def _log_setup() -> LogSetup:
     root = logging.getLogger()
     formatters = [f for f in (h.formatter or logging.Formatter() for h in root.handlers
                               if type(h) is logging.StreamHandler) if _pickles(f)]
-    levels = {name: lg.level for name, lg in logging.root.manager.loggerDict.items()
-              if isinstance(lg, logging.Logger) and lg.level != logging.NOTSET}
+    named = list(logging.root.manager.loggerDict.items())  # one step: other threads add loggers
+    levels = {name: lg.level for name, lg in named if isinstance(lg, logging.Logger) and lg.level != logging.NOTSET}
     return root.level, formatters, levels
 
 
