@@ -238,10 +238,9 @@ def _vm_size() -> int:
         return int(f.read().split()[0]) * _PAGE
 
 
-def _serve(conn: Connection, parent: int, log_setup: LogSetup | None = None) -> None:
+def _serve(conn: Connection, parent: int, log_setup: LogSetup) -> None:
     """A worker's life: load, say it is ready, then run one task at a time from the pipe."""
-    if log_setup is not None:
-        _log_like_the_gateway(log_setup)
+    _log_like_the_gateway(log_setup)
     _start_worker(parent)
     _preload()
     conn.send(("ready", os.getpid()))

@@ -54,7 +54,7 @@ def _mb(n: int) -> str:
 
 
 async def _backup(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.ops.backup import backup
+    from gateway.ops.backup import BLOBS, backup
 
     r = await backup(settings, args.dest, keep=args.keep)
     lost, gone = await _record(settings, r)
@@ -67,7 +67,7 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
     # and the file can be put back; never copied, it is lost, and the snapshot holds the rest.
     if r.gone_here:
         named = f" — หนังสือ (letter trace): {_first(gone)}" if gone else ""
-        where = BlobStore(r.path.parent / "blobs").path(r.gone_here[0])
+        where = BlobStore(r.path.parent / BLOBS).path(r.gone_here[0])
         print(f"ผิดพลาด: ไฟล์เอกสาร {len(r.gone_here)} ไฟล์หายจากโฟลเดอร์ข้อมูลของเครื่องนี้ แต่ยังอยู่ในที่เก็บสำรอง"
               f"จากครั้งก่อน ชุดสำรองนี้จึงครบ{named}; คัดลอกกลับไปที่ {settings.blob_path} ตามชื่อเดิม "
               f"(เช่น {where}; รายชื่อใน manifest.json: absent_here_kept_before)\n"
@@ -93,8 +93,9 @@ LOST_SHOWN = 20  # letters named on the terminal; all of the files are in the ma
 async def _record(settings: Settings, r: BackupResult) -> tuple[list[str], list[str]]:
     """The finished snapshot in the audit log, where the gateway's backup watch and /metrics
     read it (gateway/ops/backupwatch.py); and the letters whose files were missing, lost and
-    kept before (their ids, with the receive number when registered). A store that cannot take the record leaves the
-    snapshot as good as it is: said, and the watch will raise the alarm in time if it goes on."""
+    kept before (their ids, with the receive number when registered). A store that cannot
+    take the record leaves the snapshot as good as it is: said, and the watch will raise the
+    alarm in time if it goes on."""
     from gateway.cli.common import command_store
     from gateway.ops.backupwatch import lost_letters, record_backup
 
