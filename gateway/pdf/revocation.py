@@ -17,9 +17,12 @@ builds the fetchers itself so that:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import dataclasses
 import logging
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeAlias
@@ -159,6 +162,38 @@ class _NoIssuerFetch(CertificateFetcher):
         return ()
 
 
+# The letter whose fetching created a task (the task factory below reads it in the creator's
+# context), so that no task of pyHanko's outlives the signature it was started for.
+_OWNER: contextvars.ContextVar[RevocationNet | None] = contextvars.ContextVar(
+    "revocation_owner", default=None)
+
+
+def _record_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Note in the current letter's `RevocationNet` every task created while it fetches.
+
+    pyHanko races a certificate's OCSP URLs in tasks of its own (`ocsp_job_get_earliest`) and
+    does not cancel them when it is itself cancelled, as the letter's time budget does. Such a
+    task then ends on its own with aiohttp's TimeoutError, which nobody awaits: asyncio logs
+    "Task exception was never retrieved" with a traceback, an ERROR in the operator's log for
+    a letter that was handled as it should be. Installed once per loop; tasks created outside
+    a letter's fetching are untouched."""
+    previous = loop.get_task_factory()
+    if getattr(previous, "records_revocation", False):
+        return
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any,
+                **kwargs: Any) -> asyncio.Future[Any]:
+        task = (previous(loop, coro, **kwargs) if previous is not None
+                else asyncio.Task(coro, loop=loop, **kwargs))
+        owner = _OWNER.get()
+        if owner is not None:
+            owner.tasks.append(task)
+        return task
+
+    factory.records_revocation = True  # type: ignore[attr-defined]
+    loop.set_task_factory(factory)
+
+
 @dataclasses.dataclass
 class RevocationNet:
     """The network side for one letter: one HTTP session and one request budget shared by
@@ -168,6 +203,22 @@ class RevocationNet:
     record: _Record = dataclasses.field(default_factory=_Record)
     _session: aiohttp.ClientSession | None = None
     _fetchers: Fetchers | None = None
+    tasks: list[asyncio.Future[Any]] = dataclasses.field(default_factory=list)
+
+    @contextlib.asynccontextmanager
+    async def owning(self) -> AsyncIterator[None]:
+        """Fetch inside this block; on leaving it (done, failed or cancelled by the budget)
+        every task the fetching started is cancelled and awaited, its outcome retrieved."""
+        _record_tasks(asyncio.get_running_loop())
+        token = _OWNER.set(self)
+        try:
+            yield
+        finally:
+            _OWNER.reset(token)
+            tasks, self.tasks = self.tasks, []
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def fetchers(self) -> Fetchers:
         if self._fetchers is None:

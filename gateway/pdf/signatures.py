@@ -11,6 +11,7 @@ coroutine and those fetches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -369,9 +370,10 @@ async def _status(emb: EmbeddedPdfSignature, roots: list[x509.Certificate], now:
         revocation_mode=policy.pyhanko_mode if net is not None else "none",
     )
     try:
-        return await async_validate_pdf_signature(
-            emb, signer_validation_context=vc, key_usage_settings=_KEY_USAGE
-        )
+        async with net.owning() if net is not None else contextlib.nullcontext():
+            return await async_validate_pdf_signature(
+                emb, signer_validation_context=vc, key_usage_settings=_KEY_USAGE
+            )
     finally:
         await vc.aclose()
 
