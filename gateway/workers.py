@@ -45,6 +45,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal, TypeVar
 
+from gateway.logabout import now_about, within
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -246,13 +248,14 @@ def _serve(conn: Connection, parent: int, log_setup: LogSetup) -> None:
     conn.send(("ready", os.getpid()))
     while True:
         try:
-            fn, args, kwargs, memory = conn.recv()
+            fn, args, kwargs, memory, about = conn.recv()
         except (EOFError, OSError):
             return
         if memory:
             _address_limit(2 * memory)
         try:
-            result: tuple[bool, Any] = (True, fn(*args, **kwargs))
+            with within(about):  # its log lines name the letter the gateway gave it for
+                result: tuple[bool, Any] = (True, fn(*args, **kwargs))
         except BaseException as exc:  # noqa: BLE001 - it crosses to the gateway
             result = (False, exc)
         finally:
@@ -403,7 +406,7 @@ class Pool:
                 await _readable(worker.conn, None)
                 worker.conn.recv()
                 worker.ready = True
-            worker.conn.send((fn, args, kwargs, budget.memory_bytes if budget else 0))
+            worker.conn.send((fn, args, kwargs, budget.memory_bytes if budget else 0, now_about()))
             if budget is None:
                 await _readable(worker.conn, None)
             else:

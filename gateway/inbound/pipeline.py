@@ -51,6 +51,7 @@ from gateway.inbound.record import NEW_LETTERS, NUMBERED_NOW, Recorder, identity
 from gateway.inbound.replies import ClerkReplies
 from gateway.inbound.review_copy import review_copy
 from gateway.inbound.stamp import Stamper, ToStamp
+from gateway.logabout import about
 from gateway.outbound.returns import PROOF, REPLY_UNPROVED, ReplyProof, Returns
 from gateway.progress import SILENT, Progress
 from gateway.state import LetterState
@@ -113,13 +114,16 @@ class Pipeline:
 
     async def stamp_letter(self, letter_id: int, *, also: dict[str, Any] | None = None,
                            known: ToStamp | None = None) -> bool:
-        return await self.stamper.stamp(letter_id, also=also, known=known)
+        with about(letter_id=letter_id):
+            return await self.stamper.stamp(letter_id, also=also, known=known)
 
     async def registered_copy(self, letter_id: int) -> tuple[bytes, str] | None:
-        return await filed_copy(self.ctx, letter_id, known=self.stamper.pop_stamped(letter_id))
+        with about(letter_id=letter_id):
+            return await filed_copy(self.ctx, letter_id, known=self.stamper.pop_stamped(letter_id))
 
     async def review_copy(self, letter_id: int) -> tuple[bytes, str] | None:
-        return await review_copy(self.ctx, letter_id)
+        with about(letter_id=letter_id):
+            return await review_copy(self.ctx, letter_id)
 
     def warm_up(self) -> None:
         """Start the worker processes now, in the background (they take a second to load)."""
@@ -137,6 +141,11 @@ class Pipeline:
         given, is entered around the recording transaction only, so letters read in parallel
         are still numbered in the order they arrived.
         """
+        with about(letter_id=letter_id):  # the log lines of its reading, a worker's too
+            return await self._process(letter_id, raw=raw, turn=turn, on_stamp=on_stamp)
+
+    async def _process(self, letter_id: int, *, raw: bytes | None, turn: Turn | None,
+                       on_stamp: dict[str, Any] | None) -> str:
         async with self.store.readers() as s:
             letter = await s.get(Letter, letter_id)
             if letter is None:
@@ -160,6 +169,14 @@ class Pipeline:
         and the raw bytes are on disk. `unseen`: the caller found no letter for `source_key`
         a moment ago (seen_keys, for a whole batch), so it is not looked up again here; were
         it recorded meanwhile, the recording transaction finds it anyway."""
+        with about(source_key=source_key):  # the log lines of its reading, a worker's too
+            return await self._take_in(raw, digest=digest, channel=channel, source_key=source_key,
+                                       envelope_to=envelope_to, envelope_from=envelope_from,
+                                       turn=turn, on_stamp=on_stamp, unseen=unseen)
+
+    async def _take_in(self, raw: bytes, *, digest: str, channel: str, source_key: str,
+                       envelope_to: Sequence[str], envelope_from: str, turn: Turn | None,
+                       on_stamp: dict[str, Any] | None, unseen: bool) -> tuple[int, str, bool]:
         seen = None if unseen else (await self.seen_keys([source_key])).get(source_key)
         if seen is not None:  # fetched again: finish it the usual way
             return seen, await self.process(seen, raw=raw, turn=turn, on_stamp=on_stamp), False

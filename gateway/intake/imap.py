@@ -26,6 +26,7 @@ from gateway.config import Imap
 from gateway.intake.filing import Filing, Placement
 from gateway.intake.review_filing import file_review_copy
 from gateway.intake.smtp import Vouch
+from gateway.logabout import about
 from gateway.ports import ImapFailure, LetterIntake, MailboxClient, MailboxClientFactory
 from gateway.progress import SILENT, Progress
 from gateway.reconnect import Outage
@@ -187,7 +188,12 @@ class Watcher:
             await self.drop_lease()
 
     async def one_round(self, client: MailboxClient, progress: Progress = SILENT) -> int:
-        """Take in everything waiting in the watched mailbox and handle the clerk's moves.
+        """Take in everything waiting in the watched mailbox and handle the clerk's moves."""
+        with about(mailbox=self.cfg.name):
+            return await self._one_round(client, progress)
+
+    async def _one_round(self, client: MailboxClient, progress: Progress) -> int:
+        """Everything waiting in the watched mailbox, then the clerk's moves.
 
         Up to TAKE_IN_PARALLEL letters are read at once (parsing and PDF work overlap the
         IMAP and disk waits of the others); IMAP commands go one at a time through a lock,

@@ -1,8 +1,11 @@
 """The gateway's log lines: text for a terminal (the default) or one JSON object a line.
 
 A JSON line carries `time` (ISO 8601 with its offset), `level`, `logger`, `message`, and
-whatever the call passed in `extra=` that says what the line is about: `letter_id`,
-`mailbox`, `outbox_id` (the main call sites of intake, registration and the outbox pass them).
+what the line is about: `letter_id`, `source_key` (a message not yet a letter), `mailbox`,
+`outbox_id`, whether the call passed them in `extra=` or the line was written while the
+gateway worked on that letter (gateway/logabout.py: a library's line in a reader process too).
+A text line ends with the latter in brackets, e.g. `[letter_id=12]`; what a call passed in
+`extra=` it says in its message already.
 The time is the moment the line was written, taken by `logging` itself; it is not a date of
 the register, so it does not go through the injected clock.
 """
@@ -17,12 +20,11 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter
 
 from gateway.config import Settings
+from gateway.logabout import ABOUT, now_about
 
-__all__ = ["ABOUT", "TEXT_FORMAT", "json_formatter", "logging_set_up"]
+__all__ = ["ABOUT", "TEXT_FORMAT", "TextFormatter", "json_formatter", "logging_set_up"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# The `extra=` keys a log line may be about (kept in the JSON, left out of the text).
-ABOUT = ("letter_id", "mailbox", "outbox_id")
 
 
 class _Formatter(JsonFormatter):
@@ -32,6 +34,20 @@ class _Formatter(JsonFormatter):
         # only what the line is about: not every attribute some library hung on the record
         for key in [k for k in log_data if k not in _KEPT]:
             del log_data[key]
+        for key, value in now_about().items():  # formatted in the thread that logged
+            log_data.setdefault(key, value)
+
+
+class TextFormatter(logging.Formatter):
+    """TEXT_FORMAT, and what the gateway was working on when a line did not say it itself."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        line = super().formatMessage(record)  # before a traceback, if the line has one
+        context = [f"{k}={v}" for k, v in now_about().items() if not hasattr(record, k)]
+        return f"{line} [{' '.join(context)}]" if context else line
 
 
 _KEPT = {"time", "level", "logger", "message", "exc_info", "stack_info", *ABOUT}
@@ -55,7 +71,9 @@ def logging_set_up(settings: Settings) -> Iterator[None]:
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     root = logging.getLogger()
     if settings.logging.format == "text":
-        logging.basicConfig(level=settings.logging.level, format=TEXT_FORMAT)
+        text = logging.StreamHandler()
+        text.setFormatter(TextFormatter())
+        logging.basicConfig(level=settings.logging.level, handlers=[text])
         yield
         return
     handler = logging.StreamHandler()

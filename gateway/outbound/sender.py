@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.config import Relay, Settings, secret
 from gateway.core.compose import Mail, compose
 from gateway.errors import Permanent, Transient, Uncertain, UserError
+from gateway.logabout import about
 from gateway.oauth import smtp_login
 from gateway.ports import BeforeEnd, Envelope, OutboxTransport, nothing_before_end
 from gateway.progress import SILENT, Progress
@@ -286,6 +287,12 @@ async def settle(s: AsyncSession, letter_ids: set[int], on_in_doubt: OnInDoubt, 
                 await on_in_doubt(s, letter_id, rows, now)
 
 
+async def _about_item(sending: Awaitable[None], item_id: int, letter_id: int | None) -> None:
+    """One row's sending, its log lines (aiosmtplib's too) about the row and its letter."""
+    with about(outbox_id=item_id, letter_id=letter_id):
+        await sending
+
+
 async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200,
                    composer: Composer | None = None, concurrency: int | None = None,
                    on_parked: OnParked | None = None, on_in_doubt: OnInDoubt | None = None) -> int:
@@ -383,7 +390,7 @@ async def send_due(store: Store, transport: OutboxTransport, *, limit: int = 200
     touched = {i[6] for i in items if i[2] in NEVER_TWICE and i[6] is not None}
     automatic: list[tuple[int, str]] = []
     try:
-        await asyncio.gather(*(one(i) for i in items))
+        await asyncio.gather(*(_about_item(one(i), i[0], i[6]) for i in items))
     finally:
         if automatic:  # at-least-once mails: one commit for the batch
             async with store.sessions.begin() as s:

@@ -5,7 +5,8 @@ about (its startxref points at the wrong place, as PDFs edited by some tools do)
 is logged in the reader, a spawned process that starts with no logging of its own, and once
 went out as a bare message, not a JSON object, among the JSON lines a collector parses. And
 the stamp's own font is not a warning on every letter (pyHanko's "No ROS metadata"), nor
-fontTools' subsetting steps at INFO.
+fontTools' subsetting steps at INFO. The reader's lines name the letter they were
+written for, as the gateway's own do.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ def _stamped(db: Path) -> bool:
         conn.close()
 
 
+def _the_letter(db: Path) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        (letter_id,) = conn.execute("SELECT id FROM letters").fetchone()
+        return int(letter_id)
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("form", ["json", "text"])
 def test_every_line_of_the_log_is_in_the_configured_form(tmp_path: Path, form: str) -> None:
     port = free_port()
@@ -92,5 +102,17 @@ level = "INFO"
             assert TEXT_LINE.match(line), f"not a log line: {line!r}"
         loggers = [line.split()[3].rstrip(":") for line in lines]
     assert any(name.startswith("pypdf") for name in loggers), lines  # the reader's warning, formatted
+    # ...naming the letter it was read for, every one of them
+    letter_id = _the_letter(tmp_path / "data" / "saraban.sqlite3")
+    if form == "json":
+        about = [{k: p[k] for k in ("letter_id", "source_key") if k in p}
+                 for p in parsed if p["logger"].startswith("pypdf")]
+    else:
+        about = [dict(kv.split("=", 1) for kv in line.rpartition(" [")[2].rstrip("]").split())
+                 for line, name in zip(lines, loggers, strict=True)
+                 if name.startswith("pypdf") and line.endswith("]")]
+        about = [{k: int(v) if k == "letter_id" else v for k, v in a.items()} for a in about]
+    # over SMTP the letter is recorded first, then read in a worker, then stamped in one
+    assert len(about) >= 2 and all(a == {"letter_id": letter_id} for a in about), about
     assert not any(name.startswith("fontTools") for name in loggers), lines
     assert not any("No ROS metadata" in line for line in lines), lines

@@ -35,7 +35,7 @@ ROOM_OF = {
     "gateway.thai": "core", "gateway.state": "core", "gateway.b64": "core",
     **{f"gateway.{m}": "shared" for m in (
         "errors", "config", "resources", "clock", "ports", "envfaults", "progress", "reconnect",
-        "wholefile", "directory", "passwords", "oauth", "workcalendar", "workers")},
+        "wholefile", "directory", "passwords", "oauth", "workcalendar", "workers", "logabout")},
     # the rooms
     "gateway.pdf": "pdf",
     "gateway.trust": "trust",
