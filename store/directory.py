@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.directory import AgencyRecord
@@ -69,5 +69,6 @@ async def list_agencies(session: AsyncSession) -> list[Agency]:
     return list((await session.execute(select(Agency).order_by(Agency.thai_name))).scalars())
 
 
-async def count_agencies(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count()).select_from(Agency))).scalar_one())
+async def any_agencies(session: AsyncSession) -> bool:
+    """Whether the directory has any agency (without counting them all)."""
+    return (await session.execute(select(Agency.id).limit(1))).first() is not None

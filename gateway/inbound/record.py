@@ -275,11 +275,13 @@ def identity_keys(reading: Reading) -> list[str]:
 
 async def _in_directory(s: AsyncSession, msg: ParsedMessage) -> bool | None:
     """Whether the sender's address is a known central address; None with an empty directory."""
-    from gateway.store.directory import count_agencies, find_by_email
+    from gateway.store.directory import any_agencies, find_by_email
 
-    if not msg.from_addr or await count_agencies(s) == 0:
+    if not msg.from_addr:
         return None
-    return await find_by_email(s, msg.from_addr) is not None
+    if await find_by_email(s, msg.from_addr) is not None:
+        return True  # one indexed look-up for a known sender, whatever the directory's size
+    return False if await any_agencies(s) else None
 
 
 async def _ocr_checked(s: AsyncSession, reading: Reading, decision: Decision) -> tuple[Reading, Decision]:
