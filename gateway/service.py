@@ -31,19 +31,18 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.app import App, assembled, build_app, open_store, prepare_store
 from gateway.config import Settings
-from gateway.core.compose import render
 from gateway.envfaults import EnvironmentFault, describe, is_environmental
 from gateway.errors import Transient
 from gateway.inbound.attempts import retry_stalled
 from gateway.inbound.pipeline import Pipeline
 from gateway.intake.imap import MailboxHealth
 from gateway.ops.alarm import AlarmOut
+from gateway.ops.alarm_mail import sound
 from gateway.ops.backupwatch import BackupWatch
 from gateway.ops.health import HealthCheck, endpoint, stale_mailboxes
 from gateway.ops.logs import logging_set_up
 from gateway.ops.metrics import GatewayMetrics
 from gateway.ops.outage import Outage
-from gateway.outbound.sender import agency_mail, queue_mail
 from gateway.progress import SILENT, Progress
 from gateway.reconnect import wait_either
 from gateway.reports.digest import send_digest_if_due
@@ -168,17 +167,11 @@ class Alarm:
             local = last.astimezone(BANGKOK)
             context = {"mailbox": m.name, "host": m.host, "minutes": minutes, "error": error,
                        "since": f"{format_short_date(local.date())} {format_time(local)}"}
-            if self.out is not None:
-                subject, body = render(self.pipeline.templates, "alarm", context)
-                await self.out.send(subject, body, when=now, about={
-                    "mailbox": m.name, "minutes": minutes, "since": last.isoformat()})
-            mail = agency_mail(s, "alarm", context, to=[s.agency.central_addresses[0]],
-                               key=f"alarm:{m.name}:{last.isoformat()}")
-            async with store.sessions.begin() as sess:
-                await queue_mail(sess, store, self.pipeline.templates, mail, kind="alarm", now=now)
+            await sound(store, self.pipeline.templates, self.out, template="alarm", context=context,
+                        about={"mailbox": m.name, "minutes": minutes, "since": last.isoformat()},
+                        key=f"alarm:{m.name}:{last.isoformat()}", now=now,
+                        wake=self.pipeline.wake_sender)
             fired.append(m.name)
-        if fired and self.pipeline.wake_sender is not None:
-            self.pipeline.wake_sender.set()
         if self.backups is not None and await self.backups.check():
             fired.append("backup")
         return fired

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from gateway.core.compose import render
-from gateway.outbound.sender import agency_mail, queue_mail
+from gateway.ops.alarm_mail import sound
 from gateway.store import audit, leases
 from gateway.store.tables import AuditEntry, Letter, LetterFile, RawMessage, RegisterEntry
 from gateway.thai import BANGKOK, format_short_date, format_time
@@ -139,13 +138,7 @@ class BackupWatch:
         context = {"hours": hours, "never": last is None, "limit": s.backup.max_age_hours,
                    "since": f"{format_short_date(local.date())} {format_time(local)}"}
         log.error("ALARM: no backup for %d hours (last: %s)", hours, last.isoformat() if last else "never")
-        if self.out is not None:
-            subject, body = render(self.templates, "backup-alarm", context)
-            await self.out.send(subject, body, when=now, about={
-                "backup": "overdue", "hours": hours, "last": last.isoformat() if last else None})
-        mail = agency_mail(s, "backup-alarm", context, to=[s.agency.central_addresses[0]],
-                           key=f"backup-alarm:{since.isoformat()}")
-        async with self.store.sessions.begin() as sess:
-            await queue_mail(sess, self.store, self.templates, mail, kind="alarm", now=now)
-        if self.wake_sender is not None:
-            self.wake_sender.set()
+        await sound(self.store, self.templates, self.out, template="backup-alarm", context=context,
+                    about={"backup": "overdue", "hours": hours,
+                           "last": last.isoformat() if last else None},
+                    key=f"backup-alarm:{since.isoformat()}", now=now, wake=self.wake_sender)
