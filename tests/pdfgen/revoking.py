@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import threading
 import time
 import urllib.parse
@@ -28,9 +29,14 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from tests.pdfgen.pki import VALID_FROM, VALID_UNTIL
 
-# CRLs and OCSP answers are current for this long either side of `now`: poppler's pdfsig
-# (another process) reads the real clock, while the tests' `now` may be shifted by --at
+# CRLs and OCSP answers are current for this long either side of `now` and of the real time:
+# poppler's pdfsig (not Python) reads the real clock, while the tests' `now` may be shifted by
+# `scripts/test --at` (tests/timeshift: SARABAN_TIME_SHIFT seconds), months or years away.
 WINDOW = dt.timedelta(days=90)
+
+
+def _real(now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(seconds=float(os.environ.get("SARABAN_TIME_SHIFT") or 0))
 
 Mode = Literal["up", "down", "hang"]
 
@@ -67,20 +73,29 @@ class RevokingCa:
     def root_pem(self) -> bytes:
         return self.root.cert.public_bytes(serialization.Encoding.PEM)
 
-    def revoke(self, who: str) -> None:  # revoked WINDOW before now
+    @property
+    def since(self) -> dt.datetime:
+        """The start of what CRLs and OCSP answers cover, and every revocation's date."""
+        return min(self.now, _real(self.now)) - WINDOW
+
+    @property
+    def until(self) -> dt.datetime:
+        return max(self.now, _real(self.now)) + WINDOW
+
+    def revoke(self, who: str) -> None:  # revoked at `since`
         self.revoked.add(self.signers[who].cert.serial_number)
 
     def crl(self, issuer: Party, serials: set[int]) -> bytes:
         b = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
-             .last_update(self.now - WINDOW)
-             .next_update(self.now + WINDOW)
+             .last_update(self.since)
+             .next_update(self.until)
              .add_extension(x509.CRLNumber(1), critical=False)
              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                  issuer.key.public_key()), critical=False))
         for serial in sorted(serials):
             b = b.add_revoked_certificate(
                 x509.RevokedCertificateBuilder().serial_number(serial)
-                .revocation_date(self.now - WINDOW).build())
+                .revocation_date(self.since).build())
         return b.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
     def ocsp_response(self, request_der: bytes) -> bytes:
@@ -91,9 +106,9 @@ class RevokingCa:
         b = ocsp.OCSPResponseBuilder().add_response(
             cert=cert, issuer=self.intermediate.cert, algorithm=req.hash_algorithm,
             cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
-            this_update=self.now - WINDOW,
-            next_update=self.now + WINDOW,
-            revocation_time=self.now - WINDOW if revoked else None,
+            this_update=self.since,
+            next_update=self.until,
+            revocation_time=self.since if revoked else None,
             revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
         ).responder_id(ocsp.OCSPResponderEncoding.HASH, self.intermediate.cert)
         return b.sign(self.intermediate.key, hashes.SHA256()).public_bytes(
