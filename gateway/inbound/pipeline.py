@@ -19,7 +19,7 @@ import contextlib
 import datetime as dt
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -66,6 +66,16 @@ from gateway.xmlletter import default_resources
 log = logging.getLogger(__name__)
 
 Turn = contextlib.AbstractAsyncContextManager[None]
+
+
+def _verdict(raw: bytes, origin: Origin, authserv_ids: Collection[str]) -> SenderAuth | None:
+    """The sender's authentication as the intake wrote it on the stored message (the gateway's
+    own Authentication-Results, or the agency MX's where it is believed). Mail the gateway did
+    not receive from the network (a clerk's import, the submission server) carries no verdict
+    of ours: a header in it proves nothing."""
+    if origin.channel not in ("smtp", "imap"):
+        return None
+    return read_verdict(raw, authserv_ids)
 
 
 class Pipeline:
@@ -273,19 +283,10 @@ class Pipeline:
         look = functools.partial(examine, reading, raw, envelope_from=envelope_from,
                                  envelope_to=envelope_to, policy=self.ctx.policy,
                                  settings=self.store.settings, secret=self.store.secret,
-                                 origin=origin, auth=self._verdict(raw, origin))
+                                 origin=origin, auth=_verdict(raw, origin, self.ctx.authserv_ids))
         if may_be_bounce(reading.message, envelope_to, envelope_from):  # parses it again: a thread
             return await asyncio.to_thread(look)
         return look()
-
-    def _verdict(self, raw: bytes, origin: Origin) -> SenderAuth | None:
-        """The sender's authentication as the intake wrote it on the stored message (the
-        gateway's own Authentication-Results, or the agency MX's where it is believed). Mail
-        the gateway did not receive from the network (a clerk's import, the submission
-        server) carries no verdict of ours: a header in it proves nothing."""
-        if origin.channel not in ("smtp", "imap"):
-            return None
-        return read_verdict(raw, self.ctx.authserv_ids)
 
     async def _read(self, raw: bytes, digest: str, now: dt.datetime) -> Reading:
         """The message read, and its files kept durably in the blob store."""
