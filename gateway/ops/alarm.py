@@ -109,4 +109,3 @@ class AlarmOut:
                 payload = {"subject": subject, "text": body, "time": when.isoformat(), **about}
                 jobs.append(post_json(url, payload, self.cfg.timeout_seconds))
         await asyncio.gather(*jobs)
-
