@@ -31,11 +31,8 @@ def about(**what: object) -> Iterator[None]:
     unknown = set(what) - set(ABOUT)
     if unknown:
         raise ValueError(f"not a key a log line is about: {sorted(unknown)}")
-    token = _ABOUT.set({**_ABOUT.get(), **{k: v for k, v in what.items() if v is not None}})
-    try:
+    with within({**_ABOUT.get(), **{k: v for k, v in what.items() if v is not None}}):
         yield
-    finally:
-        _ABOUT.reset(token)
 
 
 def now_about() -> dict[str, object]:
@@ -45,8 +42,8 @@ def now_about() -> dict[str, object]:
 
 @contextlib.contextmanager
 def within(what: Mapping[str, object]) -> Iterator[None]:
-    """In a worker process: the task's lines are about what the gateway's were when it
-    handed the task over."""
+    """The lines written in this block are about `what` only: in a worker process, what the
+    gateway's were when it handed the task over."""
     token = _ABOUT.set(dict(what))
     try:
         yield
