@@ -96,8 +96,17 @@ def _pdfium(pdf: bytes) -> str:
         try:
             if len(doc) < 1:
                 return ""
-            page = doc[0]
-            textpage = page.get_textpage()
+            try:  # a page pypdf reads but PDFium cannot load: the other readings count
+                page = doc[0]
+            except Exception as exc:  # noqa: BLE001
+                log.info("PDFium cannot load page 1: %r", exc)
+                return ""
+            try:
+                textpage = page.get_textpage()
+            except Exception as exc:  # noqa: BLE001
+                page.close()
+                log.info("PDFium cannot read the text of page 1: %r", exc)
+                return ""
             try:
                 n = textpage.count_chars()
                 text = textpage.get_text_range(0, n) if n > 0 else ""
