@@ -17,14 +17,18 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import math
 import os
 import re
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
+from gateway.core.extract.words import SECRECY_WORDS
 from gateway.core.thaifix import CONSONANT, flaws, join_broken_lines, repair_page
+from gateway.letter import Secrecy
 from gateway.pdf.pdfium import LOCK as PDFIUM_LOCK
 
 __all__ = ["first_page_text", "unknown_letters"]
@@ -112,16 +116,65 @@ def _pdfium(pdf: bytes) -> str:
                 text = textpage.get_text_range(0, n) if n > 0 else ""
                 if len(text) != n:  # not one character per index: take the text as it is
                     return text
+                across = _across(text, [raw.FPDFText_GetCharAngle(textpage.raw, i) for i in range(n)])
                 chars = [(c, textpage.get_charbox(i),
                           c in " \r\n" and raw.FPDFText_IsGenerated(textpage.raw, i) == 1)
-                         for i, c in enumerate(text)]
+                         for i, c in enumerate(text) if i not in across]
             finally:
                 textpage.close()
                 page.close()
         finally:
             doc.close()
-    return _layout(chars)
+    mark = _secrecy_across("".join(text[i] for i in sorted(across)))
+    return f"{mark}\n{_layout(chars)}" if mark else _layout(chars)
 
+
+_SLANT = math.radians(10)  # further than this from upright or a right angle: slanted
+
+
+def _turn(angle: float) -> int | None:
+    """A character's angle (PDFium's, radians) as quarter turns, 0-3; None when it stands at a
+    slant, -1 when PDFium does not know it."""
+    if angle < 0:
+        return -1
+    off = angle % (math.pi / 2)
+    if _SLANT < off < math.pi / 2 - _SLANT:
+        return None
+    return round(angle / (math.pi / 2)) % 4
+
+
+def _across(text: str, angles: Sequence[float]) -> set[int]:
+    """The characters written across the page, not along its lines: at a slant (a watermark,
+    LibreOffice's tiled "ใช้ภายในเท่านั้น") or turned from the way most of the page's text runs
+    (a single watermark, a note up the margin). PDFium would mix them into the letter's lines.
+    An OCR layer a few degrees askew, and a page whose whole text is turned, stay. A space or
+    line break goes with them when the characters on both sides of it do."""
+    turns = [_turn(a) for a in angles]
+    counted = Counter(t for c, t in zip(text, turns, strict=False) if t is not None and t >= 0
+                      and not c.isspace())
+    main = counted.most_common(1)[0][0] if counted else 0
+    out = {i for i, (c, t) in enumerate(zip(text, turns, strict=False))
+           if not c.isspace() and (t is None or t not in (-1, main))}
+    solid = [i for i, c in enumerate(text) if not c.isspace()]
+    for before, after in itertools.pairwise(solid):
+        if before in out and after in out:
+            out.update(range(before + 1, after))
+    return out
+
+
+def _secrecy_across(text: str) -> str:
+    """The highest secrecy word written across the page ("" when none): a watermark "ลับ" is
+    left out of the lines, but the letter stays as secret as it shows (a line of its own at the
+    top, where the extraction reads class stamps)."""
+    # words apart, and all as one (PDFium breaks a turned word after each letter); a tiled
+    # watermark is the word again and again (ลับลับลับ…)
+    tokens = [t.strip(_WORD_PUNCT) for t in [*text.split(), "".join(text.split())]]
+    found = [w for w, level in SECRECY_WORDS.items() if level != Secrecy.NORMAL
+             and any(re.fullmatch(f"(?:{w})+", t) for t in tokens)]
+    return max(found, key=lambda w: SECRECY_WORDS[w].rank, default="")
+
+
+_WORD_PUNCT = " !()[]{}*:-–—\"'“”.,"
 
 Box = tuple[float, float, float, float]
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from gateway.pdf.text import _layout, combine, unknown_letters
+import math
+
+import pytest
+
+from gateway.pdf.text import _across, _layout, _secrecy_across, combine, unknown_letters
 
 
 def test_a_line_is_taken_from_the_reading_that_spells_it_right() -> None:
@@ -87,3 +91,43 @@ def test_a_stretched_gap_on_a_justified_line_is_not_a_space() -> None:
     assert _layout(chars) == "๒ ปีกา ร"
     # without typed spaces on the line there is nothing to compare with: the gap decides alone
     assert _layout([c for c in chars if not (c[0] == " " and not c[2])]) == "๒ปี กา ร"
+
+
+R = math.pi / 2  # a right angle
+# (case, the page's characters, their angles as PDFium gives them, those written across the page)
+ACROSS = [
+    ("upright text only", "ที่ ศธ", [0.0] * 6, ""),
+    ("a tiled watermark at 45 degrees, its breaks too", "เรื่อง ลับ\r\nลับ",
+     [0.0] * 7 + [R / 2] * 3 + [0.0, 0.0] + [R / 2] * 3, "ลับ\r\nลับ"),
+    ("one word turned up the page among upright lines", "เรียน ท่านลับ",
+     [0.0] * 10 + [R] * 3, "ลับ"),
+    ("a page whose whole text is turned stays", "ที่ ศธ", [R] * 6, ""),
+    ("an OCR layer 3 degrees askew stays", "ที่ ศธ", [math.radians(357)] * 6, ""),
+    ("an angle PDFium does not know stays", "ที่ ศธ", [-1.0] * 6, ""),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "angles", "across"), ACROSS, ids=[a[0] for a in ACROSS])
+def test_text_across_the_page_is_not_part_of_its_lines(case: str, text: str, angles: list[float],
+                                                       across: str) -> None:
+    assert "".join(text[i] for i in sorted(_across(text, angles))) == across
+
+
+# (what is written across the page, the secrecy word the letter is then read with)
+SECRECY_ACROSS = [
+    ("ลับลับลับ", "ลับ"),  # LibreOffice's tiled watermark: no space between the tiles
+    ("ลับ\r\nม\r\nา\r\nก", "ลับมาก"),  # a turned word, broken after each letter
+    ("ลับมาก ลับ", "ลับมาก"),  # the highest class
+    ("(ลับที่สุด)", "ลับที่สุด"),
+    ("ลับ - ห้ามเผยแพร่", "ลับ"),
+    ("ปกปิด", "ปกปิด"),  # the lowest class's old name
+    ("กลับ", ""),  # a word that holds ลับ is not the mark
+    ("ใช้ภายในเท่านั้น", ""),
+    ("ปกติ", ""),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "word"), SECRECY_ACROSS)
+def test_a_secrecy_word_across_the_page_keeps_the_letter_secret(text: str, word: str) -> None:
+    assert _secrecy_across(text) == word
