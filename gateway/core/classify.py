@@ -69,6 +69,9 @@ class PdfFacts:
     # read; `ocr_skipped` says why not (no tesseract, a timeout), in English, for the log.
     ocr_text: str = ""
     ocr_skipped: str = ""
+    # the share of page 1's Thai letters outside dictionary words (gateway/pdf/text.py
+    # misspelt_share): a text layer whose vowels a conversion lost reads as garbage fields
+    misspelt: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,19 @@ class Decision:
     @property
     def reason_th(self) -> str:
         return "; ".join(p.reason_th for p in self.problems)
+
+
+MISSPELT_REVIEW = 0.05  # of page 1's Thai letters outside words: its text is not to be trusted
+
+
+def misspelt_text(share: float) -> Problem:
+    return Problem(
+        "misspelt_text",
+        f"ข้อความในไฟล์ PDF สะกดผิดมาก (ตัวอักษรร้อยละ {share * 100:.0f} ไม่อยู่ในคำใด) "
+        "มักเกิดจากสระหายเมื่อแปลงหรือพิมพ์ไฟล์ซ้ำ ข้อมูลที่ระบบอ่านจากไฟล์อาจผิด กรุณาตรวจ",
+        f"{share:.0%} of page 1's Thai letters are outside dictionary words (a text layer that "
+        "lost its vowels): the fields read from the PDF may be wrong",
+    )
 
 
 OCR_REVIEW = Problem(
@@ -203,6 +219,10 @@ def validate(r: Reading, policy: Policy | None = None) -> tuple[Problem, ...]:
                 and f.source == FieldSource.OCR]
     if from_ocr:  # a scan's reading pre-fills the review, never registers (#20)
         out.append(OCR_REVIEW)
+    from_pdf = any(f is not None and f.source == FieldSource.PDF
+                   for f in (getattr(r.fields, n) for n in REQUIRED_FIELDS))
+    if r.pdf is not None and r.pdf.misspelt >= MISSPELT_REVIEW and from_pdf:
+        out.append(misspelt_text(r.pdf.misspelt))
     if r.pdf is not None:
         for s in r.pdf.signatures:
             if not s.intact or s.modified_after_signing or s.revoked:

@@ -53,6 +53,7 @@ from gateway.outbound.bounces import Bounce, read_bounce, verp_token
 from gateway.outbound.rules import SENT_HEADER
 from gateway.pdf.check import Revocation, inspect_pdf
 from gateway.pdf.ocr import OcrReading, has_text_layer, ocr_page1
+from gateway.pdf.text import misspelt_share
 from gateway.store.blobs import BlobStore
 from gateway.trust import SenderAuth
 from gateway.trust.channels import Origin, clerk_proof
@@ -157,6 +158,7 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
                 for s in report.signatures
             ),
             active_content=report.active.remarks_th,
+            misspelt=misspelt_share(report.first_page_text),
         )
     fields = extract_fields(xml_fields, pdf.page1_text if pdf else None, msg,
                             main.filename if main else None, today=now.date())

@@ -83,6 +83,15 @@ CASES = [
      Outcome.REGISTER, set()),
     ("active content is a remark", reading(pdf=PdfFacts(True, active_content=(
         "ไฟล์ PDF มีสคริปต์ (JavaScript)",))), Outcome.REGISTER, set()),
+    ("page 1 misspelt: its text lost its vowels", reading(pdf=PdfFacts(True, misspelt=0.09)),
+     Outcome.REVIEW, {"misspelt_text"}),
+    ("a few names outside the dictionary are fine", reading(pdf=PdfFacts(True, misspelt=0.03)),
+     Outcome.REGISTER, set()),
+    ("a misspelt page whose fields all came from the XML", reading(
+        pdf=PdfFacts(True, misspelt=0.09), xml=XmlFacts(readable=True, valid=True),
+        fields=LetterFields(**{n: replace(getattr(FULL, n), source=FieldSource.XML)
+                               for n in ("letter_no", "letter_date", "sender", "subject")})),
+     Outcome.REGISTER, set()),
     ("secret", reading(fields=replace(FULL, secrecy=Field(Secrecy.SECRET, FieldSource.PDF))),
      Outcome.RESTRICTED, {"secret"}),
     ("too large", reading(message=msg(raw_size=5000)), Outcome.REVIEW, {"too_large"}),

@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from gateway.pdf.text import _across, _layout, _secrecy_across, combine, unknown_letters
+from gateway.pdf.text import (
+    _across,
+    _layout,
+    _secrecy_across,
+    combine,
+    misspelt_share,
+    unknown_letters,
+)
 
 
 def test_a_line_is_taken_from_the_reading_that_spells_it_right() -> None:
@@ -131,3 +138,16 @@ SECRECY_ACROSS = [
 @pytest.mark.parametrize(("text", "word"), SECRECY_ACROSS)
 def test_a_secrecy_word_across_the_page_keeps_the_letter_secret(text: str, word: str) -> None:
     assert _secrecy_across(text) == word
+
+
+PAGE = ("ที่ ศธ ๐๔๐๔๙/๓๕๗ สำนักงานเขตพื้นที่การศึกษาประถมศึกษาขอนแก่น เขต ๓ "
+        "เรื่อง ขอให้ดำเนินการรายงานผลการใช้จ่ายงบประมาณ ไตรมาสที่ ๑ "
+        "เรียน ผู้อำนวยการโรงเรียนในสังกัด ด้วยสำนักงานได้รับแจ้งจากกระทรวงให้ดำเนินการสำรวจ"
+        "ข้อมูลการใช้จ่ายงบประมาณรายจ่ายประจำปีของหน่วยงานในสังกัด จึงขอความร่วมมือรายงานผล "
+        "ตามแบบที่แนบมาพร้อมนี้ภายในวันที่กำหนด จึงเรียนมาเพื่อโปรดทราบและดำเนินการต่อไป")
+
+
+def test_a_page_that_lost_its_vowels_reads_as_misspelt() -> None:
+    assert misspelt_share(PAGE) < 0.03
+    assert misspelt_share(PAGE.replace("\u0e32", "")) >= 0.05  # every า lost (cairo's reprint)
+    assert misspelt_share(PAGE.replace("\u0e32", "")[:150]) == 0.0  # too little to judge
