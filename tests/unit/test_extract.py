@@ -26,6 +26,7 @@ from gateway.core.extract import (
     extract_from_text,
     parse_appendix7_filename,
 )
+from gateway.core.extract.layout import without_print_margins
 from gateway.core.parse import parse_message
 from gateway.letter import (
     Appendix7Name,
@@ -547,3 +548,23 @@ def test_pathological_text_is_read_in_linear_time(unit: str, sep: str) -> None:
     extract_from_text(text, FieldSource.BODY)
     extract_from_filename(text)
     assert time.perf_counter() - started < 5
+
+
+# (a page's text as read, what is left for the letter) — a web browser's print header and footer
+PRINT_MARGINS = [
+    ("12/7/26, 2:37 PM ขอเชิญประชุม\nที่ ศธ ๐๔๐๔๙/๕๕๙\nเรื่อง ขอเชิญประชุม\nfile:///tmp/a.html 1/1",
+     "ที่ ศธ ๐๔๐๔๙/๕๕๙\nเรื่อง ขอเชิญประชุม"),
+    ("7/12/69 14:37 หนังสือ\nที่ ศธ ๑/๒\nhttps://esaraban.example.go.th/view?id=12 1/2\n2/2\n",
+     "ที่ ศธ ๑/๒\n"),
+    ("๗/๑๒/๒๕๖๙ ๑๔.๓๗ หนังสือ\nที่ ศธ ๑/๒", "ที่ ศธ ๑/๒"),
+    # the letter's own lines stay
+    ("3/12/2568\nที่ ศธ ๑/๒", "3/12/2568\nที่ ศธ ๑/๒"),  # a date without a time is the letter's
+    ("ที่ ศธ ๑/๒\nโทร. ๐ ๒๒๘๘ ๕๕๕๕\nเว็บไซต์ https://www.obec.go.th", "ที่ ศธ ๑/๒\nโทร. ๐ ๒๒๘๘ ๕๕๕๕\n"
+     "เว็บไซต์ https://www.obec.go.th"),
+    ("ที่ ศธ ๑/๒\nหน้า https://www.obec.go.th 1/2 ลับ", "ที่ ศธ ๑/๒\nหน้า https://www.obec.go.th 1/2 ลับ"),
+]
+
+
+@pytest.mark.parametrize(("text", "left"), PRINT_MARGINS)
+def test_a_browser_print_header_and_footer_are_not_the_letters(text: str, left: str) -> None:
+    assert without_print_margins(text) == left

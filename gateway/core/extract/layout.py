@@ -36,6 +36,7 @@ __all__ = [
     "join_wrapped",
     "reaches_right",
     "stamp_word",
+    "without_print_margins",
 ]
 
 _MARKS = re.compile(r"[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]")
@@ -184,3 +185,30 @@ def agency_lines(lines: Sequence[str], number_at: int | None, tail: str, end: in
     if first_address:
         return top[max(0, first_address - 3) : first_address]
     return []
+
+
+# A web browser's "Print" puts its own lines on the page, outside the letter: Chromium and Edge a
+# header with the date and time, then the page's title ("12/7/26, 2:37 PM <title>",
+# "7/12/69 14:37 <title>"), and a footer with the page's address and the page count
+# ("https://esaraban…/view?id=12 1/2"). Read as the letter's, the header came before its
+# letterhead and the agency beside ที่ was lost.
+_PRINT_HEADER = re.compile(rf"^[{DIGIT}]{{1,2}}/[{DIGIT}]{{1,2}}/[{DIGIT}]{{2,4}},?\s+"
+                           rf"[{DIGIT}]{{1,2}}[:.][{DIGIT}]{{2}}(?:\s*[AaPp]\.?[Mm]\.?)?(?:\s|$)")
+_PRINT_FOOTER = re.compile(rf"^(?:(?:https?|file)://\S+(?:\s+[{DIGIT}]+\s*/\s*[{DIGIT}]+)?"
+                           rf"|[{DIGIT}]+\s*/\s*[{DIGIT}]+)$")
+
+
+def without_print_margins(text: str) -> str:
+    """A page's text without the header and footer lines a web browser printed on it."""
+    lines = text.split("\n")
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    if not filled:
+        return text
+    drop = set()
+    if _PRINT_HEADER.match(lines[filled[0]].strip()):
+        drop.add(filled[0])
+    for i in reversed(filled[1:]):
+        if not _PRINT_FOOTER.match(lines[i].strip()):
+            break
+        drop.add(i)
+    return "\n".join(line for i, line in enumerate(lines) if i not in drop) if drop else text

@@ -15,6 +15,7 @@ from typing import Any
 from gateway.core.extract.crosscheck import conflict, damaged, similar_text
 from gateway.core.extract.filename import extract_from_filename, parse_appendix7_filename
 from gateway.core.extract.labels import extract_labelled
+from gateway.core.extract.layout import without_print_margins
 from gateway.core.extract.letterhead import extract_from_text
 from gateway.core.extract.ocr import extract_from_ocr
 from gateway.core.extract.subject import extract_from_subject
@@ -97,7 +98,7 @@ def extract_fields(
     if xml_fields:
         layers.append((_XML, from_xml(xml_fields)))
     if pdf_page1_text:
-        pdf_page1_text = clean_text(pdf_page1_text, multiline=True)
+        pdf_page1_text = without_print_margins(clean_text(pdf_page1_text, multiline=True))
     if pdf_page1_text and pdf_page1_text.strip():
         layers.append((_PDF, extract_from_text(pdf_page1_text, FieldSource.PDF)))
     messages = [msg, *msg.forwarded]
