@@ -151,6 +151,12 @@ LAYOUT = [
         id="stamp-read-through-PUA-tone-mark",
     ),
     pytest.param(
+        "ดวนทีสุด\nที่ มท 0309.1/3446 กรมการปกครอง\nถนนอัษฎางค์\n5 ธันวาคม 2568\n"
+        "เรื่อง ขอเชิญประชุม\nเรียน อธิบดี\n",
+        {"speed": "ด่วนที่สุด"},
+        id="stamp-whose-tone-marks-a-reprint-lost",  # cairo's reprint of chromium-08
+    ),
+    pytest.param(
         "ที่ กค 0702/342 กรมสรรพากร\nถนนพหลโยธิน\n10 ธันวาคม 2568\nเรื่อง ขอเชิญประชุม\n"
         "เรียน อธิบดี\nอ้างถึง หนังสือกรมอนามัย ด่วนที่สุด ที่ สธ 0904/ว 332\nด่วน\n",
         {"speed": None},

@@ -122,9 +122,11 @@ def is_label_line(text: str) -> bool:
 
 def stamp_word(segment: str) -> str | None:
     """The speed or secrecy word a segment consists of; read through junk when the segment
-    has some (``ด\\uf70aวน`` is ด่วน) and is nothing but that word."""
+    has some (``ด\\uf70aวน`` is ด่วน) and is nothing but that word, and through tone marks a
+    PDF printed again lost (``ดวนทีสุด``, cairo's reprint of a bold stamp, is ด่วนที่สุด:
+    no Thai word is spelt so)."""
     token = class_token(segment)
-    if token is not None or not has_junk(segment):
+    if token is not None:
         return token
     return _STAMPS.get(skeleton(segment.strip(" !()[]*:-")))
 
