@@ -28,6 +28,7 @@ from gateway.letter import (
 from gateway.state import Event
 from gateway.trust import AuthResult, SenderAuth
 from gateway.trust.automail import stranger_reason
+from gateway.trust.results import thai_domains
 from gateway.xmlletter.model import Notifier, XmlLetter
 
 
@@ -293,7 +294,7 @@ def auth_problem(auth: SenderAuth | None, policy: Policy) -> Problem | None:
     configured, the domain publishes nothing. None when it passed or was not checked."""
     if auth is None or not policy.auth_enforce:
         return None
-    domain = auth.from_domain or "-"
+    domain = thai_domains(auth.from_domain or "-")
     why = "; ".join(auth.reasons_th)
     if auth.result is AuthResult.FAIL:
         return Problem("sender_auth_failed",
@@ -322,7 +323,7 @@ def auth_remark(auth: SenderAuth | None) -> str:
     """The one line the register's remarks and the clerk read about the sender's authentication."""
     if auth is None:
         return ""
-    line = f"{AUTH_REMARK[auth.result]} ({auth.from_domain or '-'})"
+    line = f"{AUTH_REMARK[auth.result]} ({thai_domains(auth.from_domain or '-')})"
     if auth.result is not AuthResult.PASS and auth.reasons_th:
         line += ": " + "; ".join(auth.reasons_th)
     return line

@@ -77,6 +77,15 @@ def _ascii_domain(domain: str) -> str:
         return domain
 
 
+def _clause_address(address: str) -> str:
+    """MAIL FROM as an Authentication-Results property value: as it came when it is ASCII; an
+    internationalized one (SMTPUTF8, สารบรรณ@กรมอนามัย.ไทย) as its domain in ASCII, all that
+    SPF checked and all that the header's ASCII grammar can carry (read back unchanged)."""
+    if address.isascii():
+        return address
+    return _ascii_domain(address.rpartition("@")[2])
+
+
 # -- DKIM ----------------------------------------------------------------------------------------
 
 
@@ -221,7 +230,7 @@ def authenticate(raw: bytes, *, ip: str | None, helo: str, mail_from: str, resol
                                   helo=helo)
         except ValueError:  # not an IP address: nothing SPF can say
             result = "none"
-        who = ("smtp.mailfrom", mail_from) if mail_from else ("smtp.helo", helo)
+        who = ("smtp.mailfrom", _clause_address(mail_from)) if mail_from else ("smtp.helo", helo)
         spf = Method("spf", result, "", (who, ("smtp.remote-ip", ip)))
         methods.append(spf)
     sigs = _dkim(raw, lookup)

@@ -192,6 +192,30 @@ _DMARC_WHY = {
 DNS_DOWN = "ตรวจสอบ DNS ไม่ได้ (temperror)"
 
 
+_ACE_NAME = re.compile(r"(?<![\w.-])(?:[a-z0-9-]+\.)*xn--[a-z0-9-]+(?:\.[a-z0-9-]+)*(?![\w-])", re.I)
+_THAI_LABEL = re.compile(r"[\u0e01-\u0e5b0-9-]+")
+
+
+def _thai_name(m: re.Match[str]) -> str:
+    try:
+        labels = [label.encode("ascii").decode("idna") if label.lower().startswith("xn--") else label
+                  for label in m.group(0).split(".")]
+    except UnicodeError:  # not a valid IDN label: shown as it came
+        return m.group(0)
+    decoded = [u for u, a in zip(labels, m.group(0).split("."), strict=True) if a.lower().startswith("xn--")]
+    if not all(_THAI_LABEL.fullmatch(u) for u in decoded):
+        return m.group(0)  # another script (a look-alike of a Latin name): its ASCII form stays
+    return ".".join(labels)
+
+
+def thai_domains(s: str) -> str:
+    """`s` with every Thai domain name in its ASCII form (``xn--…``, as DNS and the
+    authentication checks give it) written in Thai, as the clerk knows it (กรมอนามัย.ไทย).
+    A label of any other script stays in its ASCII form, so a name that only looks like a
+    familiar one (Cyrillic о for Latin o) is not shown as that name."""
+    return _ACE_NAME.sub(_thai_name, s) if "xn--" in s.lower() else s
+
+
 def _reasons(methods: Sequence[Method], result: AuthResult, from_domain: str) -> tuple[str, ...]:
     out: list[str] = []
     for m in methods:
@@ -227,4 +251,4 @@ def _reasons(methods: Sequence[Method], result: AuthResult, from_domain: str) ->
         out.append(f"โดเมน {named} ไม่ได้ประกาศ SPF/DKIM/DMARC ให้ตรวจสอบ (none)")
     if result is AuthResult.TEMPERROR and not any(r.startswith(DNS_DOWN) for r in out):
         out.append(DNS_DOWN)
-    return tuple(dict.fromkeys(out))
+    return tuple(dict.fromkeys(thai_domains(r) for r in out))  # a Thai domain as the clerk knows it

@@ -131,6 +131,36 @@ async def test_a_genuine_signed_sender_is_registered_with_the_verdict_in_its_rem
     assert [o.kind for o in await _automatic_mail(store, got.id)] == ["ack"]
 
 
+THAI_DOMAIN = "กรมอนามัย.ไทย"
+THAI_ADDRESS = f"สารบรรณ@{THAI_DOMAIN}"
+
+
+async def test_an_agency_on_a_thai_domain_is_checked_and_named_in_thai(gateway, dns_server) -> None:
+    """An internationalized address (SMTPUTF8, สารบรรณ@กรมอนามัย.ไทย): checked under its domain's
+    ASCII form, the verdict read back from the stored bytes as it was made (the stamp once wrote
+    the address as ??????), and the clerk reads the domain in Thai."""
+    port, store = gateway
+    ascii_domain = THAI_DOMAIN.encode("idna").decode()
+    Sender(ascii_domain).publish(dns_server, spf="v=spf1 ip4:127.0.0.1 -all", dmarc="v=DMARC1; p=reject")
+    raw = _letter_from("moi.go.th", 4).replace(b"From: ", b"X-Was-From: ", 1)
+    raw = Sender(ascii_domain).sign(f"From: กรมอนามัย <{THAI_ADDRESS}>\r\n".encode() + raw)
+    errors, reply = await aiosmtplib.send(raw, sender=THAI_ADDRESS, recipients=["saraban@agency.test"],
+                                          hostname="127.0.0.1", port=port, timeout=10,
+                                          mail_options=["SMTPUTF8"])
+    assert errors == {}
+    got = await _decided(store, int(reply.rsplit(" ", 1)[1]))
+    async with store.sessions() as s:
+        kept = store.blobs.get((await s.get(RawMessage, got.raw_message_id)).sha256)
+        entry = (await s.execute(select(RegisterEntry).where(
+            RegisterEntry.letter_id == got.id))).scalar_one()
+    v = read_verdict(kept, {GW})
+    assert v is not None and (v.result, v.spf, v.dkim, v.dmarc) == (AuthResult.PASS, "pass", "pass", "pass")
+    assert f"smtp.mailfrom={ascii_domain}" in v.results[0]
+    assert got.state == "registered" and got.sender_address == THAI_ADDRESS
+    assert f"ยืนยันตัวตนผู้ส่งผ่าน ({THAI_DOMAIN})" in entry.remarks
+    assert [(o.kind, o.recipient) for o in await _automatic_mail(store, got.id)] == [("ack", THAI_ADDRESS)]
+
+
 async def _send_raw(port: int, raw: bytes, sender: str) -> str:
     errors, reply = await aiosmtplib.send(raw, sender=sender, recipients=["saraban@agency.test"],
                                           hostname="127.0.0.1", port=port, timeout=10)

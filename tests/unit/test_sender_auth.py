@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from gateway.config.trust import Authentication
+from gateway.core.classify import auth_remark
 from gateway.trust import AuthResult, SenderAuth
 from gateway.trust.auth import authenticate, believed, org_domain, stamp, vouch
 from gateway.trust.dns import Resolver
-from gateway.trust.results import read_verdict
+from gateway.trust.results import read_verdict, thai_domains
 from tests.dnsserver import DnsServer
 from tests.mailauth import Sender, letter
 
@@ -62,6 +63,30 @@ def test_a_domain_with_no_records_is_none(dns_server: DnsServer) -> None:
     v = check(dns_server, letter("x <a@nothing.test>"), ip=STRANGER_IP, mail_from="a@nothing.test")
     assert (v.result, v.spf, v.dkim, v.dmarc) == (AuthResult.NONE, "none", "none", "none")
     assert v.reasons_th == ("โดเมน nothing.test ไม่ได้ประกาศ SPF/DKIM/DMARC ให้ตรวจสอบ (none)",)
+
+
+def test_a_thai_domain_is_named_in_thai_to_the_clerk(dns_server: DnsServer) -> None:
+    """An agency on a Thai domain (EAI, .ไทย): the clerk reads its name, not xn--…"""
+    v = check(dns_server, letter("กรมอนามัย <สารบรรณ@กรมอนามัย.ไทย>"), ip=STRANGER_IP,
+              mail_from="สารบรรณ@กรมอนามัย.ไทย")
+    assert v.result is AuthResult.NONE
+    assert v.reasons_th == ("โดเมน กรมอนามัย.ไทย ไม่ได้ประกาศ SPF/DKIM/DMARC ให้ตรวจสอบ (none)",)
+    assert "(กรมอนามัย.ไทย)" in auth_remark(v)
+
+
+# (a name as DNS gives it, as the clerk reads it)
+DOMAINS = [
+    ("xn--12c2cxabfc5e8ah.xn--o3cw4h", "กรมอนามัย.ไทย"),
+    ("d=mail.xn--12c2cxabfc5e8ah.xn--o3cw4h)", "d=mail.กรมอนามัย.ไทย)"),
+    ("obec.go.th", "obec.go.th"),
+    ("xn--gv-fmc.th", "xn--gv-fmc.th"),  # gоv.th with a Cyrillic о: not shown as gov.th
+    ("xn--broken--.th", "xn--broken--.th"),  # no valid IDN label: as it came
+]
+
+
+@pytest.mark.parametrize(("name", "shown"), DOMAINS)
+def test_thai_domain_names_are_shown_in_thai_and_others_as_they_are(name: str, shown: str) -> None:
+    assert thai_domains(name) == shown
 
 
 def test_dns_down_is_temperror_never_pass(dns_server: DnsServer, moi: Sender) -> None:
