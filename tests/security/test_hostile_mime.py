@@ -111,6 +111,15 @@ def boundary_never_closed() -> bytes:
     return mail[: mail.rstrip().rfind(b"\r\n--")] + b"\r\n"  # the closing line is missing
 
 
+def nul_in_charset() -> bytes:
+    """Thai 8-bit text under `charset="\\x00utf-8"`: Python's own decoding of it raised
+    ValueError (embedded null character), and both parsers gave the message up (found by
+    test_parse's mutation fuzz)."""
+    return (HEAD + b'Subject: nul\r\nContent-Type: multipart/mixed; boundary="n"\r\n\r\n'
+            b'--n\r\nContent-Type: text/plain; charset="\x00utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
+            + "เรียน ผู้อำนวยการ ส่งหนังสือมาเพื่อทราบ".encode() + b"\r\n--n\r\n" + pdf_part() + b"--n--\r\n")
+
+
 # (what the sender did, the raw message, the state it ends in, what the reason says)
 CASES: list[tuple[str, Callable[[], bytes], str, str | None]] = [
     ("multipart 1,000 deep, letter at the bottom", lambda: multipart_deep(1000), "review", TOO_DEEP),
@@ -130,6 +139,7 @@ CASES: list[tuple[str, Callable[[], bytes], str, str | None]] = [
     ("a Subject of 1 MB", lambda: header_of_1mb("Subject"), "registered", None),
     ("an unknown header of 1 MB", lambda: header_of_1mb("X-Junk"), "registered", None),
     ("boundary never closed", boundary_never_closed, "registered", None),
+    ("a NUL inside the text part's charset", nul_in_charset, "registered", None),
 ]
 
 

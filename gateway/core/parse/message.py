@@ -224,7 +224,10 @@ class _Reader:
         self._leaf(part, headers, ctype, in_related)
 
     def _payload(self, part: Message, ctype: str) -> bytes:
-        text = part.get_payload()
+        try:
+            text = part.get_payload()
+        except (ValueError, LookupError):  # 8-bit text under a charset no codec takes
+            text = None  # (Python decodes it with that name: "\x00utf-8" is a ValueError)
         if isinstance(text, str) and text.isascii() and \
                 str(part.get("content-transfer-encoding", "")).strip().lower() == "base64":
             fast = decode_clean(text.encode("ascii"))
