@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8, Policy
 from email.utils import format_datetime
 from typing import Any, Protocol
 
@@ -119,6 +119,13 @@ def render(env: jinja2.Environment, template: str, context: Mapping[str, Any]) -
     return " ".join(subject.split()), body
 
 
+def wire_policy(*addresses: str) -> Policy:
+    """How a mail is written for these addresses: SMTP's (7-bit headers), or, when one is
+    internationalized (สารบรรณ@กรมอนามัย.ไทย, sent with SMTPUTF8), RFC 6532's UTF-8 headers:
+    an encoded word is no address (=?utf-8?b?…?=@=?utf-8?b?…?= reaches nobody)."""
+    return SMTPUTF8 if any(not a.isascii() for a in addresses) else SMTP
+
+
 def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime, signer: Signer) -> bytes:
     subject, body = render(env, mail.template, mail.context)
     msg = EmailMessage()
@@ -169,7 +176,7 @@ def compose(env: jinja2.Environment, mail: Mail, *, now: dt.datetime, signer: Si
         spliced[placeholder] = _crlf(raw)
     if mail.boundary_seed and msg.is_multipart():
         msg.set_boundary("=_saraban_" + hashlib.sha256(mail.boundary_seed.encode()).hexdigest()[:40])
-    out = msg.as_bytes(policy=SMTP)
+    out = msg.as_bytes(policy=wire_policy(mail.from_addr, *mail.to))
     for token, encoded in spliced.items():
         at = out.index(token)
         head = out.rfind(b"\r\n--", 0, at)  # this part's boundary line

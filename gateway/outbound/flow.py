@@ -21,7 +21,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import secret
+from gateway.core.compose import wire_policy
 from gateway.core.extract import choose_main_letter, extract_fields
 from gateway.core.parse import parse_message
 from gateway.errors import UserError
@@ -382,7 +382,7 @@ def submission_message(*, pdfs: Sequence[Path], to: Sequence[str], subject: str,
         data = p.read_bytes()
         maintype, subtype = ("application", "pdf") if data[:5] == b"%PDF-" else ("application", "octet-stream")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=p.name)
-    return msg.as_bytes(policy=SMTP)
+    return msg.as_bytes(policy=wire_policy(sender, *to))
 
 
 __all__ = ["Outbound", "signer_from_settings", "submission_message"]

@@ -69,7 +69,7 @@ class FolderTransport:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.folder)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(head.encode("ascii", "replace") + message)
+                f.write(head.encode("utf-8") + message)  # an internationalized address as it is
                 f.flush()
                 os.fsync(f.fileno())
         except BaseException:
@@ -139,11 +139,20 @@ class RelayTransport:
                     raise Transient(f"OAuth token: {exc}") from exc
             elif r.username and password is not None:
                 await client.login(r.username, password)
+            if client.is_ehlo_or_helo_needed:  # what the relay offers (DSN, SMTPUTF8) is known after EHLO
+                await client.ehlo()
             options = []
             if envelope.envelope_id and client.supports_extension("dsn"):
                 options = ["RET=HDRS", f"ENVID={envelope.envelope_id}"]
-            await client.mail(envelope.sender, options=options)
-            await client.rcpt(envelope.recipient)
+            encoding = "ascii"
+            if not (envelope.sender.isascii() and envelope.recipient.isascii()):
+                # an internationalized address (สารบรรณ@กรมอนามัย.ไทย) travels only with SMTPUTF8
+                if not client.supports_extension("smtputf8"):
+                    raise Permanent(f"relay {r.host} does not offer SMTPUTF8, which mail to "
+                                    f"{envelope.recipient} needs (ระบบส่งต่อไม่รองรับที่อยู่อีเมลภาษาไทย)")
+                options, encoding = [*options, "SMTPUTF8"], "utf-8"
+            await client.mail(envelope.sender, options=options, encoding=encoding)
+            await client.rcpt(envelope.recipient, encoding=encoding)
             await data_in_two_steps(client, message, before_end, r.timeout_seconds)
             delivered = True
         except Uncertain:

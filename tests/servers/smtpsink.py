@@ -25,6 +25,7 @@ class SmtpSink:
     script: dict[str, list[str]] = field(default_factory=dict)
     refused: list[tuple[str, str]] = field(default_factory=list)
     halted_port: int = 0
+    smtputf8: bool = True  # offered in EHLO (an older relay does not)
 
     @property
     def port(self) -> int:
@@ -32,15 +33,15 @@ class SmtpSink:
         return int(self.server.sockets[0].getsockname()[1])
 
     @classmethod
-    async def start(cls, port: int = 0) -> SmtpSink:
-        sink = cls()
+    async def start(cls, port: int = 0, *, smtputf8: bool = True) -> SmtpSink:
+        sink = cls(smtputf8=smtputf8)
         await sink._listen(port)
         return sink
 
     async def _listen(self, port: int) -> None:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: SMTP(self, hostname="sink.localhost", ident="sink", enable_SMTPUTF8=True,
+            lambda: SMTP(self, hostname="sink.localhost", ident="sink", enable_SMTPUTF8=self.smtputf8,
                          decode_data=False, data_size_limit=64 * 1024 * 1024),
             "127.0.0.1", port)
 
