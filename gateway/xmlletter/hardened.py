@@ -309,6 +309,19 @@ def _prolog_has_doctype(data: bytes) -> bool:
             return head.startswith(b"<!", pos)
 
 
+_SPACED_DECLARATION = re.compile(rb"(\xef\xbb\xbf)?[ \t\r\n]+(?=<\?xml[ \t\r\n])")
+
+
+def declaration_first(data: bytes) -> tuple[bytes, bool]:
+    """The document with the whitespace before its XML declaration taken out (the BOM kept),
+    and whether there was any. A PHP page with a blank line before `<?php` sends one, which
+    XML forbids ("XML declaration allowed only at the start"); nothing else is touched."""
+    m = _SPACED_DECLARATION.match(data[:4096])
+    if m is None:
+        return data, False
+    return (m.group(1) or b"") + data[m.end():], True
+
+
 def parse_hardened(data: bytes, limits: Limits) -> ParsedDocument | ParseRefused:
     """Parse untrusted bytes; never raises for bad input, never expands an entity."""
     if len(data) > limits.max_bytes:

@@ -104,6 +104,10 @@ NOTICE_TEXT: dict[Variant | NoticeCode, tuple[str, str]] = {
         "unknown element ignored: {detail}",
         "ไม่รู้จักองค์ประกอบ จึงข้ามไป: {detail}",
     ),
+    Variant.SPACE_BEFORE_DECLARATION: (
+        "whitespace before the XML declaration, skipped",
+        "มีช่องว่างหรือบรรทัดว่างก่อนการประกาศ XML (<?xml) จึงข้ามไป",
+    ),
     Variant.THAI_DIGITS: (
         "Thai digits read as ASCII digits: {detail}",
         "อ่านเลขไทยเป็นเลขอารบิก: {detail}",

@@ -105,6 +105,7 @@ class Variant(StrEnum):
     UNPADDED_CODE = "unpadded_code"  # "1" for "001"
     NON_ISO_DATE = "non_iso_date"  # dd/MM/yyyy, or a date and time where a date belongs
     BUDDHIST_ERA_YEAR = "buddhist_era_year"  # 2564-11-16 (th-TH culture); read as 2021
+    SPACE_BEFORE_DECLARATION = "space_before_declaration"  # a blank line before <?xml (PHP)
 
 
 class NoticeCode(StrEnum):

@@ -16,6 +16,7 @@ from .hardened import (
     Limits,
     ParsedDocument,
     ParseRefused,
+    declaration_first,
     local_name,
     parse_hardened,
 )
@@ -33,6 +34,7 @@ from .model import (
     Refusal,
     RefusalReason,
     SignatureInfo,
+    Variant,
     XmlLetter,
     XmlReadResult,
 )
@@ -314,10 +316,13 @@ def read_letter_xml(
         max_elements=max_elements,
         max_payload_bytes=max_payload_bytes,
     )
+    data, spaced = declaration_first(data)
     parsed = parse_hardened(data, limits)
     if isinstance(parsed, ParseRefused):
         return _refused(parsed.reason, parsed.detail)
     ctx = ReadContext()
+    if spaced:
+        ctx.flag(Variant.SPACE_BEFORE_DECLARATION, "/")
     located = locate(ctx, parsed.root)
     if located is None:
         return _refused(RefusalReason.UNKNOWN_DOCUMENT, local_name(parsed.root.tag))

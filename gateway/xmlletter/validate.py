@@ -18,6 +18,7 @@ from .hardened import (
     Limits,
     ParsedDocument,
     ParseRefused,
+    declaration_first,
     local_name,
     parse_hardened,
 )
@@ -171,7 +172,7 @@ def validate_xml(
         max_elements=max_elements,
         max_payload_bytes=max_payload_bytes,
     )
-    parsed = parse_hardened(data, limits)
+    parsed = parse_hardened(declaration_first(data)[0], limits)  # as the reader takes it
     if isinstance(parsed, ParseRefused):
         return refusal_report(parsed.reason, parsed.detail)
     located = locate(ReadContext(), parsed.root)

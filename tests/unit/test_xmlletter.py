@@ -103,6 +103,8 @@ SAMPLES: dict[str, Expect] = {
     ),
     "variant_unknown_codes.xml": letter("ecms", False, V.UNPADDED_CODE),
     "variant_bad_base64.xml": letter("ecms", False, V.MISSING_OPTIONAL_CHILDREN),
+    # a PHP page's blank lines before <?xml (XML forbids them: libxml2 refused the letter)
+    "variant_space_before_declaration.xml": letter("dga", True, V.SPACE_BEFORE_DECLARATION),
     # hostile
     "hostile_xxe.xml": refused(RefusalReason.DOCTYPE),
     "hostile_billion_laughs.xml": refused(RefusalReason.DOCTYPE),
@@ -110,6 +112,7 @@ SAMPLES: dict[str, Expect] = {
     "hostile_parameter_entity.xml": refused(RefusalReason.DOCTYPE),
     "hostile_utf16_doctype.xml": refused(RefusalReason.DOCTYPE),
     "hostile_utf32_doctype.xml": refused(RefusalReason.DOCTYPE),
+    "hostile_space_then_doctype.xml": refused(RefusalReason.DOCTYPE),
     "hostile_deep.xml": refused(RefusalReason.TOO_DEEP),
     "hostile_xinclude.xml": notifier(NotifierKind.RECEIVE, False, V.UNKNOWN_ELEMENTS),
     "hostile_schema_location.xml": letter("dga"),
@@ -258,6 +261,7 @@ def test_variants_still_yield_the_same_letter() -> None:
         assert read(name).letter == reference, name
     assert read("variant_no_wrapper_dga.xml").letter == read("dga_letter.xml").letter
     assert read("variant_processid_case.xml").letter == read("dga_letter.xml").letter
+    assert read("variant_space_before_declaration.xml").letter == read("dga_letter.xml").letter
 
 
 def test_process_id_is_read_whatever_its_case() -> None:
