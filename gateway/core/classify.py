@@ -100,6 +100,9 @@ class Reading:
     fields: LetterFields
     xml_letter: XmlLetter | None = None  # the CorrespondenceLetter read from the XML, if any
     notifier: Notifier | None = None  # a status message instead of a letter
+    # the numbers of attached PDFs that are letters of their own, which the letter does not
+    # name (several letters in one e-mail: each needs its own receive number)
+    other_letters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,15 @@ def validate(r: Reading, policy: Policy | None = None) -> tuple[Problem, ...]:
                 and f.source == FieldSource.OCR]
     if from_ocr:  # a scan's reading pre-fills the review, never registers (#20)
         out.append(OCR_REVIEW)
+    if r.other_letters:
+        out.append(Problem(
+            "several_letters",
+            f"อีเมลนี้แนบหนังสือราชการมาอีก {len(r.other_letters)} ฉบับ "
+            f"(ที่ {', '.join(r.other_letters[:5])}) ซึ่งหนังสือฉบับแรกไม่ได้อ้างถึง "
+            "หนังสือแต่ละฉบับต้องลงรับแยกกัน กรุณาตรวจ",
+            f"{len(r.other_letters)} more letters attached ({', '.join(r.other_letters[:5])}): "
+            "each needs a receive number of its own",
+        ))
     from_pdf = any(f is not None and f.source == FieldSource.PDF
                    for f in (getattr(r.fields, n) for n in REQUIRED_FIELDS))
     if r.pdf is not None and r.pdf.misspelt >= MISSPELT_REVIEW and from_pdf:

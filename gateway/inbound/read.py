@@ -34,7 +34,7 @@ from gateway.core.classify import (
     validate,
 )
 from gateway.core.compose import ORIGIN_HEADER, origin_parts
-from gateway.core.extract import choose_main_letter, extract_fields
+from gateway.core.extract import choose_main_letter, extract_fields, extract_from_text
 from gateway.core.extract.ocr import ocr_needed
 from gateway.core.parse import parse_message
 from gateway.core.parse.corrections import CorrectionReply, correction_reply
@@ -48,13 +48,21 @@ from gateway.forwarding.routing import (
     recipient_token,
     reply_token,
 )
-from gateway.letter import Attachment, ParsedMessage, Problem, mail_system
+from gateway.letter import (
+    Attachment,
+    FieldSource,
+    LetterFields,
+    ParsedMessage,
+    Problem,
+    mail_system,
+)
 from gateway.outbound.bounces import Bounce, read_bounce, verp_token
-from gateway.outbound.rules import SENT_HEADER
+from gateway.outbound.rules import SENT_HEADER, letter_numbers_in
 from gateway.pdf.check import Revocation, inspect_pdf
 from gateway.pdf.ocr import OcrReading, has_text_layer, ocr_page1
 from gateway.pdf.text import misspelt_share
 from gateway.store.blobs import BlobStore
+from gateway.thai import letter_no_key, letter_numbers_equal
 from gateway.trust import SenderAuth
 from gateway.trust.channels import Origin, clerk_proof
 from gateway.trust.secret import InstallSecret
@@ -173,7 +181,33 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
         if scan.text:
             fields = extract_fields(xml_fields, pdf.page1_text, msg, main.filename,
                                     ocr_text=scan.text, today=now.date())
-    return Reading(msg, main, enclosures, xml_att, pdf, xml_facts, fields, xml_letter, notifier)
+    return Reading(msg, main, enclosures, xml_att, pdf, xml_facts, fields, xml_letter, notifier,
+                   other_letters=_other_letters(fields, enclosures, now) if pdf and pdf.readable else ())
+
+
+def _other_letters(fields: LetterFields, enclosures: Sequence[Attachment],
+                   now: dt.datetime) -> tuple[str, ...]:
+    """The numbers of the PDF enclosures whose page 1 is a letter of its own (ที่, date and
+    เรื่อง) and which the letter does not name (its own number, อ้างถึง, สิ่งที่ส่งมาด้วย): a
+    copy of a letter referred to is an enclosure; another agency's letter sent along is not."""
+    own = fields.letter_no.value if fields.letter_no else ""
+    named = letter_numbers_in(" ".join(str(f.value) for f in (fields.reference, fields.enclosures)
+                                       if f is not None))
+    out: list[str] = []
+    for a in enclosures[:MAX_LETTERS_LOOKED_AT]:
+        if not a.is_pdf:
+            continue
+        head = extract_from_text(inspect_pdf(a.data, now=now).first_page_text, FieldSource.PDF)
+        number = head.get("letter_no")
+        if number is None or "letter_date" not in head or "subject" not in head:
+            continue
+        if letter_numbers_equal(number.value, own) or letter_no_key(number.value) in named:
+            continue
+        out.append(str(number.value))
+    return tuple(dict.fromkeys(out))
+
+
+MAX_LETTERS_LOOKED_AT = 10  # PDF enclosures read for a letter of their own, at most
 
 
 def _looks_xml(att: Attachment) -> bool:
