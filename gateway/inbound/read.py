@@ -182,17 +182,19 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
             fields = extract_fields(xml_fields, pdf.page1_text, msg, main.filename,
                                     ocr_text=scan.text, today=now.date())
     return Reading(msg, main, enclosures, xml_att, pdf, xml_facts, fields, xml_letter, notifier,
-                   other_letters=_other_letters(fields, enclosures, now) if pdf and pdf.readable else ())
+                   other_letters=_other_letters(fields, pdf.page1_text, enclosures, now)
+                   if pdf and pdf.readable else ())
 
 
-def _other_letters(fields: LetterFields, enclosures: Sequence[Attachment],
+def _other_letters(fields: LetterFields, page1: str, enclosures: Sequence[Attachment],
                    now: dt.datetime) -> tuple[str, ...]:
     """The numbers of the PDF enclosures whose page 1 is a letter of its own (ที่, date and
-    เรื่อง) and which the letter does not name (its own number, อ้างถึง, สิ่งที่ส่งมาด้วย): a
-    copy of a letter referred to is an enclosure; another agency's letter sent along is not."""
+    เรื่อง) and which the letter does not name (its own number; any number its page 1 quotes,
+    in อ้างถึง, สิ่งที่ส่งมาด้วย or the text): a copy of a letter referred to is an enclosure;
+    another agency's letter sent along is not."""
     own = fields.letter_no.value if fields.letter_no else ""
-    named = letter_numbers_in(" ".join(str(f.value) for f in (fields.reference, fields.enclosures)
-                                       if f is not None))
+    named = letter_numbers_in(" ".join([page1, *(str(f.value) for f in (fields.reference,
+                                                                         fields.enclosures) if f)]))
     out: list[str] = []
     for a in enclosures[:MAX_LETTERS_LOOKED_AT]:
         if not a.is_pdf:

@@ -1,6 +1,6 @@
 """Several letters in one e-mail: each needs its own receive number, so the e-mail waits for the
-clerk, saying which letters came along. A copy of a letter the first one refers to (อ้างถึง,
-สิ่งที่ส่งมาด้วย) is an enclosure, as before.
+clerk, saying which letters came along. A copy of a letter the first one quotes (อ้างถึง,
+สิ่งที่ส่งมาด้วย, its text) is an enclosure, as before.
 
 Before, the first PDF was registered and the other letters became its enclosures: an agency that
 sent three letters in one e-mail got one receive number, and two letters were never registered.
@@ -55,6 +55,8 @@ CASES: list[tuple[str, Callable[[], bytes], list[Callable[[], tuple[str, str, by
     ("one referred to, one not", lambda: _main(f"อ้างถึง หนังสือ ที่ {CHROMIUM_05}"),
      [lambda: _pdf("อ้างถึง.pdf", _corpus("chromium/chromium-05.pdf")),
       lambda: _pdf("อีกฉบับ.pdf", _corpus("fpdf2/fpdf2-02.pdf"))], (FPDF2_02,)),
+    ("a letter the text quotes, attached", lambda: _main(f"ด้วยกรมอนามัยมีหนังสือ ที่ {CHROMIUM_05} แจ้งว่า"),
+     [lambda: _pdf("สำเนา.pdf", _corpus("chromium/chromium-05.pdf"))], ()),
     ("the same letter twice", _main, [lambda: _pdf("สำเนา.pdf", _main())], ()),
     ("a form, not a letter", _main,
      [lambda: _pdf("แบบฟอร์ม.pdf", letter_pdf(lines=("แบบรายงานผลการดำเนินงาน", "ชื่อหน่วยงาน ....")))], ()),
