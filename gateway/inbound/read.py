@@ -58,7 +58,7 @@ from gateway.letter import (
 )
 from gateway.outbound.bounces import Bounce, read_bounce, verp_token
 from gateway.outbound.rules import SENT_HEADER, letter_numbers_in
-from gateway.pdf.check import Revocation, inspect_pdf
+from gateway.pdf.check import Revocation, inspect_pdf, page1_text
 from gateway.pdf.ocr import OcrReading, has_text_layer, ocr_page1
 from gateway.pdf.text import misspelt_share
 from gateway.store.blobs import BlobStore
@@ -182,24 +182,27 @@ def read_message(raw: bytes, *, xml_resources: XmlResources, trust_roots: Sequen
             fields = extract_fields(xml_fields, pdf.page1_text, msg, main.filename,
                                     ocr_text=scan.text, today=now.date())
     return Reading(msg, main, enclosures, xml_att, pdf, xml_facts, fields, xml_letter, notifier,
-                   other_letters=_other_letters(fields, pdf.page1_text, enclosures, now)
+                   other_letters=_other_letters(fields, pdf.page1_text, enclosures)
                    if pdf and pdf.readable else ())
 
 
-def _other_letters(fields: LetterFields, page1: str, enclosures: Sequence[Attachment],
-                   now: dt.datetime) -> tuple[str, ...]:
+MAX_LETTERS_LOOKED_AT = 10  # PDF enclosures read for a letter of their own, at most
+
+
+def _other_letters(fields: LetterFields, page1: str, enclosures: Sequence[Attachment]) -> tuple[str, ...]:
     """The numbers of the PDF enclosures whose page 1 is a letter of its own (ที่, date and
     เรื่อง) and which the letter does not name (its own number; any number its page 1 quotes,
     in อ้างถึง, สิ่งที่ส่งมาด้วย or the text): a copy of a letter referred to is an enclosure;
     another agency's letter sent along is not."""
+    pdfs = [a for a in enclosures if a.is_pdf][:MAX_LETTERS_LOOKED_AT]
+    if not pdfs:
+        return ()
     own = fields.letter_no.value if fields.letter_no else ""
     named = letter_numbers_in(" ".join([page1, *(str(f.value) for f in (fields.reference,
                                                                          fields.enclosures) if f)]))
     out: list[str] = []
-    for a in enclosures[:MAX_LETTERS_LOOKED_AT]:
-        if not a.is_pdf:
-            continue
-        head = extract_from_text(inspect_pdf(a.data, now=now).first_page_text, FieldSource.PDF)
+    for a in pdfs:
+        head = extract_from_text(page1_text(a.data), FieldSource.PDF)
         number = head.get("letter_no")
         if number is None or "letter_date" not in head or "subject" not in head:
             continue
@@ -208,8 +211,6 @@ def _other_letters(fields: LetterFields, page1: str, enclosures: Sequence[Attach
         out.append(str(number.value))
     return tuple(dict.fromkeys(out))
 
-
-MAX_LETTERS_LOOKED_AT = 10  # PDF enclosures read for a letter of their own, at most
 
 
 def _looks_xml(att: Attachment) -> bool:

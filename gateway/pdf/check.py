@@ -89,6 +89,20 @@ class PdfReport:
 _TONE_BEFORE_VOWEL = re.compile("([\u0e48-\u0e4c])([\u0e31\u0e34-\u0e3a\u0e47])")
 
 
+def page1_text(pdf: bytes) -> str:
+    """Page 1's text as inspect_pdf reads it, without the rest of its look at the file
+    (signatures, active content): for an enclosure, whose header is all that is asked."""
+    return _page1_text(pdf, _pypdf_reader(pdf))
+
+
+def _page1_text(pdf: bytes, plain: Any) -> str:
+    text = first_page_text(pdf, _first_page_text(plain) if plain is not None else "",
+                           others=plain is None or _affordable(plain))
+    if plain is not None and not _has_thai(text) and lacks_tounicode(plain):
+        text = _from_fonts(pdf) or text
+    return text
+
+
 def normalise_extracted_thai(text: str) -> str:
     """Text from a PDF text layer, in the order a Thai reader typed it."""
     return normalize_text(_TONE_BEFORE_VOWEL.sub("\\2\\1", text))
@@ -174,10 +188,7 @@ def inspect_pdf(pdf: bytes, *, trust_roots: Sequence[bytes] = (), now: datetime,
         return PdfReport(False, th, f"{en}: {exc}", "", 0, "", encrypted, ())
     checks = asyncio.run(validate_signatures(embedded, roots, now, revocation)) if embedded else []
     plain = _pypdf_reader(pdf)
-    text = first_page_text(pdf, _first_page_text(plain) if plain is not None else "",
-                           others=plain is None or _affordable(plain))
-    if plain is not None and not _has_thai(text) and lacks_tounicode(plain):
-        text = _from_fonts(pdf) or text
+    text = _page1_text(pdf, plain)
     return PdfReport(
         readable=True,
         reason_th="",

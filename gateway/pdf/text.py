@@ -26,9 +26,8 @@ from collections import Counter
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
-from gateway.core.extract.words import SECRECY_WORDS
+from gateway.core.extract.words import SECRECY_WORDS, class_token
 from gateway.core.thaifix import CONSONANT, flaws, join_broken_lines, repair_page
-from gateway.letter import Secrecy
 from gateway.pdf.pdfium import LOCK as PDFIUM_LOCK
 
 __all__ = ["first_page_text", "unknown_letters"]
@@ -177,14 +176,14 @@ def _secrecy_across(text: str) -> str:
     left out of the lines, but the letter stays as secret as it shows (a line of its own at the
     top, where the extraction reads class stamps)."""
     # words apart, and all as one (PDFium breaks a turned word after each letter); a tiled
-    # watermark is the word again and again (ลับลับลับ…)
-    tokens = [t.strip(_WORD_PUNCT) for t in [*text.split(), "".join(text.split())]]
-    found = [w for w, level in SECRECY_WORDS.items() if level != Secrecy.NORMAL
-             and any(re.fullmatch(f"(?:{w})+", t) for t in tokens)]
+    # watermark is the word again and again (ลับลับลับ…): its one word is read
+    tokens = [*text.split(), "".join(text.split())]
+    words = [class_token(m[1] if (m := _REPEATED.fullmatch(t)) else t) for t in tokens]
+    found = [w for w in words if w in SECRECY_WORDS and SECRECY_WORDS[w].rank > 0]
     return max(found, key=lambda w: SECRECY_WORDS[w].rank, default="")
 
 
-_WORD_PUNCT = " !()[]{}*:-–—\"'“”.,"
+_REPEATED = re.compile(r"(.+?)\1+")
 
 Box = tuple[float, float, float, float]
 
