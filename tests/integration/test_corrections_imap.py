@@ -277,3 +277,27 @@ async def test_a_scan_read_by_ocr_is_confirmed_by_one_move(site, dovecot) -> Non
         (entry,) = await _entries(store, 1)
         assert (entry.letter_no, entry.letter_date, entry.sender, entry.subject) == shown
         assert entry.letter_no == truth["letter_no"]
+
+
+THUNDERBIRD = Path(__file__).resolve().parents[1] / "data" / "eml" / "thunderbird"
+
+
+async def test_a_reply_thunderbird_sent_registers_with_its_cut_lines_whole(site, dovecot) -> None:
+    """Thunderbird's own reply to this review copy (scripts/make-thunderbird, answered below the
+    quote): its จาก and เรื่อง lines went out cut by format=flowed, and are registered whole."""
+    settings, user = site
+    dovecot.deliver(user, _scanned("ส่งหนังสือขอความร่วมมือ"))
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
+        await ingest_once(settings, store=store)
+        assert str(_review_copy(dovecot, user, 1)["Subject"]).startswith("[ตรวจ L1]")
+        _save(dovecot, user, SENT, (THUNDERBIRD / "reply-below-html.eml").read_bytes())
+        await ingest_once(settings, store=store)
+        assert (await _letter(store, 1)).state == "registered"
+        (entry,) = await _entries(store, 1)
+        assert (entry.letter_no, entry.letter_date, entry.sender, entry.subject) == (
+            "ศธ 04010/ว 2345", dt.date(2026, 12, 3),
+            "สำนักงานเขตพื้นที่การศึกษาประถมศึกษาขอนแก่น เขต 1 สำนักงานคณะกรรมการการศึกษาขั้นพื้นฐาน",
+            "ขอเชิญประชุมคณะกรรมการ การจัดทำแผนพัฒนาการศึกษาขั้นพื้นฐาน ระยะ 5 ปี (พ.ศ. 2570 - 2574) "
+            "ของสำนักงานเขตพื้นที่การศึกษาประถมศึกษา")
+        (answer,) = _outbox(settings, "correction-result")
+        assert str(answer["Subject"]).startswith("ทำแล้ว")

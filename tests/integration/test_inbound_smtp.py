@@ -129,3 +129,23 @@ async def test_auto_reply_is_set_aside_without_ack(gw) -> None:
     async with store.sessions() as s:
         assert (await s.execute(select(OutboxItem))).first() is None
     assert letter.state == "not_letter"
+
+
+async def test_a_letter_thunderbird_sent_is_registered_from_its_pdf(gw) -> None:
+    """An agency's letter as Thunderbird itself sent it (scripts/make-thunderbird): flowed Thai
+    text, the PDF under a Thai name in RFC 2231 pieces. Registered from the PDF, name kept."""
+    port, store, _ = gw
+    tb = Path(__file__).resolve().parents[1] / "data" / "eml" / "thunderbird"
+    raw = (tb / "letter-from-agency.eml").read_bytes()
+    letter = await _until(store, _id(await _send(port, raw, "saraban@khonkaen.test")),
+                          states={"registered", "review"})
+    assert letter.state == "registered", letter.review_reason
+    assert (letter.letter_no, letter.subject, letter.sender) == (
+        "ขก ๐๐๑๗.๓/๗๔๕",
+        "ประชาสัมพันธ์การรับสมัครคัดเลือกบุคคลเพื่อบรรจุและแต่งตั้งเข้ารับราชการเป็นข้าราชการครู"
+        "และบุคลากรทางการศึกษา ตำแหน่งครูผู้ช่วย กรณีที่มีความจำเป็นหรือมีเหตุพิเศษ",
+        "สำนักงานจังหวัดขอนแก่น")
+    async with store.sessions() as s:
+        main = (await s.execute(select(LetterFile).where(
+            LetterFile.letter_id == letter.id, LetterFile.role == "main"))).scalar_one()
+    assert main.filename == "หนังสือ ขก 0017.3 ว 745 ประชาสัมพันธ์การรับสมัคร.pdf"

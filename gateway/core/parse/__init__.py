@@ -15,6 +15,7 @@ The modules, in the order a message meets them:
 - ``names``: safe attachment names and the type the bytes are.
 - ``tnef``: the files and body inside winmail.dat.
 - ``forwards``: the message inside a ``message/rfc822`` part.
+- ``flowed``: a ``format=flowed`` text part (Thunderbird's) joined back into the lines typed.
 - ``htmltext``: text of an HTML-only body.
 - ``signs``: auto-replies, bounces and spam, by their headers.
 - ``reporttag``: the ``[รายงาน]`` tag of a report asked for by mail, in a subject.

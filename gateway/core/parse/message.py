@@ -25,6 +25,7 @@ from email.policy import Policy
 from gateway.b64 import decode_clean
 from gateway.core.parse.base64runs import mask_base64_runs, unmask
 from gateway.core.parse.bounds import parse_bounded
+from gateway.core.parse.flowed import unflow
 from gateway.core.parse.forwards import forwarded_message, serialize
 from gateway.core.parse.headers import Headers, decode_b
 from gateway.core.parse.htmltext import html_to_text
@@ -73,6 +74,10 @@ def parse_message(raw: bytes) -> ParsedMessage:
     except Exception as exc:  # noqa: BLE001  (the same guard, for the headers alone)
         defects.append(f"headers could not be read: {type(exc).__name__}")
     return _empty(len(data), tuple(defects))
+
+
+def _param_is(headers: Headers, name: str, value: str) -> bool:
+    return (headers.param("content-type", name) or "").strip().lower() == value
 
 
 def _codec_missing(name: str) -> bool:
@@ -255,6 +260,8 @@ class _Reader:
         ):
             text = decode_thai(data, headers.param("content-type", "charset"))
             text = text.replace("\r\n", "\n").replace("\r", "\n")
+            if ctype == "text/plain" and _param_is(headers, "format", "flowed"):
+                text = unflow(text, delsp=_param_is(headers, "delsp", "yes"))
             (self.texts if ctype == "text/plain" else self.htmls).append(text)
             return
         if is_tnef(ctype, data, filename) and self._tnef(data):
