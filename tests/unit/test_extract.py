@@ -135,6 +135,16 @@ def test_thai_digits_and_split_sara_am_in_labels() -> None:
         ("ด่วนจี๋ รับสมัคร", {"subject": "ด่วนจี๋ รับสมัคร"}),  # nor ด่วน inside a word
         ("ขอออกเลขรับจังหวัด (กลุ่มงานบริหารทั่วไป)", {}),  # Roi Et: the letter is in the body
         ("ส่งหนังสือ", {}),
+        # a number without ที่ at the start, as agencies name their e-mails: a number, not the
+        # subject (the letter's เรื่อง is then read from the body or the PDF)
+        ("ส่งหนังสือ ศธ 04010/ว 2345", {"letter_no": "ศธ 04010/ว 2345"}),
+        ("ศธ 04010/ว 2345", {"letter_no": "ศธ 04010/ว 2345"}),
+        ("ศธ 04010/ว 2345 ขอความร่วมมือ", {"letter_no": "ศธ 04010/ว 2345", "subject": "ขอความร่วมมือ"}),
+        ("หนังสือ กค 0305/ว 88 ลว. 3 ธ.ค. 2569", {"letter_no": "กค 0305/ว 88", "letter_date": "2026-12-03"}),
+        ("Fw: ด่วนที่สุด นร0105/ว123 ขอเชิญ",
+         {"speed": "ด่วนที่สุด", "letter_no": "นร0105/ว123", "subject": "ขอเชิญ"}),
+        ("ประชุมครั้งที่ 2/2569", {"subject": "ประชุมครั้งที่ 2/2569"}),  # no agency initials: no number
+        ("หนังสือแจ้งเวียน ว 88", {"subject": "หนังสือแจ้งเวียน ว 88"}),
         ("2564_DGA_2487", {}),
         (
             "คำสั่ง ที่ 12/2566 เรื่อง แต่งตั้งคณะกรรมการ",

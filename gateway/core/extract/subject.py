@@ -1,7 +1,7 @@
 """The e-mail subject: the fields a sender writes into it (pure).
 
-``Fw:``/``ตอบกลับ:`` and ``[tags]`` are stripped; a leading speed or secrecy word, ``ที่ <number>``,
-``ลงวันที่ <date>`` and ``เรื่อง <subject>`` are read.
+``Fw:``/``ตอบกลับ:`` and ``[tags]`` are stripped; a leading speed or secrecy word, ``ที่ <number>``
+(or a number at the start without ที่), ``ลงวันที่ <date>`` and ``เรื่อง <subject>`` are read.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ _ENVELOPE_SUBJECT = re.compile(
     r"^(?:(?:ขอ|นำ)?ส่ง(?:หนังสือ(?:ราชการ)?)?|หนังสือราชการ|แจ้งหนังสือ(?:ราชการ)?"
     r"|ขอออกเลข(?:รับ|ส่ง)\S*.*|ขอเลข(?:รับ|ส่ง).*|ลงรับ.*)$"
 )
+# What may stand before a letter's number written without ที่ at the start of a subject, as Thai
+# agencies name their e-mails: "ศธ 04010/ว 2345 ขอความร่วมมือ…", "ส่งหนังสือ ศธ 04010/ว 2345",
+# "หนังสือ กค 0305/ว 88 ลว. 3 ธ.ค. 2569". The number is a number there, not the subject.
+_BARE_NUMBER_AFTER = re.compile(r"\s*(?:(?:ขอ|นำ)?ส่ง\s*)?(?:หนังสือ(?:ราชการ)?\s*)?")
 _GENERIC_SUBJECT_PREFIX = re.compile(r"^(?:(?:ขอ|นำ)?ส่งหนังสือ(?:ราชการ)?|หนังสือราชการ)\s+")
 
 
@@ -65,6 +69,12 @@ def extract_from_subject(subject: str) -> dict[str, Field[Any]]:
             found.put("letter_no", number[0])
             s = s[: m.start()] + " " + s[m.end() + number[2] :]
             break
+    if "letter_no" not in found.values:  # a number written without ที่ (see _BARE_NUMBER_AFTER)
+        lead = _BARE_NUMBER_AFTER.match(s)
+        number = find_letter_number(s[lead.end():], at_start=True) if lead else None
+        if lead and number:
+            found.put("letter_no", number[0])
+            s = s[lead.end() + number[2]:]
     m = INLINE_DATE.search(s)
     if m:
         when = find_thai_date(s[m.end() : m.end() + WINDOW])
