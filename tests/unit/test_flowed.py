@@ -109,3 +109,17 @@ def test_an_agencys_letter_from_thunderbird() -> None:
 
 LETTER_SUBJECT = ("ประชาสัมพันธ์การรับสมัครคัดเลือกบุคคลเพื่อบรรจุและแต่งตั้งเข้ารับราชการเป็นข้าราชการครู"
                   "และบุคลากรทางการศึกษา ตำแหน่งครูผู้ช่วย กรณีที่มีความจำเป็นหรือมีเหตุพิเศษ")
+
+
+def test_a_letter_a_clerk_forwarded_inline_from_thunderbird() -> None:
+    """Thunderbird forwards inline by default: the letter's e-mail under a header block in Thai
+    (หัวเรื่อง:, วันที่: <e-mail date>, จาก:, ถึง:). The letter's fields come from its text, not
+    from that block or the "Fwd:" subject."""
+    msg = parse_message(_raw("forwarded-by-clerk"))
+    assert msg.subject.startswith("Fwd:")
+    assert [a.filename for a in msg.attachments] == TRUTH["letter-from-agency"]["attached_as"]
+    fields = extract_fields(None, None, msg, None, today=dt.date(2026, 12, 7))
+    assert fields.letter_no is not None and fields.letter_no.value == "ขก 0017.3/745"
+    assert fields.letter_date is not None and fields.letter_date.value == dt.date(2025, 11, 20)
+    assert fields.subject is not None and fields.subject.value == LETTER_SUBJECT
+    assert fields.sender is not None and fields.sender.value == "สำนักงานจังหวัดขอนแก่น"
