@@ -161,13 +161,14 @@ def make_transport(settings: Settings) -> OutboxTransport:
     return FolderTransport(settings.outbox_path)
 
 
-def imap_client_factory(cfg: Imap) -> MailboxClientFactory:
-    """Fresh connections to one mailbox; the password is read at each (re)connection."""
+def imap_client_factory(cfg: Imap, sent: str = "") -> MailboxClientFactory:
+    """Fresh connections to one mailbox; the password is read at each (re)connection. `sent`:
+    the clerks' client's Sent folder ([intake.folders] sent), found by its \\Sent mark too."""
 
     def client() -> MailboxClient:
         password = secret(cfg.password_env, what=f"รหัสผ่าน IMAP {cfg.name}", what_en=f"IMAP password of {cfg.name}") \
             if cfg.auth == "password" else ""  # oauth2: the token is fetched at connect()
-        return ImapClient(cfg, password, client_ssl_context(cfg))
+        return ImapClient(cfg, password, client_ssl_context(cfg), sent=sent)
 
     return client
 
@@ -202,7 +203,8 @@ class App:
     health: MailboxHealth = field(default_factory=MailboxHealth)
 
     def watcher(self, cfg: Imap) -> Watcher:
-        return Watcher(cfg, self.pipeline, self.health, client_factory=imap_client_factory(cfg),
+        return Watcher(cfg, self.pipeline, self.health, client_factory=imap_client_factory(
+            cfg, self.settings.intake.folders.sent),
                        vouch=self.voucher)
 
     def watchers(self) -> list[Watcher]:

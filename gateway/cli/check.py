@@ -170,6 +170,40 @@ async def probe_imap(m: Imap) -> str:
     return f"เข้าสู่ระบบและเปิดกล่อง {m.mailbox} ได้ (login ok, IDLE={'yes' if idle else 'no'})"
 
 
+async def probe_folders(m: Imap, sent: str, tokens: TokenSource | None = None) -> str:
+    """Where the gateway's folders go on this server (its personal namespace) and which folder
+    is the clerks' Sent: a Sent folder not found means replies from the mail client are not
+    read, so it fails the check."""
+    from gateway.intake.imap_client import ImapClient
+    from gateway.ports import ImapFailure
+
+    password = "" if tokens is not None else secret(
+        m.password_env, what=f"รหัสผ่าน IMAP {m.name}", what_en=f"IMAP password of {m.name}")
+    client = ImapClient(m, password, _ssl_context(m), timeout=TIMEOUT, tokens=tokens, sent=sent)
+    try:
+        await client.connect()
+        have = await client.folders()
+    except ImapFailure as exc:  # the login line above says why, in Thai
+        if isinstance(exc, OSError):
+            raise
+        raise UserError("อ่านรายชื่อโฟลเดอร์ไม่ได้ (ดูบรรทัด imap)", f"cannot list the folders: {exc}") from None
+    finally:
+        await client.close()
+    where = (f"โฟลเดอร์ของระบบอยู่ใต้ {client.prefix} (namespace {client.prefix!r})"
+             if client.prefix else "โฟลเดอร์ของระบบอยู่ระดับบนสุด (no namespace prefix)")
+    if not sent:
+        return f"{where}; ไม่อ่านคำสั่งจากโฟลเดอร์ Sent ([intake.folders] sent = \"\")"
+    if sent not in have:
+        raise UserError(f"{where}; ไม่พบโฟลเดอร์จดหมายที่ส่ง \"{sent}\" และไม่มีโฟลเดอร์ที่เซิร์ฟเวอร์ระบุว่าเป็น "
+                        "Sent: คำตอบของเจ้าหน้าที่จากโปรแกรมอีเมลจะไม่ถูกอ่าน ตั้ง [intake.folders] sent "
+                        "เป็นชื่อโฟลเดอร์ที่ส่งแล้วของโปรแกรมอีเมล (หรือส่งอีเมลจากโปรแกรมสักฉบับให้โฟลเดอร์ถูกสร้าง)",
+                        f"no folder {sent!r} and none marked \\Sent: the clerks' replies would not be read")
+    shown = client.on_server(sent)
+    return (f"{where}; คำตอบของเจ้าหน้าที่อ่านจาก \"{shown}\""
+            f"{' (โฟลเดอร์ที่เซิร์ฟเวอร์ระบุว่าเป็น Sent)' if sent in client.aliases else ''}"
+            f" (Sent folder: {shown!r})")
+
+
 def _quote_mailbox(name: str) -> str:
     from gateway.intake.mutf7 import encode_mailbox
 
@@ -336,12 +370,17 @@ async def run_checks(settings: Settings) -> int:
     if settings.smtp_listener.enabled:
         checks.append(("smtp listener", lambda: probe_listener(settings)))
     for m in settings.imap:
-        if m.enabled and m.oauth2 is not None and m.auth == "oauth2":
+        if not m.enabled:
+            continue
+        tokens = None
+        if m.oauth2 is not None and m.auth == "oauth2":
             tokens = TokenSource(m.oauth2, subject=m.user)  # its own: check proves a fetch, not a cached token
             checks.append((f"oauth2 {m.name}", lambda t=tokens: probe_token(t)))  # type: ignore[misc]
             checks.append((f"imap {m.name}", lambda m=m, t=tokens: probe_imap_oauth(m, t)))  # type: ignore[misc]
-        elif m.enabled:
+        else:
             checks.append((f"imap {m.name}", lambda m=m: probe_imap(m)))  # type: ignore[misc]
+        checks.append((f"folders {m.name}", lambda m=m, t=tokens: probe_folders(  # type: ignore[misc]
+            m, settings.intake.folders.sent, t)))
     if settings.submission.enabled:
         checks.append(("submission", lambda: probe_submission(settings)))
     if settings.relay.mode == "smtp" and settings.relay.auth == "oauth2" and settings.relay.oauth2:

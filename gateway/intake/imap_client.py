@@ -37,7 +37,8 @@ DONE_TIMEOUT = 10.0  # ... and a DONE not answered within this means the connect
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _COPYUID = re.compile(rb"COPYUID (\d+) [\d:,]+ (\d+)")
 _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)")
-_LIST = re.compile(rb'^\(.*?\) (?:"(\\?.)"|NIL) (.+)$')
+_LIST = re.compile(rb'^\((.*?)\) (?:"(\\?.)"|NIL) (.+)$')
+_NAMESPACE = re.compile(rb'\(\("((?:[^"\\]|\\.)*)" (?:"(\\?.)"|NIL)')  # the first personal one
 
 
 def _lines(resp: Any) -> list[bytes]:
@@ -54,7 +55,7 @@ class ImapClient:
     """A thin, timed wrapper over aioimaplib for the few commands the gateway needs."""
 
     def __init__(self, cfg: Imap, password: str, ssl_context: ssl.SSLContext,
-                 timeout: float = TIMEOUT, tokens: TokenSource | None = None) -> None:
+                 timeout: float = TIMEOUT, tokens: TokenSource | None = None, sent: str = "") -> None:
         self.cfg = cfg
         self.password = password  # unused with auth = "oauth2": the token comes from `tokens`
         self.tokens = tokens  # else the process's TokenSource of cfg.oauth2, at the first login
@@ -64,6 +65,13 @@ class ImapClient:
         self.client: Any = None
         self.selected: str | None = None
         self.delimiter = "/"  # the server's hierarchy delimiter, learnt from LIST
+        # Folder names are the gateway's (config.toml: "ลงรับแล้ว", "Sent"); on the server they
+        # live under its personal namespace (NAMESPACE, RFC 2342: "INBOX." on Courier and
+        # Cyrus), and `sent`, the mail client's Sent folder, is the one marked \Sent (RFC 6154:
+        # "Sent Items" on Exchange, "[Gmail]/Sent Mail") when the server has none of that name.
+        self.prefix = ""
+        self.sent = sent
+        self.aliases: dict[str, str] = {}  # a gateway name → the server's (the \Sent folder)
 
     def _closed(self) -> asyncio.Future[BaseException | None]:
         if self.client is None:
@@ -113,6 +121,33 @@ class ImapClient:
             await self._oauth_login()
         else:
             await self._call(self.client.login(self.cfg.user, self.password), "LOGIN")
+        await self._namespace()
+
+    async def _namespace(self) -> None:
+        """The personal namespace's prefix and delimiter (none: the server has no NAMESPACE)."""
+        self.prefix = ""
+        if not self.has("NAMESPACE"):
+            return
+        resp = await self._call(self.client.namespace(), "NAMESPACE")
+        for line in _lines(resp):
+            m = _NAMESPACE.search(line)
+            if m:
+                self.prefix = decode_mutf7(m.group(1).decode("ascii", "replace").replace('\\"', '"'))
+                if m.group(2):
+                    self.delimiter = m.group(2).decode("ascii", "replace").lstrip("\\")
+                return
+
+    def on_server(self, name: str) -> str:
+        """A folder's full name on the server (INBOX and names already in the namespace as
+        they are)."""
+        if name in self.aliases:
+            return self.aliases[name]
+        if not self.prefix or name.upper() == "INBOX" or name.startswith(self.prefix):
+            return name
+        return self.prefix + name
+
+    def _mailbox(self, name: str) -> str:
+        return encode_mailbox(self.on_server(name))
 
     async def _oauth_login(self) -> None:
         """AUTHENTICATE XOAUTH2 / OAUTHBEARER with the access token; a cached token the server
@@ -166,26 +201,38 @@ class ImapClient:
         client.abort()
 
     async def folders(self) -> set[str]:
+        """The server's folders by the gateway's names (the namespace's prefix left out; the
+        \\Sent folder also as `sent` when no folder has that name), and by their full names."""
         resp = await self._call(self.client.list('""', "*"), "LIST")
         out: set[str] = set()
+        marked_sent: list[str] = []
         for line in _lines(resp):
             m = _LIST.match(line)
             if m:
-                if m.group(1):
-                    self.delimiter = m.group(1).decode("ascii", "replace").lstrip("\\")
-                out.add(decode_mutf7(m.group(2).decode("ascii", "replace").strip('"')))
+                if m.group(2):
+                    self.delimiter = m.group(2).decode("ascii", "replace").lstrip("\\")
+                full = decode_mutf7(m.group(3).decode("ascii", "replace").strip('"'))
+                out.add(full)
+                if self.prefix and full.startswith(self.prefix):
+                    out.add(full[len(self.prefix):])
+                if b"\\sent" in m.group(1).lower().split():
+                    marked_sent.append(full)
+        self.aliases.clear()
+        if self.sent and self.sent not in out and len(marked_sent) == 1:
+            self.aliases[self.sent] = marked_sent[0]
+            out.add(self.sent)
         return out
 
     async def ensure_folders(self, names: tuple[str, ...]) -> None:
         have = await self.folders()
         for name in names:
             if name not in have:
-                resp = await self._guarded(self.client.create(encode_mailbox(name)), f"CREATE {name}")
+                resp = await self._guarded(self.client.create(self._mailbox(name)), f"CREATE {name}")
                 if resp.result != "OK" and b"exists" not in b" ".join(_lines(resp)).lower():
                     raise ImapFailure(f"CREATE {name}: {_lines(resp)!r}")
 
     async def select(self, folder: str) -> int:
-        resp = await self._call(self.client.select(encode_mailbox(folder)), f"SELECT {folder}")
+        resp = await self._call(self.client.select(self._mailbox(folder)), f"SELECT {folder}")
         self.selected = folder
         for line in _lines(resp):
             m = _UIDVALIDITY.search(line)
@@ -208,10 +255,10 @@ class ImapClient:
     async def move(self, uid: int, folder: str) -> tuple[int, int] | None:
         """Move a message; returns (destination UIDVALIDITY, new UID) when the server says."""
         if self.has("MOVE"):
-            resp = await self._call(self.client.uid("move", str(uid), encode_mailbox(folder)),
+            resp = await self._call(self.client.uid("move", str(uid), self._mailbox(folder)),
                                     "UID MOVE")
         else:
-            resp = await self._call(self.client.uid("copy", str(uid), encode_mailbox(folder)),
+            resp = await self._call(self.client.uid("copy", str(uid), self._mailbox(folder)),
                                     "UID COPY")
             await self._call(self.client.uid("store", str(uid), r"+FLAGS.SILENT (\Deleted)"),
                              "UID STORE")
@@ -240,7 +287,7 @@ class ImapClient:
         return (validity, uids[0]) if uids else None
 
     async def append(self, folder: str, data: bytes, flags: str = r"(\Seen)") -> tuple[int, int] | None:
-        resp = await self._call(self.client.append(data, mailbox=encode_mailbox(folder), flags=flags),
+        resp = await self._call(self.client.append(data, mailbox=self._mailbox(folder), flags=flags),
                                 "APPEND")
         for line in _lines(resp):
             m = _APPENDUID.search(line)

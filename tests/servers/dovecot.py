@@ -178,6 +178,9 @@ class DovecotServer:
         startup_timeout: float = 15.0,
         keep_base_dir: bool = False,
         oauth2_introspection_url: str | None = None,
+        prefix: str = "",
+        separator: str = "",
+        sent_folder: str = "Sent",
     ) -> None:
         self.dovecot_bin, self.doveadm_bin = find_dovecot()
         self.host = host
@@ -192,6 +195,10 @@ class DovecotServer:
         # OAuth 2.0 variant: XOAUTH2 / OAUTHBEARER checked by the oauth2 passdb, which asks this
         # RFC 7662 endpoint (POST token=...) whether a bearer token is active and for whom
         self.oauth2_introspection_url = oauth2_introspection_url
+        # The personal namespace as other servers lay it out: Courier IMAP and Cyrus (and a
+        # Dovecot set up to stand in for them) put every folder under "INBOX." (prefix "INBOX.",
+        # separator "."); Exchange calls the client's Sent folder "Sent Items" (special-use \Sent).
+        self.prefix, self.separator, self.sent_folder = prefix, separator, sent_folder
         self.startup_timeout = startup_timeout
         self._pki = pki
         self._mail_user_pref = mail_user
@@ -496,10 +503,12 @@ mail_fsync = never
 {ids}
 namespace inbox {{
   inbox = yes
+  {f"prefix = {self.prefix}" if self.prefix else ""}
+  {f"separator = {self.separator}" if self.separator else ""}
   mailbox Drafts {{
     special_use = \\Drafts
   }}
-  mailbox Sent {{
+  mailbox "{self.sent_folder}" {{
     special_use = \\Sent
   }}
   mailbox Trash {{
