@@ -14,8 +14,8 @@ the folder the server marks \\Sent when none is called Sent. Real Dovecot, each 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from email.message import EmailMessage
 from email import policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
