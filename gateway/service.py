@@ -36,6 +36,7 @@ from gateway.errors import Transient
 from gateway.inbound.attempts import retry_stalled
 from gateway.inbound.pipeline import Pipeline
 from gateway.intake.imap import MailboxHealth
+from gateway.intake.submission import own_certificate
 from gateway.ops.alarm import AlarmOut
 from gateway.ops.alarm_mail import sound
 from gateway.ops.backupwatch import BackupWatch
@@ -100,6 +101,13 @@ def banner(settings: Settings, port: int, submission_port: int = 0, health_port:
             f"  Outgoing letters: set your mail client's outgoing server to {sub.host}:{submission_port} "
             "(STARTTLS, authentication required)",
         ]
+        own = own_certificate(settings)
+        if own is not None:
+            lines += [
+                f"    นำเข้าใบรับรอง {own} ในโปรแกรมอีเมลของเจ้าหน้าที่ (Thunderbird: ตั้งค่า ▸ ความเป็นส่วนตัวและ"
+                "ความปลอดภัย ▸ จัดการใบรับรอง ▸ หน่วยงาน ▸ นำเข้า ▸ เชื่อถือ CA นี้เพื่อระบุเว็บไซต์)",
+                f"    import the certificate {own} into each clerk's mail client as a trusted authority",
+            ]
     elif settings.submission.enabled:
         lines.append("  ส่งหนังสือออกจากโปรแกรมอีเมล: เพิ่มผู้ใช้ใน [[submission.users]] (saraban-gateway passwd) "
                      "/ to send from a mail client, add [[submission.users]]")

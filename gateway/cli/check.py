@@ -255,7 +255,7 @@ async def probe_listener(settings: Settings) -> str:
 
 async def probe_submission(settings: Settings) -> str:
     """Users readable, certificate loadable (made once if none is configured), port free."""
-    from gateway.intake.submission import tls_context
+    from gateway.intake.submission import own_certificate, tls_context
     from gateway.passwords import load_users
 
     users = load_users(settings)
@@ -269,7 +269,9 @@ async def probe_submission(settings: Settings) -> str:
         state = "พอร์ตว่าง (port free)"
     except OSError:
         state = "พอร์ตมีบริการอยู่แล้ว (port in use: a running gateway?)"
-    return f"ผู้ใช้ {len(users)} ราย ใบรับรองใช้ได้ {sub.host}:{sub.port} {state}"
+    own = own_certificate(settings)
+    trust = f"; โปรแกรมอีเมลของเจ้าหน้าที่ต้องนำเข้า {own} เป็นหน่วยงานที่เชื่อถือ (README)" if own else ""
+    return f"ผู้ใช้ {len(users)} ราย ใบรับรองใช้ได้ {sub.host}:{sub.port} {state}{trust}"
 
 
 async def probe_authentication(settings: Settings) -> str:

@@ -374,6 +374,14 @@ def _given(p: Path | None) -> Path | None:
     return None if p is None or str(p) in ("", ".") else p
 
 
+def own_certificate(settings: Settings) -> Path | None:
+    """The self-signed certificate the clerks' clients must trust, when no cert_file is given."""
+    sub = settings.submission
+    if _given(sub.cert_file) is not None:
+        return None
+    return settings.data_path / TLS_DIR / SELF_SIGNED_CERT
+
+
 def tls_context(settings: Settings, *, now: dt.datetime) -> ssl.SSLContext:
     """The server context: the configured PEM files, else a self-signed pair in <data>/tls."""
     sub = settings.submission
@@ -456,9 +464,10 @@ def self_signed_certificate(directory: Path, hostname: str, *, now: dt.datetime)
     _write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     fingerprint = cert.fingerprint(hashes.SHA256()).hex(":").upper()
     log.warning(
-        "submission: made a self-signed certificate for %s (SHA-256 %s); mail clients will ask "
-        "to trust it",
-        hostname, fingerprint,
+        "submission: made a self-signed certificate for %s (SHA-256 %s). Import %s into each "
+        "clerk's mail client as an authority trusted to identify websites (Thunderbird does not "
+        "offer to trust it when sending: README, Sending a letter)",
+        hostname, fingerprint, cert_path,
     )
     return cert_path, key_path
 

@@ -204,6 +204,7 @@ password_hash = "{hash_password('long enough secret')}"
     r = cli(site, "check")
     assert r.returncode == 0, r.stdout
     assert "✓ submission" in r.stdout and "ผู้ใช้ 1 ราย" in r.stdout
+    assert "ต้องนำเข้า" in r.stdout and "submission.pem" in r.stdout  # what the clerks' clients must trust
     assert (site / "data" / "tls").is_dir()  # the self-signed certificate, made once
 
 
