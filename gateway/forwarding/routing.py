@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.config import RoutingRule, Unit
+from gateway.core.parse.wrap import continues
 from gateway.thai import normalize_for_match, normalize_text
 from gateway.trust.secrecy import CONFIRM_WORD
 
@@ -162,12 +163,19 @@ _QUOTE_START = re.compile(r"^(?:>|On .+ wrote:|เมื่อ .+ เขีย�
 
 
 def _first_line(text: str) -> str:
+    """The first line written, with what the client's hard wrapping cut from it (parse/wrap.py)."""
+    first = ""
     for line in normalize_text(text).splitlines():
-        if _QUOTE_START.match(line.strip()):
-            return ""
-        if line.strip():
-            return line.strip()
-    return ""
+        line = line.strip()
+        if not first:
+            if _QUOTE_START.match(line):
+                return ""
+            first = line
+        elif line and not _QUOTE_START.match(line) and continues(first.rsplit("\n", 1)[-1], line):
+            first = f"{first}\n{line}"
+        else:
+            break
+    return first.replace("\n", " ")
 
 
 def read_unit_reply(body: str, subject: str = "") -> UnitReply:

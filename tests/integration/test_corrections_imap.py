@@ -301,3 +301,19 @@ async def test_a_reply_thunderbird_sent_registers_with_its_cut_lines_whole(site,
             "ของสำนักงานเขตพื้นที่การศึกษาประถมศึกษา")
         (answer,) = _outbox(settings, "correction-result")
         assert str(answer["Subject"]).startswith("ทำแล้ว")
+
+
+async def test_a_reply_claws_mail_wrapped_registers_with_its_lines_whole(site, dovecot) -> None:
+    """Claws Mail's own reply (scripts/make-claws): hard-wrapped at 72, no format=flowed."""
+    settings, user = site
+    dovecot.deliver(user, _scanned("ส่งหนังสือขอความร่วมมือ"))
+    async with opened_store(settings, upgrade=True, clock=TickingClock()) as store:
+        await ingest_once(settings, store=store)
+        claws = Path(__file__).resolve().parents[1] / "data" / "eml" / "claws" / "reply-typed.eml"
+        _save(dovecot, user, SENT, claws.read_bytes())
+        await ingest_once(settings, store=store)
+        (entry,) = await _entries(store, 1)
+        assert (entry.sender, entry.subject) == (
+            "สำนักงานเขตพื้นที่การศึกษาประถมศึกษาขอนแก่น เขต 1 สำนักงานคณะกรรมการการศึกษาขั้นพื้นฐาน",
+            "ขอเชิญประชุมคณะกรรมการ การจัดทำแผนพัฒนาการศึกษาขั้นพื้นฐาน ระยะ 5 ปี (พ.ศ. 2570 - 2574) "
+            "ของสำนักงานเขตพื้นที่การศึกษาประถมศึกษา")

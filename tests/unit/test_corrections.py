@@ -119,6 +119,23 @@ CASES = [
      "จาก: กรมบัญชีกลาง\nถึง: อธิบดี\nแก้ไข", {"sender": "กรมบัญชีกลาง", "recipient": "อธิบดี"},
      AMEND, "", False, ()),
     ("nothing at all", "ขอบคุณครับ\n", {}, None, "", False, ()),
+    # hard-wrapped by the client at 72 (Claws Mail, Outlook at 76): the rest of a cut line goes on
+    ("a field cut by the client's wrapping goes on",
+     "เรื่อง: ขอเชิญประชุมคณะกรรมการ การจัดทำแผนพัฒนาการศึกษาขั้นพื้นฐาน ระยะ\n5 ปี (พ.ศ. 2570 - 2574)\nลงรับ",
+     {"subject": "ขอเชิญประชุมคณะกรรมการ การจัดทำแผนพัฒนาการศึกษาขั้นพื้นฐาน ระยะ 5 ปี (พ.ศ. 2570 - 2574)"},
+     REGISTER, "", False, ()),
+    ("a reason cut by the client's wrapping goes on",
+     "คืน ไม่ใช่หนังสือของหน่วยงานเรา เรื่องนี้เป็นงานของสำนักงานเขตพื้นที่การศึกษา\nมัธยมศึกษาขอนแก่น",
+     {}, REJECT, "ไม่ใช่หนังสือของหน่วยงานเรา เรื่องนี้เป็นงานของสำนักงานเขตพื้นที่การศึกษา มัธยมศึกษาขอนแก่น",
+     False, ()),
+    ("a short line then the clerk's words: no wrapping, not joined",
+     "เรื่อง: ขอเชิญประชุม\nขอบคุณครับ\nลงรับ", {"subject": "ขอเชิญประชุม"}, REGISTER, "", False, ()),
+    ("a long line, a blank line, then words: not joined",
+     "เรื่อง: ขอเชิญประชุมคณะกรรมการ การจัดทำแผนพัฒนาการศึกษาขั้นพื้นฐาน ระยะ\n\nขอบคุณครับ\nลงรับ",
+     {"subject": "ขอเชิญประชุมคณะกรรมการ การจัดทำแผนพัฒนาการศึกษาขั้นพื้นฐาน ระยะ"}, REGISTER, "", False, ()),
+    ("a command after a long field is the command, not its rest",
+     "เรื่อง: ขอเชิญประชุมคณะกรรมการ การจัดทำแผนพัฒนาการศึกษาขั้นพื้นฐาน ระยะห้าปี\nลงรับ",
+     {"subject": "ขอเชิญประชุมคณะกรรมการ การจัดทำแผนพัฒนาการศึกษาขั้นพื้นฐาน ระยะห้าปี"}, REGISTER, "", False, ()),
 ]
 
 

@@ -16,6 +16,8 @@ Reading stops where the clerk's own words end (at that depth and deeper): a sign
 (`-- `), Outlook's header block of the message answered (`From:`/`จาก:` then `Sent:`/`ส่ง:`
 …, `-----Original Message-----`, a rule of underscores). An attribution line (`On … wrote:`,
 `เมื่อ … เขียนว่า:`) is skipped, not a stop: Thunderbird writes the answer under the quote.
+A line that the client's hard wrapping cut (Claws Mail, Outlook: parse/wrap.py) goes on in the
+line below it, which has no label: the field's value, or the command's reason, takes it.
 `จาก:` is both a field label and Outlook's From: it is a header when the next line is
 `ส่ง:`/`Sent:`/`Date:`, or when its value holds an e-mail address and the next line is another
 header (`ถึง:`, `To:`, `Cc:` …). No I/O, no clock.
@@ -28,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.core.edits import FIELD_LABELS
+from gateway.core.parse.wrap import continues
 from gateway.forwarding.routing import receive_ref
 from gateway.thai import normalize_text, to_arabic_digits
 
@@ -135,12 +138,16 @@ def read_correction(body: str) -> Correction:
     ignored: list[Unread] = []
     no_number = False
     stop_at: int | None = None  # lines at this depth or deeper are the answered message's
+    # the unquoted field or command the line before was, and that line: a line the client's
+    # wrapping cut from it continues it (WRAP)
+    above: tuple[str, str] | None = None
     i = 0
     while i < len(lines):
         depth, text = lines[i]
         if stop_at is not None and depth < stop_at:
             stop_at = None
         if stop_at is not None or not text:
+            above = None
             i += 1
             continue
         if _SIGNATURE.match(text) or _SEPARATOR.match(text) or _header_block(lines, i):
@@ -162,9 +169,22 @@ def read_correction(body: str) -> Correction:
                 continue
             if name not in found or depth < found[name][0]:
                 found[name] = (depth, value, text)
+                above = (name, text) if not quoted else None
             continue
         if quoted:
             continue
+        if above is not None and continues(above[1], text) and not _COMMAND.match(text) \
+                and not _NO_NUMBER.match(text):
+            field_name = above[0]
+            if field_name in found:
+                d, value, first = found[field_name]
+                found[field_name] = (d, f"{value} {text}", f"{first} {text}")
+            elif commands:
+                said, why, first = commands[-1]
+                commands[-1] = (said, f"{why} {text}".strip(), f"{first} {text}")
+            above = (field_name, text)
+            continue
+        above = None
         if _NO_NUMBER.match(text):
             no_number = True
             continue
@@ -176,6 +196,7 @@ def read_correction(body: str) -> Correction:
                 unread.append(Unread(text, WHY_REASON))
             else:
                 commands.append((what, why, text))
+                above = ("", text)  # a reason the wrapping cut goes on below
             continue
         if _ATTEMPT.match(text) and not _ADDRESS.search(text):
             ignored.append(Unread(text, WHY_LABEL))
