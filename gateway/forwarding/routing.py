@@ -164,18 +164,19 @@ _QUOTE_START = re.compile(r"^(?:>|On .+ wrote:|เมื่อ .+ เขีย�
 
 def _first_line(text: str) -> str:
     """The first line written, with what the client's hard wrapping cut from it (parse/wrap.py)."""
-    first = ""
+    written: list[str] = []
     for line in normalize_text(text).splitlines():
         line = line.strip()
-        if not first:
+        if not written:
             if _QUOTE_START.match(line):
                 return ""
-            first = line
-        elif line and not _QUOTE_START.match(line) and continues(first.rsplit("\n", 1)[-1], line):
-            first = f"{first}\n{line}"
+            if line:
+                written.append(line)
+        elif line and not _QUOTE_START.match(line) and continues(written[-1], line):
+            written.append(line)
         else:
             break
-    return first.replace("\n", " ")
+    return " ".join(written)
 
 
 def read_unit_reply(body: str, subject: str = "") -> UnitReply:

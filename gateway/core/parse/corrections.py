@@ -163,13 +163,15 @@ def read_correction(body: str) -> Correction:
         m = _FIELD_COLON.match(text) or (None if quoted else _FIELD_SPACE.match(text))
         if m is not None:
             name, value = LABELS[m.group(1)], m.group(2).strip().strip("«»“”\"")
+            above = None  # only the line whose value counts is continued below
             if not value:
                 if not quoted:
                     unread.append(Unread(text, WHY_EMPTY))
                 continue
             if name not in found or depth < found[name][0]:
                 found[name] = (depth, value, text)
-                above = (name, text) if not quoted else None
+                if not quoted:
+                    above = (name, text)
             continue
         if quoted:
             continue
